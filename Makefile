@@ -1,0 +1,33 @@
+# The README's two commands: `make demo` and `make test`. Both start from nothing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(BIN)/promobot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/promobot
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+
+test: lint typecheck unit
+
+lint: $(BIN)/promobot
+	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/ruff format --check bot tests benchmarks
+
+typecheck: $(BIN)/promobot
+	$(BIN)/mypy
+
+unit: $(BIN)/promobot
+	$(BIN)/pytest
+
+bench: $(BIN)/promobot
+	$(BIN)/python benchmarks/status_plan.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
