@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "config" / "examples"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Ada Lovelace",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Lovelace",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
+
+
+def git(repo: Path, *args: str, env: Mapping[str, str] = {}) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **GIT_ENV, **env},
+    )
+    return done.stdout.strip()
+
+
+def commit_all(repo: Path, message: str, when: str | None = None) -> str:
+    env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when} if when else {}
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message, env=env)
+    return git(repo, "rev-parse", "HEAD")
+
+
+MakeRepo = Callable[..., Path]
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> MakeRepo:
+    """A git repository from an example folder and/or files, with one commit on main."""
+
+    def make(example: str | None = None, files: Mapping[str, str] = {}) -> Path:
+        repo = tmp_path / (example or "repo")
+        if example:
+            shutil.copytree(EXAMPLES / example, repo)
+        repo.mkdir(exist_ok=True)
+        for path, text in files.items():
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).write_text(text)
+        git(repo, "init", "-q", "-b", "main")
+        commit_all(repo, "Initial environments", "2026-01-05T10:00:00Z")
+        return repo
+
+    return make
