@@ -246,8 +246,7 @@ class Source(_Model):
 
     @property
     def repo_url(self) -> str:
-        repo = (self.repo or "").rstrip("/")
-        return f"{repo}/{self.chart}" if repo.startswith("oci://") else f"{repo} {self.chart}"
+        return f"{(self.repo or '').rstrip('/')}/{self.chart}"
 
     @property
     def policy(self) -> versions.Policy:
@@ -523,11 +522,11 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
     for app_name, app in config.apps.items():
         if not re.match(NAME_PATTERN, app_name):
             yield ("apps", app_name), f"app name {app_name!r} must match {NAME_PATTERN}"
-        for i, env in enumerate(app.environments or ()):
-            if env not in config.environments:
+        for i, wanted in enumerate(app.environments or ()):
+            if wanted not in config.environments:
                 yield (
                     ("apps", app_name, "environments", i),
-                    f"unknown environment {env!r}; known: {', '.join(envs)}",
+                    f"unknown environment {wanted!r}; known: {', '.join(envs)}",
                 )
         for component, link in app.links.items():
             if component not in app.components:

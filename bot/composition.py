@@ -1,0 +1,194 @@
+"""Compositions: the versions of every component of an app in an environment, read from a repo.
+
+Pure: the repository state comes in as a `Snapshot` (made by a forge), values come out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot import fields
+from bot.config import Config
+from bot.errors import FieldError
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An environment repo at one commit: every path's object id, and file contents on demand."""
+
+    commit: str
+    objects: Mapping[str, str]  # path -> git object id, for files and folders
+    files: Mapping[str, bytes]  # path -> content; may load lazily
+    trees: frozenset[str] = frozenset()  # the paths in `objects` that are folders
+
+    def blobs_under(self, folder: str) -> dict[str, str]:
+        """Files below a folder, by path relative to it, with their object ids."""
+        prefix = folder.rstrip("/") + "/"
+        return {
+            path[len(prefix) :]: oid
+            for path, oid in self.objects.items()
+            if path.startswith(prefix) and path not in self.trees
+        }
+
+
+def composition_id(components: Mapping[str, str]) -> str:
+    """First 12 hex digits of sha256 over sorted `name=version` lines joined by newlines."""
+    lines = "\n".join(f"{name}={components[name]}" for name in sorted(components))
+    return hashlib.sha256(lines.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Composition:
+    components: Mapping[str, str]
+    problems: tuple[str, ...] = ()  # components that could not be read, and why
+
+    @property
+    def id(self) -> str:
+        return composition_id(self.components)
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"composition": self.id, "components": dict(self.components)}
+        if self.problems:
+            result["problems"] = list(self.problems)
+        return result
+
+
+def required_paths(config: Config, apps: Iterable[str] | None = None) -> set[str]:
+    """The files whose contents composition reads (copy components only need object ids)."""
+    paths = set()
+    for app in config.apps if apps is None else apps:
+        for env in config.app_environments(app):
+            for component in config.apps[app].components:
+                target = config.target(app, component, env)
+                if target.field is not None:
+                    paths.add(target.path)
+    return paths
+
+
+class Reader:
+    """Reads compositions from one snapshot, parsing each file at most once."""
+
+    def __init__(self, config: Config, snapshot: Snapshot) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self._documents: dict[str, fields.Document | None] = {}
+
+    def document(self, path: str) -> fields.Document | None:
+        if path not in self._documents:
+            content = self.snapshot.files.get(path)
+            self._documents[path] = (
+                None if content is None else fields.Document(path, content.decode("utf-8"))
+            )
+        return self._documents[path]
+
+    def version(self, app: str, component: str, env: str) -> str:
+        target = self.config.target(app, component, env)
+        if target.field is None:
+            oid = self.snapshot.objects.get(target.path.rstrip("/"))
+            if oid is None:
+                raise FieldError(f"{target.path}: not in the repository")
+            return oid[:12]
+        document = self.document(target.path)
+        if document is None:
+            raise FieldError(f"{target.path}: not in the repository")
+        return document.read(target.field)
+
+    def composition(self, app: str, env: str) -> Composition:
+        components: dict[str, str] = {}
+        problems: list[str] = []
+        for component in self.config.apps[app].components:
+            try:
+                components[component] = self.version(app, component, env)
+            except (FieldError, UnicodeDecodeError) as exc:
+                problems.append(f"{component}: {exc}")
+        return Composition(components, tuple(problems))
+
+
+@dataclass(frozen=True)
+class Status:
+    """Every app × environment at one commit."""
+
+    ref: str
+    environments: tuple[str, ...]
+    apps: Mapping[str, Mapping[str, Composition]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "environments": list(self.environments),
+            "apps": {
+                app: {env: c.to_json() for env, c in envs.items()}
+                for app, envs in self.apps.items()
+            },
+        }
+
+    def get(self, app: str, env: str) -> Composition | None:
+        return self.apps.get(app, {}).get(env)
+
+
+def status(
+    config: Config,
+    snapshot: Snapshot,
+    apps: Iterable[str] | None = None,
+    environments: Iterable[str] | None = None,
+) -> Status:
+    reader = Reader(config, snapshot)
+    wanted_envs = None if environments is None else set(environments)
+    envs = tuple(e for e in config.order if wanted_envs is None or e in wanted_envs)
+    result: dict[str, dict[str, Composition]] = {}
+    for app in config.apps if apps is None else apps:
+        result[app] = {
+            env: reader.composition(app, env) for env in config.app_environments(app) if env in envs
+        }
+    return Status(snapshot.commit, envs, result)
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    time: datetime
+    author: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    commit: Commit
+    composition: Composition
+    previous: Composition | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit.sha,
+            "time": self.commit.time.isoformat(),
+            "author": self.commit.author,
+            "subject": self.commit.subject,
+            **self.composition.to_json(),
+        }
+
+
+def history(
+    config: Config, app: str, env: str, commits: Iterable[tuple[Commit, Snapshot]]
+) -> list[HistoryEntry]:
+    """The commits (oldest first in, newest first out) that changed the app's composition."""
+    entries: list[HistoryEntry] = []
+    previous: Composition | None = None
+    for commit, snapshot in commits:
+        current = Reader(config, snapshot).composition(app, env)
+        if not current.components:
+            previous = None
+            continue
+        if previous is None or current.components != previous.components:
+            entries.append(HistoryEntry(commit, current, previous))
+        previous = current
+    return entries[::-1]
+
+
+def changed_components(before: Mapping[str, str], after: Mapping[str, str]) -> Iterator[str]:
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            yield name

@@ -1,0 +1,1 @@
+"""Forges: where promobot reads environment repos and opens promotions."""

@@ -1,0 +1,608 @@
+"""Promotion PR text: the title, the body with its version-diff table, and the overview table.
+
+Pure: values in, markdown out. The body ends with a hidden metadata block that carries the
+plan, so promobot can rebuild its state from the forge alone (`parse_meta` reads it back).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import json
+import re
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from bot.composition import Composition, Status
+from bot.config import Config
+from bot.gates import GateResult
+from bot.planner import AppPlan, Edit, Promotion, Row
+from bot.versions import split_digest
+
+MAX_BODY = 65_536  # what GitHub accepts for a PR body
+MAX_TITLE = 250  # GitHub allows 256
+META_VERSION = 1
+
+COMMANDS_HELP = """\
+| command | does |
+|---|---|
+| `/promote [app…] [--to env] [--only image,chart,…] [--version v]` | open or refresh the promotion PR(s) |
+| `/rollback app [--env env] [--to composition-id\\|version\\|previous]` | open a PR back to an earlier composition |
+| `/approve` | count an approval (GitLab Free and any forge without review approvals) |
+| `/merge` | merge now if every gate passes |
+| `/hold [reason]`, `/unhold` | block / unblock merging |
+| `/refresh` | recompute the PR against the current base and sources |
+| `/status [env]` | reply with the versions matrix |
+| `/history app [--env env]` | reply with the app's compositions over time |
+| `/help` | reply with this table |"""  # noqa: E501
+
+_META_OPEN = "<!-- promobot:meta "
+_META_CLOSE = " -->"
+_META_PLAIN_MAX = 16_384  # a longer plan (a group of hundreds of apps) is zlib-compressed
+_META_MAX_INFLATED = 64 * 1024 * 1024
+_MIN_TABLE_ROWS = 5  # big tables shrink to this before whole apps are left out
+_MIN_GAIN = 100  # characters a placeholder row must save to replace rows
+_UPSTREAMLESS = {"artifact": "published", "set": "requested", "rollback": "target"}
+_MENTION = re.compile(r"(?<![\w`/@])@[A-Za-z0-9](?:[A-Za-z0-9-]*)(?:/[A-Za-z0-9._-]+)?")
+_MARKDOWN = re.compile(r"([\\`*\[\]|~])")
+
+# --- title ---------------------------------------------------------------------------------------
+
+
+def title(promotion: Promotion) -> str:
+    grouped = _grouped(promotion)
+    parts = [
+        f"{plan.app} {_title_change(row)}" if grouped else _title_change(row)
+        for plan in promotion.apps
+        for row in plan.changed
+    ]
+    head = _oneline(_verb(promotion, promotion.name, promotion.env))
+    if not parts:
+        return _cap(head, MAX_TITLE)
+    for kept in range(min(len(parts), MAX_TITLE // 2), 0, -1):
+        more = len(parts) - kept
+        text = f"{head}: {', '.join(parts[:kept])}" + (f"…, and {more} more" if more else "")
+        if len(text) <= MAX_TITLE:
+            return text
+    return _cap(f"{head}: {len(parts)} changes", MAX_TITLE)
+
+
+def _title_change(row: Row) -> str:
+    name = _oneline(row.component)
+    if row.source == "files":
+        return f"{name} updated"
+    if row.after is None:
+        return f"{name} removed"
+    if row.before is None:
+        return f"{name} {_oneline(_short(row.after))} (new)"
+    return f"{name} {_oneline(_short(row.before))} → {_oneline(_short(row.after))}"
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- body ----------------------------------------------------------------------------------------
+
+
+def body(
+    promotion: Promotion,
+    config: Config,
+    gates: Sequence[GateResult] = (),
+    *,
+    diffs: Mapping[str, str] = {},
+    max_chars: int = MAX_BODY,
+) -> str:
+    """The PR description; longer than `max_chars`, its middle is left out (see `_Body.fit`)."""
+    document = _Body.build(promotion, config, gates, diffs)
+    document.fit(max_chars)
+    return document.text()
+
+
+def _first_line(promotion: Promotion) -> str:
+    head = _verb(promotion, f"**{_text(promotion.name)}**", f"**{_text(promotion.env)}**")
+    if not _grouped(promotion):
+        return f"{head} — {_summary(promotion, promotion.apps[0])}"
+    count = len(promotion.apps)
+    apps = f"{count} app" + ("" if count == 1 else "s")
+    if promotion.upstream is not None:
+        return f"{head} — {apps} from **{_text(promotion.upstream)}**"
+    if promotion.reason == "artifact":
+        return f"{head} — new versions published for {apps}"
+    if promotion.reason == "rollback":
+        return f"{head} — {apps} back to earlier compositions"
+    return f"{head} — {apps} set on request"
+
+
+def _verb(promotion: Promotion, name: str, env: str) -> str:
+    if promotion.reason == "rollback":
+        return f"Roll back {name} in {env}"
+    return f"Promote {name} to {env}"
+
+
+def _summary(promotion: Promotion, plan: AppPlan) -> str:
+    """What happens to one app: `composition a → b (same as **dev**)`, or what was published."""
+    move = f"composition `{plan.before}` → `{plan.after}`"
+    if promotion.upstream is not None:
+        return move + _from_upstream(promotion.upstream, plan)
+    versions = _join([f"{_text(r.component)} {_version(r, r.after)}" for r in plan.changed])
+    if promotion.reason == "artifact":
+        return f"new {versions} published; {move}"
+    if promotion.reason == "rollback":
+        return f"back to an earlier {move}"
+    return f"{versions} set on request; {move}"
+
+
+def _from_upstream(upstream: str, plan: AppPlan) -> str:
+    if plan.after == plan.upstream:
+        return f" (same as **{_text(upstream)}**)"
+    taken = [_text(r.component) for r in plan.changed if r.after == r.upstream]
+    return f" ({_join(taken)} from **{_text(upstream)}**)" if taken else ""
+
+
+def _table(
+    promotion: Promotion,
+    plan: AppPlan,
+    edits: Sequence[Edit],
+    links: Mapping[str, str],
+    diffs: Mapping[str, str],
+) -> _Table:
+    upstream = promotion.upstream or _UPSTREAMLESS.get(promotion.reason, "requested")
+    header = (
+        f"| component | source | {_text(promotion.env)} now | after merge "
+        f"| {_text(upstream)} | changes |\n|---|---|---|---|---|---|"
+    )
+    files = {e.component: e.file for e in edits}
+    rows = []
+    for row in plan.rows:
+        after = _version(row, row.after)
+        diff = diffs.get(files.get(row.component, ""))
+        cells = [
+            _text(row.component),
+            _text(row.source),
+            _version(row, row.before),
+            after if row.change == "same" or row.after is None else f"**{after}**",
+            _version(row, row.upstream),
+            _changes(row, plan.app, promotion.env, links.get(row.component), diff),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return _Table(header, rows, [r.change != "same" for r in plan.rows], 6)
+
+
+def _changes(row: Row, app: str, env: str, link: str | None, diff: str | None) -> str:
+    if row.change == "same":
+        return "unchanged"
+    if row.source == "files":
+        text = "content changed"
+        if diff is not None:
+            lines = diff.splitlines()
+            added = sum(1 for x in lines if x.startswith("+") and not x.startswith("+++"))
+            removed = sum(1 for x in lines if x.startswith("-") and not x.startswith("---"))
+            text += f" (+{added} −{removed})"
+    elif row.after is None:
+        text = "removed"
+    elif row.before is None:
+        text = "new"
+    else:
+        old, new = split_digest(row.before)[0], split_digest(row.after)[0]
+        url = _link(link, old, new, app, env) if link is not None else None
+        if old == new:
+            text = "new digest"
+        elif url is not None:
+            text = f"[{_text(old)}…{_text(new)}]({url})"
+        else:
+            text = f"{_version(row, row.before)} → {_version(row, row.after)}"
+    return text + " ⚠ downgrade" if row.change == "down" else text
+
+
+def _link(template: str, old: str, new: str, app: str, env: str) -> str | None:
+    values = {"from": quote(old, safe="/@:+~"), "to": quote(new, safe="/@:+~")}
+    try:
+        url = template.format(**values, app=quote(app), env=quote(env))
+    except (KeyError, IndexError, ValueError):
+        return None
+    return "".join(quote(c) if c in " |<>\n" else c for c in url)
+
+
+def _diff_block(path: str, diff: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", diff)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return (
+        f"<details><summary>diff of {_html(path)}</summary>\n\n"
+        f"{fence}diff\n{diff.rstrip(chr(10))}\n{fence}\n\n</details>"
+    )
+
+
+def _gates(env: str, gates: Sequence[GateResult]) -> str:
+    if not gates:
+        return f"Gates\n- no gates for {_text(env)}"
+    marks = {"pass": "- [x] ", "pending": "- [ ] ", "fail": "- [ ] ❌ "}
+    return "Gates\n" + "\n".join(marks[g.state] + _reason(g.reason) for g in gates)
+
+
+def _reason(text: str) -> str:
+    # A body that @-mentions a team notifies it on every update; reviewers are requested instead.
+    text = _html(_oneline(text))
+    return _MENTION.sub(lambda m: f"`{m.group(0)}`", text)
+
+
+def _file_entries(edits: Sequence[Edit]) -> list[str]:
+    where: dict[str, list[str]] = {}
+    for edit in edits:
+        if edit.copy_from is not None:
+            what = f"copied from {_code(edit.copy_from)}"
+        else:
+            what = _code(edit.field) if edit.field else ""
+        notes = where.setdefault(edit.file, [])
+        if what and what not in notes:
+            notes.append(what)
+    return [f"{_code(f)} ({', '.join(n)})" if n else _code(f) for f, n in where.items()]
+
+
+def _commands() -> str:
+    return (
+        "<details><summary>Commands</summary>\n\n"
+        f"Comment on this PR with a command at the start of a line:\n\n{COMMANDS_HELP}\n\n"
+        "</details>"
+    )
+
+
+# --- truncation ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Table:
+    header: str  # the header line and the delimiter row
+    rows: list[str]
+    changed: list[bool]
+    columns: int
+    dropped: set[int] = field(default_factory=set)
+    _kept: int = 0  # characters of the rows still shown, with their newlines
+
+    def __post_init__(self) -> None:
+        self._kept = sum(len(r) + 1 for r in self.rows)
+
+    def placeholder(self, count: int) -> str:
+        rows = "row" if count == 1 else "rows"
+        message = f"{count} more {rows} not shown; see the files changed"
+        return "| … | " + message + " | …" * (self.columns - 2) + " |"
+
+    @property
+    def size(self) -> int:
+        hidden = len(self.dropped)
+        return len(self.header) + self._kept + (len(self.placeholder(hidden)) + 1 if hidden else 0)
+
+    def drop(self, index: int) -> None:
+        self.dropped.add(index)
+        self._kept -= len(self.rows[index]) + 1
+
+    def restore(self, index: int) -> None:
+        self.dropped.remove(index)
+        self._kept += len(self.rows[index]) + 1
+
+    def text(self) -> str:
+        lines = [self.header]
+        hole = sorted(self.dropped)[len(self.dropped) // 2] if self.dropped else -1
+        for i, row in enumerate(self.rows):
+            if i == hole:
+                lines.append(self.placeholder(len(self.dropped)))
+            if i not in self.dropped:
+                lines.append(row)
+        return "\n".join(lines)
+
+
+@dataclass
+class _Section:
+    """One app: an optional heading and summary (groups), its table, and its diffs."""
+
+    prefix: str  # "### api\n\nComposition …\n\n" for a group; "" for a single app
+    table: _Table
+    diffs: list[str]
+    hidden_diffs: set[int] = field(default_factory=set)
+
+    def blocks(self) -> Iterator[str]:
+        return (b for i, b in enumerate(self.diffs) if i not in self.hidden_diffs)
+
+    @property
+    def size(self) -> int:
+        return len(self.prefix) + self.table.size + sum(len(b) + 2 for b in self.blocks())
+
+    def text(self) -> str:
+        return self.prefix + self.table.text() + "".join("\n\n" + b for b in self.blocks())
+
+
+@dataclass
+class _Body:
+    first: str
+    sections: list[_Section]
+    gates: str
+    files: list[str]
+    tail: str  # the commands and the metadata
+    files_shown: int = 0
+    hidden_apps: set[int] = field(default_factory=set)
+
+    @classmethod
+    def build(
+        cls,
+        promotion: Promotion,
+        config: Config,
+        gates: Sequence[GateResult],
+        diffs: Mapping[str, str],
+    ) -> _Body:
+        grouped = _grouped(promotion)
+        edits: dict[str, list[Edit]] = {}
+        for edit in promotion.edits:
+            edits.setdefault(edit.app, []).append(edit)
+        sections = []
+        for plan in promotion.apps:
+            app = config.apps.get(plan.app)
+            links = app.links if app is not None else {}
+            prefix = ""
+            if grouped:
+                summary = _summary(promotion, plan)
+                prefix = f"### {_text(plan.app)}\n\n{summary[0].upper()}{summary[1:]}\n\n"
+            blocks = []
+            mine = edits.get(plan.app, [])
+            for edit in mine:
+                if edit.copy_from is not None and edit.file in diffs:
+                    blocks.append(_diff_block(edit.file, diffs[edit.file]))
+            sections.append(_Section(prefix, _table(promotion, plan, mine, links, diffs), blocks))
+        files = _file_entries(promotion.edits)
+        tail = _commands() + "\n" + _meta(promotion)
+        first = _first_line(promotion)
+        return cls(first, sections, _gates(promotion.env, gates), files, tail, len(files))
+
+    def files_line(self, shown: int) -> str:
+        if not self.files:
+            return ""
+        more = len(self.files) - shown
+        if shown == 0:
+            return f"Files: {more} files changed"
+        rest = f"… and {more} more files" if more else ""
+        return "Files: " + ", ".join([*self.files[:shown], *([rest] if rest else [])])
+
+    def diffs_note(self) -> str:
+        count = sum(len(s.hidden_diffs) for s in self.sections)
+        if not count:
+            return ""
+        diffs = "diff" if count == 1 else "diffs"
+        return f"*{count} {diffs} not shown to keep this description short; see the files changed*"
+
+    def apps_note(self) -> str:
+        count = len(self.hidden_apps)
+        apps = "app" if count == 1 else "apps"
+        return f"*… {count} more {apps} not shown; see the files changed*"
+
+    def text(self) -> str:
+        blocks = [self.first]
+        hole = sorted(self.hidden_apps)[len(self.hidden_apps) // 2] if self.hidden_apps else -1
+        for i, section in enumerate(self.sections):
+            if i == hole:
+                blocks.append(self.apps_note())
+            if i not in self.hidden_apps:
+                blocks.append(section.text())
+        if self.diffs_note():
+            blocks.append(self.diffs_note())
+        blocks.append(self.gates)
+        if self.files:
+            blocks.append(self.files_line(self.files_shown))
+        blocks.append(self.tail)
+        return "\n\n".join(blocks)
+
+    def fit(self, limit: int) -> None:
+        """Leave out the middle until the text fits, least useful first.
+
+        Unchanged rows of the largest tables, then diffs, then file names, then changed rows
+        of big tables, then whole apps of a group (from the middle), then any remaining row.
+        The first line, the gates, the commands and the metadata always stay.
+        """
+        total = len(self.text())
+        if total <= limit:
+            return
+        total = self._drop_rows(total, limit, changed=False, keep=0)
+        shown = [(len(b), s, i) for s in self.sections for i, b in enumerate(s.diffs)]
+        for size, section, i in sorted(shown, key=lambda d: -d[0]):  # the longest diffs first
+            if total <= limit:
+                return
+            note = len(self.diffs_note()) + 2 if self.diffs_note() else 0
+            section.hidden_diffs.add(i)
+            total += len(self.diffs_note()) + 2 - note - (size + 2)
+        if total > limit and self.files:
+            total = self._shorten_files(total, limit)
+        total = self._drop_rows(total, limit, changed=True, keep=_MIN_TABLE_ROWS)
+        total = self._drop_apps(total, limit)
+        self._drop_rows(total, limit, changed=True, keep=0)
+
+    def _drop_rows(self, total: int, limit: int, *, changed: bool, keep: int) -> int:
+        """Drop rows from the middle of the largest tables, only where that saves space."""
+        queues = {}
+        heap = []
+        for i, section in enumerate(self.sections):
+            table = section.table
+            wanted = [r for r in range(len(table.rows)) if r not in table.dropped]
+            candidates = [r for r in wanted if table.changed[r] == changed]
+            queues[i] = list(_middle_out(candidates))[: max(0, len(wanted) - keep)]
+            if queues[i] and i not in self.hidden_apps:
+                heap.append((-table.size, i))
+        heapq.heapify(heap)
+        while total > limit and heap:
+            _, i = heapq.heappop(heap)
+            table, queue = self.sections[i].table, queues[i]
+            before = table.size
+            # The first drop adds the placeholder row: worth it only for a real saving.
+            target = before - (1 if table.dropped else _MIN_GAIN)
+            taken = []
+            while queue and table.size > target:
+                taken.append(queue.pop(0))
+                table.drop(taken[-1])
+            if table.size > target:
+                for row in taken:
+                    table.restore(row)
+                continue
+            total += table.size - before
+            if queue:
+                heapq.heappush(heap, (-table.size, i))
+        return total
+
+    def _shorten_files(self, total: int, limit: int) -> int:
+        full = len(self.files_line(self.files_shown))
+        low, high = 0, self.files_shown
+        while low < high:  # the most file names that still fit
+            middle = (low + high + 1) // 2
+            if total - full + len(self.files_line(middle)) <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        self.files_shown = low
+        return total - full + len(self.files_line(low))
+
+    def _drop_apps(self, total: int, limit: int) -> int:
+        for i in _middle_out(list(range(len(self.sections)))):
+            if total <= limit or len(self.hidden_apps) + 1 >= len(self.sections):
+                break
+            before = len(self.apps_note()) + 2 if self.hidden_apps else 0
+            self.hidden_apps.add(i)
+            total += len(self.apps_note()) + 2 - before - (self.sections[i].size + 2)
+        return total
+
+
+def _middle_out(items: list[int]) -> Iterator[int]:
+    """Items ordered from the middle outwards, so any prefix is one contiguous middle run."""
+    center = (len(items) - 1) / 2
+    for position in sorted(range(len(items)), key=lambda p: (abs(p - center), p)):
+        yield items[position]
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+
+def _meta(promotion: Promotion) -> str:
+    data: dict[str, Any] = {"v": META_VERSION, **promotion.model_dump(mode="json")}
+    text = _json(data)
+    if len(text) > _META_PLAIN_MAX:
+        packed = zlib.compress(text.encode("utf-8"), 9)
+        text = _json({"v": META_VERSION, "zlib": base64.b64encode(packed).decode("ascii")})
+    return _META_OPEN + text + _META_CLOSE
+
+
+def _json(data: Mapping[str, Any]) -> str:
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # Only inside strings, where \u escapes are equivalent: nothing can close the comment.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def parse_meta(body: str) -> Promotion | None:
+    """The promotion in the last metadata block of a PR body; None if absent or corrupt."""
+    start = body.rfind(_META_OPEN)
+    if start < 0:
+        return None
+    end = body.find("-->", start)
+    if end < 0:
+        return None
+    try:
+        data = json.loads(body[start + len(_META_OPEN) : end])
+        if not isinstance(data, dict) or data.pop("v", None) != META_VERSION:
+            return None
+        if "zlib" in data:
+            inflater = zlib.decompressobj()
+            packed = base64.b64decode(data["zlib"], validate=True)
+            raw = inflater.decompress(packed, _META_MAX_INFLATED)
+            if inflater.unconsumed_tail:
+                return None
+            data = json.loads(raw.decode("utf-8"))
+            if not isinstance(data, dict) or data.pop("v", None) != META_VERSION:
+                return None
+        return Promotion.model_validate(data)
+    except (ValueError, TypeError, zlib.error, binascii.Error):  # pydantic errors are ValueErrors
+        return None
+
+
+# --- overview ------------------------------------------------------------------------------------
+
+
+def status_markdown(status: Status, config: Config) -> str:
+    """Apps × environments: every component version and the composition id."""
+    envs = status.environments
+    lines = [
+        "| app | " + " | ".join(_text(e) for e in envs) + " |",
+        "|---|" + "---|" * len(envs),
+    ]
+    for app, by_env in status.apps.items():
+        cells = [f"**{_text(app)}**"]
+        for env in envs:
+            composition = by_env.get(env)
+            cells.append("—" if composition is None else _status_cell(app, env, by_env, config))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _status_cell(app: str, env: str, by_env: Mapping[str, Composition], config: Config) -> str:
+    composition = by_env[env]
+    spec = config.apps.get(app)
+    parts = []
+    for name, version in composition.components.items():
+        component = spec.components.get(name) if spec is not None else None
+        copied = component is not None and component.target.copy_ is not None
+        parts.append(f"{_text(name)} {_code(version) if copied else _text(_short(version))}")
+    if composition.problems:
+        unreadable = _join([_text(p.split(":", 1)[0]) for p in composition.problems])
+        parts.append(f"⚠ unreadable: {unreadable}")
+    parts.append(f"`{composition.id}`")
+    settings = config.environments.get(env)
+    upstream = settings.upstream if settings is not None else None
+    source = by_env.get(upstream) if upstream is not None else None
+    if upstream is not None and source is not None and source.id != composition.id:
+        parts.append(f"≠ {_text(upstream)}")
+    return "<br>".join(parts)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _grouped(promotion: Promotion) -> bool:
+    return len(promotion.apps) != 1 or promotion.apps[0].app != promotion.name
+
+
+def _version(row: Row, version: str | None) -> str:
+    if version is None:
+        return "—"
+    return _code(version) if row.source == "files" else _text(_short(version))
+
+
+def _short(version: str) -> str:
+    """`1.4.2@sha256:0123456789ab…` — a pinned digest, shortened for reading."""
+    tag, digest = split_digest(version)
+    if digest is None:
+        return version
+    algorithm, _, encoded = digest.partition(":")
+    return f"{tag}@{algorithm}:{encoded[:12]}…" if len(encoded) > 12 else version
+
+
+def _oneline(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _text(text: str) -> str:
+    """Plain text safe inside a table cell: no markup, no `|` splitting the row, one line."""
+    escaped = _MARKDOWN.sub(r"\\\1", _html(text))
+    return "<br>".join(escaped.splitlines())
+
+
+def _code(text: str) -> str:
+    text = _oneline(text).replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
+def _join(items: Sequence[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
