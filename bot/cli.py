@@ -1,0 +1,320 @@
+"""The `promobot` command line. Thin: parse options, call the core, print."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot import __version__, config, engine, planner, render
+from bot.composition import Status
+from bot.errors import ConfigError, Problem, PromobotError
+from bot.forges.local import LocalForge
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+repo_option = click.option(
+    "--repo",
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default=True,
+    help="The environment repo's checkout.",
+)
+ref_option = click.option(
+    "--ref", default="HEAD", show_default=True, help="Read the repo at this commit or branch."
+)
+
+
+def _friendly(func: F) -> F:
+    """Turn promobot's errors into one line and an exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.secho(f"error: {problem}", fg="red", err=True)
+            sys.exit(2)
+        except PromobotError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except Exception as exc:  # a bug: say so in one line, keep the traceback on request
+            if os.environ.get("PROMOBOT_DEBUG"):
+                raise
+            click.secho(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set PROMOBOT_DEBUG=1 for the traceback, and please report it)",
+                fg="red",
+                err=True,
+            )
+            sys.exit(70)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="promobot")
+def main() -> None:
+    """promobot promotes versions through GitOps environments with reviewable pull requests."""
+
+
+@main.command()
+@repo_option
+@_friendly
+def validate(repo: Path) -> None:
+    """Check the checkout's .promobot.yaml and report every problem with file:line:col."""
+    path = repo / config.FILENAME
+    if not path.is_file():
+        raise ConfigError([Problem(str(path), 0, 0, "not found; create it (see config/README.md)")])
+    cfg = config.load(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    click.echo(
+        f"{path}: ok — {len(cfg.environments)} environments ({' → '.join(cfg.order)}), "
+        f"{len(cfg.apps)} apps, {len(cfg.groups)} groups"
+    )
+
+
+@main.command(hidden=True)
+def schema() -> None:
+    """Print the JSON Schema of .promobot.yaml."""
+    click.echo(json.dumps(config.schema(), indent=2))
+
+
+@main.command()
+@repo_option
+@ref_option
+@click.option("--env", "envs", multiple=True, help="Only this environment (repeatable).")
+@click.option("--app", "apps", multiple=True, help="Only this app (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@_friendly
+def status(repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: str) -> None:
+    """Every app × environment with all component versions and the composition id."""
+    forge = LocalForge(repo)
+    cfg = engine.load_config(forge, ref)
+    _check_names(cfg, apps, envs)
+    state = engine.read_state(forge, ref, apps or None, envs or None)
+    if fmt == "json":
+        click.echo(json.dumps(state.status.to_json(), indent=1))
+    elif fmt == "markdown":
+        click.echo(render.status_markdown(state.status, state.config))
+    else:
+        _print_matrix(state.config, state.status)
+
+
+def _check_names(cfg: config.Config, apps: Iterable[str], envs: Iterable[str]) -> None:
+    for app in apps:
+        if app not in cfg.apps:
+            raise PromobotError(f"unknown app {app!r}; known: {', '.join(cfg.apps)}")
+    for env in envs:
+        if env not in cfg.environments:
+            raise PromobotError(f"unknown environment {env!r}; known: {', '.join(cfg.order)}")
+
+
+def _print_matrix(cfg: config.Config, status: Status) -> None:
+    header = ["app", "component", *status.environments]
+    rows: list[list[tuple[str, str | None]]] = []
+    for app, envs in status.apps.items():
+        for i, component in enumerate([*cfg.apps[app].components, "id"]):
+            row: list[tuple[str, str | None]] = [
+                (app if i == 0 else "", "bright_white"),
+                (component, None),
+            ]
+            for env in status.environments:
+                current = envs.get(env)
+                upstream_env = cfg.environments[env].upstream
+                upstream = envs.get(upstream_env) if upstream_env else None
+                if current is None:
+                    row.append(("—", "bright_black"))
+                    continue
+                if component == "id":
+                    value = current.id
+                    differs = upstream is not None and upstream.id != value
+                else:
+                    value = current.components.get(component, "?")
+                    differs = upstream is not None and upstream.components.get(component) != value
+                row.append(
+                    (value, "yellow" if differs else "bright_black" if component == "id" else None)
+                )
+            rows.append(row)
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, (text, _) in enumerate(row):
+            widths[i] = max(widths[i], len(text))
+    widths[-1] = 0  # the last column needs no padding
+
+    def line(cells: list[tuple[str, str | None]], bold: bool = False) -> str:
+        return "  ".join(
+            click.style(text.ljust(width), fg=colour, bold=bold or None)
+            for (text, colour), width in zip(cells, widths, strict=True)
+        )
+
+    click.echo(line([(h, None) for h in header], bold=True))
+    for row in rows:
+        click.echo(line(row))
+    click.echo(
+        click.style(f"\nat {status.ref[:12]}; ", fg="bright_black")
+        + click.style("yellow", fg="yellow")
+        + click.style(": differs from the upstream environment", fg="bright_black")
+    )
+
+
+@main.command()
+@repo_option
+@ref_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@_friendly
+def plan(repo: Path, ref: str, fmt: str) -> None:
+    """The promotions that are due: every environment whose upstream moved ahead."""
+    state = engine.read_state(LocalForge(repo), ref)
+    promotions = planner.plan(state.config, state.status)
+    if fmt == "json":
+        click.echo(json.dumps([p.model_dump(mode="json") for p in promotions], indent=1))
+        return
+    if not promotions:
+        click.echo("Nothing to promote: every environment runs what its upstream runs.")
+        return
+    for p in promotions:
+        click.secho(f"{render.title(p)}", bold=True)
+        click.secho(f"  branch {p.branch}", fg="bright_black")
+        for app in p.apps:
+            for row in app.changed:
+                arrow = "⚠ downgrade" if row.change == "down" else ""
+                click.echo(
+                    f"  {app.app:<12} {row.component:<10} {row.before or '—'} → "
+                    + click.style(row.after or "—", fg="green")
+                    + (f"  {arrow}" if arrow else "")
+                )
+        click.echo()
+    click.echo(f"{len(promotions)} promotion(s) due; run `promobot promote APP --to ENV`.")
+
+
+def _emit(
+    forge: LocalForge, state: engine.State, promotion: planner.Promotion, write: bool
+) -> None:
+    if write:
+        changes = planner.apply(state.config, promotion, state.snapshot)
+        forge.write_worktree(changes)
+        click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
+        click.echo()
+        click.echo(render.title(promotion))
+        return
+    opened = engine.open_local(forge, state, promotion)
+    click.secho(
+        f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
+        f"{state.snapshot.commit[:12]}; your working tree is untouched.",
+        fg="green",
+    )
+    click.echo()
+    click.echo(opened.title)
+    click.echo()
+    click.echo(opened.body)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--to", "env", required=True, help="The environment to promote into.")
+@click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
+@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@repo_option
+@ref_option
+@_friendly
+def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: str) -> None:
+    """Promote APP (or a group) into an environment from its upstream."""
+    forge = LocalForge(repo)
+    cfg = engine.load_config(forge, ref)
+    apps = planner.resolve_name(cfg, app)
+    state = engine.read_state(forge, ref, apps)
+    promotions = planner.plan(
+        state.config, state.status, env=env, apps=apps, only=_csv(only), explicit=True
+    )
+    if not promotions:
+        upstream = cfg.environments[env].upstream
+        click.echo(
+            f"Nothing to promote: {app} in {env} already runs what {upstream} runs"
+            + (f" for {only}" if only else "")
+            + ". No branch was created."
+        )
+        return
+    _emit(forge, state, promotions[0], write)
+
+
+@main.command(name="set")
+@click.argument("app")
+@click.argument("component")
+@click.argument("version")
+@click.option("--env", required=True, help="The environment to change, usually the first one.")
+@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@repo_option
+@ref_option
+@_friendly
+def set_(
+    app: str, component: str, version: str, env: str, write: bool, repo: Path, ref: str
+) -> None:
+    """Set COMPONENT of APP to VERSION in one environment (for CI after a release)."""
+    forge = LocalForge(repo)
+    cfg = engine.load_config(forge, ref)
+    apps = planner.resolve_name(cfg, app) if app in cfg.apps else [app]
+    state = engine.read_state(forge, ref, [a for a in apps if a in cfg.apps])
+    promotion = planner.plan_set(state.config, state.status, app, component, version, env)
+    if promotion is None:
+        click.echo(f"Nothing to do: {app} {component} in {env} is already {version}.")
+        return
+    _emit(forge, state, promotion, write)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--env", required=True, help="The environment.")
+@click.option("--limit", default=50, show_default=True, help="At most this many entries.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@repo_option
+@ref_option
+@_friendly
+def history(app: str, env: str, limit: int, fmt: str, repo: Path, ref: str) -> None:
+    """The compositions APP ran in an environment over time, newest first."""
+    forge = LocalForge(repo)
+    cfg = engine.load_config(forge, ref)
+    _check_names(cfg, [app], [env])
+    if env not in cfg.app_environments(app):
+        raise PromobotError(f"{app} is not deployed to {env}")
+    entries = engine.history(forge, cfg, app, env, ref)[:limit]
+    if fmt == "json":
+        click.echo(json.dumps([e.to_json() for e in entries], indent=1))
+        return
+    if not entries:
+        click.echo(f"No history for {app} in {env}.")
+        return
+    for entry in entries:
+        versions = ", ".join(f"{k} {v}" for k, v in entry.composition.components.items())
+        changed = [
+            k
+            for k, v in entry.composition.components.items()
+            if entry.previous is not None and entry.previous.components.get(k) != v
+        ]
+        click.echo(
+            click.style(entry.commit.time.strftime("%Y-%m-%d %H:%M"), fg="bright_black")
+            + "  "
+            + click.style(entry.composition.id, fg="cyan")
+            + f"  {versions}"
+            + (click.style(f"  ({', '.join(changed)} changed)", fg="yellow") if changed else "")
+            + click.style(
+                f"  {entry.commit.sha[:10]} {entry.commit.author}: {entry.commit.subject}",
+                fg="bright_black",
+            )
+        )

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot import render
+from bot.cli import main
+from tests.conftest import MakeRepo, commit_all, git
+
+
+def run(*args: str, color: bool = False) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), color=color)
+    return result.exit_code, result.output
+
+
+def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run("validate", "--repo", str(repo))
+    assert code == 0
+    assert "ok — 4 environments (dev → staging → prod-eu → prod-us), 2 apps" in out
+    config = repo / ".promobot.yaml"
+    config.write_text(
+        config.read_text().replace("from: dev", "from: deb").replace("auto_merge", "automerge")
+    )
+    code, out = run("validate", "--repo", str(repo))
+    assert code == 2
+    lines = out.strip().splitlines()
+    assert lines == [
+        f"error: {config}:8:5: unknown key 'automerge'; did you mean 'auto_merge'? "
+        "allowed here: from, auto_merge, propose, gates"
+    ]
+    config.write_text(config.read_text().replace("automerge", "auto_merge"))
+    code, out = run("validate", "--repo", str(repo))
+    assert code == 2
+    assert out.startswith(
+        f"error: {config}:7:11: unknown upstream environment 'deb'; did you mean 'dev'?"
+    )
+
+
+def test_status_json_is_exactly_the_documented_shape(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run("status", "--repo", str(repo), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["ref"] == git(repo, "rev-parse", "HEAD")
+    assert data["environments"] == ["dev", "staging", "prod-eu", "prod-us"]
+    assert data["apps"]["api"]["dev"] == {
+        "composition": data["apps"]["api"]["dev"]["composition"],
+        "components": {"image": "1.4.2", "chart": "2.3.0"},
+    }
+    assert "prod-us" not in data["apps"]["web"]
+
+
+def test_status_table_is_plain_when_piped_and_coloured_in_a_terminal(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, plain = run("status", "--repo", str(repo), "--env", "dev", "--env", "staging")
+    assert code == 0
+    assert "\x1b[" not in plain
+    assert plain.splitlines()[0].split() == ["app", "component", "dev", "staging"]
+    assert plain.splitlines()[1].split() == ["api", "image", "1.4.2", "1.3.0"]
+    _, coloured = run("status", "--repo", str(repo), color=True)
+    assert "\x1b[33m1.3.0" in coloured  # staging's image differs from dev's: yellow
+
+
+def test_status_markdown_and_filters(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run("status", "--repo", str(repo), "--format", "markdown", "--app", "web")
+    assert code == 0
+    assert out.startswith("| app |") and "| **web** |" in out and "**api**" not in out
+    code, out = run("status", "--repo", str(repo), "--app", "nope")
+    assert code == 1 and "error: unknown app 'nope'; known: api, web" in out
+
+
+def test_plan_lists_the_promotions_due(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run("plan", "--repo", str(repo))
+    assert code == 0
+    assert "Promote api to staging: image 1.3.0 → 1.4.2" in out
+    assert "Promote api to prod-eu: chart 2.2.1 → 2.3.0" in out
+    assert "4 promotion(s) due" in out
+    code, out = run("plan", "--repo", str(repo), "--format", "json")
+    plans = json.loads(out)
+    assert [(p["env"], p["name"]) for p in plans] == [
+        ("staging", "api"),
+        ("staging", "web"),
+        ("prod-eu", "api"),
+        ("prod-us", "api"),
+    ]
+
+
+def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    before = (repo / "envs/staging/api/values.yaml").read_text()
+    code, out = run("promote", "api", "--to", "staging", "--repo", str(repo))
+    assert code == 0, out
+    assert "Created branch promobot/staging/api" in out
+    assert "Promote api to staging: image 1.3.0 → 1.4.2" in out
+    assert "| image | ghcr.io/acme/api | 1.3.0 | **1.4.2** | 1.4.2 |" in out
+    meta = render.parse_meta(out)
+    assert meta is not None and meta.env == "staging" and meta.name == "api"
+    assert git(repo, "rev-list", "--count", "main..promobot/staging/api") == "1"
+    assert git(repo, "diff", "main", "promobot/staging/api", "--stat").startswith(
+        "envs/staging/api/values.yaml | 2"
+    )
+    assert (repo / "envs/staging/api/values.yaml").read_text() == before
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_promote_only_the_chart_and_write_into_the_working_tree(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run(
+        "promote", "api", "--to", "prod-eu", "--only", "chart", "--write", "--repo", str(repo)
+    )
+    assert code == 0, out
+    assert "Wrote 1 file(s): envs/prod-eu/api/Chart.yaml" in out
+    assert git(repo, "diff", "--numstat") == "1\t1\tenvs/prod-eu/api/Chart.yaml"
+    assert git(repo, "branch", "--list", "promobot/*") == ""
+
+
+def test_promote_that_is_a_no_op_creates_nothing(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run("promote", "api", "--to", "prod-us", "--only", "image", "--repo", str(repo))
+    assert code == 0
+    assert "Nothing to promote: api in prod-us already runs what staging runs for image" in out
+    assert git(repo, "branch", "--list", "promobot/*") == ""
+
+
+def test_set_then_history(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    code, out = run("set", "api", "image", "1.5.0", "--env", "dev", "--write", "--repo", str(repo))
+    assert code == 0, out
+    assert git(repo, "diff").count("\n+  tag:") == 1
+    commit_all(repo, "dev: api 1.5.0", "2026-02-01T12:00:00Z")
+    code, out = run("history", "api", "--env", "dev", "--repo", str(repo))
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    assert (
+        lines[0].startswith("2026-02-01 12:00")
+        and "image 1.5.0" in lines[0]
+        and "(image changed)" in lines[0]
+    )
+    assert lines[1].startswith("2026-01-05 10:00") and "image 1.4.2" in lines[1]
+    code, out = run("history", "api", "--env", "dev", "--format", "json", "--repo", str(repo))
+    assert [e["components"]["image"] for e in json.loads(out)] == ["1.5.0", "1.4.2"]
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path, make_repo: MakeRepo) -> None:
+    code, out = run("status", "--repo", str(tmp_path))
+    assert code == 1 and out.startswith("error: ") and "is not a git repository" in out
+    repo = make_repo("helm-values")
+    code, out = run("promote", "nope", "--to", "staging", "--repo", str(repo))
+    assert code == 1 and "unknown app 'nope'" in out
+    code, out = run("promote", "api", "--to", "dev", "--repo", str(repo))
+    assert code == 1 and "dev has no upstream" in out
+    (repo / "envs/staging/api/values.yaml").write_text("image: {}\n")
+    commit_all(repo, "broken")
+    code, out = run("promote", "api", "--to", "staging", "--repo", str(repo))
+    assert code == 1 and "envs/staging/api/values.yaml" in out and "Traceback" not in out
+
+
+def test_the_installed_console_script_runs() -> None:
+    promobot = Path(sys.executable).with_name("promobot")
+    done = subprocess.run([str(promobot), "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("promobot, version ")
+    done = subprocess.run(
+        [str(promobot), "status", "--repo", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert (
+        done.returncode == 1
+        and "Traceback" not in done.stderr
+        and "no such directory" in done.stderr
+    )
