@@ -22,6 +22,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    PrivateAttr,
     Field,
     ValidationError,
     WithJsonSchema,
@@ -332,6 +333,7 @@ class Config(_Model):
     apps: dict[str, App] = {}
     groups: dict[str, tuple[str, ...]] = {}
     permissions: dict[str, dict[str, tuple[str, ...]]] = {}
+    _targets: dict[tuple[str, str, str], ResolvedTarget] = PrivateAttr(default_factory=dict)
 
     @cached_property
     def order(self) -> tuple[str, ...]:
@@ -361,6 +363,12 @@ class Config(_Model):
         return next((g for g, apps in self.groups.items() if app in apps), None)
 
     def target(self, app: str, component: str, env: str) -> ResolvedTarget:
+        key = (app, component, env)
+        if key not in self._targets:  # parsing selectors is the cost; status asks thousands
+            self._targets[key] = self._resolve(app, component, env)
+        return self._targets[key]
+
+    def _resolve(self, app: str, component: str, env: str) -> ResolvedTarget:
         target = self.apps[app].components[component].target
         expand = {"env": env, "app": app}
         if target.copy_ is not None:
