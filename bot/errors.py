@@ -6,6 +6,11 @@
     ├── VersionError       a version constraint does not parse
     ├── PlanError          a requested promotion cannot be planned (unknown app, no upstream)
     └── ForgeError         the forge (or the local git repository) refused or failed
+        ├── Unavailable    5xx, timeouts, connection errors: worth retrying with backoff
+        ├── RateLimited    403/429 with a rate limit: worth retrying after `retry_after`
+        ├── NotFound       404: no such repo, ref, PR or user (or no access to it)
+        ├── Conflict       409/422: the ref moved, the PR exists, the branch is gone
+        └── MergeRefused   the PR's head is not the expected SHA, or it cannot be merged
 
 Library exceptions are translated into these at the module that calls the library, so the CLI
 and the service can turn any of them into one clear line without a traceback.
@@ -54,4 +59,26 @@ class PlanError(PromobotError):
 
 
 class ForgeError(PromobotError):
+    pass
+
+
+class Unavailable(ForgeError):
+    pass
+
+
+class RateLimited(ForgeError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotFound(ForgeError):
+    pass
+
+
+class Conflict(ForgeError):
+    pass
+
+
+class MergeRefused(ForgeError):
     pass

@@ -1,0 +1,75 @@
+"""A repository snapshot from a tarball (GitHub tarball, GitLab archive): one API call.
+
+Archives carry paths, modes and contents but no object ids, so the ids of files and folders
+(which copy components use as their version) are recomputed exactly as git computes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+
+from bot.composition import Snapshot
+from bot.errors import ForgeError
+
+
+def blob_id(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _tree_id(entries: dict[str, tuple[str, str]]) -> str:
+    """entries: name -> (mode, id); folders sort as if their name ended in '/', as in git."""
+
+    def order(name: str) -> bytes:
+        mode = entries[name][0]
+        return (name + "/" if mode == "40000" else name).encode()
+
+    body = b"".join(
+        f"{entries[name][0]} {name}".encode() + b"\0" + bytes.fromhex(entries[name][1])
+        for name in sorted(entries, key=order)
+    )
+    return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+
+
+def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
+    """Read a (gzipped) tarball whose members sit under one top folder, as forges make them."""
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise ForgeError(f"the repository archive of {commit[:12]} is unreadable: {exc}") from None
+    files: dict[str, bytes] = {}
+    modes: dict[str, str] = {}
+    with archive:
+        for member in archive.getmembers():
+            parts = member.name.split("/", 1)
+            if len(parts) < 2 or not parts[1]:
+                continue  # the top folder itself, or the pax header
+            path = parts[1].rstrip("/")
+            if member.isfile():
+                extracted = archive.extractfile(member)
+                files[path] = extracted.read() if extracted else b""
+                modes[path] = "100755" if member.mode & 0o111 else "100644"
+            elif member.issym():
+                files[path] = member.linkname.encode()
+                modes[path] = "120000"
+    objects: dict[str, str] = {path: blob_id(content) for path, content in files.items()}
+    folders: dict[str, dict[str, tuple[str, str]]] = {"": {}}
+    for path in files:
+        parent = ""
+        for part in path.split("/")[:-1]:
+            folder = f"{parent}/{part}" if parent else part
+            folders.setdefault(folder, {})
+            parent = folder
+    for path in files:  # files into their folders
+        parent, _, name = path.rpartition("/")
+        folders[parent][name] = (modes[path], objects[path])
+    for folder in sorted(folders, key=lambda f: f.count("/") if f else -1, reverse=True):
+        if not folder:
+            continue
+        objects[folder] = _tree_id(folders[folder])
+        parent, _, name = folder.rpartition("/")
+        folders[parent][name] = ("40000", objects[folder])
+    return Snapshot(
+        commit=commit, objects=objects, files=files, trees=frozenset(f for f in folders if f)
+    )

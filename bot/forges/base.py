@@ -1,0 +1,142 @@
+"""The `Forge` interface: everything promobot needs from GitHub, GitLab or a local repo.
+
+Each forge lives in its own module (`github.py`, `gitlab.py`, `local.py`), implements this
+Protocol, translates its client library's errors into `bot.errors` at its boundary, and is
+listed in `bot.forges.FORGES`. One contract test suite runs against all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from bot.composition import Snapshot
+
+PRState = Literal["open", "closed", "merged"]
+ReviewState = Literal["approved", "changes_requested", "commented", "dismissed"]
+CheckState = Literal["success", "pending", "failure"]
+StatusState = Literal["success", "pending", "failure", "error"]
+Permission = Literal["admin", "write", "read", "none"]
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request (GitHub) or merge request (GitLab); `number` is the iid on GitLab."""
+
+    number: int
+    branch: str
+    base: str
+    title: str
+    body: str
+    labels: tuple[str, ...]
+    head_sha: str
+    state: PRState
+    author: str
+    url: str
+    from_fork: bool = False
+
+
+@dataclass(frozen=True)
+class Review:
+    """One person's verdict on a PR, bound to the head SHA it was given on."""
+
+    user: str
+    state: ReviewState
+    sha: str | None
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class Check:
+    """A commit status or check run on a commit, reduced to what gates need."""
+
+    name: str
+    state: CheckState
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    user: str
+    body: str
+    created_at: datetime
+
+
+@dataclass
+class CallCounter:
+    """API calls a forge made, by endpoint — the real cost, since rate limits bound us."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, endpoint: str) -> None:
+        self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class Forge(Protocol):
+    name: str
+
+    def default_branch(self) -> str: ...
+
+    def head(self, branch: str | None = None) -> str | None:
+        """The commit a branch points at (the default branch when None); None if missing."""
+
+    def snapshot(self, ref: str) -> Snapshot:
+        """The whole repository at a commit, in as few calls as the API allows."""
+
+    def tags(self) -> list[str]: ...
+
+    def commit_files(
+        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        """Create or reset `branch` to exactly one new commit on `base` (None deletes a file)."""
+
+    def find_pr(self, branch: str) -> PullRequest | None:
+        """The open PR from `branch` into the default branch, if any."""
+
+    def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
+        """Open a PR into the default branch; adopt the existing one if there is one."""
+
+    def update_pr(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        labels: tuple[str, ...] | None = None,
+    ) -> None: ...
+
+    def close_pr(self, number: int) -> None: ...
+
+    def get_pr(self, number: int) -> PullRequest: ...
+
+    def comments(self, number: int) -> list[Comment]: ...
+
+    def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
+        """Post a comment (quoting `reply_to` where the forge has no threads); its id."""
+
+    def react(self, number: int, comment_id: int, reaction: str) -> None:
+        """Add a reaction (`eyes`, `+1`, …) to a comment on PR or issue `number`."""
+
+    def reviews(self, number: int) -> list[Review]: ...
+
+    def checks(self, sha: str) -> list[Check]:
+        """Commit statuses and check runs on a commit, the latest per name."""
+
+    def set_status(
+        self, sha: str, context: str, state: StatusState, description: str, url: str | None = None
+    ) -> None: ...
+
+    def merge(self, number: int, sha: str) -> str:
+        """Merge if the head is still `sha` (else ForgeError); the merge commit."""
+
+    def permission(self, user: str) -> Permission: ...
+
+    def is_member(self, user: str, team: str) -> bool:
+        """Whether `user` is in `team` (`org/team` on GitHub, a group path on GitLab)."""
