@@ -34,13 +34,17 @@ def _tree_id(entries: dict[str, tuple[str, str]]) -> str:
 
 def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
     """Read a (gzipped) tarball whose members sit under one top folder, as forges make them."""
-    try:
-        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
-    except (tarfile.TarError, OSError) as exc:
-        raise ForgeError(f"the repository archive of {commit[:12]} is unreadable: {exc}") from None
     files: dict[str, bytes] = {}
     modes: dict[str, str] = {}
-    with archive:
+    try:
+        _read_members(data, files, modes)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ForgeError(f"the repository archive of {commit[:12]} is unreadable: {exc}") from None
+    return _snapshot(commit, files, modes)
+
+
+def _read_members(data: bytes, files: dict[str, bytes], modes: dict[str, str]) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
         for member in archive.getmembers():
             parts = member.name.split("/", 1)
             if len(parts) < 2 or not parts[1]:
@@ -53,6 +57,9 @@ def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
             elif member.issym():
                 files[path] = member.linkname.encode()
                 modes[path] = "120000"
+
+
+def _snapshot(commit: str, files: dict[str, bytes], modes: dict[str, str]) -> Snapshot:
     objects: dict[str, str] = {path: blob_id(content) for path, content in files.items()}
     folders: dict[str, dict[str, tuple[str, str]]] = {"": {}}
     for path in files:
