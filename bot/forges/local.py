@@ -2,20 +2,27 @@
 
 Promotions become local branches `promobot/<env>/<app>` holding exactly one commit on top of
 the base; the working tree and the index of the checkout are never touched (the commit is
-built in a private index file with git's plumbing commands).
+built in a private index file with git's plumbing commands). What a server would keep — pull
+requests, comments, reviews, statuses — lives in `.git/promobot/forge.json`, so the local forge
+behaves like the others (a dry run you can inspect), as Renovate's local platform does.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.composition import Commit, Snapshot
-from bot.errors import ForgeError
+from bot.errors import Conflict, ForgeError, MergeRefused, NotFound
+from bot.forges.base import Check, Comment, Permission, PullRequest, Review, StatusState
 
 BOT_IDENTITY = {
     "GIT_AUTHOR_NAME": "promobot",
@@ -89,6 +96,8 @@ class _Blobs(Mapping[str, bytes]):
 
 
 class LocalForge:
+    """A git checkout as a forge; `user` is who comments and reviews come from."""
+
     name = "local"
 
     def __init__(self, path: Path | str = ".") -> None:
@@ -104,6 +113,10 @@ class LocalForge:
                 "repo's checkout or pass --repo PATH"
             ) from None
         self.git = Git(self.root)
+        self.store = Path(self.git.text("rev-parse", "--git-common-dir"))
+        if not self.store.is_absolute():
+            self.store = self.root / self.store
+        self.store = self.store / "promobot" / "forge.json"
 
     def resolve(self, ref: str = "HEAD") -> str:
         try:
@@ -204,3 +217,252 @@ class LocalForge:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
+
+    # --- the Forge protocol ----------------------------------------------------------------------
+
+    def default_branch(self) -> str:
+        return self.current_branch() or "main"
+
+    def head(self, branch: str | None = None) -> str | None:
+        try:
+            return self.resolve(f"refs/heads/{branch or self.default_branch()}")
+        except ForgeError:
+            return None
+
+    def tags(self) -> list[str]:
+        return self.git.text("tag", "--list").splitlines()
+
+    def commit_files(
+        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        return self.commit_branch(branch, base, changes, message)
+
+    @contextmanager
+    def _state(self) -> Iterator[dict[str, Any]]:
+        """The store, locked for the duration and written back atomically."""
+        self.store.parent.mkdir(parents=True, exist_ok=True)
+        with (self.store.parent / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state: dict[str, Any] = {
+                "next": 1,
+                "pulls": {},
+                "comments": {},
+                "reviews": [],
+                "statuses": [],
+            }
+            if self.store.exists():
+                state = json.loads(self.store.read_text())
+            yield state
+            tmp = self.store.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=1))
+            tmp.replace(self.store)
+
+    def _pull(self, data: dict[str, Any]) -> PullRequest:
+        head = self.head(data["branch"]) or data["head_sha"]
+        return PullRequest(
+            number=data["number"],
+            branch=data["branch"],
+            base=data["base"],
+            title=data["title"],
+            body=data["body"],
+            labels=tuple(data["labels"]),
+            head_sha=head,
+            state=data["state"],
+            author=data["author"],
+            url=f"{self.root}#pr-{data['number']}",
+        )
+
+    def find_pr(self, branch: str) -> PullRequest | None:
+        with self._state() as state:
+            for data in state["pulls"].values():
+                if data["branch"] == branch and data["state"] == "open":
+                    return self._pull(data)
+        return None
+
+    def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
+        head = self.head(branch)
+        if head is None:
+            raise NotFound(f"branch {branch} does not exist; create it before opening a PR")
+        existing = self.find_pr(branch)
+        if existing is not None:
+            return existing
+        with self._state() as state:
+            number = state["next"]
+            state["next"] += 1
+            state["pulls"][str(number)] = {
+                "number": number,
+                "branch": branch,
+                "base": self.default_branch(),
+                "title": title,
+                "body": body,
+                "labels": list(labels),
+                "head_sha": head,
+                "state": "open",
+                "author": "promobot",
+            }
+            return self._pull(state["pulls"][str(number)])
+
+    def _data(self, state: dict[str, Any], number: int) -> dict[str, Any]:
+        data: dict[str, Any] | None = state["pulls"].get(str(number))
+        if data is None:
+            raise NotFound(f"no pull request #{number} in {self.root}")
+        return data
+
+    def get_pr(self, number: int) -> PullRequest:
+        with self._state() as state:
+            return self._pull(self._data(state, number))
+
+    def update_pr(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        labels: tuple[str, ...] | None = None,
+    ) -> None:
+        with self._state() as state:
+            data = self._data(state, number)
+            for key, value in (("title", title), ("body", body), ("labels", labels)):
+                if value is not None:
+                    data[key] = list(value) if key == "labels" else value
+
+    def close_pr(self, number: int) -> None:
+        with self._state() as state:
+            data = self._data(state, number)
+            if data["state"] == "open":
+                data["state"] = "closed"
+
+    def comments(self, number: int) -> list[Comment]:
+        with self._state() as state:
+            return [
+                Comment(c["id"], c["user"], c["body"], datetime.fromisoformat(c["created_at"]))
+                for c in state["comments"].values()
+                if c["number"] == number
+            ]
+
+    def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
+        with self._state() as state:
+            if reply_to is not None:
+                original = state["comments"].get(str(reply_to))
+                if original is not None:
+                    first = original["body"].strip().splitlines()[0] if original["body"] else ""
+                    body = f"> {first}\n\n{body}"
+            comment_id: int = state["next"]
+            state["next"] += 1
+            state["comments"][str(comment_id)] = {
+                "id": comment_id,
+                "number": number,
+                "user": "promobot",
+                "body": body,
+                "created_at": datetime.now(UTC).isoformat(),
+                "reactions": [],
+            }
+            return comment_id
+
+    def react(self, number: int, comment_id: int, reaction: str) -> None:
+        with self._state() as state:
+            comment = state["comments"].get(str(comment_id))
+            if comment is None or comment["number"] != number:
+                raise NotFound(f"no comment {comment_id} on #{number}")
+            if reaction not in comment["reactions"]:
+                comment["reactions"].append(reaction)
+
+    def add_review(self, number: int, user: str, state_: str, sha: str | None = None) -> None:
+        """Record a review (the local forge has no web UI; tests and `promobot` use this)."""
+        with self._state() as state:
+            head = sha or self._pull(self._data(state, number)).head_sha
+            state["reviews"].append(
+                {
+                    "number": number,
+                    "user": user,
+                    "state": state_,
+                    "sha": head,
+                    "at": datetime.now(UTC).isoformat(),
+                }
+            )
+
+    def reviews(self, number: int) -> list[Review]:
+        with self._state() as state:
+            return [
+                Review(r["user"], r["state"], r["sha"], datetime.fromisoformat(r["at"]))
+                for r in state["reviews"]
+                if r["number"] == number
+            ]
+
+    def checks(self, sha: str) -> list[Check]:
+        latest: dict[str, Check] = {}
+        with self._state() as state:
+            for status in state["statuses"]:
+                if status["sha"] == sha:
+                    mapped = {"error": "failure"}.get(status["state"], status["state"])
+                    latest[status["context"]] = Check(status["context"], mapped, status["url"])
+        return list(latest.values())
+
+    def set_status(
+        self, sha: str, context: str, state: StatusState, description: str, url: str | None = None
+    ) -> None:
+        with self._state() as data:
+            data["statuses"].append(
+                {
+                    "sha": sha,
+                    "context": context,
+                    "state": state,
+                    "description": description,
+                    "url": url,
+                }
+            )
+
+    def merge(self, number: int, sha: str) -> str:
+        pull = self.get_pr(number)
+        if pull.state != "open":
+            raise MergeRefused(f"#{number} is {pull.state}, not open")
+        if pull.head_sha != sha:
+            raise MergeRefused(
+                f"#{number} moved to {pull.head_sha[:12]} since {sha[:12]} was checked; not merged"
+            )
+        base = self.default_branch()
+        base_sha = self.resolve(f"refs/heads/{base}")
+        if self.current_branch() == base:
+            if self.git.text("status", "--porcelain", "--untracked-files=no"):
+                raise MergeRefused(f"the checkout of {base} has uncommitted changes; not merged")
+            self.git.run(
+                "merge",
+                "--no-ff",
+                "--no-edit",
+                "-m",
+                f"Merge #{number}: {pull.title}",
+                sha,
+                env=BOT_IDENTITY,
+            )
+            merged = self.resolve("HEAD")
+        else:
+            try:
+                tree = self.git.text("merge-tree", "--write-tree", base_sha, sha).splitlines()[0]
+            except ForgeError:
+                raise Conflict(f"#{number} conflicts with {base}; not merged") from None
+            merged = (
+                self.git.run(
+                    "commit-tree",
+                    tree,
+                    "-p",
+                    base_sha,
+                    "-p",
+                    sha,
+                    "-m",
+                    f"Merge #{number}: {pull.title}",
+                    env=BOT_IDENTITY,
+                )
+                .decode()
+                .strip()
+            )
+            self.git.run("update-ref", f"refs/heads/{base}", merged, base_sha)
+        with self._state() as state:
+            state["pulls"][str(number)]["state"] = "merged"
+        return merged
+
+    def permission(self, user: str) -> Permission:
+        # whoever runs promobot on a checkout owns it; there is no one else to ask
+        return "admin"
+
+    def is_member(self, user: str, team: str) -> bool:
+        return False

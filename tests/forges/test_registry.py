@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import bot.forges
+from bot.forges import FORGES, forge_class
+from bot.forges.base import Forge
+
+NOT_FORGES = {"__init__", "base", "archive", "retry"}
+
+
+def test_every_forge_module_is_registered_and_implements_the_protocol() -> None:
+    modules = {p.stem for p in Path(bot.forges.__file__).parent.glob("*.py")} - NOT_FORGES
+    assert {v.split(":")[0].rsplit(".", 1)[1] for v in FORGES.values()} == modules
+    protocol = {n for n, _ in inspect.getmembers(Forge, inspect.isfunction)}
+    for name in FORGES:
+        cls = forge_class(name)
+        assert cls.name == name
+        missing = {m for m in protocol if not callable(getattr(cls, m, None))}
+        assert not missing, f"{name} lacks {missing}"
+        for method in protocol:
+            wanted = list(inspect.signature(getattr(Forge, method)).parameters)
+            got = list(inspect.signature(getattr(cls, method)).parameters)
+            assert got[: len(wanted)] == wanted, (name, method, got)
