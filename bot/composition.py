@@ -25,6 +25,12 @@ class Snapshot:
     files: Mapping[str, bytes]  # path -> content; may load lazily
     trees: frozenset[str] = frozenset()  # the paths in `objects` that are folders
 
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Load many files at once where contents load lazily (the local forge's git store)."""
+        load = getattr(self.files, "prefetch", None)
+        if load is not None:
+            load(paths)
+
     def blobs_under(self, folder: str) -> dict[str, str]:
         """Files below a folder, by path relative to it, with their object ids."""
         prefix = folder.rstrip("/") + "/"

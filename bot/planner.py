@@ -67,6 +67,8 @@ class Promotion(_Plan):
     reason: Reason
     apps: tuple[AppPlan, ...]
     edits: tuple[Edit, ...]
+    base: str | None = None  # the default-branch commit the plan was computed on
+    commit: str | None = None  # the promotion commit promobot made for it, once made
 
     @property
     def branch(self) -> str:
@@ -75,6 +77,10 @@ class Promotion(_Plan):
     @property
     def key(self) -> tuple[str, str]:
         return (self.env, self.name)
+
+    def same_change(self, other: Promotion) -> bool:
+        """Whether two plans write the same versions (wherever they were computed)."""
+        return self.key == other.key and self.edits == other.edits
 
 
 def _order(config: Config, app: str, component: str) -> versions.Strategy | None:
@@ -171,7 +177,13 @@ def _edits(config: Config, env: str, upstream: str | None, plans: Iterable[AppPl
 
 
 def _promotion(
-    config: Config, env: str, upstream: str | None, name: str, reason: Reason, plans: list[AppPlan]
+    config: Config,
+    status: Status,
+    env: str,
+    upstream: str | None,
+    name: str,
+    reason: Reason,
+    plans: list[AppPlan],
 ) -> Promotion | None:
     plans = [p for p in plans if p.changed]
     if not plans:
@@ -183,6 +195,7 @@ def _promotion(
         reason=reason,
         apps=tuple(plans),
         edits=tuple(_edits(config, env, upstream, plans)),
+        base=status.ref,
     )
 
 
@@ -270,7 +283,7 @@ def plan(
                         config, app, target_env, current, wanted, source.components, source.id
                     )
                 )
-            promotion = _promotion(config, target_env, upstream, name, "upstream", plans)
+            promotion = _promotion(config, status, target_env, upstream, name, "upstream", plans)
             if promotion is not None:
                 promotions.append(
                     promotion.model_copy(update={"reason": "manual"}) if explicit else promotion
@@ -308,7 +321,7 @@ def plan_artifact(config: Config, status: Status, source_key: str, version: str)
                     wanted[component] = version
                 if wanted:
                     plans.append(_app_plan(config, app, env, current, wanted, wanted, None))
-            promotion = _promotion(config, env, None, name, "artifact", plans)
+            promotion = _promotion(config, status, env, None, name, "artifact", plans)
             if promotion is not None:
                 promotions.append(promotion)
     return promotions
@@ -333,7 +346,7 @@ def plan_set(
     current = status.get(app, env) or Composition({})
     plan = _app_plan(config, app, env, current, {component: version}, {component: version}, None)
     name = config.group_of(app) or app
-    return _promotion(config, env, None, name, "set", [plan])
+    return _promotion(config, status, env, None, name, "set", [plan])
 
 
 def apply(config: Config, promotion: Promotion, snapshot: Snapshot) -> dict[str, bytes | None]:

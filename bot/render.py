@@ -481,7 +481,10 @@ def _middle_out(items: list[int]) -> Iterator[int]:
 
 
 def _meta(promotion: Promotion) -> str:
-    data: dict[str, Any] = {"v": META_VERSION, **promotion.model_dump(mode="json")}
+    data: dict[str, Any] = {
+        "v": META_VERSION,
+        **promotion.model_dump(mode="json", exclude_defaults=True),
+    }
     text = _json(data)
     if len(text) > _META_PLAIN_MAX:
         packed = zlib.compress(text.encode("utf-8"), 9)
