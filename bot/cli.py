@@ -106,7 +106,7 @@ def schema() -> None:
 def status(repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: str) -> None:
     """Every app × environment with all component versions and the composition id."""
     forge = LocalForge(repo)
-    cfg = engine.load_config(forge, ref)
+    cfg = engine.config_at(forge, ref)
     _check_names(cfg, apps, envs)
     state = engine.read_state(forge, ref, apps or None, envs or None)
     if fmt == "json":
@@ -237,7 +237,7 @@ def _emit(
 def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: str) -> None:
     """Promote APP (or a group) into an environment from its upstream."""
     forge = LocalForge(repo)
-    cfg = engine.load_config(forge, ref)
+    cfg = engine.config_at(forge, ref)
     apps = planner.resolve_name(cfg, app)
     state = engine.read_state(forge, ref, apps)
     promotions = planner.plan(
@@ -268,7 +268,7 @@ def set_(
 ) -> None:
     """Set COMPONENT of APP to VERSION in one environment (for CI after a release)."""
     forge = LocalForge(repo)
-    cfg = engine.load_config(forge, ref)
+    cfg = engine.config_at(forge, ref)
     apps = planner.resolve_name(cfg, app) if app in cfg.apps else [app]
     state = engine.read_state(forge, ref, [a for a in apps if a in cfg.apps])
     promotion = planner.plan_set(state.config, state.status, app, component, version, env)
@@ -289,7 +289,7 @@ def set_(
 def history(app: str, env: str, limit: int, fmt: str, repo: Path, ref: str) -> None:
     """The compositions APP ran in an environment over time, newest first."""
     forge = LocalForge(repo)
-    cfg = engine.load_config(forge, ref)
+    cfg = engine.config_at(forge, ref)
     _check_names(cfg, [app], [env])
     if env not in cfg.app_environments(app):
         raise PromobotError(f"{app} is not deployed to {env}")

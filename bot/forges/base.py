@@ -97,8 +97,11 @@ class Forge(Protocol):
     ) -> str:
         """Create or reset `branch` to exactly one new commit on `base` (None deletes a file)."""
 
-    def find_pr(self, branch: str) -> PullRequest | None:
-        """The open PR from `branch` into the default branch, if any."""
+    def find_pr(self, branch: str, state: Literal["open", "closed"] = "open") -> PullRequest | None:
+        """The newest PR from `branch` in that state (closed includes merged), if any."""
+
+    def list_prs(self, label: str | None = None) -> list[PullRequest]:
+        """Open PRs into the default branch, with `label` when given."""
 
     def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
         """Open a PR into the default branch; adopt the existing one if there is one."""

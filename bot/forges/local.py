@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.composition import Commit, Snapshot
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound
@@ -272,12 +272,21 @@ class LocalForge:
             url=f"{self.root}#pr-{data['number']}",
         )
 
-    def find_pr(self, branch: str) -> PullRequest | None:
-        with self._state() as state:
-            for data in state["pulls"].values():
-                if data["branch"] == branch and data["state"] == "open":
-                    return self._pull(data)
-        return None
+    def find_pr(self, branch: str, state: Literal["open", "closed"] = "open") -> PullRequest | None:
+        wanted = {"open"} if state == "open" else {"closed", "merged"}
+        with self._state() as data:
+            found = [
+                p for p in data["pulls"].values() if p["branch"] == branch and p["state"] in wanted
+            ]
+            return self._pull(max(found, key=lambda p: p["number"])) if found else None
+
+    def list_prs(self, label: str | None = None) -> list[PullRequest]:
+        with self._state() as data:
+            return [
+                self._pull(p)
+                for p in data["pulls"].values()
+                if p["state"] == "open" and (label is None or label in p["labels"])
+            ]
 
     def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
         head = self.head(branch)

@@ -1,0 +1,129 @@
+"""The engine against a real git repo (the local forge): open, supersede, leave alone, close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot import render
+from bot.engine import CLOSED_LABEL, HUMAN_PUSH_MARKER, Engine
+from bot.forges.local import LocalForge
+from tests.conftest import MakeRepo, commit_all, git
+
+
+def outcomes(engine: Engine, *artifacts: tuple[str, str]) -> list[tuple[str, str]]:
+    return [(a.outcome, a.branch) for a in engine.sync(list(artifacts))]
+
+
+def bump(repo: Path, path: str, old: str, new: str, message: str) -> None:
+    file = repo / path
+    file.write_text(file.read_text().replace(old, new))
+    commit_all(repo, message)
+
+
+def test_sync_opens_every_due_promotion_once(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    engine = Engine(forge)
+    assert outcomes(engine) == [
+        ("opened", "promobot/staging/api"),
+        ("opened", "promobot/staging/web"),
+        ("opened", "promobot/prod-eu/api"),
+        ("opened", "promobot/prod-us/api"),
+    ]
+    assert [a.outcome for a in Engine(forge).sync()] == ["unchanged"] * 4  # idempotent
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None
+    assert set(pr.labels) == {"promotion", "env:staging", "app:api"}
+    meta = render.parse_meta(pr.body)
+    assert meta is not None and meta.commit == pr.head_sha == forge.head("promobot/staging/api")
+    assert git(repo, "rev-list", "--count", "main..promobot/staging/api") == "1"
+
+
+def test_a_newer_version_supersedes_the_open_pr(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    Engine(forge).sync()
+    first = forge.find_pr("promobot/staging/api")
+    assert first is not None
+    bump(repo, "envs/dev/api/values.yaml", '"1.4.2"', '"1.5.0"', "dev: api 1.5.0")
+    assert ("superseded", "promobot/staging/api") in outcomes(Engine(forge))
+    second = forge.find_pr("promobot/staging/api")
+    assert second is not None and second.number == first.number
+    assert "**1.5.0**" in second.body and second.head_sha != first.head_sha
+    assert git(repo, "rev-parse", "promobot/staging/api^") == git(repo, "rev-parse", "main")
+
+
+def test_a_pr_a_human_closed_is_not_reopened_for_the_same_versions(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    Engine(forge).sync()
+    pr = forge.find_pr("promobot/staging/web")
+    assert pr is not None
+    forge.close_pr(pr.number)
+    assert ("human-closed", "promobot/staging/web") in outcomes(Engine(forge))
+    assert forge.find_pr("promobot/staging/web") is None
+    bump(repo, "envs/dev/web/values.yaml", "3.1.0", "3.2.0", "dev: web 3.2.0")
+    assert ("opened", "promobot/staging/web") in outcomes(Engine(forge))  # new versions: new PR
+
+
+def test_a_pr_that_became_a_no_op_is_closed_with_a_comment(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    Engine(forge).sync()
+    pr = forge.find_pr("promobot/staging/web")
+    assert pr is not None
+    bump(repo, "envs/staging/web/values.yaml", "3.0.2", "3.1.0", "staging: web 3.1.0 by hand")
+    assert ("closed", "promobot/staging/web") in outcomes(Engine(forge))
+    closed = forge.get_pr(pr.number)
+    assert closed.state == "closed" and CLOSED_LABEL in closed.labels
+    assert any("would change nothing" in c.body for c in forge.comments(pr.number))
+
+
+def test_promobot_stops_rewriting_a_branch_a_human_pushed_to(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    Engine(forge).sync()
+    git(repo, "checkout", "-q", "promobot/staging/api")
+    bump(
+        repo, "envs/staging/api/values.yaml", "replicaCount: 3", "replicaCount: 4", "more replicas"
+    )
+    pushed = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    bump(repo, "envs/dev/api/values.yaml", '"1.4.2"', '"1.5.0"', "dev: api 1.5.0")
+    for _ in range(2):
+        assert ("human-pushed", "promobot/staging/api") in outcomes(Engine(forge))
+    assert forge.head("promobot/staging/api") == pushed
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None
+    assert sum(HUMAN_PUSH_MARKER in c.body for c in forge.comments(pr.number)) == 1
+
+
+def test_a_published_version_opens_a_pr_for_the_first_environment(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    engine = Engine(forge)
+    assert ("opened", "promobot/dev/api") in outcomes(engine, ("image:ghcr.io/acme/api", "1.6.0"))
+    pr = forge.find_pr("promobot/dev/api")
+    assert pr is not None and pr.title == "Promote api to dev: image 1.4.2 → 1.6.0"
+    # the same event again changes nothing; an rc the source ignores plans nothing
+    again = outcomes(
+        engine, ("image:ghcr.io/acme/api", "1.6.0"), ("image:ghcr.io/acme/api", "1.7.0-rc.1")
+    )
+    assert ("unchanged", "promobot/dev/api") in again
+    assert not [o for o in again if o[0] == "opened"]
+
+
+def test_merging_a_promotion_cascades_downstream(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    Engine(forge).sync()
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None
+    forge.merge(pr.number, pr.head_sha)
+    after = outcomes(Engine(forge))
+    assert ("superseded", "promobot/prod-eu/api") in after  # now image and chart
+    prod = forge.find_pr("promobot/prod-eu/api")
+    assert (
+        prod is not None
+        and prod.title == "Promote api to prod-eu: image 1.3.0 → 1.4.2, chart 2.2.1 → 2.3.0"
+    )
