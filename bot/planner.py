@@ -291,8 +291,13 @@ def plan(
     return promotions
 
 
-def plan_artifact(config: Config, status: Status, source_key: str, version: str) -> list[Promotion]:
-    """A new version was published: promotions for every environment fed by that source."""
+def plan_artifact(
+    config: Config, status: Status, source_key: str, version: str, digest: str | None = None
+) -> list[Promotion]:
+    """A new version was published: promotions for every environment fed by that source.
+
+    Sources with `digest: true` get the version pinned as `tag@digest` when the digest is known.
+    """
     promotions = []
     for env in config.order:
         if config.environments[env].upstream is not None:
@@ -309,7 +314,7 @@ def plan_artifact(config: Config, status: Status, source_key: str, version: str)
                     source = spec.source
                     if source is None or source.key != source_key:
                         continue
-                    tag, _ = versions.split_digest(version)
+                    tag, pinned = versions.split_digest(version)
                     if not versions.allowed(tag, source.policy):
                         continue
                     running = current.components.get(component)
@@ -318,7 +323,8 @@ def plan_artifact(config: Config, status: Status, source_key: str, version: str)
                         and versions.is_newer(version, running, source.sort) is False
                     ):
                         continue
-                    wanted[component] = version
+                    pin = pinned or digest
+                    wanted[component] = f"{tag}@{pin}" if source.digest and pin else tag
                 if wanted:
                     plans.append(_app_plan(config, app, env, current, wanted, wanted, None))
             promotion = _promotion(config, status, env, None, name, "artifact", plans)

@@ -231,3 +231,19 @@ def test_apply_writes_fields_and_copies_folders() -> None:
         "envs/staging/web/settings/new.yml": b"new: true\n",
         "envs/staging/web/settings/old.yml": None,
     }
+
+
+def test_a_published_digest_is_pinned_only_where_the_source_asks() -> None:
+    pinned = CONFIG.model_copy(deep=True)
+    source = pinned.apps["api"].components["image"].source
+    assert source is not None
+    digest = "sha256:" + "ab" * 32
+    plain = planner.plan_artifact(
+        CONFIG, status(SETTLED), "image:ghcr.io/acme/api", "1.5.0", digest
+    )
+    assert summary(plain)[0][2] == [("image", "1.4.2", "1.5.0", "up")]
+    object.__setattr__(source, "digest", True)
+    promotions = planner.plan_artifact(
+        pinned, status(SETTLED), "image:ghcr.io/acme/api", "1.5.0", digest
+    )
+    assert summary(promotions)[0][2] == [("image", "1.4.2", f"1.5.0@{digest}", "up")]
