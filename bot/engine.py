@@ -21,6 +21,7 @@ from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
 
 LABEL = "promotion"
+Published = tuple[str, str, str | None]  # (source key, version, digest) of a new artifact
 CLOSED_LABEL = "promobot:closed"  # promobot closed it (a no-op); a human close has no such label
 HUMAN_PUSH_MARKER = "<!-- promobot:human-push -->"
 
@@ -172,17 +173,15 @@ class Engine:
             self._states = {sha: read_state(self.forge, sha)}  # keep only the newest
         return self._states[sha]
 
-    def due(
-        self, state: State, artifacts: Sequence[tuple[str, str]] = ()
-    ) -> list[planner.Promotion]:
+    def due(self, state: State, artifacts: Sequence[Published] = ()) -> list[planner.Promotion]:
         """Cascades from upstream environments, and new versions for the first environments."""
         promotions = {p.key: p for p in planner.plan(state.config, state.status)}
-        for source_key, version in artifacts:
-            for p in planner.plan_artifact(state.config, state.status, source_key, version):
+        for key, version, digest in artifacts:
+            for p in planner.plan_artifact(state.config, state.status, key, version, digest):
                 promotions[p.key] = p  # a later, newer artifact for the same app wins
         return list(promotions.values())
 
-    def sync(self, artifacts: Sequence[tuple[str, str]] = ()) -> list[Action]:
+    def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
         state = self.state()
         actions = [self.ensure(state, p) for p in self.due(state, artifacts)]
         actions += self.close_no_ops(state, {a.branch for a in actions})

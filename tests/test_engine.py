@@ -10,7 +10,7 @@ from bot.forges.local import LocalForge
 from tests.conftest import MakeRepo, commit_all, git
 
 
-def outcomes(engine: Engine, *artifacts: tuple[str, str]) -> list[tuple[str, str]]:
+def outcomes(engine: Engine, *artifacts: tuple[str, str, str | None]) -> list[tuple[str, str]]:
     return [(a.outcome, a.branch) for a in engine.sync(list(artifacts))]
 
 
@@ -102,12 +102,16 @@ def test_a_published_version_opens_a_pr_for_the_first_environment(make_repo: Mak
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
     engine = Engine(forge)
-    assert ("opened", "promobot/dev/api") in outcomes(engine, ("image:ghcr.io/acme/api", "1.6.0"))
+    assert ("opened", "promobot/dev/api") in outcomes(
+        engine, ("image:ghcr.io/acme/api", "1.6.0", None)
+    )
     pr = forge.find_pr("promobot/dev/api")
     assert pr is not None and pr.title == "Promote api to dev: image 1.4.2 → 1.6.0"
     # the same event again changes nothing; an rc the source ignores plans nothing
     again = outcomes(
-        engine, ("image:ghcr.io/acme/api", "1.6.0"), ("image:ghcr.io/acme/api", "1.7.0-rc.1")
+        engine,
+        ("image:ghcr.io/acme/api", "1.6.0", None),
+        ("image:ghcr.io/acme/api", "1.7.0-rc.1", None),
     )
     assert ("unchanged", "promobot/dev/api") in again
     assert not [o for o in again if o[0] == "opened"]

@@ -1,0 +1,42 @@
+"""Prometheus metrics: what the service did, what it waits on, and what the forge costs."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+WEBHOOKS = Counter(
+    "promobot_webhooks_total",
+    "Webhook deliveries by endpoint and outcome (queued, ignored, duplicate, rejected, …)",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "promobot_queue_depth", "Jobs waiting in the queue (pending and scheduled)", registry=REGISTRY
+)
+JOB_SECONDS = Histogram(
+    "promobot_job_duration_seconds",
+    "Time to run one job, by kind",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+FORGE_CALLS = Counter(
+    "promobot_forge_api_calls_total",
+    "Forge API calls by endpoint and HTTP status",
+    ["forge", "endpoint", "status"],
+    registry=REGISTRY,
+)
+RATE_LIMIT_REMAINING = Gauge(
+    "promobot_forge_rate_limit_remaining",
+    "The forge's remaining API rate limit, as last reported",
+    ["forge"],
+    registry=REGISTRY,
+)
+ACTIONS = Counter(
+    "promobot_promotions_total",
+    "Promotion PR actions by outcome (opened, superseded, closed, …)",
+    ["outcome"],
+    registry=REGISTRY,
+)

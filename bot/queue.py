@@ -1,0 +1,120 @@
+"""The durable job queue: huey on an SQLite file by default, on Redis for several processes.
+
+Jobs are JSON (a normalized event, or a reconcile), so any promobot version can read them.
+The same store keeps delivery ids for deduplication (`put_if_empty`, atomic on both backends)
+and one lock per environment repo, so work on a repo is serialized while other repos (other
+queues sharing a Redis) proceed in parallel. A job whose repo is locked, or whose forge is
+briefly unavailable, is scheduled again with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+from huey.exceptions import TaskLockedException
+
+from bot.errors import RateLimited, Unavailable
+from bot.settings import Settings
+
+log = logging.getLogger("promobot.queue")
+
+DEDUPE_TTL = 7 * 24 * 3600  # forges redeliver within hours; a week is plenty
+MAX_ATTEMPTS = 8
+Runner = Callable[[dict[str, Any]], None]
+
+
+def make_huey(settings: Settings, name: str) -> Huey:
+    url = settings.queue_url
+    if url and url.startswith(("redis://", "rediss://")):
+        return RedisHuey(name, url=url, utc=True)
+    path = Path(url.removeprefix("sqlite:")) if url else settings.data_dir / "queue.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(path), utc=True)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: 1, 2, 4, … capped at 5 minutes, with jitter."""
+    return float(min(300.0, 2.0**attempt) * random.uniform(0.5, 1.0))
+
+
+class Queue:
+    """Submit jobs; run them in worker threads or processes, one repo at a time."""
+
+    def __init__(self, settings: Settings, repo: str, run: Runner) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.huey = make_huey(settings, name=f"promobot:{repo}")
+        self._run = run
+        self._consumer: Consumer | None = None
+        self._task = self.huey.task(name="promobot.job")(self._execute)
+
+    def seen(self, delivery: str) -> bool:
+        """Record a delivery id; True if it was recorded before (a duplicate)."""
+        return not self.huey.put_if_empty(f"delivery:{delivery}", "1", DEDUPE_TTL)
+
+    def submit(self, job: dict[str, Any], delay: float = 0) -> None:
+        if delay:
+            self._task.schedule(args=(json.dumps(job), 0), delay=delay)
+        else:
+            self._task(json.dumps(job), 0)
+
+    def depth(self) -> int:
+        return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
+
+    def _execute(self, payload: str, attempt: int) -> None:
+        job = json.loads(payload)
+        try:
+            with self.huey.lock_task(f"repo:{self.repo}", ttl=self.settings.lock_seconds):
+                self._run(job)
+        except (TaskLockedException, Unavailable, RateLimited) as exc:
+            if attempt + 1 >= MAX_ATTEMPTS:
+                log.error("job gave up", extra={"job": job.get("id"), "error": str(exc)})
+                return
+            delay = exc.retry_after if isinstance(exc, RateLimited) else backoff(attempt)
+            log.info(
+                "job retried",
+                extra={
+                    "job": job.get("id"),
+                    "attempt": attempt + 1,
+                    "delay": round(delay, 2),
+                    "error": str(exc),
+                },
+            )
+            self._task.schedule(args=(payload, attempt + 1), delay=delay)
+
+    def start(self, workers: int) -> None:
+        """Worker threads in this process (the embedded default)."""
+        if workers <= 0:
+            return
+        self._consumer = self.huey.create_consumer(
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            check_worker_health=True,
+            initial_delay=0.05,
+            max_delay=0.5,
+        )
+        self._consumer.start()
+
+    def stop(self) -> None:
+        if self._consumer is not None:
+            self._consumer.stop(graceful=True)
+            self._consumer = None
+
+    def run_forever(self, workers: int) -> None:
+        """`promobot worker`: a process that only runs jobs."""
+        consumer = self.huey.create_consumer(
+            workers=max(1, workers),
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            max_delay=0.5,
+        )
+        consumer.run()

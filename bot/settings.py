@@ -1,0 +1,98 @@
+"""Service settings, from `PROMOBOT_*` environment variables and optionally a dotenv file.
+
+Secrets are `SecretStr`: they print as `**********` in logs, reprs and errors.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.config import parse_duration
+from bot.errors import PromobotError
+
+
+class SettingsError(PromobotError):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMOBOT_", extra="ignore", frozen=True)
+
+    forge: Literal["github", "gitlab", "local"] = "local"
+    repo: str = Field(".", description="owner/name, group/project, or a path for local")
+    github_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    github_app_id: int | None = None
+    github_private_key_file: Path | None = None
+    github_installation_id: int | None = None
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    registry_token: SecretStr | None = None
+    data_dir: Path = Path(".promobot")
+    queue_url: str | None = None  # default: sqlite in data_dir; redis://… for several processes
+    listen: str = "127.0.0.1:8080"
+    reconcile_interval: str = "5m"
+    workers: int = Field(
+        2, ge=0, description="in-process worker threads; 0 = only `promobot worker`"
+    )
+    lock_ttl: str = "2m"  # a crashed worker's lock on a repo expires after this
+    max_body: int = Field(1_048_576, ge=1024, description="largest webhook body accepted, bytes")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("reconcile_interval", "lock_ttl")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Settings:
+        if self.forge == "github" and not (
+            self.github_token or (self.github_app_id and self.github_private_key_file)
+        ):
+            raise ValueError(
+                "PROMOBOT_FORGE=github needs PROMOBOT_GITHUB_TOKEN, or PROMOBOT_GITHUB_APP_ID "
+                "with PROMOBOT_GITHUB_PRIVATE_KEY_FILE"
+            )
+        if self.forge == "gitlab" and not self.gitlab_token:
+            raise ValueError("PROMOBOT_FORGE=gitlab needs PROMOBOT_GITLAB_TOKEN")
+        if self.forge != "local" and "/" not in self.repo:
+            raise ValueError(f"PROMOBOT_REPO={self.repo!r}: name the repo as owner/name")
+        if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "sqlite:")):
+            raise ValueError("PROMOBOT_QUEUE_URL must be redis://…, rediss://… or sqlite:PATH")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def interval(self) -> timedelta:
+        return parse_duration(self.reconcile_interval)
+
+    @property
+    def lock_seconds(self) -> int:
+        return int(parse_duration(self.lock_ttl).total_seconds())
+
+
+def load(env_file: Path | None = None) -> Settings:
+    """Settings from the environment (and `env_file`), or one clear error per bad setting."""
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "_".join(str(p) for p in error["loc"]).upper()
+            what = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"PROMOBOT_{name}: {what}" if name else what)
+        raise SettingsError("; ".join(lines)) from None
