@@ -5,6 +5,7 @@
     ├── FieldError         a selector, template or marker does not match a file
     ├── VersionError       a version constraint does not parse
     ├── PlanError          a requested promotion cannot be planned (unknown app, no upstream)
+    ├── EventError         a webhook body that does not parse (bot/events.py; an HTTP 400)
     └── ForgeError         the forge (or the local git repository) refused or failed
         ├── Unavailable    5xx, timeouts, connection errors: worth retrying with backoff
         ├── RateLimited    403/429 with a rate limit: worth retrying after `retry_after`

@@ -1,0 +1,1 @@
+"""The HTTP side: webhook endpoints, the overview page and the JSON API."""
