@@ -175,11 +175,10 @@ class Engine:
 
     def due(self, state: State, artifacts: Sequence[Published] = ()) -> list[planner.Promotion]:
         """Cascades from upstream environments, and new versions for the first environments."""
-        promotions = {p.key: p for p in planner.plan(state.config, state.status)}
-        for key, version, digest in artifacts:
-            for p in planner.plan_artifact(state.config, state.status, key, version, digest):
-                promotions[p.key] = p  # a later, newer artifact for the same app wins
-        return list(promotions.values())
+        promotions = planner.plan(state.config, state.status)
+        if artifacts:
+            promotions += planner.plan_artifacts(state.config, state.status, artifacts)
+        return promotions
 
     def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
         state = self.state()

@@ -7,14 +7,14 @@ are pydantic models so the PR's hidden metadata block can carry them and parse b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from bot import fields, versions
 from bot.composition import Composition, Snapshot, Status, composition_id
-from bot.config import Config
+from bot.config import Config, Source
 from bot.errors import FieldError, PlanError
 
 Change = Literal["up", "down", "changed", "same"]
@@ -294,10 +294,21 @@ def plan(
 def plan_artifact(
     config: Config, status: Status, source_key: str, version: str, digest: str | None = None
 ) -> list[Promotion]:
-    """A new version was published: promotions for every environment fed by that source.
+    """A new version was published: promotions for every environment fed by that source."""
+    return plan_artifacts(config, status, [(source_key, version, digest)])
 
-    Sources with `digest: true` get the version pinned as `tag@digest` when the digest is known.
+
+def plan_artifacts(
+    config: Config, status: Status, published: Sequence[tuple[str, str, str | None]]
+) -> list[Promotion]:
+    """New versions were published (or found by polling): promotions for the first environments.
+
+    A component takes the newest published version its source selects that is newer than what
+    the environment runs; sources with `digest: true` get it pinned as `tag@digest`.
     """
+    by_key: dict[str, list[tuple[str, str | None]]] = {}
+    for key, version, digest in published:
+        by_key.setdefault(key, []).append((version, digest))
     promotions = []
     for env in config.order:
         if config.environments[env].upstream is not None:
@@ -312,25 +323,36 @@ def plan_artifact(
                 wanted = {}
                 for component, spec in config.apps[app].components.items():
                     source = spec.source
-                    if source is None or source.key != source_key:
+                    if source is None or source.key not in by_key:
                         continue
-                    tag, pinned = versions.split_digest(version)
-                    if not versions.allowed(tag, source.policy):
-                        continue
-                    running = current.components.get(component)
-                    if (
-                        running is not None
-                        and versions.is_newer(version, running, source.sort) is False
-                    ):
-                        continue
-                    pin = pinned or digest
-                    wanted[component] = f"{tag}@{pin}" if source.digest and pin else tag
+                    chosen = _newest_selected(
+                        source, by_key[source.key], current.components.get(component)
+                    )
+                    if chosen is not None:
+                        wanted[component] = chosen
                 if wanted:
                     plans.append(_app_plan(config, app, env, current, wanted, wanted, None))
             promotion = _promotion(config, status, env, None, name, "artifact", plans)
             if promotion is not None:
                 promotions.append(promotion)
     return promotions
+
+
+def _newest_selected(
+    source: Source, candidates: Sequence[tuple[str, str | None]], running: str | None
+) -> str | None:
+    best: str | None = None
+    for version, digest in candidates:
+        tag, pinned = versions.split_digest(version)
+        if not versions.allowed(tag, source.policy):
+            continue
+        if running is not None and versions.is_newer(tag, running, source.sort) is False:
+            continue
+        if best is not None and versions.is_newer(tag, best, source.sort) is not True:
+            continue
+        pin = pinned or digest
+        best = f"{tag}@{pin}" if source.digest and pin else tag
+    return best
 
 
 def plan_set(

@@ -247,3 +247,21 @@ def test_a_published_digest_is_pinned_only_where_the_source_asks() -> None:
         pinned, status(SETTLED), "image:ghcr.io/acme/api", "1.5.0", digest
     )
     assert summary(promotions)[0][2] == [("image", "1.4.2", f"1.5.0@{digest}", "up")]
+
+
+def test_several_published_versions_make_one_promotion_with_the_newest_each_source_selects() -> (
+    None
+):
+    promotions = planner.plan_artifacts(
+        CONFIG,
+        status(SETTLED),
+        [
+            ("image:ghcr.io/acme/api", "1.5.0", None),
+            ("image:ghcr.io/acme/api", "1.6.0", None),
+            ("image:ghcr.io/acme/api", "2.0.0", None),  # outside >=1.0.0 <2
+            ("chart:oci://ghcr.io/acme/charts/api", "2.4.0", None),
+        ],
+    )
+    assert summary(promotions) == [
+        ("dev", "api", [("image", "1.4.2", "1.6.0", "up"), ("chart", "2.3.0", "2.4.0", "up")])
+    ]

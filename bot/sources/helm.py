@@ -1,0 +1,176 @@
+"""Helm chart repositories: an HTTP(S) repo's `index.yaml`, or chart tags in an OCI registry.
+
+An index can be tens of megabytes (every version of every chart), so it is fetched with a
+conditional GET (`If-None-Match` / `If-Modified-Since`) and a 304 reuses what was read last
+time; only chart names and version strings are kept. It is read with libyaml's base loader:
+safe (it builds nothing but strings, lists and mappings) and typeless, so `version: 1.10`
+stays `1.10` instead of becoming the float 1.1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
+
+from bot.config import Source
+from bot.errors import RateLimited, Unavailable
+from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.sources.base import SourceError
+from bot.sources.oci import Credentials, ImageRef, OciRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Index:
+    etag: str | None
+    modified: str | None
+    charts: Mapping[str, tuple[str, ...]]
+
+
+class HelmRepository:
+    """Chart versions from Helm repositories; `oci://` repositories go through `OciRegistry`."""
+
+    def __init__(
+        self,
+        oci: OciRegistry | None = None,
+        credentials: Credentials | None = None,
+        *,
+        client: httpx.Client | None = None,
+        retry: Policy = DEFAULT,
+        timeout: float = 60.0,
+    ) -> None:
+        self._owns = (oci is None, client is None)
+        self._oci = oci or OciRegistry(retry=retry)
+        self._credentials = {h.lower(): c for h, c in (credentials or {}).items()}
+        self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
+        self._retry = retry
+        self._cache: dict[str, _Index] = {}  # index URL → what it held at its ETag
+
+    # --- the Poller interface ----------------------------------------------------------------
+
+    def versions(self, source: Source) -> list[str]:
+        repo, chart = _chart(source)
+        if repo.startswith("oci://"):
+            # OCI tags cannot hold "+", so Helm pushes 1.2.3+build as the tag 1.2.3_build.
+            return [t.replace("_", "+") for t in self._oci.tags(_oci_ref(repo, chart))]
+        charts = self.index(repo)
+        if chart not in charts:
+            close = difflib.get_close_matches(chart, list(charts), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SourceError(f"chart {chart!r} is not in the Helm repository {repo}{hint}")
+        return list(charts[chart])
+
+    def pin(self, source: Source, version: str) -> str:
+        repo, chart = _chart(source)
+        if not repo.startswith("oci://"):
+            raise SourceError(
+                f"digest: true needs an oci:// chart repository; {repo} serves {chart!r} over HTTP"
+            )
+        return self._oci.digest(_oci_ref(repo, chart), version.replace("+", "_"))
+
+    # --- HTTP repositories -------------------------------------------------------------------
+
+    def index(self, repo: str) -> Mapping[str, tuple[str, ...]]:
+        """Chart name → its versions, from the repository's `index.yaml` (or the cache)."""
+        url = f"{repo.rstrip('/')}/index.yaml"
+        cached = self._cache.get(url)
+        headers = {"Accept": "application/x-yaml, text/yaml, */*"}
+        if cached is not None and cached.etag:
+            headers["If-None-Match"] = cached.etag
+        if cached is not None and cached.modified:
+            headers["If-Modified-Since"] = cached.modified
+        host = urlsplit(url).netloc.lower()
+        user = self._credentials.get(host)
+        response = retrying(lambda: self._get(url, headers, user), self._retry)
+        if response.status_code == 304 and cached is not None:
+            log.debug("helm index unchanged", extra={"repo": repo})
+            return cached.charts
+        if response.status_code == 404:
+            raise SourceError(f"no Helm repository at {repo}: {url} was not found")
+        if response.status_code in (401, 403):
+            who = f"the credentials of {user[0]!r}" if user else "anonymous access"
+            raise SourceError(f"the Helm repository {repo} refused {who}")
+        if response.status_code != 200:
+            raise SourceError(f"the Helm repository {repo} answered {response.status_code}")
+        charts = _parse_index(response.content, url)
+        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+        if etag or modified:
+            self._cache[url] = _Index(etag, modified, charts)
+        return charts
+
+    def _get(
+        self, url: str, headers: Mapping[str, str], user: tuple[str, str] | None
+    ) -> httpx.Response:
+        host = urlsplit(url).netloc
+        try:
+            response = self._client.get(url, headers=headers, auth=user)
+        except httpx.TimeoutException as exc:
+            raise Unavailable(f"Helm repository {host} timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"Helm repository {host} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
+        if response.status_code == 429:
+            wait = response.headers.get("Retry-After", "30")
+            raise RateLimited(
+                f"Helm repository {host} is rate limiting us", float(wait) if wait.isdigit() else 30
+            )
+        if response.status_code >= 500:
+            raise Unavailable(f"Helm repository {host} answered {response.status_code}")
+        return response
+
+    def close(self) -> None:
+        """Close the clients this made (not those it was given)."""
+        if self._owns[0]:
+            self._oci.close()
+        if self._owns[1]:
+            self._client.close()
+
+    def __enter__(self) -> HelmRepository:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _chart(source: Source) -> tuple[str, str]:
+    if source.chart is None or source.repo is None:
+        raise SourceError(f"{source.label} is not a chart source")
+    return source.repo, source.chart
+
+
+def _oci_ref(repo: str, chart: str) -> ImageRef:
+    return ImageRef.parse(f"{repo.removeprefix('oci://').rstrip('/')}/{chart}")
+
+
+def _parse_index(content: bytes, url: str) -> dict[str, tuple[str, ...]]:
+    try:
+        data = yaml.load(content, Loader=yaml.CBaseLoader)  # safe: only str, list, dict
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SourceError(f"{url} is not valid YAML{where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise SourceError(f"{url} is not valid YAML: {exc}") from None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise SourceError(f"{url} is not a Helm repository index (it has no 'entries' mapping)")
+    charts: dict[str, tuple[str, ...]] = {}
+    for name, items in entries.items():
+        if isinstance(items, list):
+            charts[name] = tuple(
+                item["version"]
+                for item in items
+                if isinstance(item, dict) and isinstance(item.get("version"), str)
+            )
+    return charts

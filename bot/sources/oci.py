@@ -1,0 +1,430 @@
+"""OCI registries: tags through the Distribution API, manifest digests, and registry auth.
+
+Tags come from `GET /v2/<name>/tags/list`, following `Link: <…>; rel="next"` pages. Auth is
+what `docker pull` does: a 401 names a scheme in `WWW-Authenticate`; for `Bearer` we fetch a
+token from the realm (anonymously, or with the host's basic credentials) and keep it until it
+expires, for `Basic` we send the credentials. Credentials never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+
+from bot.config import Source
+from bot.errors import RateLimited, Unavailable
+from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.sources.base import SourceError
+
+log = logging.getLogger(__name__)
+
+Credentials = Mapping[str, tuple[str, str]]  # registry host → (user, password)
+
+DOCKER_HUB = "registry-1.docker.io"
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry.hub.docker.com", DOCKER_HUB}
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+PAGE_SIZE = 1000
+MAX_PAGES = 1000
+TOKEN_MIN_LIFETIME = 60  # seconds; the token spec's default when `expires_in` is missing
+TOKEN_MARGIN = 10  # renew this long before a token expires
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]*))')
+
+
+def registry_host(host: str) -> str:
+    """The host as promobot reaches it: lower case, Docker Hub's aliases as its API host."""
+    host = host.lower()
+    return DOCKER_HUB if host in _HUB_ALIASES else host
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image repository: where its registry API is (`host`) and its path there (`name`)."""
+
+    host: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        """`nginx`, `docker.io/library/nginx`, `ghcr.io/acme/api`, `127.0.0.1:5000/team/api`."""
+        ref = text.strip().removeprefix("oci://").rstrip("/")
+        first, _, rest = ref.partition("/")
+        if rest and ("." in first or ":" in first or first == "localhost"):
+            host, name = registry_host(first), rest
+        else:
+            host, name = DOCKER_HUB, ref
+        if host == DOCKER_HUB and "/" not in name:
+            name = f"library/{name}"
+        if "@" in name or ":" in name:
+            raise SourceError(
+                f"image {text!r} names a tag or digest; name only the repository, "
+                f"like '{host}/{name.split('@')[0].rsplit(':', 1)[0]}'"
+            )
+        if not _NAME.fullmatch(name):
+            raise SourceError(
+                f"image {text!r} is not a repository name; write e.g. 'ghcr.io/acme/api' "
+                "(lower case letters, digits and . _ - between slashes)"
+            )
+        return cls(host, name)
+
+    def __str__(self) -> str:
+        return f"{'docker.io' if self.host == DOCKER_HUB else self.host}/{self.name}"
+
+
+@dataclass(frozen=True)
+class _Challenge:
+    scheme: str  # "bearer" or "basic"
+    realm: str = ""
+    service: str = ""
+    scope: str = ""
+
+
+_TokenKey = tuple[str, str, str, str | None]  # realm, service, scope, user
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires: float  # on the poller's clock
+
+
+class OciRegistry:
+    """Tags and digests from any registry speaking the OCI Distribution API."""
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        insecure: Iterable[str] = (),
+        client: httpx.Client | None = None,
+        retry: Policy = DEFAULT,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 30.0,
+    ) -> None:
+        self._credentials = {registry_host(h): c for h, c in (credentials or {}).items()}
+        self._insecure = {registry_host(h) for h in insecure}
+        self._owns_client = client is None
+        self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
+        self._retry = retry
+        self._clock = clock
+        self._schemes: dict[str, _Challenge] = {}  # host → how it last asked us to log in
+        self._tokens: dict[_TokenKey, _Token] = {}
+
+    # --- the Poller interface ----------------------------------------------------------------
+
+    def versions(self, source: Source) -> list[str]:
+        return self.tags(_image(source))
+
+    def pin(self, source: Source, version: str) -> str:
+        return self.digest(_image(source), version)
+
+    # --- the registry ------------------------------------------------------------------------
+
+    def tags(self, image: str | ImageRef) -> list[str]:
+        """Every tag of the repository, in the registry's order, across all pages."""
+        ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
+        url: str | None = f"{self.base_url(ref.host)}/v2/{ref.name}/tags/list?n={PAGE_SIZE}"
+        seen: set[str] = set()
+        tags: list[str] = []
+        while url is not None:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise SourceError(f"{ref.host} pages the tags of {ref} in a loop; giving up")
+            seen.add(url)
+            response = self._request(ref, "GET", url, {"Accept": "application/json"})
+            if response.status_code == 400 and len(seen) == 1:
+                # A registry that rejects our page size: take its own pages instead.
+                url = url.partition("?")[0]
+                response = self._request(ref, "GET", url, {"Accept": "application/json"})
+            if response.status_code == 404:
+                raise SourceError(f"no repository {ref} on {ref.host} ({_reason(response)})")
+            _expect_ok(response, f"listing the tags of {ref}")
+            tags.extend(_tag_page(response, ref))
+            link = response.links.get("next", {}).get("url")
+            url = urljoin(url, link) if link else None
+        return tags
+
+    def digest(self, image: str | ImageRef, tag: str) -> str:
+        """The digest of the manifest (or index) `tag` points at, as `docker pull` resolves it."""
+        ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
+        url = f"{self.base_url(ref.host)}/v2/{ref.name}/manifests/{quote(tag, safe='')}"
+        headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+        response = self._request(ref, "HEAD", url, headers)
+        digest = response.headers.get("Docker-Content-Digest")
+        if response.status_code == 200 and digest is None:  # some registries only send it on GET
+            response = self._request(ref, "GET", url, headers)
+            if response.status_code == 200:
+                digest = response.headers.get(
+                    "Docker-Content-Digest",
+                    f"sha256:{hashlib.sha256(response.content).hexdigest()}",
+                )
+        if response.status_code == 404:
+            raise SourceError(f"no tag {tag!r} in {ref} on {ref.host}")
+        _expect_ok(response, f"reading the manifest of {ref}:{tag}")
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise SourceError(f"{ref.host} sent no usable digest for {ref}:{tag}")
+        return digest
+
+    def base_url(self, host: str) -> str:
+        plain = host in self._insecure or _is_loopback(host)
+        return f"{'http' if plain else 'https'}://{host}"
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> OciRegistry:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- auth and transport ------------------------------------------------------------------
+
+    def _request(
+        self, ref: ImageRef, method: str, url: str, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        """One request with whatever auth the host wants; 401s end here, 5xx are retried."""
+        return retrying(lambda: self._authorized(ref, method, url, headers), self._retry)
+
+    def _authorized(
+        self, ref: ImageRef, method: str, url: str, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        sent, token = self._authorization(ref, self._schemes.get(ref.host))
+        response = self._send(ref.host, method, url, {**headers, **sent})
+        if response.status_code != 401:
+            return _transient(response, ref.host)
+        challenge = _parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if challenge is None:
+            raise SourceError(f"{ref.host} refused access to {ref} and named no way to log in")
+        self._schemes[ref.host] = challenge
+        if token is not None:  # the registry no longer takes the token we sent
+            self._tokens.pop(token, None)
+        again, _ = self._authorization(ref, challenge)
+        if again and again != sent:
+            response = self._send(ref.host, method, url, {**headers, **again})
+        if response.status_code == 401:
+            raise self._denied(ref)
+        return _transient(response, ref.host)
+
+    def _authorization(
+        self, ref: ImageRef, challenge: _Challenge | None
+    ) -> tuple[dict[str, str], _TokenKey | None]:
+        """The Authorization header for the host's scheme, and which cached token it uses."""
+        if challenge is None:
+            return {}, None
+        user = self._credentials.get(ref.host)
+        if challenge.scheme == "basic":
+            return ({"Authorization": _basic(*user)} if user else {}), None
+        if not (challenge.scope and ref.name in challenge.scope.split(":")):
+            # A token is per repository: ask for this one's pull scope, as the registry would.
+            challenge = _Challenge("bearer", challenge.realm, challenge.service, _pull_scope(ref))
+        key = (challenge.realm, challenge.service, challenge.scope, user[0] if user else None)
+        return {"Authorization": f"Bearer {self._token(ref, challenge, key)}"}, key
+
+    def _token(self, ref: ImageRef, challenge: _Challenge, key: _TokenKey) -> str:
+        cached = self._tokens.get(key)
+        if cached is not None and cached.expires > self._clock():
+            return cached.value
+        params = {
+            k: v for k, v in (("service", challenge.service), ("scope", challenge.scope)) if v
+        }
+        user = self._credentials.get(ref.host)
+        headers = {"Authorization": _basic(*user)} if user else {}
+        realm_host = urlsplit(challenge.realm).netloc or ref.host
+        response = self._send(realm_host, "GET", challenge.realm, headers, params)
+        if response.status_code in (401, 403):
+            who = f"the credentials of {user[0]!r}" if user else "anonymous access"
+            raise SourceError(
+                f"the token service of {ref.host} ({realm_host}) refused {who} to {ref}"
+                + ("" if user else f"; configure credentials for {ref.host}")
+            )
+        _expect_ok(_transient(response, realm_host), f"getting a token for {ref}")
+        body = _json(response, f"the token service of {ref.host}")
+        token = body.get("token") or body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise SourceError(f"the token service of {ref.host} answered without a token")
+        lifetime = body.get("expires_in")
+        seconds = lifetime if isinstance(lifetime, int) and lifetime > 0 else TOKEN_MIN_LIFETIME
+        self._tokens[key] = _Token(token, self._clock() + max(seconds - TOKEN_MARGIN, 1))
+        log.debug("registry token fetched", extra={"host": ref.host, "scope": challenge.scope})
+        return token
+
+    def _denied(self, ref: ImageRef) -> SourceError:
+        user = self._credentials.get(ref.host)
+        if user is None:
+            return SourceError(
+                f"{ref.host} wants credentials for {ref} and none are configured for that host"
+                " (or the repository does not exist)"
+            )
+        return SourceError(
+            f"{ref.host} refused the credentials of {user[0]!r} for {ref} "
+            "(wrong user or password, no pull access, or no such repository)"
+        )
+
+    def _send(
+        self,
+        host: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            return self._client.request(method, url, headers=headers, params=params)
+        except httpx.TimeoutException as exc:
+            raise Unavailable(f"registry {host} timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"registry {host} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
+
+
+def _image(source: Source) -> ImageRef:
+    if source.image is None:
+        raise SourceError(f"{source.label} is not an image source")
+    return ImageRef.parse(source.image)
+
+
+def _pull_scope(ref: ImageRef) -> str:
+    return f"repository:{ref.name}:pull"
+
+
+def _is_loopback(host: str) -> bool:
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _parse_challenge(header: str) -> _Challenge | None:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m[1].lower(): m[2] if m[2] is not None else m[3] for m in _PARAM.finditer(rest)}
+    if scheme.lower() == "basic":
+        return _Challenge("basic")
+    if scheme.lower() == "bearer" and params.get("realm"):
+        return _Challenge(
+            "bearer", params["realm"], params.get("service", ""), params.get("scope", "")
+        )
+    return None
+
+
+def _transient(response: httpx.Response, host: str) -> httpx.Response:
+    """Turn what is worth retrying into Unavailable / RateLimited; pass anything else on."""
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(f"registry {host} is rate limiting us", _retry_after(response))
+    if status >= 500 or status == 408:
+        raise Unavailable(f"registry {host} answered {status} ({_reason(response)})")
+    return response
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return float(response.headers.get("Retry-After", "30"))
+    except ValueError:
+        return 30.0
+
+
+def _expect_ok(response: httpx.Response, doing: str) -> None:
+    host = response.url.netloc.decode()
+    if response.status_code == 403:
+        raise SourceError(f"{host} denied access while {doing}")
+    if response.status_code >= 400:
+        raise SourceError(
+            f"{host} answered {response.status_code} while {doing}: {_reason(response)}"
+        )
+
+
+def _reason(response: httpx.Response) -> str:
+    """The registry's own error text (Distribution's `errors[].message`), else the status."""
+    try:
+        errors = response.json().get("errors") or []
+        message = errors[0].get("message") or errors[0].get("code")
+        if message:
+            return str(message)[:200]
+    except (ValueError, AttributeError, IndexError, TypeError):
+        pass
+    return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise SourceError(f"{what} answered with something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise SourceError(f"{what} answered JSON that is not an object")
+    return body
+
+
+def _tag_page(response: httpx.Response, ref: ImageRef) -> list[str]:
+    tags = _json(response, f"{ref.host}'s tag list of {ref}").get("tags") or []  # null: no tags
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise SourceError(f"{ref.host} sent a malformed tag list for {ref}")
+    return tags
+
+
+def load_docker_config(path: str | Path) -> dict[str, tuple[str, str]]:
+    """Registry credentials from a docker `config.json` (`auths`), keyed by registry host.
+
+    Credential helpers (`credsStore`, `credHelpers`) run programs and are not read.
+    """
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text())
+    except OSError as exc:
+        raise SourceError(f"cannot read {file}: {exc.strerror}") from None
+    except ValueError:
+        raise SourceError(f"{file} is not valid JSON") from None
+    auths = data.get("auths", {}) if isinstance(data, dict) else None
+    if not isinstance(auths, dict):
+        raise SourceError(f"{file}: 'auths' must be a mapping of registry → credentials")
+    credentials: dict[str, tuple[str, str]] = {}
+    for key, entry in auths.items():
+        if not isinstance(entry, dict):
+            continue
+        host = registry_host(urlsplit(key if "//" in key else f"//{key}").netloc or key)
+        if entry.get("auth"):
+            try:
+                user, sep, password = (
+                    base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError, TypeError):
+                sep = ""
+            if not sep:
+                raise SourceError(f"{file}: auths[{key!r}].auth is not base64 of 'user:password'")
+            credentials[host] = (user, password)
+        elif isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
+            credentials[host] = (entry["username"], entry["password"])
+    return credentials

@@ -1,0 +1,180 @@
+"""Small stand-ins on 127.0.0.1 that speak the real protocols: a token-auth registry, a Helm repo.
+
+Distribution's own token auth needs certificates, so the token flow is tested against
+`TokenRegistry`, which answers like Docker Hub or GHCR: 401 with a `Bearer` challenge, a token
+service at the realm, tag lists in pages linked by `Link: <…>; rel="next"`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(app: Starlette, port: int = 0) -> Iterator[str]:
+    """Run `app` on 127.0.0.1 in a thread; yields its base URL and stops it afterwards."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class TokenRegistry:
+    """A registry behind a token service, with faults to inject."""
+
+    repos: dict[str, list[str]] = field(default_factory=dict)
+    page_size: int = 2  # caps `n`, as Docker Hub and GHCR do
+    credentials: tuple[str, str] | None = None  # required by the token service when set
+    url: str = ""
+    hits: Counter[str] = field(default_factory=Counter)  # "token", "401", "tags", "manifest"
+    token_auth: list[str | None] = field(default_factory=list)  # Authorization seen by /token
+    issued: set[str] = field(default_factory=set)
+    faults: list[int] = field(default_factory=list)  # statuses to answer first, one per request
+    expires_in: int = 300
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/token", self.token),
+                Route("/v2/{name:path}/tags/list", self.tags),
+                Route("/v2/{name:path}/manifests/{ref}", self.manifest, methods=["GET", "HEAD"]),
+            ]
+        )
+
+    def digest_of(self, name: str, tag: str) -> str:
+        return "sha256:" + hashlib.sha256(f"{name}:{tag}".encode()).hexdigest()
+
+    async def token(self, request: Request) -> Response:
+        self.hits["token"] += 1
+        auth = request.headers.get("Authorization")
+        self.token_auth.append(auth)
+        if self.credentials is not None:
+            wanted = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+            if auth != wanted:
+                return JSONResponse({"details": "incorrect username or password"}, 401)
+        token = f"token-{self.hits['token']}-{request.query_params.get('scope')}"
+        self.issued.add(token)
+        return JSONResponse({"token": token, "expires_in": self.expires_in})
+
+    def _denied(self, request: Request, name: str) -> Response | None:
+        if self.faults:
+            status = self.faults.pop(0)
+            return JSONResponse({"errors": [{"message": "injected"}]}, status, {"Retry-After": "0"})
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token in self.issued and token.endswith(f"repository:{name}:pull"):
+            return None
+        self.hits["401"] += 1
+        challenge = (
+            f'Bearer realm="{self.url}/token",service="stand-in",scope="repository:{name}:pull"'
+        )
+        return JSONResponse(
+            {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
+            401,
+            {"WWW-Authenticate": challenge},
+        )
+
+    async def tags(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        denied = self._denied(request, name)
+        if denied is not None:
+            return denied
+        self.hits["tags"] += 1
+        if name not in self.repos:
+            return JSONResponse({"errors": [{"code": "NAME_UNKNOWN", "message": "no repo"}]}, 404)
+        tags = sorted(self.repos[name])
+        last = request.query_params.get("last")
+        n = min(int(request.query_params.get("n", self.page_size)), self.page_size)
+        rest = [t for t in tags if last is None or t > last]
+        page, more = rest[:n], rest[n:]
+        headers = {}
+        if more:  # a relative link, as Distribution sends
+            headers["Link"] = f'</v2/{name}/tags/list?n={n}&last={page[-1]}>; rel="next"'
+        return JSONResponse({"name": name, "tags": page}, headers=headers)
+
+    async def manifest(self, request: Request) -> Response:
+        name, ref = request.path_params["name"], request.path_params["ref"]
+        denied = self._denied(request, name)
+        if denied is not None:
+            return denied
+        self.hits["manifest"] += 1
+        if ref not in self.repos.get(name, []):
+            return JSONResponse({"errors": [{"code": "MANIFEST_UNKNOWN"}]}, 404)
+        return Response(b"", headers={"Docker-Content-Digest": self.digest_of(name, ref)})
+
+
+@contextmanager
+def token_registry(**kwargs: Any) -> Iterator[TokenRegistry]:
+    registry = TokenRegistry(**kwargs)
+    port = free_port()
+    registry.url = f"http://127.0.0.1:{port}"
+    with serve(registry.app(), port):
+        yield registry
+
+
+@dataclass
+class HelmServer:
+    """Serves `index` at /index.yaml with an ETag (or only Last-Modified), honouring both."""
+
+    index: str = ""
+    etag: bool = True
+    url: str = ""
+    requests: list[dict[str, str]] = field(default_factory=list)
+    full: int = 0  # responses that carried the whole index
+
+    LAST_MODIFIED = "Wed, 21 Oct 2026 07:28:00 GMT"
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/charts/index.yaml", self.serve_index)])
+
+    async def serve_index(self, request: Request) -> Response:
+        self.requests.append(dict(request.headers))
+        tag = '"' + hashlib.sha256(self.index.encode()).hexdigest()[:16] + '"'
+        headers = {"ETag": tag} if self.etag else {"Last-Modified": self.LAST_MODIFIED}
+        if self.etag and request.headers.get("If-None-Match") == tag:
+            return Response(status_code=304, headers=headers)
+        if not self.etag and request.headers.get("If-Modified-Since") == self.LAST_MODIFIED:
+            return Response(status_code=304, headers=headers)
+        self.full += 1
+        return Response(self.index, headers=headers, media_type="application/x-yaml")
+
+
+@contextmanager
+def helm_server(index: str, etag: bool = True) -> Iterator[HelmServer]:
+    server = HelmServer(index, etag)
+    with serve(server.app()) as url:
+        server.url = url
+        yield server
