@@ -318,3 +318,73 @@ def history(app: str, env: str, limit: int, fmt: str, repo: Path, ref: str) -> N
                 fg="bright_black",
             )
         )
+
+
+env_file_option = click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read PROMOBOT_* settings from this dotenv file too (the environment wins).",
+)
+
+
+def _service(env_file: Path | None) -> Any:
+    from bot import logs, settings
+
+    config = settings.load(env_file)
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            config.github_token,
+            config.gitlab_token,
+            config.webhook_secret,
+            config.registry_token,
+        )
+        if s is not None
+    ]
+    logs.setup(config.log_level, secrets)
+    from bot.service import Service
+
+    return Service(config)
+
+
+@main.command()
+@env_file_option
+@_friendly
+def serve(env_file: Path | None) -> None:
+    """Run the bot: webhooks, workers and the reconcile loop (settings: PROMOBOT_* variables).
+
+    With no settings it watches the git repo in the current folder (PROMOBOT_FORGE=local).
+    """
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    service = _service(env_file)
+    settings = service.settings
+    app = create_app(service)
+    service.start()
+    click.secho(
+        f"promobot serving {settings.forge}:{settings.repo} on http://{settings.listen} "
+        f"(queue: {settings.queue_url or settings.data_dir / 'queue.db'}, "
+        f"{settings.workers} worker threads, reconcile every {settings.reconcile_interval})",
+        fg="green",
+        err=True,
+    )
+    try:
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
+    finally:
+        service.stop()
+
+
+@main.command()
+@env_file_option
+@click.option("--threads", default=2, show_default=True, help="Worker threads in this process.")
+@_friendly
+def worker(env_file: Path | None, threads: int) -> None:
+    """Run only workers, sharing the queue of `promobot serve` (PROMOBOT_QUEUE_URL=redis://…)."""
+    service = _service(env_file)
+    click.secho(f"promobot worker for {service.settings.forge}:{service.settings.repo}", err=True)
+    service.queue.run_forever(threads)

@@ -173,6 +173,11 @@ class Engine:
             self._states = {sha: read_state(self.forge, sha)}  # keep only the newest
         return self._states[sha]
 
+    @property
+    def latest(self) -> State | None:
+        """The last state read, without asking the forge."""
+        return next(iter(self._states.values()), None)
+
     def due(self, state: State, artifacts: Sequence[Published] = ()) -> list[planner.Promotion]:
         """Cascades from upstream environments, and new versions for the first environments."""
         promotions = planner.plan(state.config, state.status)

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
+import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +57,30 @@ class Queue:
         self._run = run
         self._consumer: Consumer | None = None
         self._task = self.huey.task(name="promobot.job")(self._execute)
+        self._lock = f"repo:{repo}"
+        self.huey.lock_task(self._lock)  # registered, so a starting consumer can flush it
+
+    @property
+    def _redis(self) -> bool:
+        return isinstance(self.huey, RedisHuey)
 
     def seen(self, delivery: str) -> bool:
         """Record a delivery id; True if it was recorded before (a duplicate)."""
-        return not self.huey.put_if_empty(f"delivery:{delivery}", "1", DEDUPE_TTL)
+        key = f"{self.huey.name}.delivery.{delivery}"
+        if self._redis:  # SET NX EX: atomic, and expires on its own
+            return not self.huey.storage.conn.set(key, "1", nx=True, ex=DEDUPE_TTL)
+        with closing(self._sqlite()) as db:  # huey's SQLite key/value store has no expiry
+            db.execute("DELETE FROM promobot_delivery WHERE at < ?", (time.time() - DEDUPE_TTL,))
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO promobot_delivery (key, at) VALUES (?, ?)",
+                (key, time.time()),
+            )
+            return cursor.rowcount == 0
+
+    def _sqlite(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.huey.storage.filename, timeout=30, isolation_level=None)
+        db.execute("CREATE TABLE IF NOT EXISTS promobot_delivery (key TEXT PRIMARY KEY, at REAL)")
+        return db
 
     def submit(self, job: dict[str, Any], delay: float = 0) -> None:
         if delay:
@@ -71,7 +94,10 @@ class Queue:
     def _execute(self, payload: str, attempt: int) -> None:
         job = json.loads(payload)
         try:
-            with self.huey.lock_task(f"repo:{self.repo}", ttl=self.settings.lock_seconds):
+            # Redis locks expire, so a killed worker cannot block a repo for long; SQLite has no
+            # expiry, so its locks are cleared when a process starts (one host, one process).
+            ttl = self.settings.lock_seconds if self._redis else None
+            with self.huey.lock_task(self._lock, ttl=ttl):
                 self._run(job)
         except (TaskLockedException, Unavailable, RateLimited) as exc:
             if attempt + 1 >= MAX_ATTEMPTS:
@@ -94,6 +120,7 @@ class Queue:
         if workers <= 0:
             return
         self._consumer = self.huey.create_consumer(
+            flush_locks=not self._redis,
             workers=workers,
             worker_type="thread",
             periodic=False,

@@ -1,0 +1,234 @@
+"""The HTTP face of `promobot serve`: webhooks, health, readiness and metrics.
+
+Each webhook is checked in the same order: credentials first (401 and nothing else happens),
+then the size (413), then the body (400 with a one-line reason), then whether it was seen
+before (200) and whether it concerns this repo at all (200), and only then is a job queued
+(202). Nothing here talks to the forge: answers stay fast, and bad input never reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot import events, metrics
+from bot.engine import State
+from bot.service import Service
+from bot.web import verify
+
+log = logging.getLogger("promobot.web")
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing to buffer more than `limit` bytes whatever Content-Length says."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class Relevance:
+    """What this service cares about, kept in memory so webhooks never wait on the forge."""
+
+    repo: str
+    default_branch: str | None = None
+    source_keys: set[str] | None = None  # None: not known yet, so everything is relevant
+    loaded: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    def refresh(self, service: Service, state: State | None = None) -> None:
+        try:
+            self.default_branch = service.forge.default_branch()
+            state = state or service.engine.state()
+            self.source_keys = {
+                c.source.key
+                for app in state.config.apps.values()
+                for c in app.components.values()
+                if c.source is not None
+            }
+            self.problems = []
+            self.loaded = True
+        except Exception as exc:  # readiness reports it; webhooks keep being accepted
+            self.problems = [f"{type(exc).__name__}: {exc}"]
+
+    def why_not(self, event: events.Event) -> str | None:
+        """None when the event may need work; otherwise why it needs none."""
+        if isinstance(event, events.Ping | events.Ignored):
+            return event.reason if isinstance(event, events.Ignored) else "ping"
+        repo = getattr(event, "repo", None)
+        if isinstance(event, events.Artifact):
+            if self.source_keys is not None and event.source_key not in self.source_keys:
+                return f"no app takes versions from {event.source_key}"
+            return None
+        if repo is not None and repo.lower() != self.repo.lower():
+            return f"{repo} is not the environment repo {self.repo}"
+        if (
+            isinstance(event, events.Push)
+            and self.default_branch
+            and event.branch
+            not in (
+                self.default_branch,
+                None,
+            )
+        ):
+            return f"a push to {event.branch}, not to {self.default_branch}"
+        return None
+
+
+Parser = Callable[[Request, bytes], list[tuple[str, events.Event]]]
+
+
+def create_app(service: Service) -> Starlette:
+    settings = service.settings
+    relevance = Relevance(settings.repo)
+
+    def secret(value: object) -> str:
+        return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
+
+    webhook_secret = secret(settings.webhook_secret)
+    registry_token = secret(settings.registry_token)
+
+    def webhook(
+        source: str,
+        authorized: Callable[[Request, bytes | None], bool],
+        parse: Parser,
+        needs_body_to_verify: bool = False,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        def answer(outcome: str, status: int, **extra: object) -> Response:
+            metrics.WEBHOOKS.labels(source, outcome).inc()
+            return JSONResponse({"status": outcome, **extra}, status_code=status)
+
+        async def handler(request: Request) -> Response:
+            if not needs_body_to_verify and not authorized(request, None):
+                return answer("unauthorized", 401, error="missing or wrong credentials")
+            try:
+                body = await read_body(request, settings.max_body)
+            except TooLarge:
+                return answer("too-large", 413, error=f"body larger than {settings.max_body} bytes")
+            except ClientDisconnect:
+                return answer("disconnected", 400, error="the client went away")
+            if needs_body_to_verify and not authorized(request, body):
+                return answer("unauthorized", 401, error="missing or wrong signature")
+            try:
+                parsed = parse(request, body)
+            except events.EventError as exc:
+                return answer("malformed", 400, error=str(exc))
+            queued, reasons = [], []
+            for key, event in parsed:
+                reason = relevance.why_not(event)
+                if reason is not None:
+                    reasons.append(reason)
+                    continue
+                if service.queue.seen(key):
+                    reasons.append("duplicate delivery")
+                    continue
+                service.submit_event(event)
+                queued.append(key)
+                log.info(
+                    "webhook queued", extra={"source": source, "delivery": key, "event": event.kind}
+                )
+            if queued:
+                return answer("queued", 202, deliveries=queued)
+            if not parsed:
+                reasons.append("nothing to do")
+            outcome = "duplicate" if reasons == ["duplicate delivery"] else "ignored"
+            return answer(outcome, 200, reason="; ".join(dict.fromkeys(reasons)))
+
+        return handler
+
+    def github_ok(request: Request, body: bytes | None) -> bool:
+        return body is not None and verify.github_signature_ok(
+            webhook_secret, body, request.headers.get("x-hub-signature-256")
+        )
+
+    def gitlab_ok(request: Request, _: bytes | None) -> bool:
+        return verify.gitlab_token_ok(webhook_secret, request.headers.get("x-gitlab-token"))
+
+    def bearer_ok(request: Request, _: bytes | None) -> bool:
+        return verify.bearer_ok(registry_token, request.headers.get("authorization"))
+
+    def parse_github(request: Request, body: bytes) -> list[tuple[str, events.Event]]:
+        h = request.headers
+        return [
+            events.parse_github(
+                h.get("x-github-event"), h.get("x-github-delivery"), body, h.get("x-github-hook-id")
+            )
+        ]
+
+    def parse_gitlab(request: Request, body: bytes) -> list[tuple[str, events.Event]]:
+        h = request.headers
+        return [
+            events.parse_gitlab(
+                h.get("x-gitlab-event"),
+                h.get("idempotency-key"),
+                h.get("x-gitlab-event-uuid"),
+                body,
+            )
+        ]
+
+    def parse_registry(request: Request, body: bytes) -> list[tuple[str, events.Event]]:
+        return list(events.parse_registry(request.headers.get("content-type"), body))
+
+    def parse_artifact(request: Request, body: bytes) -> list[tuple[str, events.Event]]:
+        return [events.parse_artifact(body)]
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        if not relevance.loaded:
+            relevance.refresh(service)
+        if relevance.problems:
+            return JSONResponse({"ready": False, "problems": relevance.problems}, status_code=503)
+        return JSONResponse({"ready": True, "repo": settings.repo, "forge": settings.forge})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        metrics.QUEUE_DEPTH.set(service.queue.depth())
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route(
+            "/webhooks/github", webhook("github", github_ok, parse_github, True), methods=["POST"]
+        ),
+        Route("/webhooks/gitlab", webhook("gitlab", gitlab_ok, parse_gitlab), methods=["POST"]),
+        Route(
+            "/webhooks/registry", webhook("registry", bearer_ok, parse_registry), methods=["POST"]
+        ),
+        Route(
+            "/webhooks/artifact", webhook("artifact", bearer_ok, parse_artifact), methods=["POST"]
+        ),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(relevance.refresh, service)
+        # after every job, take what the worker just read (no extra forge call)
+        service.after_job.append(lambda: relevance.refresh(service, service.engine.latest))
+        yield
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.relevance = relevance
+    return app
