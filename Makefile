@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean system-deps
 
 $(BIN)/promobot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ lint: $(BIN)/promobot
 typecheck: $(BIN)/promobot
 	$(BIN)/mypy
 
-unit: $(BIN)/promobot
+unit: $(BIN)/promobot system-deps
 	$(BIN)/pytest
+
+system-deps:
+	bash scripts/system-deps.sh
 
 bench: $(BIN)/promobot
 	$(BIN)/python benchmarks/status_plan.py
