@@ -13,7 +13,9 @@ NOT_FORGES = {"__init__", "base", "archive", "retry"}
 def test_every_forge_module_is_registered_and_implements_the_protocol() -> None:
     modules = {p.stem for p in Path(bot.forges.__file__).parent.glob("*.py")} - NOT_FORGES
     assert {v.split(":")[0].rsplit(".", 1)[1] for v in FORGES.values()} == modules
-    protocol = {n for n, _ in inspect.getmembers(Forge, inspect.isfunction)}
+    protocol = {
+        n for n, _ in inspect.getmembers(Forge, inspect.isfunction) if not n.startswith("_")
+    }
     for name in FORGES:
         cls = forge_class(name)
         assert cls.name == name

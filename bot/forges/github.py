@@ -1,0 +1,797 @@
+"""GitHub through PyGithub: a token or a GitHub App installation, on github.com or GHES.
+
+The rate limit is the budget (5,000 calls an hour for an installation), so every method makes
+as few calls as the REST API allows: a repository's state is one commit lookup plus one
+tarball, a multi-file change is one tree, one commit and one ref update, and the head of a
+branch is a conditional request that costs nothing while it has not moved. PyGithub runs lazy
+(objects are built by URL and never completed behind our back) and without retries of its
+own: `retrying` applies one policy, and every PyGithub, requests or httpx error is translated
+into `bot.errors` here, with messages that name what promobot was doing and never a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import re
+import tarfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+import requests
+from github import Auth, Github
+from github.Consts import DEFAULT_BASE_URL
+from github.GitCommit import GitCommit
+from github.GithubException import BadAttributeException, GithubException
+from github.GithubIntegration import GithubIntegration
+from github.GithubObject import NotSet
+from github.GitRef import GitRef
+from github.GitTree import GitTree
+from github.InputGitTreeElement import InputGitTreeElement
+from github.Issue import Issue
+from github.IssueComment import IssueComment
+from github.PullRequest import PullRequest as GitHubPull
+from github.Repository import Repository
+
+from bot.composition import Snapshot
+from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
+from bot.forges.archive import snapshot_from_tarball
+from bot.forges.base import (
+    Check,
+    CheckState,
+    Comment,
+    Permission,
+    PRState,
+    PullRequest,
+    Review,
+    ReviewState,
+    StatusState,
+)
+from bot.forges.retry import DEFAULT, Policy, retrying
+
+T = TypeVar("T")
+
+USER_AGENT = "promobot"
+SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+SNAPSHOTS_KEPT = 8  # whole-repo snapshots held in memory, most recently used first
+DEFAULT_BRANCH_TTL = 600.0  # seconds before the default branch's name is revalidated (304: free)
+STATUS_DESCRIPTION_LIMIT = 140  # GitHub refuses longer commit status descriptions
+SECONDARY_LIMIT_WAIT = 60.0  # GitHub asks for at least a minute when it says no more
+
+REVIEW_STATES: dict[str, ReviewState] = {
+    "APPROVED": "approved",
+    "CHANGES_REQUESTED": "changes_requested",
+    "COMMENTED": "commented",
+    "DISMISSED": "dismissed",
+}
+ROLES: dict[str, Permission] = {
+    "admin": "admin",
+    "maintain": "admin",
+    "write": "write",
+    "triage": "read",  # triage may label and close, not push: no more than read for promobot
+    "read": "read",
+    "none": "none",
+}
+STATUS_STATES: dict[str, CheckState] = {
+    "success": "success",
+    "pending": "pending",
+    "failure": "failure",
+    "error": "failure",
+}
+CONCLUSIONS: dict[str, CheckState] = {  # what GitHub's own required checks accept as passing
+    "success": "success",
+    "neutral": "success",
+    "skipped": "success",
+    "failure": "failure",
+    "cancelled": "failure",
+    "timed_out": "failure",
+    "action_required": "failure",
+    "startup_failure": "failure",
+    "stale": "pending",
+}
+
+
+@dataclass(frozen=True)
+class _Head:
+    sha: str
+    tree: str
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    snapshot: Snapshot
+    modes: Mapping[str, str]  # paths that are not plain files: executables and symlinks
+
+
+class GitHubForge:
+    name = "github"
+
+    def __init__(
+        self,
+        repo: str,
+        *,
+        token: str | None = None,
+        app_id: int | None = None,
+        private_key: str | None = None,
+        installation_id: int | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        policy: Policy = DEFAULT,
+        timeout: float = 15,
+    ) -> None:
+        owner, _, name = repo.partition("/")
+        if not owner or not name or "/" in name:
+            raise ForgeError(f"{repo!r} is not a GitHub repository; write it as owner/name")
+        self.repo = repo
+        self.owner = owner
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        self.timeout = timeout
+        self._auth = _authentication(token, app_id, private_key)
+        self._installation_id = installation_id
+        self._client: Github | None = None
+        self._repository: Repository | None = None
+        self._default: tuple[str, float] | None = None
+        self._heads: dict[str, _Head] = {}
+        self._trees: dict[str, str] = {}  # commit -> its tree, learnt for free along the way
+        self._snapshots: OrderedDict[str, _Stored] = OrderedDict()
+        self._branches: set[str] = set()  # branches known to exist: update them, don't create
+
+    # --- the client ----------------------------------------------------------------------------
+
+    @property
+    def _gh(self) -> Github:
+        return self._connect()
+
+    def _connect(self) -> Github:
+        """The client, made on first use (an app without installation id looks it up)."""
+        if self._client is None:
+            auth: Auth.Auth = self._auth
+            if isinstance(auth, Auth.AppAuth):
+                installation = self._installation_id or self._find_installation(auth)
+                # PyGithub fetches an installation token on first use and a new one shortly
+                # before it expires (AppInstallationAuth.token).
+                auth = auth.get_installation_auth(installation)
+            self._client = Github(
+                auth=auth,
+                base_url=self.base_url,
+                timeout=_whole_seconds(self.timeout),
+                user_agent=USER_AGENT,
+                per_page=100,
+                retry=None,  # ours: bot.forges.retry
+                # PyGithub's own pacing would sleep a second before every write; we rely on
+                # Retry-After instead, which GitHub sends with its secondary rate limits.
+                seconds_between_requests=None,
+                seconds_between_writes=None,
+                lazy=True,
+            )
+        return self._client
+
+    @property
+    def _repo(self) -> Repository:
+        if self._repository is None:
+            self._repository = self._gh.get_repo(self.repo)  # lazy: no call
+        return self._repository
+
+    def _find_installation(self, app: Auth.AppAuth) -> int:
+        integration = GithubIntegration(
+            auth=app,
+            base_url=self.base_url,
+            timeout=_whole_seconds(self.timeout),
+            user_agent=USER_AGENT,
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+        )
+        name = self.repo.partition("/")[2]
+        return self._retry(
+            f"find the GitHub App's installation on {self.repo}",
+            lambda: int(integration.get_repo_installation(self.owner, name).id),
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def default_branch(self) -> str:
+        if self._default and time.monotonic() - self._default[1] < DEFAULT_BRANCH_TTL:
+            return self._default[0]
+
+        def fetch() -> str:
+            self._repo.update()  # conditional once the repo is known: a 304 costs nothing
+            return self._repo.default_branch
+
+        name = self._call(f"read the settings of {self.repo}", fetch)
+        self._default = (name, time.monotonic())
+        return name
+
+    def head(self, branch: str | None = None) -> str | None:
+        found = self._head(branch or "HEAD")
+        return found.sha if found else None
+
+    def _head(self, ref: str) -> _Head | None:
+        """The commit `ref` names, and its tree; asked with If-None-Match after the first time."""
+        name = "the default branch" if ref == "HEAD" else ref
+
+        def fetch() -> _Head | None:
+            cached = self._heads.get(ref)
+            headers = {"If-None-Match": cached.etag} if cached and cached.etag else {}
+            requester = self._gh.requester
+            url = f"{self._repo.url}/commits/{quote(ref, safe='')}"
+            status, response_headers, output = requester.requestJson("GET", url, headers=headers)
+            if status == 304 and cached:
+                return cached
+            data: Any = json.loads(output) if output else {}
+            if status in (409, 422):  # "No commit found for SHA", "Git Repository is empty"
+                self._heads.pop(ref, None)
+                return None
+            if status >= 400:
+                raise requester.createException(status, response_headers, data)
+            found = _Head(
+                sha=str(data["sha"]),
+                tree=str(data["commit"]["tree"]["sha"]),
+                etag=response_headers.get("etag"),
+            )
+            self._heads[ref] = found
+            self._trees[found.sha] = found.tree
+            return found
+
+        return self._call(f"read the head of {name} in {self.repo}", fetch)
+
+    def _resolve(self, ref: str) -> str:
+        if SHA.fullmatch(ref):
+            return ref
+        sha = self.head(ref)
+        if sha is None:
+            raise NotFound(f"{ref} is not a branch, tag or commit of {self.repo}")
+        return sha
+
+    def snapshot(self, ref: str) -> Snapshot:
+        sha = self._resolve(ref)
+        stored = self._snapshots.get(sha)
+        if stored is None:
+            data = self._call(f"download {self.repo} at {sha[:12]}", lambda: self._tarball(sha))
+            stored = _Stored(snapshot_from_tarball(sha, data), _special_modes(data))
+            self._snapshots[sha] = stored
+            while len(self._snapshots) > SNAPSHOTS_KEPT:
+                self._snapshots.popitem(last=False)
+        self._snapshots.move_to_end(sha)
+        return stored.snapshot
+
+    def _tarball(self, sha: str) -> bytes:
+        """One API call gets a short-lived codeload link; downloading it is not an API call."""
+        link = self._repo.get_archive_link("tarball", sha)
+        what = f"the archive of {self.repo} at {sha[:12]}"
+        try:  # the link carries its own token: send no credentials, and never show the link
+            response = httpx.get(link, timeout=self.timeout, follow_redirects=True)
+        except httpx.TimeoutException:
+            raise Unavailable(f"{what} did not arrive within {self.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{what} could not be downloaded ({type(exc).__name__})") from None
+        if response.status_code >= 500:
+            raise Unavailable(f"{what} could not be downloaded (HTTP {response.status_code})")
+        if response.status_code != 200:
+            raise ForgeError(f"{what} could not be downloaded (HTTP {response.status_code})")
+        return response.content
+
+    def tags(self) -> list[str]:
+        found = self._call(f"list the tags of {self.repo}", lambda: list(self._repo.get_tags()))
+        return [tag.name for tag in found]
+
+    # --- writing a branch ----------------------------------------------------------------------
+
+    def commit_files(
+        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        base_sha = self._resolve(base)
+        stored = self._snapshots.get(base_sha)
+        modes = stored.modes if stored else {}
+        elements = []
+        for path, content in sorted(changes.items()):
+            mode = modes.get(path, "100644")
+            if content is None:
+                if stored is None or path in stored.snapshot.objects:  # GitHub refuses otherwise
+                    elements.append(InputGitTreeElement(path, mode, "blob", sha=None))
+            elif (text := _utf8(content)) is not None:
+                elements.append(InputGitTreeElement(path, mode, "blob", content=text))
+            else:  # the Git Data API takes inline content as UTF-8 text only
+                blob = self._upload(path, content)
+                elements.append(InputGitTreeElement(path, mode, "blob", sha=blob))
+        tree = self._tree(self._tree_of(base_sha))
+        if elements:
+            tree = self._call(
+                f"write the files for {branch} in {self.repo}",
+                lambda: self._repo.create_git_tree(elements, tree),
+            )
+        commit = self._call(
+            f"commit to {branch} in {self.repo}",
+            lambda: self._repo.create_git_commit(message, tree, [self._commit(base_sha)]),
+        )
+        self._trees[commit.sha] = tree.sha
+        self._point(branch, commit.sha)
+        return commit.sha
+
+    def _upload(self, path: str, content: bytes) -> str:
+        encoded = base64.b64encode(content).decode()
+        blob = self._call(
+            f"upload {path} to {self.repo}", lambda: self._repo.create_git_blob(encoded, "base64")
+        )
+        return blob.sha
+
+    def _tree_of(self, commit: str) -> str:
+        if commit not in self._trees:
+            self._trees[commit] = self._call(
+                f"read commit {commit[:12]} of {self.repo}",
+                lambda: self._repo.get_git_commit(commit).tree.sha,
+            )
+        return self._trees[commit]
+
+    def _tree(self, sha: str) -> GitTree:
+        # Built from what we know, so PyGithub sends the SHA without fetching the tree.
+        url = f"{self._repo.url}/git/trees/{sha}"
+        return GitTree(self._gh.requester, {}, {"sha": sha, "url": url}, completed=True)
+
+    def _commit(self, sha: str) -> GitCommit:
+        url = f"{self._repo.url}/git/commits/{sha}"
+        return GitCommit(self._gh.requester, {}, {"sha": sha, "url": url}, completed=True)
+
+    def _point(self, branch: str, sha: str) -> None:
+        """Create the branch at `sha`, or force it there (it holds only promobot's commit)."""
+        ref = GitRef(self._gh.requester, url=f"{self._repo.url}/git/refs/heads/{quote(branch)}")
+
+        def update() -> None:
+            ref.edit(sha, force=True)
+
+        def create() -> None:
+            self._repo.create_git_ref(f"refs/heads/{branch}", sha)
+
+        first, second = (update, create) if branch in self._branches else (create, update)
+        what = f"point {branch} at {sha[:12]} in {self.repo}"
+        try:
+            self._call(what, first)
+        except Conflict:  # it was created or deleted since we last looked
+            self._call(what, second)
+        self._branches.add(branch)
+
+    # --- pull requests -------------------------------------------------------------------------
+
+    def find_pr(self, branch: str, state: Literal["open", "closed"] = "open") -> PullRequest | None:
+        head = f"{self.owner}:{branch}"  # the repo's own branch: never a fork's
+
+        def newest() -> GitHubPull | None:
+            # Newest first; pages are fetched only as far as the loop goes.
+            pulls = self._repo.get_pulls(state=state, head=head, sort="created", direction="desc")
+            for pull in pulls:
+                if pull.base.ref == self._learn_default(pull):
+                    return pull
+            return None
+
+        found = self._call(
+            f"look for the {state} pull request from {branch} in {self.repo}", newest
+        )
+        if found is None:
+            return None
+        if state == "open":
+            self._branches.add(branch)
+        return self._pull(found)
+
+    def list_prs(self, label: str | None = None) -> list[PullRequest]:
+        base = self.default_branch()
+        # The pulls API cannot filter by label (the issues API can, but without heads): filter here.
+        found = self._call(
+            f"list the open pull requests into {base} in {self.repo}",
+            lambda: list(self._repo.get_pulls(state="open", base=base)),
+        )
+        prs = (self._pull(pull) for pull in found)
+        return [pr for pr in prs if not pr.from_fork and (label is None or label in pr.labels)]
+
+    def _learn_default(self, pull: GitHubPull) -> str:
+        """Each PR carries its repository, so the default branch comes free with a list."""
+        default = pull.base.repo.default_branch
+        self._default = (default, time.monotonic())
+        return default
+
+    def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
+        base = self.default_branch()
+
+        def create() -> GitHubPull | None:
+            try:
+                return self._repo.create_pull(base=base, head=branch, title=title, body=body)
+            except GithubException as exc:
+                if exc.status == 422 and "already exists" in _reason(exc.data):
+                    return None  # adopted below
+                raise
+
+        created = self._call(f"open a pull request from {branch} in {self.repo}", create)
+        if created is None:
+            existing = self.find_pr(branch)
+            if existing is None:
+                raise Conflict(
+                    f"GitHub says a pull request from {branch} exists in {self.repo}, "
+                    f"but none is open into {base}"
+                )
+            return self._ensure(existing, title, body, labels)
+        self._branches.add(branch)
+        opened = self._pull(created)
+        if labels:
+            self._call(
+                f"label pull request #{opened.number} in {self.repo}",
+                lambda: created.set_labels(*labels),
+            )
+            opened = replace(opened, labels=labels)
+        return opened
+
+    def _ensure(
+        self, pr: PullRequest, title: str, body: str, labels: tuple[str, ...]
+    ) -> PullRequest:
+        """An adopted PR gets the title, body and labels this attempt meant to give it."""
+        wanted = replace(pr, title=title, body=body, labels=labels)
+        if wanted != pr:
+            self.update_pr(
+                pr.number,
+                title=title if title != pr.title else None,
+                body=body if body != pr.body else None,
+                labels=labels if set(labels) != set(pr.labels) else None,
+            )
+        return wanted
+
+    def update_pr(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        labels: tuple[str, ...] | None = None,
+    ) -> None:
+        if title is None and body is None and labels is None:
+            return
+        # The Issues API edits title, body and labels of a PR in a single call.
+        issue = Issue(self._gh.requester, url=f"{self._repo.url}/issues/{number}")
+        self._call(
+            f"update pull request #{number} in {self.repo}",
+            lambda: issue.edit(
+                title=NotSet if title is None else title,
+                body=NotSet if body is None else body,
+                labels=NotSet if labels is None else list(labels),
+            ),
+        )
+
+    def close_pr(self, number: int) -> None:
+        pull = self._repo.get_pull(number)  # lazy: no call
+        self._call(
+            f"close pull request #{number} in {self.repo}", lambda: pull.edit(state="closed")
+        )
+
+    def get_pr(self, number: int) -> PullRequest:
+        pull = self._call(
+            f"read pull request #{number} in {self.repo}",
+            lambda: self._repo.get_pull(number).complete(),
+        )
+        return self._pull(pull)
+
+    def _pull(self, pr: GitHubPull) -> PullRequest:
+        # Only fields that list answers carry too: anything else would cost a GET per PR.
+        head_repo = pr.head.repo
+        state: PRState = "merged" if pr.merged_at else "closed" if pr.state == "closed" else "open"
+        return PullRequest(
+            number=pr.number,
+            branch=pr.head.ref,
+            base=pr.base.ref,
+            title=pr.title,
+            body=pr.body or "",
+            labels=tuple(label.name for label in pr.labels),
+            head_sha=pr.head.sha,
+            state=state,
+            author=pr.user.login if pr.user else "ghost",
+            url=pr.html_url,
+            from_fork=head_repo is None or head_repo.full_name.lower() != self.repo.lower(),
+        )
+
+    def merge(self, number: int, sha: str) -> str:
+        pull = self._repo.get_pull(number)  # lazy: no call
+
+        def attempt() -> str:
+            try:
+                status = pull.merge(sha=sha, merge_method="merge")
+            except GithubException as exc:
+                if exc.status in (405, 409):  # not mergeable; the head moved
+                    raise MergeRefused(
+                        f"GitHub refused to merge #{number} in {self.repo}: {_reason(exc.data)}"
+                    ) from exc
+                raise
+            if not status.merged:
+                raise MergeRefused(f"GitHub did not merge #{number} in {self.repo}")
+            return status.sha
+
+        return self._call(f"merge pull request #{number} in {self.repo}", attempt)
+
+    # --- conversation --------------------------------------------------------------------------
+
+    def comments(self, number: int) -> list[Comment]:
+        issue = self._repo.get_issue(number)  # lazy: no call
+        found = self._call(
+            f"read the comments on #{number} in {self.repo}",
+            lambda: list(issue.get_comments()),
+        )
+        return [
+            Comment(c.id, c.user.login if c.user else "ghost", c.body or "", c.created_at)
+            for c in found
+        ]
+
+    def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
+        if reply_to is not None:  # issue comments have no threads: quote what we answer
+            original = self._call(
+                f"read comment {reply_to} in {self.repo}",
+                lambda: self._issue_comment(reply_to).complete(),
+            )
+            first = next((line for line in (original.body or "").splitlines() if line.strip()), "")
+            if first:
+                body = f"> {first}\n\n{body}"
+        issue = self._repo.get_issue(number)  # lazy: no call
+        created = self._call(
+            f"comment on #{number} in {self.repo}", lambda: issue.create_comment(body)
+        )
+        return created.id
+
+    def react(self, number: int, comment_id: int, reaction: str) -> None:
+        # Comment ids are unique in a repository: the issue number is not needed on GitHub.
+        comment = self._issue_comment(comment_id)
+        self._call(
+            f"react to comment {comment_id} in {self.repo}",
+            lambda: comment.create_reaction(reaction),
+        )
+
+    def _issue_comment(self, comment_id: int) -> IssueComment:
+        return IssueComment(
+            self._gh.requester, url=f"{self._repo.url}/issues/comments/{comment_id}"
+        )
+
+    def reviews(self, number: int) -> list[Review]:
+        pull = self._repo.get_pull(number)  # lazy: no call
+        found = self._call(
+            f"read the reviews of #{number} in {self.repo}", lambda: list(pull.get_reviews())
+        )
+        reviews = []
+        for review in found:
+            state = REVIEW_STATES.get(review.state)
+            if state is None or review.user is None:
+                continue  # PENDING: not submitted yet (and has no submitted_at to read)
+            reviews.append(Review(review.user.login, state, review.commit_id, review.submitted_at))
+        return reviews
+
+    # --- statuses and checks -------------------------------------------------------------------
+
+    def checks(self, sha: str) -> list[Check]:
+        commit = self._repo.get_commit(sha)  # lazy: no call
+        where = f"{sha[:12]} in {self.repo}"
+        combined = self._call(f"read the statuses of {where}", commit.get_combined_status)
+        runs = self._call(f"read the check runs of {where}", lambda: list(commit.get_check_runs()))
+        latest: dict[str, tuple[datetime, Check]] = {}
+
+        def keep(when: datetime | None, check: Check) -> None:
+            when = when or datetime.min.replace(tzinfo=UTC)
+            if check.name not in latest or when >= latest[check.name][0]:
+                latest[check.name] = (when, check)
+
+        for status in combined.statuses:
+            state = STATUS_STATES.get(status.state, "pending")
+            keep(status.updated_at, Check(status.context, state, status.target_url))
+        for run in runs:
+            conclusion = CONCLUSIONS.get(run.conclusion or "", "pending")
+            state = conclusion if run.status == "completed" else "pending"
+            keep(run.completed_at or run.started_at, Check(run.name, state, run.html_url))
+        return [check for _, check in latest.values()]
+
+    def set_status(
+        self, sha: str, context: str, state: StatusState, description: str, url: str | None = None
+    ) -> None:
+        if len(description) > STATUS_DESCRIPTION_LIMIT:
+            description = description[: STATUS_DESCRIPTION_LIMIT - 1] + "…"
+        commit = self._repo.get_commit(sha)  # lazy: no call
+        self._call(
+            f"set the {context} status on {sha[:12]} in {self.repo}",
+            lambda: commit.create_status(
+                state,
+                target_url=NotSet if url is None else url,
+                description=description,
+                context=context,
+            ),
+        )
+
+    # --- people --------------------------------------------------------------------------------
+
+    def permission(self, user: str) -> Permission:
+        url = f"{self._repo.url}/collaborators/{quote(user, safe='')}/permission"
+
+        def fetch() -> Permission:
+            try:
+                _, data = self._gh.requester.requestJsonAndCheck("GET", url)
+            except GithubException as exc:
+                if exc.status == 404:  # not a GitHub user
+                    return "none"
+                raise
+            # role_name tells maintain and triage apart; `permission` is the legacy fallback
+            # (older GHES, custom roles).
+            role = ROLES.get(str(data.get("role_name")))
+            return role or ROLES.get(str(data.get("permission")), "none")
+
+        return self._call(f"read {user}'s permission on {self.repo}", fetch)
+
+    def is_member(self, user: str, team: str) -> bool:
+        org, _, slug = team.removeprefix("@").partition("/")
+        if not org or not slug:
+            raise ForgeError(f"{team!r} is not a GitHub team; write it as org/team")
+        found = self._gh.get_organization(org).get_team_by_slug(slug)  # lazy: no call
+
+        def fetch() -> bool:
+            try:
+                return found.get_team_membership(user).state == "active"
+            except GithubException as exc:
+                if exc.status == 404:  # not a member (or no such team)
+                    return False
+                raise
+
+        return self._call(f"check whether {user} is in {team}", fetch)
+
+    # --- errors --------------------------------------------------------------------------------
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        """Run one API interaction under the retry policy, translating library errors."""
+        self._connect()  # before retrying: connecting retries on its own
+        return self._retry(what, call)
+
+    def _retry(self, what: str, call: Callable[[], T]) -> T:
+        def attempt() -> T:
+            try:
+                return call()
+            except GithubException as exc:
+                raise self._translate(exc, what) from exc
+            except requests.Timeout:
+                raise Unavailable(
+                    f"GitHub did not answer within {self.timeout:g}s when promobot tried to {what}"
+                ) from None
+            except requests.RequestException as exc:
+                # The request's URL stays out of the message: a codeload link carries a token.
+                raise Unavailable(
+                    f"GitHub is unreachable ({type(exc).__name__}); promobot could not {what}"
+                ) from None
+            except (BadAttributeException, json.JSONDecodeError):
+                raise ForgeError(
+                    f"GitHub sent an answer promobot cannot read when it tried to {what}"
+                ) from None
+
+        return retrying(attempt, self.policy)
+
+    def _translate(self, exc: GithubException, what: str) -> ForgeError:
+        status = exc.status
+        headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+        reason = _reason(exc.data) or f"HTTP {status}"
+        if status in (403, 429):
+            wait = _rate_limit_wait(status, headers, reason, time.time())
+            if wait is not None:
+                return RateLimited(
+                    f"GitHub's rate limit stopped promobot from trying to {what} "
+                    f"(it allows more in {math.ceil(wait)}s)",
+                    wait,
+                )
+        if status >= 500:
+            return Unavailable(f"GitHub failed (HTTP {status}) when promobot tried to {what}")
+        if status == 401:
+            return ForgeError(
+                f"GitHub rejected promobot's credentials ({reason}) when it tried to {what}; "
+                "check the token or the GitHub App's id, key and installation"
+            )
+        if status == 403:
+            return ForgeError(f"GitHub does not allow promobot to {what}: {reason}")
+        if status == 404:
+            return NotFound(
+                f"GitHub found nothing when promobot tried to {what} "
+                f"(missing, or promobot has no access to {self.repo})"
+            )
+        if status in (409, 422):
+            if _invalid_fields(exc.data) & {"body", "title", "description"}:
+                return ForgeError(f"GitHub refused to {what}: {reason}")  # retrying won't help
+            return Conflict(f"GitHub refused to {what}: {reason}")
+        return ForgeError(f"GitHub refused to {what}: {reason} (HTTP {status})")
+
+
+def _authentication(token: str | None, app_id: int | None, private_key: str | None) -> Auth.Auth:
+    if token and (app_id is not None or private_key):
+        raise ForgeError("give GitHub either a token or a GitHub App id and key, not both")
+    if token:
+        return Auth.Token(token)
+    if app_id is not None and private_key:
+        app = Auth.AppAuth(app_id, private_key)
+        try:
+            app.create_jwt()  # fail now, not at the first request, on a key that cannot sign
+        except Exception:
+            raise ForgeError(
+                "the GitHub App private key cannot sign a token; give the app's RSA key in PEM"
+            ) from None
+        return app
+    raise ForgeError("GitHub needs a token, or a GitHub App id and private key")
+
+
+def _whole_seconds(timeout: float) -> int:
+    return max(1, math.ceil(timeout))  # PyGithub insists on an int
+
+
+def _utf8(content: bytes) -> str | None:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _special_modes(data: bytes) -> dict[str, str]:
+    """Executables and symlinks in a tarball, so that rewriting them keeps their mode."""
+    modes = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            for member in archive.getmembers():
+                path = member.name.partition("/")[2].rstrip("/")
+                if not path:
+                    continue
+                if member.issym():
+                    modes[path] = "120000"
+                elif member.isfile() and member.mode & 0o111:
+                    modes[path] = "100755"
+    except (tarfile.TarError, OSError, EOFError):
+        return {}  # snapshot_from_tarball has already said what is wrong with it
+    return modes
+
+
+def _reason(data: Any) -> str:
+    """GitHub's error message and its validation errors, on one line."""
+    if not isinstance(data, dict):
+        return ""
+    parts = [str(data.get("message") or "")]
+    for item in data.get("errors") or []:
+        if isinstance(item, dict):
+            field = item.get("field")
+            parts.append(str(item.get("message") or f"{field} is {item.get('code', 'invalid')}"))
+        else:
+            parts.append(str(item))
+    return " ".join("; ".join(p for p in parts if p).split())
+
+
+def _invalid_fields(data: Any) -> set[str]:
+    if not isinstance(data, dict):
+        return set()
+    return {str(e.get("field")) for e in data.get("errors") or [] if isinstance(e, dict)}
+
+
+def _rate_limit_wait(
+    status: int, headers: Mapping[str, str], reason: str, now: float
+) -> float | None:
+    """Seconds to wait when a 403/429 is a rate limit, None when it is a plain refusal."""
+    retry_after = headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return max(float(retry_after), 0.0)
+        except ValueError:
+            try:  # the HTTP-date form
+                return max(parsedate_to_datetime(retry_after).timestamp() - now, 0.0)
+            except (TypeError, ValueError):
+                pass
+    if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+        try:
+            reset = float(headers["x-ratelimit-reset"])
+        except ValueError:
+            reset = now + SECONDARY_LIMIT_WAIT
+        # GitHub's reset is in whole seconds by its clock: half a second spares an early retry.
+        return reset - now + 0.5 if reset > now else 0.0
+    if status == 429 or "rate limit" in reason.lower():
+        return SECONDARY_LIMIT_WAIT
+    return None

@@ -1,0 +1,618 @@
+"""The GitLab forge: python-gitlab over HTTP, for gitlab.com and self-managed GitLab.
+
+API calls are the budget, so:
+- the repository at a commit is one archive download, cached by commit SHA (the cache also
+  tells `commit_files` which paths exist, as the commits API needs `create` or `update`);
+- a promotion branch is one call to the commits API with `actions`, `start_sha` and `force`,
+  which makes or resets the branch to exactly one commit on the base;
+- objects under the project are made with `lazy=True`, so a sub-resource costs one request.
+
+Approvals are bound to the head they were given on without the Premium approval rules: the
+Free-tier approvals API says who approved and, since GitLab 17.x, when (`approved_at`), and the
+MR's versions say which head it had at that moment. An older GitLab gives no time; then an
+approval is bound to the current head only if the project resets approvals on push (they cannot
+be older than the head), and otherwise to no SHA at all, so gates do not count it blindly.
+
+Errors: python-gitlab's own retries and rate-limit sleeps are off; `retrying` owns the policy.
+Its exceptions drop response headers, so 429s (and 403s with no rate limit left) are turned
+into `RateLimited` by a response hook that can still read `Retry-After` / `RateLimit-Reset`;
+everything else is translated where each call is made. No message carries the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, TypeVar
+
+import gitlab
+import requests
+from gitlab.v4.objects import ProjectMergeRequest
+
+from bot.composition import Snapshot
+from bot.errors import (
+    Conflict,
+    ForgeError,
+    MergeRefused,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
+from bot.forges.archive import snapshot_from_tarball
+from bot.forges.base import (
+    Check,
+    CheckState,
+    Comment,
+    Permission,
+    PRState,
+    PullRequest,
+    Review,
+    StatusState,
+)
+from bot.forges.retry import DEFAULT, Policy, retrying
+
+T = TypeVar("T")
+
+SNAPSHOTS_KEPT = 8
+# GitHub's reaction names (what promobot speaks) → GitLab's emoji names.
+EMOJI = {"+1": "thumbsup", "-1": "thumbsdown", "laugh": "laughing", "hooray": "tada"}
+PR_STATES: dict[str, PRState] = {
+    "opened": "open",
+    "locked": "open",
+    "closed": "closed",
+    "merged": "merged",
+}
+CHECK_STATES: dict[str, CheckState] = {
+    "success": "success",
+    # GitHub counts a skipped check as passing; so do we, so a skipped job cannot block forever.
+    "skipped": "success",
+    "failed": "failure",
+    "canceled": "failure",
+}
+STATUS_STATES = {"success": "success", "pending": "pending", "failure": "failed", "error": "failed"}
+MERGE_REFUSED = frozenset({405, 406, 409, 422})
+
+
+class _Client(gitlab.Gitlab):
+    """python-gitlab with its retries and rate-limit sleeps off on every request, paginated
+    ones included: `retrying` applies promobot's one policy instead."""
+
+    def http_request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["obey_rate_limit"] = False
+        kwargs["retry_transient_errors"] = False
+        return super().http_request(*args, **kwargs)
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float:
+    value = headers.get("Retry-After")
+    if value:
+        if value.strip().isdigit():
+            return float(value)
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+        except (TypeError, ValueError):
+            pass
+    reset = headers.get("RateLimit-Reset")
+    if reset and reset.strip().isdigit():
+        return max(float(reset) - now, 0.0)
+    return 60.0  # GitLab's rate-limit windows are a minute long
+
+
+def _raise_rate_limited(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    status = response.status_code
+    if status == 429 or (status == 403 and response.headers.get("RateLimit-Remaining") == "0"):
+        wait = _retry_after(response.headers, time.time())
+        response.close()
+        raise RateLimited(f"GitLab's rate limit was reached; it asks to wait {wait:.0f} s", wait)
+
+
+def _detail(message: object) -> str:
+    """GitLab's error message (a string, a list, or field → errors) as one short line."""
+    if isinstance(message, bytes):
+        message = message.decode(errors="replace")
+    if isinstance(message, list):
+        message = "; ".join(str(m) for m in message)
+    elif isinstance(message, dict):
+        message = "; ".join(f"{k} {v}" for k, v in message.items())
+    line = " ".join(str(message).split())
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _time(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _is_sha(ref: str) -> bool:
+    return len(ref) == 40 and all(c in "0123456789abcdef" for c in ref)
+
+
+def _pr(data: Mapping[str, Any]) -> PullRequest:
+    return PullRequest(
+        number=int(data["iid"]),
+        branch=str(data["source_branch"]),
+        base=str(data["target_branch"]),
+        title=str(data["title"]),
+        body=str(data.get("description") or ""),
+        labels=tuple(data.get("labels") or ()),
+        head_sha=str(data.get("sha") or ""),
+        state=PR_STATES.get(str(data["state"]), "closed"),
+        author=str((data.get("author") or {}).get("username", "")),
+        url=str(data.get("web_url") or ""),
+        from_fork=data.get("source_project_id") != data.get("target_project_id"),
+    )
+
+
+class GitLabForge:
+    name = "gitlab"
+
+    def __init__(
+        self,
+        project: str,
+        *,
+        token: str,
+        url: str = "https://gitlab.com",
+        policy: Policy = DEFAULT,
+        timeout: float = 15,
+    ) -> None:
+        self.project = project
+        self.url = url.rstrip("/")
+        self.policy = policy
+        self.timeout = timeout
+        session = requests.Session()
+        session.hooks["response"].append(_raise_rate_limited)
+        self._gl = _Client(
+            self.url,
+            private_token=token,
+            timeout=timeout,
+            retry_transient_errors=False,
+            user_agent="promobot",
+            session=session,
+        )
+        self._project = self._gl.projects.get(project, lazy=True)
+        self._default: str | None = None
+        self._resets_approvals: bool | None = None
+        self._user_ids: dict[str, int | None] = {}
+        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"GitLabForge({self.project!r}, url={self.url!r})"
+
+    # --- the boundary ---------------------------------------------------------------------
+
+    def _call(self, what: str, call: Callable[[], T], *, refused: Collection[int] = ()) -> T:
+        """One API request (or one paginated listing), translated and retried."""
+
+        def attempt() -> T:
+            try:
+                return call()
+            except gitlab.GitlabError as exc:
+                raise self._translate(what, exc, refused) from None
+            except requests.Timeout:
+                raise Unavailable(
+                    f"GitLab did not answer {what} within {self.timeout:g} s"
+                ) from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                raise Unavailable(f"cannot reach GitLab at {self.url} for {what}") from None
+            except requests.RequestException as exc:
+                raise ForgeError(f"{what} failed: {type(exc).__name__}") from None
+
+        return retrying(attempt, self.policy)
+
+    def _translate(
+        self, what: str, exc: gitlab.GitlabError, refused: Collection[int]
+    ) -> ForgeError:
+        code = exc.response_code
+        detail = _detail(exc.error_message)
+        if code in refused:
+            return MergeRefused(f"GitLab refused {what}: {detail}")
+        if code is None:
+            return ForgeError(f"GitLab gave an unreadable answer to {what}: {detail}")
+        if code >= 500:
+            return Unavailable(f"GitLab failed {what} ({code}); try again later")
+        if code == 429:  # only if the hook did not see it first
+            return RateLimited(f"GitLab's rate limit was reached during {what}", 60.0)
+        if code == 401:
+            return ForgeError(
+                f"GitLab rejected the token during {what} (401): check that it is valid, "
+                "not expired, and has the api scope"
+            )
+        if code == 403:
+            return ForgeError(
+                f"GitLab forbade {what} (403): the token's user lacks permission on {self.project}"
+            )
+        if code == 404:
+            return NotFound(f"{what}: not found on GitLab, or not visible to the token ({detail})")
+        if code in (409, 422):
+            return Conflict(f"GitLab refused {what}: {detail}")
+        return ForgeError(f"GitLab refused {what} ({code}): {detail}")
+
+    def _mr(self, number: int) -> ProjectMergeRequest:
+        return self._project.mergerequests.get(number, lazy=True)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def default_branch(self) -> str:
+        if self._default is None:
+            data = self._call(
+                f"reading project {self.project}", lambda: self._gl.projects.get(self.project)
+            ).attributes
+            if not data.get("default_branch"):
+                raise ForgeError(f"{self.project} has no default branch: is the repository empty?")
+            self._default = str(data["default_branch"])
+        return self._default
+
+    def head(self, branch: str | None = None) -> str | None:
+        if branch is None:
+            # Without `ref_name` GitLab lists the default branch: its name costs no extra call.
+            commits = self._call(
+                f"reading the default branch of {self.project}",
+                lambda: self._project.commits.list(per_page=1, get_all=False),
+            )
+            return str(commits[0].attributes["id"]) if commits else None
+        try:
+            data = self._call(
+                f"reading branch {branch} of {self.project}",
+                lambda: self._project.branches.get(branch).attributes,
+            )
+        except NotFound as exc:
+            if "Project Not Found" in str(exc):
+                raise
+            return None
+        return str(data["commit"]["id"])
+
+    def snapshot(self, ref: str) -> Snapshot:
+        commit = ref if _is_sha(ref) else self._resolve(ref)
+        with self._lock:
+            if commit in self._snapshots:
+                self._snapshots.move_to_end(commit)
+                return self._snapshots[commit]
+        data = self._call(
+            f"downloading {self.project} at {commit[:12]}",
+            lambda: self._project.repository_archive(sha=commit, format="tar.gz"),
+        )
+        snapshot = snapshot_from_tarball(commit, data)
+        with self._lock:
+            self._snapshots[commit] = snapshot
+            while len(self._snapshots) > SNAPSHOTS_KEPT:
+                self._snapshots.popitem(last=False)
+        return snapshot
+
+    def _resolve(self, ref: str) -> str:
+        data = self._call(
+            f"resolving {ref} in {self.project}", lambda: self._project.commits.get(ref).attributes
+        )
+        return str(data["id"])
+
+    def tags(self) -> list[str]:
+        tags = self._call(
+            f"listing tags of {self.project}",
+            lambda: self._project.tags.list(get_all=True, per_page=100),
+        )
+        return [str(tag.attributes["name"]) for tag in tags]
+
+    # --- writing --------------------------------------------------------------------------
+
+    def commit_files(
+        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        existing = self.snapshot(base)
+        actions: list[dict[str, str]] = []
+        for path, content in sorted(changes.items()):
+            exists = path in existing.objects and path not in existing.trees
+            if content is None:
+                if exists:
+                    actions.append({"action": "delete", "file_path": path})
+                continue
+            actions.append(
+                {
+                    "action": "update" if exists else "create",
+                    "file_path": path,
+                    "encoding": "base64",  # any bytes, not only UTF-8 text
+                    "content": base64.b64encode(content).decode(),
+                }
+            )
+        if not actions:
+            raise ForgeError(
+                f"nothing to commit on {branch}: the changes are already in {base[:12]}"
+            )
+        data = {
+            "branch": branch,
+            "start_sha": base,
+            "force": True,  # reset the branch onto `base`: one commit, never a stack
+            "commit_message": message,
+            "actions": actions,
+        }
+        commit = self._call(
+            f"committing {len(actions)} file(s) to {branch}",
+            lambda: self._project.commits.create(data).attributes,
+        )
+        return str(commit["id"])
+
+    # --- merge requests -------------------------------------------------------------------
+
+    def find_pr(self, branch: str, state: Literal["open", "closed"] = "open") -> PullRequest | None:
+        target = self.default_branch()
+        # GitLab lists newest first; "closed" means closed or merged, two GitLab states, so
+        # that asks for all and keeps the newest of those (at most one MR per branch is open).
+        wanted = {"open"} if state == "open" else {"closed", "merged"}
+        filters: dict[str, Any] = {"source_branch": branch, "target_branch": target}
+        if state == "open":
+            filters["state"] = "opened"
+        found = self._call(
+            f"looking for the {state} merge request from {branch}",
+            lambda: self._project.mergerequests.list(get_all=False, **filters),
+        )
+        prs = [_pr(mr.attributes) for mr in found]
+        return next((pr for pr in prs if pr.state in wanted and not pr.from_fork), None)
+
+    def list_prs(self, label: str | None = None) -> list[PullRequest]:
+        target = self.default_branch()
+        filters: dict[str, Any] = {"state": "opened", "target_branch": target}
+        if label:
+            filters["labels"] = [label]
+        found = self._call(
+            f"listing open merge requests into {target}",
+            lambda: self._project.mergerequests.list(get_all=True, per_page=100, **filters),
+        )
+        return [pr for pr in (_pr(mr.attributes) for mr in found) if not pr.from_fork]
+
+    def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
+        data = {
+            "source_branch": branch,
+            "target_branch": self.default_branch(),
+            "title": title,
+            "description": body,
+            "labels": ",".join(labels),
+        }
+        try:
+            created = self._call(
+                f"opening a merge request from {branch}",
+                lambda: self._project.mergerequests.create(data).attributes,
+            )
+        except Conflict:
+            # "Another open merge request already exists for this source branch": make it ours.
+            existing = self.find_pr(branch)
+            if existing is None:
+                raise
+            if (existing.title, existing.body, set(existing.labels)) == (title, body, set(labels)):
+                return existing
+            self.update_pr(existing.number, title=title, body=body, labels=labels)
+            return replace(existing, title=title, body=body, labels=tuple(sorted(labels)))
+        return _pr(created)
+
+    def update_pr(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        labels: tuple[str, ...] | None = None,
+    ) -> None:
+        data: dict[str, str] = {}
+        if title is not None:
+            data["title"] = title
+        if body is not None:
+            data["description"] = body
+        if labels is not None:
+            data["labels"] = ",".join(labels)  # replaces them all; "" removes them all
+        if data:
+            self._call(
+                f"updating merge request !{number}",
+                lambda: self._project.mergerequests.update(number, data),
+            )
+
+    def close_pr(self, number: int) -> None:
+        self._call(
+            f"closing merge request !{number}",
+            lambda: self._project.mergerequests.update(number, {"state_event": "close"}),
+        )
+
+    def get_pr(self, number: int) -> PullRequest:
+        return _pr(self._mr_data(number))
+
+    def _mr_data(self, number: int) -> dict[str, Any]:
+        return self._call(
+            f"reading merge request !{number}",
+            lambda: self._project.mergerequests.get(number).attributes,
+        )
+
+    def merge(self, number: int, sha: str) -> str:
+        try:
+            merged = self._call(
+                f"merging !{number} at {sha[:12]}",
+                lambda: self._mr(number).merge(sha=sha),
+                refused=MERGE_REFUSED,
+            )
+        except MergeRefused:
+            # A merge whose answer was lost (a 502 after the fact) is refused on the retry:
+            # if the MR is merged at exactly this head, that was us.
+            data = self._mr_data(number)
+            if (
+                data.get("state") == "merged"
+                and data.get("sha") == sha
+                and data.get("merge_commit_sha")
+            ):
+                return str(data["merge_commit_sha"])
+            raise
+        return str(
+            merged.get("merge_commit_sha") or merged.get("squash_commit_sha") or merged["sha"]
+        )
+
+    # --- notes, award emoji ---------------------------------------------------------------
+
+    def comments(self, number: int) -> list[Comment]:
+        notes = self._call(
+            f"reading the comments on !{number}",
+            lambda: self._mr(number).notes.list(
+                get_all=True, per_page=100, sort="asc", order_by="created_at"
+            ),
+        )
+        return [
+            Comment(
+                id=int(n["id"]),
+                user=str(n["author"]["username"]),
+                body=str(n["body"]),
+                created_at=_time(n["created_at"]),
+            )
+            for n in (note.attributes for note in notes)
+            if not n.get("system")  # "approved this merge request", "added 1 commit", …
+        ]
+
+    def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
+        if reply_to is not None:
+            # A quote works on every note; a discussion reply would need the discussion's id,
+            # which the notes API does not give (one more listing to find it).
+            original = self._call(
+                f"reading comment {reply_to} on !{number}",
+                lambda: self._mr(number).notes.get(reply_to).attributes,
+            )
+            first = next((line for line in str(original["body"]).splitlines() if line.strip()), "")
+            body = f"> {first[:200]}\n\n{body}"
+        note = self._call(
+            f"commenting on !{number}", lambda: self._mr(number).notes.create({"body": body})
+        )
+        return int(note.attributes["id"])
+
+    def react(self, number: int, comment_id: int, reaction: str) -> None:
+        name = EMOJI.get(reaction, reaction)
+        try:
+            self._call(
+                f"reacting to comment {comment_id} on !{number}",
+                lambda: (
+                    self._mr(number)
+                    .notes.get(comment_id, lazy=True)
+                    .awardemojis.create({"name": name})
+                ),
+            )
+        except NotFound as exc:
+            if "already been taken" not in str(exc):  # GitLab's 404 for an emoji already there
+                raise
+
+    # --- approvals, statuses --------------------------------------------------------------
+
+    def reviews(self, number: int) -> list[Review]:
+        approvals = self._call(
+            f"reading the approvals of !{number}", lambda: self._mr(number).approvals.get()
+        ).attributes
+        given = approvals.get("approved_by") or []
+        if not given:
+            return []
+        if all(entry.get("approved_at") for entry in given):
+            versions = self._call(
+                f"reading the versions of !{number}",
+                lambda: self._mr(number).diffs.list(get_all=True, per_page=100),
+            )
+            heads = sorted(
+                (_time(v.attributes["created_at"]), str(v.attributes["head_commit_sha"]))
+                for v in versions
+            )
+            reviews = []
+            for entry in given:
+                when = _time(entry["approved_at"])
+                sha = next((head for at, head in reversed(heads) if at <= when), None)
+                reviews.append(Review(str(entry["user"]["username"]), "approved", sha, when))
+            return reviews
+        # A GitLab without `approved_at`: see the module docstring.
+        sha = self.get_pr(number).head_sha if self._approvals_reset_on_push() else None
+        when = _time(approvals["updated_at"])
+        return [Review(str(e["user"]["username"]), "approved", sha, when) for e in given]
+
+    def _approvals_reset_on_push(self) -> bool:
+        if self._resets_approvals is None:
+            try:
+                settings = self._call(
+                    f"reading the approval settings of {self.project}",
+                    lambda: self._project.approvals.get(),
+                ).attributes
+                self._resets_approvals = bool(settings.get("reset_approvals_on_push"))
+            except (Unavailable, RateLimited):
+                raise
+            except ForgeError:  # 404 on the Free tier, 403 on an unlicensed Enterprise Edition
+                self._resets_approvals = False
+        return self._resets_approvals
+
+    def checks(self, sha: str) -> list[Check]:
+        statuses = self._call(
+            f"reading the statuses of {sha[:12]}",
+            lambda: self._project.commits.get(sha, lazy=True).statuses.list(
+                get_all=True, per_page=100
+            ),
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        for status in sorted((s.attributes for s in statuses), key=lambda s: int(s["id"])):
+            latest[str(status["name"])] = status
+        return [
+            Check(name, CHECK_STATES.get(str(s["status"]), "pending"), s.get("target_url"))
+            for name, s in latest.items()
+        ]
+
+    def set_status(
+        self, sha: str, context: str, state: StatusState, description: str, url: str | None = None
+    ) -> None:
+        data = {"state": STATUS_STATES[state], "name": context, "description": description[:255]}
+        if url:
+            data["target_url"] = url
+        try:
+            self._call(
+                f"setting status {context} on {sha[:12]}",
+                lambda: self._project.commits.get(sha, lazy=True).statuses.create(data),
+            )
+        except ForgeError as exc:
+            # GitLab refuses pending → pending ("Cannot transition status via :enqueue from
+            # :pending"): the status already says so (its description stays as it was).
+            if "Cannot transition status" not in str(exc):
+                raise
+
+    # --- people ---------------------------------------------------------------------------
+
+    def _user_id(self, user: str) -> int | None:
+        username = user.removeprefix("@")
+        if username not in self._user_ids:
+            found = self._call(
+                f"looking up user {username}",
+                lambda: self._gl.users.list(username=username, get_all=False),
+            )
+            self._user_ids[username] = int(found[0].attributes["id"]) if found else None
+        return self._user_ids[username]
+
+    def permission(self, user: str) -> Permission:
+        user_id = self._user_id(user)
+        if user_id is None:
+            return "none"
+        try:
+            member = self._call(
+                f"reading {user}'s access to {self.project}",
+                lambda: self._project.members_all.get(user_id).attributes,
+            )
+        except NotFound:
+            return "none"
+        level = int(member.get("access_level") or 0)
+        if level >= 40:  # Maintainer, Owner
+            return "admin"
+        if level >= 30:  # Developer
+            return "write"
+        if level >= 10:  # Guest, Planner, Reporter
+            return "read"
+        return "none"  # Minimal access
+
+    def is_member(self, user: str, team: str) -> bool:
+        user_id = self._user_id(user)
+        if user_id is None:
+            return False
+        group = team.removeprefix("@")
+        try:
+            self._call(
+                f"checking {user}'s membership of {group}",
+                lambda: self._gl.groups.get(group, lazy=True).members_all.get(user_id),
+            )
+        except NotFound:
+            return False
+        return True

@@ -1,0 +1,315 @@
+"""The simulator's state: repositories, people, pull requests and everything on them.
+
+One `World` can be served as GitHub and as GitLab at once; a repository is addressed by its
+full name (`acme/env-repo`) on both. Tests arrange state through it (users, teams, reviews by
+other people) and inspect what promobot did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from tests.forgesim.git import BareRepo
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class User:
+    login: str
+    id: int
+    bot: bool = False
+    name: str = ""
+
+    @property
+    def email(self) -> str:
+        return f"{self.login}@example.com"
+
+
+@dataclass
+class Comment:
+    id: int
+    number: int
+    user: str
+    body: str
+    created_at: datetime
+    reactions: list[tuple[str, str]] = field(default_factory=list)  # (user, content)
+
+
+@dataclass
+class Review:
+    id: int
+    number: int
+    user: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
+    commit_id: str
+    body: str
+    submitted_at: datetime
+
+
+@dataclass
+class Status:
+    id: int
+    sha: str
+    context: str
+    state: str  # success, pending, failure, error
+    description: str
+    target_url: str | None
+    creator: str
+    created_at: datetime
+
+
+@dataclass
+class CheckRun:
+    id: int
+    sha: str
+    name: str
+    status: str  # queued, in_progress, completed
+    conclusion: str | None
+    created_at: datetime
+
+
+@dataclass
+class Pull:
+    number: int
+    repo: str
+    branch: str
+    base: str
+    title: str
+    body: str
+    user: str
+    labels: list[str]
+    state: str  # open, closed
+    merged: bool
+    created_at: datetime
+    updated_at: datetime
+    id: int = 0
+    merge_commit_sha: str | None = None
+    merged_by: str | None = None
+    closed_at: datetime | None = None
+    from_fork: bool = False
+    approvals: list[tuple[str, str, datetime]] = field(
+        default_factory=list
+    )  # GitLab: (user, sha, when)
+
+
+@dataclass
+class Repo:
+    full_name: str
+    id: int
+    git: BareRepo
+    default_branch: str = "main"
+    pulls: dict[int, Pull] = field(default_factory=dict)
+    comments: dict[int, Comment] = field(default_factory=dict)
+    reviews: dict[int, Review] = field(default_factory=dict)
+    statuses: list[Status] = field(default_factory=list)
+    check_runs: list[CheckRun] = field(default_factory=list)
+    permissions: dict[str, str] = field(default_factory=dict)  # login -> admin/write/read
+    hook_id: int = 0
+
+    @property
+    def owner(self) -> str:
+        return self.full_name.rsplit("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.rsplit("/", 1)[1]
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` requests matching `method` and `path_contains` with a failure."""
+
+    method: str
+    path_contains: str
+    status: int = 502
+    times: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering (a slow answer, or a timeout)
+    body: dict[str, Any] | None = None
+
+
+class World:
+    def __init__(self, root: Path, base_url: str = "http://127.0.0.1") -> None:
+        self.root = root
+        self.base_url = base_url
+        self.lock = threading.RLock()
+        self.repos: dict[str, Repo] = {}
+        self.users: dict[str, User] = {}
+        self.tokens: dict[str, str] = {}  # token -> login
+        self.token_expiry: dict[str, float] = {}  # installation tokens: token -> epoch
+        self.teams: dict[str, set[str]] = {}  # "org/team" or GitLab group path -> members
+        self.apps: dict[
+            int, dict[str, Any]
+        ] = {}  # app id -> {"public_key": pem, "installation": id, "slug"}
+        self.calls: dict[str, int] = {}
+        self.faults: list[Fault] = []
+        self.latency = 0.0  # seconds added to every API call
+        self.rate_limit = 5000
+        self.rate_remaining = 5000
+        self.rate_reset = int(time.time()) + 3600
+        self.webhook_url: str | None = None
+        self.webhook_secret = "sim-secret"
+        self.webhook_format = "github"  # or "gitlab"
+        self.deliveries: list[dict[str, Any]] = []  # what was sent, for tests
+        self._ids = itertools.count(1000)
+        self._delivery_lock = threading.Lock()
+        self.add_user("promobot[bot]", bot=True)
+
+    # --- arrangement ---------------------------------------------------------------------------
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def add_user(self, login: str, *, bot: bool = False, token: str | None = None) -> User:
+        with self.lock:
+            user = self.users.get(login) or User(login, self.next_id(), bot=bot, name=login.title())
+            self.users[login] = user
+            if token:
+                self.tokens[token] = login
+            return user
+
+    def add_repo(
+        self, full_name: str, files: Mapping[str, bytes | str], default_branch: str = "main"
+    ) -> Repo:
+        data = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
+        path = self.root / f"{full_name}.git"
+        if path.exists():  # a repo added again under the same name starts without the old refs
+            shutil.rmtree(path)
+        git = BareRepo.create(path, data, default_branch)
+        with self.lock:
+            repo = Repo(full_name, self.next_id(), git, default_branch, hook_id=self.next_id())
+            self.repos[full_name] = repo
+            return repo
+
+    def add_team(self, team: str, members: list[str]) -> None:
+        with self.lock:
+            self.teams[team] = set(members)
+            for m in members:
+                self.add_user(m)
+
+    def repo(self, full_name: str) -> Repo | None:
+        return self.repos.get(full_name)
+
+    def repo_by_id(self, repo_id: int) -> Repo | None:
+        return next((r for r in self.repos.values() if r.id == repo_id), None)
+
+    def count(self, endpoint: str) -> None:
+        with self.lock:
+            if time.time() >= self.rate_reset:  # a new rate-limit window
+                self.rate_remaining = self.rate_limit
+                self.rate_reset = int(time.time()) + 3600
+            self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+            self.rate_remaining = max(0, self.rate_remaining - 1)
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if (
+                    fault.method in (method, "*")
+                    and fault.path_contains in path
+                    and fault.times > 0
+                ):
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def push(
+        self,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, bytes | str | None],
+        message: str,
+        author: str = "ada",
+    ) -> str:
+        """A person pushes one commit to a branch (emits a push webhook)."""
+        repo = self.repos[full_name]
+        data = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
+        old = repo.git.resolve(f"refs/heads/{branch}")
+        parent = old or repo.git.resolve(f"refs/heads/{repo.default_branch}")
+        user = self.add_user(author)
+        sha = repo.git.commit(parent, data, message, author=(user.login, user.email))
+        repo.git.set_ref(f"refs/heads/{branch}", sha)
+        self.emit("push", repo=repo, ref=f"refs/heads/{branch}", before=old, after=sha, user=author)
+        return sha
+
+    # --- webhooks ------------------------------------------------------------------------------
+
+    emitters: ClassVar[
+        dict[str, Any]
+    ] = {}  # format -> callable(world, kind, **data) -> (event, body)
+
+    def emit(self, kind: str, **data: Any) -> None:
+        """Send a webhook for something that happened, in the configured forge's format."""
+        if not self.webhook_url:
+            return
+        emitter = self.emitters.get(self.webhook_format)
+        if emitter is None:
+            return
+        built = emitter(self, kind, **data)
+        if built is None:
+            return
+        event, payload = built
+        self.deliver(event, payload)
+
+    def deliver(self, event: str, payload: dict[str, Any], delivery: str | None = None) -> None:
+        body = json.dumps(payload).encode()
+        delivery = delivery or str(uuid.uuid4())
+        if self.webhook_format == "github":
+            signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+            headers = {
+                "Content-Type": "application/json",
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": delivery,
+                "X-GitHub-Hook-ID": str(
+                    next(iter(self.repos.values())).hook_id if self.repos else 1
+                ),
+                "X-Hub-Signature-256": f"sha256={signature}",
+                "User-Agent": "GitHub-Hookshot/sim",
+            }
+        else:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Gitlab-Event": event,
+                "X-Gitlab-Token": self.webhook_secret,
+                "X-Gitlab-Event-UUID": delivery,
+                "Idempotency-Key": delivery,
+                "User-Agent": "GitLab/sim",
+            }
+        record = {"event": event, "delivery": delivery, "payload": payload, "status": None}
+        with self._delivery_lock:
+            self.deliveries.append(record)
+        url = self.webhook_url
+        assert url is not None
+
+        def send() -> None:
+            try:
+                record["status"] = httpx.post(
+                    url, content=body, headers=headers, timeout=10
+                ).status_code
+            except httpx.HTTPError as exc:
+                record["status"] = f"error: {exc}"
+
+        threading.Thread(target=send, daemon=True).start()
