@@ -14,14 +14,15 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
+from redis.exceptions import LockError
 
 from bot.errors import RateLimited, Unavailable
 from bot.settings import Settings
@@ -94,10 +95,7 @@ class Queue:
     def _execute(self, payload: str, attempt: int) -> None:
         job = json.loads(payload)
         try:
-            # Redis locks expire, so a killed worker cannot block a repo for long; SQLite has no
-            # expiry, so its locks are cleared when a process starts (one host, one process).
-            ttl = self.settings.lock_seconds if self._redis else None
-            with self.huey.lock_task(self._lock, ttl=ttl):
+            with self._locked():
                 self._run(job)
         except (TaskLockedException, Unavailable, RateLimited) as exc:
             if attempt + 1 >= MAX_ATTEMPTS:
@@ -114,6 +112,25 @@ class Queue:
                 },
             )
             self._task.schedule(args=(payload, attempt + 1), delay=delay)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The repo's lock. On Redis it expires (redis-py's lock: SET NX PX, checked release),
+        so a killed worker cannot block the repo for long; SQLite has no expiry, so its locks
+        are cleared when a process starts (SQLite is for one host and one process)."""
+        if not self._redis:
+            with self.huey.lock_task(self._lock):
+                yield
+            return
+        key = f"{self.huey.name}.lock.{self._lock}"
+        lock = self.huey.storage.conn.lock(key, timeout=self.settings.lock_seconds, blocking=False)
+        if not lock.acquire():
+            raise TaskLockedException(f"{self._lock} is locked")
+        try:
+            yield
+        finally:
+            with suppress(LockError):  # it expired while we worked: someone may hold it now
+                lock.release()
 
     def start(self, workers: int) -> None:
         """Worker threads in this process (the embedded default)."""

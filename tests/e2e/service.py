@@ -29,6 +29,14 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 20) -> obj
         time.sleep(0.05)
 
 
+RUNNING: list[Promobot] = []  # every process started, so a failing test cannot leave one behind
+
+
+def stop_all() -> None:
+    while RUNNING:
+        RUNNING.pop().kill()
+
+
 class Promobot:
     """`promobot serve` (or `worker`) in its own process, with PROMOBOT_* settings."""
 
