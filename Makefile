@@ -11,7 +11,7 @@ $(BIN)/promobot: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/promobot
+demo: $(BIN)/promobot system-deps
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
 
 test: lint typecheck unit

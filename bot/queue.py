@@ -95,6 +95,9 @@ class Queue:
     def _execute(self, payload: str, attempt: int) -> None:
         job = json.loads(payload)
         try:
+            if job.get("kind") == "reconcile":  # polling reads no repo: no lock
+                self._run(job)
+                return
             with self._locked():
                 self._run(job)
         except (TaskLockedException, Unavailable, RateLimited) as exc:

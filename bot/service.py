@@ -15,13 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from bot import events, metrics
-from bot.engine import Action, Engine
+from bot.engine import Action, Engine, Published
 from bot.errors import PromobotError
 from bot.forges import forge_class
 from bot.forges.base import Forge
+from bot.forges.retry import Policy
 from bot.queue import Queue
 from bot.settings import Settings
 from bot.sources import Sources
+from bot.sources.helm import HelmRepository
+from bot.sources.oci import OciRegistry
 
 log = logging.getLogger("promobot.service")
 
@@ -86,7 +89,10 @@ class Service:
         outcome = "ok"
         try:
             if kind == "reconcile":
-                actions = self.reconcile()
+                actions = []
+                self.queue.submit({"id": job.get("id"), "kind": "sync", "artifacts": self.poll()})
+            elif kind == "sync":
+                actions = self.engine.sync([tuple(a) for a in job.get("artifacts", [])])
             else:
                 actions = self.handle(events.load(job["event"]))
             for action in actions:
@@ -122,14 +128,26 @@ class Service:
             return self.engine.sync()  # a promotion merged: cascade downstream
         return []
 
-    def reconcile(self) -> list[Action]:
-        """Poll every source, recompute, and bring the forge in step — the safety net."""
+    def poll(self) -> list[Published]:
+        """The newest version each source selects. Reads only registries and repos, so it runs
+        outside the repo's lock; the sync that follows is queued as a job of its own."""
         state = self.engine.state()
         if self._sources is None:
-            self._sources = Sources(forge=self.forge, forge_for=self._forge_for)
+            # light retries: an unreachable registry is polled again at the next interval
+            policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
+            registry = OciRegistry(retry=policy, timeout=10.0)
+            self._sources = Sources(
+                registry,
+                HelmRepository(registry, retry=policy, timeout=10.0),
+                forge=self.forge,
+                forge_for=self._forge_for,
+            )
         found = self._sources.poll_sources(state.config)  # failures are logged, others go on
-        artifacts = [(s.key, v, None) for s, v in found.items() if v is not None]
-        return self.engine.sync(artifacts)
+        return [(s.key, v, None) for s, v in found.items() if v is not None]
+
+    def reconcile(self) -> list[Action]:
+        """Poll every source, recompute, and bring the forge in step — the safety net."""
+        return self.engine.sync(self.poll())
 
     def _forge_for(self, repo: str) -> Forge:
         """A forge for another repo on the same forge (a `git:` source), same credentials."""

@@ -34,4 +34,7 @@ run git merge -q --ff-only promobot/staging/api
 run promobot status --app api
 run promobot history api --env staging
 
+printf '\n\033[1;36m== Part two: the service ==\033[0m\n'
+python "$here/scripts/demo_service.py" "$repo"
+
 printf '\n\033[1mDone. The repo stays at %s for you to try more commands.\033[0m\n' "$repo"
