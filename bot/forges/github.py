@@ -44,6 +44,7 @@ from github.Repository import Repository
 
 from bot.composition import Snapshot
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
+from bot.forges import observe
 from bot.forges.archive import snapshot_from_tarball
 from bot.forges.base import (
     Check,
@@ -155,6 +156,7 @@ class GitHubForge:
     def _connect(self) -> Github:
         """The client, made on first use (an app without installation id looks it up)."""
         if self._client is None:
+            observe.watch_github()
             auth: Auth.Auth = self._auth
             if isinstance(auth, Auth.AppAuth):
                 installation = self._installation_id or self._find_installation(auth)

@@ -44,6 +44,7 @@ from bot.errors import (
     RateLimited,
     Unavailable,
 )
+from bot.forges import observe
 from bot.forges.archive import snapshot_from_tarball
 from bot.forges.base import (
     Check,
@@ -167,6 +168,7 @@ class GitLabForge:
         self.timeout = timeout
         session = requests.Session()
         session.hooks["response"].append(_raise_rate_limited)
+        session.hooks["response"].append(observe.gitlab_hook)
         self._gl = _Client(
             self.url,
             private_token=token,

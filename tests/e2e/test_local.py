@@ -55,3 +55,26 @@ def test_registry_push_to_local_branch(make_repo: MakeRepo, tmp_path: Path) -> N
         assert git(repo, "rev-list", "--count", "main..promobot/dev/api") == "1"
         assert git(repo, "status", "--porcelain") == ""
         assert '"outcome": "opened"' in promobot.log()
+
+
+def test_a_push_made_while_promobot_was_down_is_picked_up_at_start(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    with Registry() as registry:  # no one to notify: the webhook is lost
+        repo = make_repo(files={
+            "envs/dev/values.yaml": "image:\n  tag: 1.4.2\n",
+            "envs/prod/values.yaml": "image:\n  tag: 1.4.2\n",
+            ".promobot.yaml": config(registry.host),
+        })  # fmt: skip
+        registry.push("team/api", "1.5.0")
+        registry.push("team/api", "2.0.0")  # outside ^1: never proposed
+        settings = {
+            "PROMOBOT_REPO": str(repo),
+            "PROMOBOT_DATA_DIR": str(tmp_path / "data"),
+            "PROMOBOT_RECONCILE_INTERVAL": "1h",
+        }
+        with Promobot(settings):  # the reconcile at start polls the registry
+            wait_for(
+                "the promotion branch", lambda: git(repo, "branch", "--list", "promobot/dev/api")
+            )
+    assert git(repo, "show", "promobot/dev/api:envs/dev/values.yaml") == "image:\n  tag: 1.5.0"
