@@ -17,8 +17,8 @@ demo: $(BIN)/promobot system-deps
 test: lint typecheck unit
 
 lint: $(BIN)/promobot
-	$(BIN)/ruff check bot tests benchmarks
-	$(BIN)/ruff format --check bot tests benchmarks
+	$(BIN)/ruff check bot tests benchmarks scripts
+	$(BIN)/ruff format --check bot tests benchmarks scripts
 
 typecheck: $(BIN)/promobot
 	$(BIN)/mypy
