@@ -139,10 +139,15 @@ def create_app(service: Service) -> Starlette:
                 if reason is not None:
                     reasons.append(reason)
                     continue
-                if service.queue.seen(key):
-                    reasons.append("duplicate delivery")
-                    continue
-                service.submit_event(event)
+                try:
+                    if service.queue.seen(key):
+                        reasons.append("duplicate delivery")
+                        continue
+                    service.submit_event(event)
+                except Exception as exc:  # the queue's store is down: ask the sender to retry
+                    log.error("queue unavailable", extra={"delivery": key, "error": str(exc)})
+                    service.queue.forget(key)
+                    return answer("unavailable", 503, error="the queue is unavailable; retry")
                 queued.append(key)
                 log.info(
                     "webhook queued", extra={"source": source, "delivery": key, "event": event.kind}

@@ -191,3 +191,17 @@ def test_no_secret_reaches_the_logs(client: tuple[TestClient, Service]) -> None:
     assert SECRET not in output and REGISTRY_TOKEN not in output
     for line in output.splitlines():
         json.loads(line)  # every line is one JSON object
+
+
+def test_a_queue_that_is_down_gets_503_so_the_sender_retries(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(files={".promobot.yaml": CONFIG})
+    settings = Settings(
+        forge="github", repo="Codertocat/Hello-World", github_token="t",  # type: ignore[arg-type]
+        webhook_secret=SECRET, data_dir=tmp_path, workers=0,  # type: ignore[arg-type]
+        queue_url="redis://127.0.0.1:1/0",  # nothing listens there
+    )  # fmt: skip
+    with TestClient(create_app(Service(settings, forge=LocalForge(repo)))) as c:
+        down = github(c, "pull_request", fixture("github/pull_request.opened.json"))
+    assert (down.status_code, down.json()["status"]) == (503, "unavailable")
