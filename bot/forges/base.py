@@ -7,12 +7,12 @@ listed in `bot.forges.FORGES`. One contract test suite runs against all of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from bot.composition import Snapshot
+from bot.composition import Commit, Snapshot
 
 PRState = Literal["open", "closed", "merged"]
 ReviewState = Literal["approved", "changes_requested", "commented", "dismissed"]
@@ -91,6 +91,9 @@ class Forge(Protocol):
         """The whole repository at a commit, in as few calls as the API allows."""
 
     def tags(self) -> list[str]: ...
+
+    def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
+        """Commits reachable from `ref` that touched any of `paths`, newest first."""
 
     def commit_files(
         self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str

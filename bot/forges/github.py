@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import math
 import re
 import tarfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,7 +43,7 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest as GitHubPull
 from github.Repository import Repository
 
-from bot.composition import Snapshot
+from bot.composition import Commit, Snapshot
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
 from bot.forges import observe
 from bot.forges.archive import snapshot_from_tarball
@@ -290,6 +291,24 @@ class GitHubForge:
     def tags(self) -> list[str]:
         found = self._call(f"list the tags of {self.repo}", lambda: list(self._repo.get_tags()))
         return [tag.name for tag in found]
+
+    def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
+        commits: dict[str, Commit] = {}
+        for path in paths:  # the commits API filters by one path at a time
+
+            def fetch(path: str = path) -> list[Any]:
+                pages = self._repo.get_commits(sha=ref, path=path)
+                return list(itertools.islice(pages, limit))
+
+            for item in self._call(f"list the commits of {path} in {self.repo}", fetch):
+                info = item.commit
+                commits[item.sha] = Commit(
+                    item.sha,
+                    info.committer.date.astimezone(UTC),
+                    info.author.name,
+                    info.message.splitlines()[0] if info.message else "",
+                )
+        return sorted(commits.values(), key=lambda c: c.time, reverse=True)[:limit]
 
     # --- writing a branch ----------------------------------------------------------------------
 

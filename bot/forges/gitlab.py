@@ -25,7 +25,7 @@ import base64
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,7 +35,7 @@ import gitlab
 import requests
 from gitlab.v4.objects import ProjectMergeRequest
 
-from bot.composition import Snapshot
+from bot.composition import Commit, Snapshot
 from bot.errors import (
     Conflict,
     ForgeError,
@@ -299,6 +299,27 @@ class GitLabForge:
             lambda: self._project.tags.list(get_all=True, per_page=100),
         )
         return [str(tag.attributes["name"]) for tag in tags]
+
+    def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
+        commits: dict[str, Commit] = {}
+        for path in paths:  # the commits API filters by one path at a time
+
+            def fetch(path: str = path) -> list[Any]:
+                # `path=` is python-gitlab's own keyword (the URL); the filter goes as a query
+                query = {"ref_name": ref, "path": path}
+                return list(
+                    self._project.commits.list(
+                        query_parameters=query, per_page=min(limit, 100), get_all=False
+                    )
+                )
+
+            for item in self._call(f"listing the commits of {path} in {self.project}", fetch):
+                a = item.attributes
+                when = datetime.fromisoformat(str(a["committed_date"]).replace("Z", "+00:00"))
+                commits[str(a["id"])] = Commit(
+                    str(a["id"]), when.astimezone(UTC), str(a["author_name"]), str(a["title"])
+                )
+        return sorted(commits.values(), key=lambda c: c.time, reverse=True)[:limit]
 
     # --- writing --------------------------------------------------------------------------
 

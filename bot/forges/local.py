@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,7 +197,7 @@ class LocalForge:
         out = self.git.text("ls-tree", ref, "--", path)
         return out.split()[0] if out else "100644"
 
-    def log(self, ref: str, paths: Iterable[str], limit: int = 200) -> list[Commit]:
+    def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
         """Commits that touched any of `paths`, newest first."""
         out = self.git.text(
             "log", f"--max-count={limit}", "--format=%H%x00%at%x00%an%x00%s", ref, "--", *paths

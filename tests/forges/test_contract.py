@@ -88,7 +88,8 @@ class Rig:
         git(self.path, "checkout", "-q", branch)
         for name, text in files.items():
             (self.path / name).write_text(text)
-        git(self.path, "commit", "-q", "-am", "a human was here")
+        carol = {"GIT_AUTHOR_NAME": "carol", "GIT_COMMITTER_NAME": "carol"}
+        git(self.path, "commit", "-q", "-am", "a human was here", env=carol)
         sha = git(self.path, "rev-parse", "HEAD")
         git(self.path, "checkout", "-q", "main")
         return sha
@@ -166,6 +167,18 @@ def test_tags(rig: Rig) -> None:
     rig.git("tag", "v1.0.0", "main")
     rig.git("tag", "v1.1.0", "main")
     assert {"v1.0.0", "v1.1.0"} <= set(rig.forge.tags())
+
+
+def test_log_lists_the_commits_that_touched_the_paths_newest_first(rig: Rig) -> None:
+    first = rig.human_push("main", {"envs/prod/values.yaml": "image:\n  tag: 0.9.1\n"})
+    rig.human_push("main", {"envs/dev/values.yaml": "image:\n  tag: 1.0.1\n"})
+    second = rig.human_push("main", {"envs/prod/values.yaml": "image:\n  tag: 0.9.2\n"})
+    log = rig.forge.log("main", ["envs/prod/values.yaml"], limit=10)
+    assert [c.sha for c in log[:2]] == [second, first]
+    assert log[0].author == "carol" and log[0].subject == "a human was here"
+    assert log[0].time >= log[1].time
+    both = rig.forge.log("main", ["envs/prod/values.yaml", "envs/dev/values.yaml"], limit=3)
+    assert len(both) == 3 and both[0].sha == second
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -1210,6 +1210,24 @@ class _GitHub:
         }
         return respond(request, self.world, data)
 
+    async def list_commits(self, request: Request, repo: Repo) -> Response:
+        """`GET /commits?sha=&path=`: newest first, only those touching `path` when given."""
+        sha = self.resolve(repo, request.query_params.get("sha") or repo.default_branch)
+        if sha is None:
+            return not_found()
+        path = request.query_params.get("path")
+        shas = repo.git.text("rev-list", sha, *(["--", path] if path else [])).splitlines()
+        chunk, headers = paginate(request, shas)
+        body = [
+            {
+                k: v
+                for k, v in commit_json(self.world, repo, c).items()
+                if k not in ("files", "stats")
+            }
+            for c in chunk
+        ]
+        return respond(request, self.world, body, headers=headers)
+
     async def list_tags(self, request: Request, repo: Repo) -> Response:
         tags = []
         for name in sorted(repo.git.tags(), reverse=True):
@@ -2008,6 +2026,7 @@ def routes(world: World) -> list[Route]:
     table: list[tuple[str, str, RepoHandler]] = [
         ("GET", "", gh.get_repo),
         ("GET", "/branches/{branch:path}", gh.get_branch),
+        ("GET", "/commits", gh.list_commits),
         ("GET", "/commits/{ref:path}/status", gh.combined_status),
         ("GET", "/commits/{ref:path}/statuses", gh.list_statuses),
         ("GET", "/commits/{ref:path}/check-runs", gh.check_runs),

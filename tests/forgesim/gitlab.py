@@ -753,7 +753,9 @@ def routes(world: World) -> list[Route]:
             return not_found("Project")
         ref = request.query_params.get("ref_name") or repo.default_branch
         sha = repo.git.resolve(ref)
-        shas = repo.git.text("rev-list", sha).splitlines() if sha else []
+        path = request.query_params.get("path")
+        args = ["rev-list", sha, *(["--", path] if path else [])] if sha else []
+        shas = repo.git.text(*args).splitlines() if sha else []
         return paginate(request, shas, lambda s: commit_json(world, repo, s))
 
     async def get_commit(request: Request) -> Response:
