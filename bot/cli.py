@@ -293,7 +293,7 @@ def history(app: str, env: str, limit: int, fmt: str, repo: Path, ref: str) -> N
     _check_names(cfg, [app], [env])
     if env not in cfg.app_environments(app):
         raise PromobotError(f"{app} is not deployed to {env}")
-    entries = engine.history(forge, cfg, app, env, ref)[:limit]
+    entries = engine.history(forge, cfg, app, env, ref, limit=200)[:limit]
     if fmt == "json":
         click.echo(json.dumps([e.to_json() for e in entries], indent=1))
         return

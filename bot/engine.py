@@ -9,8 +9,9 @@ from the metadata block in its body. Running the same sync twice does nothing th
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from bot import composition, config, planner, render
@@ -123,13 +124,35 @@ def open_local(forge: LocalForge, state: State, promotion: planner.Promotion) ->
 
 
 def history(
-    forge: LocalForge, cfg: Config, app: str, env: str, ref: str = "HEAD", limit: int = 200
+    forge: Forge, cfg: Config, app: str, env: str, ref: str = "HEAD", limit: int = 50
 ) -> list[composition.HistoryEntry]:
-    """The app's compositions in one environment over the git log, newest first."""
+    """The app's compositions in one environment over the git log, newest first.
+
+    One snapshot per commit that touched the app's files (a tarball each on GitHub and
+    GitLab), so callers keep `limit` small: this serves /history, rollbacks and soak timers.
+    """
     paths = sorted({cfg.target(app, c, env).path for c in cfg.apps[app].components})
     commits = forge.log(ref, paths, limit)[::-1]
-    snapshots = ((c, forge.snapshot(c.sha, prefetch=paths, paths=paths)) for c in commits)
-    return composition.history(cfg, app, env, snapshots)
+
+    def snapshots() -> Iterator[tuple[composition.Commit, Snapshot]]:
+        for commit in commits:
+            snapshot = forge.snapshot(commit.sha)
+            snapshot.prefetch(paths)
+            yield commit, snapshot
+
+    return composition.history(cfg, app, env, snapshots())
+
+
+def running_since(
+    entries: Sequence[composition.HistoryEntry], versions: Mapping[str, str]
+) -> datetime | None:
+    """Since when the environment has run exactly `versions` (its history, newest first)."""
+    since = None
+    for entry in entries:
+        if any(entry.composition.components.get(c) != v for c, v in versions.items()):
+            break
+        since = entry.commit.time
+    return since
 
 
 # --- syncing with a forge -------------------------------------------------------------------------

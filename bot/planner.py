@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot import fields, versions
-from bot.composition import Composition, Snapshot, Status, composition_id
+from bot.composition import Composition, HistoryEntry, Snapshot, Status, composition_id
 from bot.config import Config, Source
 from bot.errors import FieldError, PlanError
 
@@ -44,6 +44,7 @@ class Edit(_Plan):
     file: str
     field: str | None = None  # a selector or "marker NAME"; None for a copy
     copy_from: str | None = None
+    copy_commit: str | None = None  # copy from this older commit (a rollback), not from the base
     before: str | None
     after: str | None
 
@@ -69,6 +70,7 @@ class Promotion(_Plan):
     edits: tuple[Edit, ...]
     base: str | None = None  # the default-branch commit the plan was computed on
     commit: str | None = None  # the promotion commit promobot made for it, once made
+    requested_by: str | None = None  # who asked (/promote, /rollback): never an approver
 
     @property
     def branch(self) -> str:
@@ -377,8 +379,71 @@ def plan_set(
     return _promotion(config, status, env, None, name, "set", [plan])
 
 
-def apply(config: Config, promotion: Promotion, snapshot: Snapshot) -> dict[str, bytes | None]:
-    """The new content of every file the promotion touches (None: delete). Confirms each write."""
+def pick_rollback(history: Sequence[HistoryEntry], to: str, app: str, env: str) -> HistoryEntry:
+    """The earlier composition `to` names: `previous`, a composition id, or a version."""
+    if not history:
+        raise PlanError(f"no history for {app} in {env} to roll back to")
+    current = history[0].composition
+    if to == "previous":
+        for entry in history[1:]:
+            if entry.composition.id != current.id:
+                return entry
+        raise PlanError(f"{app} in {env} has run only {current.id}; there is no previous one")
+    for entry in history:
+        if entry.composition.id == to or to in entry.composition.components.values():
+            if entry.composition.id == current.id:
+                raise PlanError(f"{app} in {env} already runs {to} ({current.id})")
+            return entry
+    ids = ", ".join(e.composition.id for e in history[:5])
+    raise PlanError(
+        f"{to!r} is not a composition id or version {app} ran in {env}; recent compositions: {ids}"
+    )
+
+
+def plan_rollback(
+    config: Config,
+    status: Status,
+    app: str,
+    env: str,
+    target: HistoryEntry,
+    only: Iterable[str] | None = None,
+) -> Promotion | None:
+    """Restore an earlier composition of one app in one environment (or only some components)."""
+    only_set = None if only is None else set(only)
+    current = status.get(app, env) or Composition({})
+    wanted = {
+        c: v for c, v in target.composition.components.items() if only_set is None or c in only_set
+    }
+    back = target.composition
+    plan = _app_plan(config, app, env, current, wanted, back.components, back.id)
+    if not plan.changed:
+        return None
+    # copy components are restored from the old commit: the environment is its own source
+    edits = tuple(
+        e.model_copy(update={"copy_commit": target.commit.sha}) if e.copy_from is not None else e
+        for e in _edits(config, env, env, [plan])
+    )
+    return Promotion(
+        env=env,
+        upstream=None,
+        name=config.group_of(app) or app,
+        reason="rollback",
+        apps=(plan,),
+        edits=edits,
+        base=status.ref,
+    )
+
+
+def apply(
+    config: Config,
+    promotion: Promotion,
+    snapshot: Snapshot,
+    older: Mapping[str, Snapshot] | None = None,
+) -> dict[str, bytes | None]:
+    """The new content of every file the promotion touches (None: delete). Confirms each write.
+
+    `older` holds the snapshots of earlier commits a rollback copies files back from.
+    """
     out: dict[str, bytes | None] = {}
 
     def content(path: str) -> str:
@@ -389,13 +454,32 @@ def apply(config: Config, promotion: Promotion, snapshot: Snapshot) -> dict[str,
 
     for edit in promotion.edits:
         if edit.copy_from is not None:
-            _copy(snapshot, edit.copy_from, edit.file, out)
+            if edit.copy_commit is not None:
+                if older is None or edit.copy_commit not in older:
+                    raise PlanError(f"the files of {edit.copy_commit[:12]} are needed to roll back")
+                _restore(older[edit.copy_commit], snapshot, edit.file, out)
+            else:
+                _copy(snapshot, edit.copy_from, edit.file, out)
             continue
         assert edit.after is not None
         target = config.target(edit.app, edit.component, promotion.env).field
         assert target is not None
         out[edit.file] = fields.write(content(edit.file), target, edit.after).encode("utf-8")
     return out
+
+
+def _restore(old: Snapshot, now: Snapshot, path: str, out: dict[str, bytes | None]) -> None:
+    """Make `path` (a file or folder) in `now` what it was in `old`."""
+    path = path.rstrip("/")
+    if path not in old.trees and path not in now.trees:
+        out[path] = old.files.get(path)
+        return
+    wanted, existing = old.blobs_under(path), now.blobs_under(path)
+    for rel, oid in sorted(wanted.items()):
+        if existing.get(rel) != oid:
+            out[f"{path}/{rel}"] = old.files[f"{path}/{rel}"]
+    for rel in sorted(existing.keys() - wanted.keys()):
+        out[f"{path}/{rel}"] = None
 
 
 def _copy(snapshot: Snapshot, source: str, dest: str, out: dict[str, bytes | None]) -> None:

@@ -219,9 +219,22 @@ def _diff_block(path: str, diff: str) -> str:
 
 def _gates(env: str, gates: Sequence[GateResult]) -> str:
     if not gates:
-        return f"Gates\n- no gates for {_text(env)}"
+        return f"Gates\n- [ ] gates for {_text(env)} not evaluated yet"
     marks = {"pass": "- [x] ", "pending": "- [ ] ", "fail": "- [ ] ❌ "}
     return "Gates\n" + "\n".join(marks[g.state] + _reason(g.reason) for g in gates)
+
+
+_GATES = re.compile(r"^Gates\n(?:- .*\n?)*", re.MULTILINE)
+
+
+def replace_gates(body: str, env: str, gates: Sequence[GateResult]) -> str:
+    """The body with its gate checklist replaced, everything else (diffs too) as it was."""
+    section = _gates(env, gates)
+    found = _GATES.search(body)
+    if found is None:
+        return body
+    tail = "\n" if found.group(0).endswith("\n") else ""
+    return body[: found.start()] + section + tail + body[found.end() :]
 
 
 def _reason(text: str) -> str:

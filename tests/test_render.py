@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import render
 from bot.composition import Composition, Status, composition_id
 from bot.config import Config
 from bot.gates import GateResult
@@ -331,7 +332,7 @@ def test_copy_component_with_diff() -> None:
 def test_no_gates() -> None:
     text = body(single(), CONFIG)
     check_golden("no_gates", text)
-    assert "\n\nGates\n- no gates for staging\n\n" in text
+    assert "\n\nGates\n- [ ] gates for staging not evaluated yet\n\n" in text
 
 
 def test_giant_group_is_truncated_and_keeps_gates_commands_meta() -> None:
@@ -515,3 +516,18 @@ def test_commands_help_lists_every_command() -> None:
                     "status", "history", "help"):  # fmt: skip
         assert f"`/{command}" in COMMANDS_HELP or f"`/{command}`" in COMMANDS_HELP
     assert "composition-id\\|version\\|previous" in COMMANDS_HELP
+
+
+def test_replace_gates_changes_only_the_checklist() -> None:
+    promotion = single()
+    before = render.body(promotion, CONFIG, diffs={})
+    results = [
+        GateResult("soak", "pending", "soak: dev has run 1.4.2 for 12m of 30m"),
+        GateResult("hold", "pass", "not on hold"),
+    ]
+    after = render.replace_gates(before, "staging", results)
+    assert "- [ ] soak: dev has run 1.4.2 for 12m of 30m\n- [x] not on hold\n\nFiles:" in after
+    assert after.replace(render._gates("staging", results), "") == before.replace(
+        render._gates("staging", ()), ""
+    )
+    assert render.parse_meta(after) == promotion
