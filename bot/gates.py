@@ -1,15 +1,30 @@
 """Gates: the conditions a promotion must meet before it merges.
 
-This module holds the result type that the renderer and the forges' status share; evaluation
-of each gate (approvals, soak, checks, freeze, hold) takes values and a clock and returns these.
+`evaluate` takes everything it needs as values (the reviews, the checks, the labels, and the
+clock as `now`) and returns one `GateResult` per configured gate, plus hold, which is always
+there. `overall` folds them into the one line of the `promobot/gates` commit status, and
+`next_change` says when a time-based gate will flip by itself, so the reconcile loop knows
+when to look again. Nothing here reads the network, the disk or the time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bot import config
+from bot.config import DAYS, FreezeWindow
+from bot.forges.base import Check, Review
 
 State = Literal["pass", "pending", "fail"]
+
+HOLD_LABEL = "promobot:hold"
+STATUS_LIMIT = 140  # GitHub's limit on a commit status description
+_WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -21,3 +36,305 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return self.state == "pass"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    env: str
+    gates: config.Gates
+    head_sha: str
+    now: datetime  # aware
+    # forge reviews and `/approve` comments (as Review(state="approved", sha=<head then>))
+    reviews: Sequence[Review] = ()
+    # reviewers found to be in `approvers` (or with write access when `approvers` is empty)
+    eligible: frozenset[str] = frozenset()
+    requester: str | None = None  # never counts as an approver
+    bots: frozenset[str] = frozenset()  # never count
+    upstream: str | None = None
+    upstream_since: datetime | None = None  # since when upstream runs exactly these versions
+    versions: str = ""  # "1.4.2" or "image 1.4.2, chart 2.3.0", for reasons
+    checks: Sequence[Check] = ()  # on the head, without promobot's own status
+    labels: frozenset[str] = frozenset()
+    hold_reason: str | None = None
+
+
+def evaluate(inputs: Inputs) -> list[GateResult]:
+    """One result per configured gate, in order: approvals, soak, checks, freeze; then hold."""
+    inputs = _in_utc(inputs)
+    gates = inputs.gates
+    results = []
+    if gates.approvals:
+        results.append(_approvals(inputs))
+    if gates.soak is not None:
+        results.append(_soak(inputs))
+    if gates.checks:
+        results.append(_checks(gates.checks, inputs.checks))
+    if gates.freeze:
+        results.append(_freeze(inputs))
+    results.append(_hold(inputs))
+    return results
+
+
+def overall(results: Sequence[GateResult]) -> GateResult:
+    """The commit status: the worst state, with the first reason of that state."""
+    for state in ("fail", "pending"):
+        first = next((r for r in results if r.state == state), None)
+        if first is not None:
+            return GateResult("gates", first.state, _limit(first.reason))
+    return GateResult("gates", "pass", "all gates pass")
+
+
+def in_freeze(windows: Sequence[FreezeWindow], now: datetime) -> FreezeWindow | None:
+    """The first window `now` falls in, if any."""
+    now = _utc(now, "now")
+    return next((w for w in windows if _inside(w, now)), None)
+
+
+def next_change(inputs: Inputs) -> datetime | None:
+    """When soak or freeze will flip without any event (UTC), or None if neither will."""
+    inputs = _in_utc(inputs)
+    now = inputs.now
+    times = []
+    gates = inputs.gates
+    if gates.soak is not None and inputs.upstream and inputs.upstream_since is not None:
+        times.append(inputs.upstream_since + gates.soak_time)
+    for window in map(config.parse_freeze, gates.freeze):
+        if not _whole_week(window):
+            times.extend(t for start, end in _occurrences(window, now) for t in (start, end))
+    future = [t for t in times if t > now]
+    return min(future) if future else None
+
+
+# --- approvals ---------------------------------------------------------------------------------
+
+
+def _approvals(inputs: Inputs) -> GateResult:
+    needed = inputs.gates.approvals
+    eligible = {_key(u) for u in inputs.eligible}
+    requester = _key(inputs.requester) if inputs.requester else None
+    bots = {_key(b) for b in inputs.bots}
+
+    latest: dict[str, Review] = {}  # per person, their last verdict; comments change nothing
+    for review in sorted(inputs.reviews, key=lambda r: r.submitted_at):
+        if review.state != "commented":
+            latest.pop(_key(review.user), None)  # keep the order of the latest verdicts
+            latest[_key(review.user)] = review
+
+    approved, objected, not_counted = [], [], []
+    stale = unbound = 0
+    for key, review in latest.items():
+        name = f"@{review.user}"
+        if key in bots or key.endswith("[bot]"):  # GitHub Apps review as `name[bot]`
+            continue
+        on_head = review.sha == inputs.head_sha
+        if key == requester:
+            if review.state == "approved" and on_head:
+                not_counted.append(f"{name} (requester)")
+        elif key not in eligible:
+            if review.state == "approved" and on_head:
+                not_counted.append(f"{name} (not an approver)")
+        elif review.state == "changes_requested" and on_head:
+            objected.append(name)
+        elif review.state == "approved" and on_head:
+            approved.append(name)
+        elif review.state == "approved" and review.sha is None:
+            unbound += 1
+        elif review.state == "approved":
+            stale += 1
+
+    if objected:
+        reason = f"approvals: {', '.join(objected)} requested changes"
+        return GateResult("approvals", "fail", reason)
+    who = ", ".join(inputs.gates.approvers) or "people with write access"
+    notes = []
+    if approved:
+        notes.append(f"approved: {', '.join(approved)}")
+    if stale:
+        on = "on an older commit" if stale == 1 else "on older commits"
+        notes.append(f"{_count(stale, 'stale approval')} {on}")
+    if unbound:
+        notes.append(f"{_count(unbound, 'approval')} not tied to a commit")
+    if not_counted:
+        notes.append(f"not counted: {', '.join(not_counted)}")
+    reason = f"approvals: {min(len(approved), needed)} of {needed} from {who}"
+    if notes:
+        reason += f" ({'; '.join(notes)})"
+    return GateResult("approvals", "pass" if len(approved) >= needed else "pending", reason)
+
+
+def _key(user: str) -> str:
+    return user.removeprefix("@").casefold()  # GitHub and GitLab names ignore case
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# --- soak --------------------------------------------------------------------------------------
+
+
+def _soak(inputs: Inputs) -> GateResult:
+    upstream, needed = inputs.upstream, inputs.gates.soak_time
+    what = _oneline(inputs.versions) or "these versions"
+    if not upstream:
+        return GateResult("soak", "pass", "soak: no upstream to soak in")
+    if inputs.upstream_since is None:
+        return GateResult("soak", "pending", f"soak: waiting to learn when {upstream} got {what}")
+    ran = max(inputs.now - inputs.upstream_since, timedelta(0))
+    if ran >= needed:
+        reason = f"soak: {upstream} has run {what} for {duration(ran)} (needs {duration(needed)})"
+        return GateResult("soak", "pass", reason)
+    reason = f"soak: {upstream} has run {what} for {duration(ran)} of {duration(needed)}"
+    return GateResult("soak", "pending", reason)
+
+
+def duration(span: timedelta) -> str:
+    """A human duration in at most two units, rounded down: 45s, 12m, 2h 10m, 1d 3h."""
+    seconds = max(int(span.total_seconds()), 0)
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if not minutes:
+        return f"{seconds}s"
+    if not hours:
+        return f"{minutes}m"
+    if not days:
+        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
+    return f"{days}d {hours % 24}h" if hours % 24 else f"{days}d"
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+_SEVERITY = {"success": 0, "pending": 1, "failure": 2}
+
+
+def _checks(wanted: Sequence[str], checks: Sequence[Check]) -> GateResult:
+    # A status and a check run may share a name; the worse of the two decides.
+    state: dict[str, str] = {}
+    for check in checks:
+        if _SEVERITY[check.state] >= _SEVERITY.get(state.get(check.name, ""), -1):
+            state[check.name] = check.state
+    failed = [n for n in wanted if state.get(n) == "failure"]
+    running = [n for n in wanted if state.get(n) == "pending"]
+    missing = [n for n in wanted if n not in state]
+    if not (failed or running or missing):
+        return GateResult("checks", "pass", "checks: " + ", ".join(f"{n} ✅" for n in wanted))
+    parts = []
+    if failed:
+        parts.append(f"{', '.join(failed)} failed")
+    if running:
+        parts.append(f"{', '.join(running)} {'is' if len(running) == 1 else 'are'} running")
+    if missing:
+        verb = "has" if len(missing) == 1 else "have"
+        parts.append(f"{', '.join(missing)} {verb} not reported")
+    return GateResult("checks", "fail" if failed else "pending", "checks: " + "; ".join(parts))
+
+
+# --- freeze ------------------------------------------------------------------------------------
+#
+# A window's times are wall-clock times in its zone. A boundary is the first instant the clock
+# reads that time: in the hour skipped in spring, 02:30 is reached at 03:00; in the hour repeated
+# in autumn, 02:30 is its first occurrence (the window does not reopen when the clock goes back).
+
+
+def _freeze(inputs: Inputs) -> GateResult:
+    windows = [config.parse_freeze(text) for text in inputs.gates.freeze]
+    window = in_freeze(windows, inputs.now)
+    if window is None:
+        return GateResult("freeze", "pass", "not in a freeze window")
+    if _whole_week(window):
+        reason = f"freeze: in the window {_describe(window)}, which spans the whole week"
+    else:
+        end = f"{DAYS[window.end_day]} {_clock(window.end_minute)}"
+        reason = f"freeze: in the window {_describe(window)} until {end}"
+    return GateResult("freeze", "pending", reason)
+
+
+def _inside(window: FreezeWindow, now: datetime) -> bool:
+    return _whole_week(window) or any(s <= now < e for s, e in _occurrences(window, now))
+
+
+def _occurrences(window: FreezeWindow, now: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The window's start and end instants in the weeks before, of, and after `now`."""
+    zone = ZoneInfo(window.zone)
+    today = now.astimezone(zone).date()
+    last_start = today - timedelta(days=(today.weekday() - window.start_day) % 7)
+    length = (window.end_day - window.start_day) % 7
+    if length == 0 and window.end_minute <= window.start_minute:
+        length = 7  # ends before it starts on the same day: it wraps the whole week
+    for weeks in (-1, 0, 1):
+        start = last_start + weeks * _WEEK
+        end = start + timedelta(days=length)
+        yield _instant(start, window.start_minute, zone), _instant(end, window.end_minute, zone)
+
+
+def _instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    wall = datetime.combine(day, time()) + timedelta(minutes=minute)  # 24:00 is the next day
+    first = wall.replace(tzinfo=zone, fold=0)
+    if _round_trips(first, wall):  # exists (the first one, if the hour repeats)
+        return first.astimezone(UTC)
+    # Skipped by a spring change: the first instant the clock reads later than `wall`. fold=1
+    # reads the wall time with the offset after the change, which lands before the jump.
+    low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
+    high = int(first.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).replace(tzinfo=None) >= wall:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, UTC)
+
+
+def _round_trips(local: datetime, wall: datetime) -> bool:
+    return local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) == wall
+
+
+def _whole_week(window: FreezeWindow) -> bool:
+    return (window.start_day, window.start_minute) == (window.end_day, window.end_minute)
+
+
+def _describe(window: FreezeWindow) -> str:
+    start = f"{DAYS[window.start_day]} {_clock(window.start_minute)}"
+    return f"{start} - {DAYS[window.end_day]} {_clock(window.end_minute)} {window.zone}"
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+# --- hold --------------------------------------------------------------------------------------
+
+
+def _hold(inputs: Inputs) -> GateResult:
+    if HOLD_LABEL not in {label.casefold() for label in inputs.labels}:
+        return GateResult("hold", "pass", "not on hold")
+    why = _oneline(inputs.hold_reason or "")
+    return GateResult("hold", "fail", f"hold: on hold ({why})" if why else "hold: on hold")
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def _oneline(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _limit(text: str) -> str:
+    text = _oneline(text)
+    return text if len(text) <= STATUS_LIMIT else text[: STATUS_LIMIT - 1].rstrip() + "…"
+
+
+def _in_utc(inputs: Inputs) -> Inputs:
+    # Python compares and subtracts two times in one zone by their wall clocks, ignoring the
+    # hour that repeats in autumn; in UTC they are instants.
+    since = inputs.upstream_since
+    return replace(
+        inputs,
+        now=_utc(inputs.now, "now"),
+        upstream_since=None if since is None else _utc(since, "upstream_since"),
+    )
+
+
+def _utc(moment: datetime, what: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must carry a time zone, got {moment.isoformat()}")
+    return moment.astimezone(UTC)
