@@ -108,9 +108,14 @@ class Prepared:
     body: str
 
 
-def prepare(forge: Forge, state: State, promotion: planner.Promotion) -> Prepared:
+def prepare(
+    forge: Forge,
+    state: State,
+    promotion: planner.Promotion,
+    older: Mapping[str, Snapshot] | None = None,
+) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit)."""
-    changes = planner.apply(state.config, promotion, state.snapshot)
+    changes = planner.apply(state.config, promotion, state.snapshot, older)
     title = render.title(promotion)
     commit = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
@@ -214,29 +219,45 @@ class Engine:
         actions += self.close_no_ops(state, {a.branch for a in actions})
         return actions
 
-    def ensure(self, state: State, promotion: planner.Promotion) -> Action:
-        """Make the forge show exactly this promotion: open, supersede, or leave it be."""
+    def ensure(
+        self,
+        state: State,
+        promotion: planner.Promotion,
+        *,
+        rebuild: bool = False,
+        older: Mapping[str, Snapshot] | None = None,
+    ) -> Action:
+        """Make the forge show exactly this promotion: open, supersede, or leave it be.
+
+        `rebuild` remakes the commit on the current base even when the change is the same
+        (`/refresh`, or an explicit request that should take over an automatic PR).
+        """
         pr = self.forge.find_pr(promotion.branch)
         if pr is None:
-            return self._open(state, promotion)
+            return self._open(state, promotion, older)
         meta = render.parse_meta(pr.body)
         if meta is not None and meta.commit is not None and pr.head_sha != meta.commit:
             return self._human_pushed(pr)
-        if meta is not None and meta.same_change(promotion):
+        if not rebuild and meta is not None and meta.same_change(promotion):
             return Action("unchanged", promotion.branch, pr.number)
-        prepared = prepare(self.forge, state, promotion)
+        prepared = prepare(self.forge, state, promotion, older)
         self.forge.update_pr(
             pr.number, title=prepared.title, body=prepared.body, labels=_keep(pr, promotion)
         )
         return Action("superseded", promotion.branch, pr.number, prepared.title)
 
-    def _open(self, state: State, promotion: planner.Promotion) -> Action:
+    def _open(
+        self,
+        state: State,
+        promotion: planner.Promotion,
+        older: Mapping[str, Snapshot] | None = None,
+    ) -> Action:
         closed = self.forge.find_pr(promotion.branch, state="closed")
         if closed is not None and closed.state == "closed" and CLOSED_LABEL not in closed.labels:
             meta = render.parse_meta(closed.body)
             if meta is not None and meta.same_change(promotion):
                 return Action("human-closed", promotion.branch, closed.number)
-        prepared = prepare(self.forge, state, promotion)
+        prepared = prepare(self.forge, state, promotion, older)
         pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, labels(promotion))
         if pr.body != prepared.body:  # an adopted PR (made by a run that died half-way)
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from bot.composition import Composition, Status
+from bot.composition import Composition, HistoryEntry, Status
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Edit, Promotion, Row
@@ -31,7 +31,7 @@ COMMANDS_HELP = """\
 | command | does |
 |---|---|
 | `/promote [app…] [--to env] [--only image,chart,…] [--version v]` | open or refresh the promotion PR(s) |
-| `/rollback app [--env env] [--to composition-id\\|version\\|previous]` | open a PR back to an earlier composition |
+| `/rollback app [--env env] [--to composition-id\\|version\\|previous] [--only image,…]` | open a PR back to an earlier composition (or only some components) |
 | `/approve` | count an approval (GitLab Free and any forge without review approvals) |
 | `/merge` | merge now if every gate passes |
 | `/hold [reason]`, `/unhold` | block / unblock merging |
@@ -622,3 +622,36 @@ def _join(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def history_markdown(app: str, env: str, entries: Sequence[HistoryEntry], limit: int = 20) -> str:
+    """An app's compositions in one environment over time, newest first (`/history`)."""
+    if not entries:
+        return f"No history for **{_text(app)}** in **{_text(env)}**."
+    lines = [
+        f"**{_text(app)}** in **{_text(env)}**, newest first",
+        "",
+        "| when (UTC) | composition | versions | commit |",
+        "|---|---|---|---|",
+    ]
+    for entry in entries[:limit]:
+        changed = {
+            c
+            for c, v in entry.composition.components.items()
+            if entry.previous is not None and entry.previous.components.get(c) != v
+        }
+        versions = ", ".join(
+            f"{_text(c)} **{_text(_short(v))}**"
+            if c in changed
+            else f"{_text(c)} {_text(_short(v))}"
+            for c, v in entry.composition.components.items()
+        )
+        when = entry.commit.time.strftime("%Y-%m-%d %H:%M")
+        subject = _text(_oneline(entry.commit.subject))
+        lines.append(
+            f"| {when} | `{entry.composition.id}` | {versions} | "
+            f"`{entry.commit.sha[:10]}` {_text(entry.commit.author)}: {subject} |"
+        )
+    if len(entries) > limit:
+        lines.append(f"| … | | {len(entries) - limit} older | |")
+    return "\n".join(lines)

@@ -11,22 +11,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import events, metrics
-from bot.engine import Action, Engine, Published
+from bot.engine import LABEL, Action, Engine, Published
 from bot.errors import PromobotError
 from bot.forges import forge_class
 from bot.forges.base import Forge
 from bot.forges.retry import Policy
+from bot.gatekeeper import BOTS, STATUS, Gatekeeper
 from bot.queue import Queue
+from bot.runner import ACK, Runner
 from bot.settings import Settings
 from bot.sources import Sources
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
 
 log = logging.getLogger("promobot.service")
+OPEN_OUTCOMES = ("opened", "superseded", "unchanged")
 
 
 def build_forge(settings: Settings) -> Forge:
@@ -62,10 +66,17 @@ def build_forge(settings: Settings) -> Forge:
 
 
 class Service:
-    def __init__(self, settings: Settings, forge: Forge | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        forge: Forge | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings = settings
         self.forge = forge or build_forge(settings)
         self.engine = Engine(self.forge)
+        self.gatekeeper = Gatekeeper(self.engine, clock)
+        self.runner = Runner(self.engine, self.gatekeeper)
         self.queue = Queue(settings, settings.repo, self.run)
         self._sources: Sources | None = None  # built on the first reconcile
         self._other_forges: dict[str, Forge] = {}
@@ -92,7 +103,8 @@ class Service:
                 actions = []
                 self.queue.submit({"id": job.get("id"), "kind": "sync", "artifacts": self.poll()})
             elif kind == "sync":
-                actions = self.engine.sync([tuple(a) for a in job.get("artifacts", [])])
+                actions = self.sync([tuple(a) for a in job.get("artifacts", [])])
+                self.review_open()
             else:
                 actions = self.handle(events.load(job["event"]))
             for action in actions:
@@ -119,14 +131,45 @@ class Service:
     def handle(self, event: events.Event) -> list[Action]:
         """What an event means for the environment repo; most of it is "recompute"."""
         if isinstance(event, events.Artifact):
-            return self.engine.sync([(event.source_key, event.version, event.digest)])
+            return self.sync([(event.source_key, event.version, event.digest)])
         if isinstance(event, events.Push):
             if event.branch == self.forge.default_branch() and not event.deleted:
-                return self.engine.sync()
+                return self.sync()
             return []
-        if isinstance(event, events.PullRequestEvent) and event.merged:
-            return self.engine.sync()  # a promotion merged: cascade downstream
+        if isinstance(event, events.PullRequestEvent):
+            if event.merged:
+                return self.sync()  # a promotion merged: cascade downstream
+            if event.state == "open":
+                self._evaluate(event.number)
+            return []
+        if isinstance(event, events.ReviewEvent):
+            self._evaluate(event.number)
+        elif isinstance(event, events.StatusEvent) and event.context != STATUS:
+            for pr in self.forge.list_prs(label=LABEL):
+                if pr.head_sha == event.sha:
+                    self._evaluate(pr.number)
+        elif isinstance(event, events.CommentEvent):
+            self.runner.handle(event)
         return []
+
+    def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
+        """Bring PRs in step, evaluate the ones touched, and cascade after auto-merges."""
+        actions = self.engine.sync(artifacts)
+        for _ in range(len(self.engine.state().config.environments)):  # one step per env
+            merged = False
+            for action in actions:
+                if action.number is not None and action.outcome in OPEN_OUTCOMES:
+                    verdict = self.gatekeeper.evaluate(self.forge.get_pr(action.number))
+                    merged |= bool(verdict and verdict.merged)
+            if not merged:
+                break
+            actions = self.engine.sync()
+        return actions
+
+    def _evaluate(self, number: int) -> None:
+        verdict = self.gatekeeper.evaluate(self.forge.get_pr(number))
+        if verdict is not None and verdict.merged:
+            self.sync()
 
     def poll(self) -> list[Published]:
         """The newest version each source selects. Reads only registries and repos, so it runs
@@ -147,7 +190,37 @@ class Service:
 
     def reconcile(self) -> list[Action]:
         """Poll every source, recompute, and bring the forge in step — the safety net."""
-        return self.engine.sync(self.poll())
+        return self.sync(self.poll())
+
+    def review_open(self) -> None:
+        """What no event announces: soak timers and freeze windows that ended, and commands
+        in comments that were never acknowledged (promobot was down when they came)."""
+        merged = False
+        for verdict in self.gatekeeper.evaluate_all():
+            merged |= bool(verdict.merged)
+            self._pick_up_commands(verdict.pr.number)
+        if merged:
+            self.sync()
+
+    def _pick_up_commands(self, number: int) -> None:
+        comments = self.forge.comments(number)
+        acked = {int(m) for c in comments for m in ACK.findall(c.body)}
+        for comment in comments:
+            if comment.id in acked or comment.user in BOTS or "/" not in comment.body:
+                continue
+            self.runner.handle(
+                events.CommentEvent(
+                    repo=self.settings.repo,
+                    number=number,
+                    comment_id=comment.id,
+                    body=comment.body,
+                    author=comment.user,
+                    author_is_bot=False,
+                    action="created",
+                    on_pull_request=True,
+                    from_fork=False,
+                )
+            )
 
     def _forge_for(self, repo: str) -> Forge:
         """A forge for another repo on the same forge (a `git:` source), same credentials."""

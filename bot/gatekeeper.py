@@ -1,0 +1,186 @@
+"""The gatekeeper: gathers what the gates need from the forge, publishes the verdict, merges.
+
+Gates themselves are pure (`bot.gates`); this module is their I/O edge. For one promotion PR
+it reads reviews, `/approve` records, checks and labels, works out since when the upstream
+environment has run the promoted versions (from the git history), evaluates, then sets the
+`promobot/gates` commit status and the checklist in the body — each only if it changed — and
+merges with the head SHA when the environment auto-merges (or someone said `/merge`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot import gates, render
+from bot.engine import Engine, State, history, running_since
+from bot.errors import MergeRefused
+from bot.forges.base import Forge, PullRequest, Review
+from bot.planner import Promotion
+
+log = logging.getLogger("promobot.gates")
+
+STATUS = "promobot/gates"
+APPROVE_MARK = re.compile(r"<!-- promobot:approve user=(?P<user>\S+) sha=(?P<sha>[0-9a-f]+) -->")
+BOTS = frozenset({"promobot", "promobot[bot]"})
+
+
+def approve_marker(user: str, sha: str) -> str:
+    """Written into promobot's reply to `/approve`: the record that the approval happened."""
+    return f"<!-- promobot:approve user={user} sha={sha} -->"
+
+
+@dataclass
+class Verdict:
+    promotion: Promotion
+    pr: PullRequest
+    results: list[gates.GateResult]
+    overall: gates.GateResult
+    merged: str | None = None
+    next_look: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Gatekeeper:
+    def __init__(
+        self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.engine = engine
+        self.forge: Forge = engine.forge
+        self.clock = clock
+        self._teams: dict[tuple[str, str], bool] = {}
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def reviews(self, pr: PullRequest) -> list[Review]:
+        """Forge reviews, and the `/approve` records promobot wrote in its replies."""
+        found = list(self.forge.reviews(pr.number))
+        for comment in self.forge.comments(pr.number):
+            for match in APPROVE_MARK.finditer(comment.body):
+                found.append(Review(match["user"], "approved", match["sha"], comment.created_at))
+        return sorted(found, key=lambda r: r.submitted_at)
+
+    def member(self, user: str, team: str) -> bool:
+        key = (user, team)
+        if key not in self._teams:
+            self._teams[key] = self.forge.is_member(user, team)
+        return self._teams[key]
+
+    def eligible(self, approvers: tuple[str, ...], users: set[str]) -> frozenset[str]:
+        """Who among `users` may approve: listed, in a listed team, or (no list) can write."""
+        out = set()
+        for user in users:
+            if not approvers:
+                if self.forge.permission(user) in ("admin", "write"):
+                    out.add(user)
+                continue
+            for entry in approvers:
+                name = entry.removeprefix("@")
+                if name.lower() == user.lower() or ("/" in name and self.member(user, name)):
+                    out.add(user)
+                    break
+                if entry.startswith("@") and "/" not in name and self.member(user, name):
+                    out.add(user)  # a GitLab group without a subgroup
+                    break
+        return frozenset(out)
+
+    def upstream_since(self, state: State, promotion: Promotion) -> datetime | None:
+        """Since when the upstream has run exactly the versions this promotion brings."""
+        if promotion.upstream is None:
+            return None
+        since: datetime | None = None
+        for plan in promotion.apps:
+            versions = {r.component: r.after for r in plan.changed if r.after is not None}
+            entries = history(
+                self.forge,
+                state.config,
+                plan.app,
+                promotion.upstream,
+                state.snapshot.commit,
+                limit=20,
+            )
+            started = running_since(entries, versions)
+            if started is None:
+                return None
+            since = started if since is None else max(since, started)
+        return since
+
+    # --- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self, pr: PullRequest, *, merge: bool | None = None) -> Verdict | None:
+        """Evaluate one promotion PR, publish the result, and merge when allowed.
+
+        `merge`: None merges only where the environment auto-merges; True is `/merge`.
+        """
+        promotion = render.parse_meta(pr.body)
+        if promotion is None or pr.state != "open":
+            return None
+        state = self.engine.state()
+        env = state.config.environments.get(promotion.env)
+        if env is None:
+            return None
+        configured = env.gates
+        reviews = self.reviews(pr) if configured.approvals else []
+        reviewers = {r.user for r in reviews}
+        upstream_since = self.upstream_since(state, promotion) if configured.soak else None
+        checks = [c for c in self.forge.checks(pr.head_sha) if c.name != STATUS]
+        now = self.clock()
+        versions = ", ".join(
+            f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed
+        )
+        inputs = gates.Inputs(
+            env=promotion.env,
+            gates=configured,
+            head_sha=pr.head_sha,
+            now=now,
+            reviews=reviews,
+            eligible=self.eligible(configured.approvers, reviewers) if reviewers else frozenset(),
+            requester=promotion.requested_by,
+            bots=BOTS | {pr.author},
+            upstream=promotion.upstream,
+            upstream_since=upstream_since,
+            versions=versions,
+            checks=checks,
+            labels=frozenset(pr.labels),
+        )
+        results = gates.evaluate(inputs)
+        overall = gates.overall(results)
+        verdict = Verdict(promotion, pr, results, overall, next_look=gates.next_change(inputs))
+        self.publish(verdict)
+        wants_merge = env.auto_merge if merge is None else merge
+        if wants_merge and overall.state == "pass":
+            try:
+                verdict.merged = self.forge.merge(pr.number, pr.head_sha)
+                log.info("merged", extra={"number": pr.number, "branch": pr.branch})
+            except MergeRefused as exc:
+                verdict.notes.append(str(exc))
+        return verdict
+
+    def publish(self, verdict: Verdict) -> None:
+        """The commit status and the body's checklist, each written only when it changed."""
+        pr, overall = verdict.pr, verdict.overall
+        status_state = {"pass": "success", "pending": "pending", "fail": "failure"}[overall.state]
+        current = {c.name: c for c in self.forge.checks(pr.head_sha)}.get(STATUS)
+        described = getattr(current, "description", None)
+        if (
+            current is None
+            or current.state != status_state
+            or (described is not None and described != overall.reason)
+        ):
+            self.forge.set_status(pr.head_sha, STATUS, status_state, overall.reason[:140])  # type: ignore[arg-type]
+        body = render.replace_gates(pr.body, verdict.promotion.env, verdict.results)
+        if body != pr.body:
+            self.forge.update_pr(pr.number, body=body)
+
+    def evaluate_all(self) -> list[Verdict]:
+        """Every open promotion PR (the reconcile loop: soak timers and freeze windows end
+        without any event)."""
+        verdicts = []
+        for pr in self.forge.list_prs(label="promotion"):
+            verdict = self.evaluate(pr)
+            if verdict is not None:
+                verdicts.append(verdict)
+        return verdicts

@@ -1,0 +1,264 @@
+"""Slash commands, carried out: one comment in, reactions, replies and forge actions out.
+
+`bot.commands` parses and authorizes (pure); this module asks the forge who the commenter is
+(repo permission, team membership — never the payload alone), acknowledges with 👀, runs each
+command through the engine and the gatekeeper, and answers each with a reply that quotes it.
+Every reply carries an ack marker naming the comment, so the reconcile loop can tell which
+commands were already handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from bot import commands, composition, planner, render
+from bot.commands import Who
+from bot.engine import Action, Engine, history
+from bot.errors import PromobotError
+from bot.events import CommentEvent
+from bot.forges.base import PullRequest
+from bot.gatekeeper import BOTS, Gatekeeper, approve_marker
+from bot.gates import HOLD_LABEL
+from bot.planner import Promotion
+
+log = logging.getLogger("promobot.commands")
+ACK = re.compile(r"<!-- promobot:ack comment=(\d+) -->")
+
+
+def ack(comment_id: int) -> str:
+    return f"<!-- promobot:ack comment={comment_id} -->"
+
+
+@dataclass(frozen=True)
+class Context:
+    event: CommentEvent
+    who: Who
+    pr: PullRequest | None
+    promotion: Promotion | None  # the promotion the PR carries, when it is one of ours
+
+
+class Runner:
+    def __init__(self, engine: Engine, gatekeeper: Gatekeeper) -> None:
+        self.engine = engine
+        self.gatekeeper = gatekeeper
+        self.forge = engine.forge
+
+    def handle(self, event: CommentEvent) -> list[str]:
+        """Carry out the commands in one comment; the replies posted, in order."""
+        if event.action != "created" or event.author_is_bot or event.author in BOTS:
+            return []
+        if event.author.endswith("[bot]") or event.from_fork:
+            return []
+        parsed = commands.parse(event.body)
+        if not parsed.commands and not parsed.replies:
+            return []
+        pr = self.forge.get_pr(event.number) if event.on_pull_request else None
+        if pr is not None and pr.from_fork:
+            return []
+        self.forge.react(event.number, event.comment_id, "eyes")
+        replies = list(parsed.replies)
+        if parsed.commands:
+            context = Context(
+                event, self.who(event.author), pr, render.parse_meta(pr.body) if pr else None
+            )
+            for command in parsed.commands:
+                replies.append(self.run(command, context))
+        for text in replies:
+            self.forge.comment(
+                event.number, f"{text}\n\n{ack(event.comment_id)}", reply_to=event.comment_id
+            )
+        return replies
+
+    def who(self, login: str) -> Who:
+        """The forge's view of the commenter: repo permission, and the teams permissions name."""
+        config = self.engine.state().config
+        teams = {
+            principal
+            for rules in config.permissions.values()
+            for principals in rules.values()
+            for principal in principals
+            if principal.startswith("@")
+        } | {a for env in config.environments.values() for a in env.gates.approvers if "/" in a}
+        member = frozenset(t for t in teams if self.gatekeeper.member(login, t.removeprefix("@")))
+        return Who(login, self.forge.permission(login), member)
+
+    def run(self, command: commands.Command, context: Context) -> str:
+        quoted = f"> {command.line}\n\n"
+        state = self.engine.state()
+        env = self._env(command, context)
+        refused = commands.authorize(command, env, context.who, state.config.permissions)
+        if refused is not None:
+            log.info("command refused", extra={"command": command.name, "user": context.who.login})
+            return f"{quoted}❌ {refused}. Nothing was changed."
+        try:
+            return quoted + self._run(command, context, env)
+        except PromobotError as exc:
+            return f"{quoted}❌ {exc}"
+
+    def _env(self, command: commands.Command, context: Context) -> str | None:
+        if isinstance(command, commands.Promote) and command.to:
+            return command.to
+        if isinstance(command, commands.Rollback | commands.History | commands.Status):
+            named = getattr(command, "env", None)
+            if named:
+                return str(named)
+        return context.promotion.env if context.promotion else None
+
+    def _run(self, command: commands.Command, context: Context, env: str | None) -> str:
+        if isinstance(command, commands.Help):
+            return commands.HELP
+        if isinstance(command, commands.Status):
+            state = self.engine.state()
+            status = state.status
+            if env is not None:
+                status = composition.Status(status.ref, (env,), status.apps)
+            return render.status_markdown(status, state.config)
+        if isinstance(command, commands.History):
+            if env is None:
+                raise PromobotError(f"name the environment: /history {command.app} --env ENV")
+            state = self.engine.state()
+            self._check_app(command.app, env)
+            entries = history(
+                self.forge, state.config, command.app, env, state.snapshot.commit, limit=30
+            )
+            return render.history_markdown(command.app, env, entries)
+        if isinstance(command, commands.Promote):
+            return self._promote(command, context, env)
+        if isinstance(command, commands.Rollback):
+            return self._rollback(command, context, env)
+        pr, promotion = context.pr, context.promotion
+        if pr is None or promotion is None:
+            raise PromobotError(f"/{command.name} works in a promotion PR's comments")
+        if isinstance(command, commands.Approve):
+            return self._approve(context, pr)
+        if isinstance(command, commands.Merge):
+            return self._merge(pr)
+        if isinstance(command, commands.Hold | commands.Unhold):
+            return self._hold(pr, command)
+        if isinstance(command, commands.Refresh):
+            return self._refresh(pr, promotion, context)
+        raise PromobotError(f"/{command.name} is not handled")  # unreachable: parse() knows all
+
+    # --- the commands -------------------------------------------------------------------------
+
+    def _check_app(self, app: str, env: str) -> None:
+        config = self.engine.state().config
+        if app not in config.apps:
+            raise PromobotError(f"unknown app {app!r}; known: {', '.join(config.apps)}")
+        if env not in config.app_environments(app):
+            raise PromobotError(f"{app} is not deployed to {env}")
+
+    def _promote(self, command: commands.Promote, context: Context, env: str | None) -> str:
+        state = self.engine.state()
+        names = list(command.apps) or (
+            [context.promotion.name] if context.promotion is not None else []
+        )
+        if not names or env is None:
+            raise PromobotError("name the app and the environment: /promote APP --to ENV")
+        done = []
+        for name in names:
+            apps = planner.resolve_name(state.config, name)
+            if command.version is not None:
+                only = list(command.only or [])
+                if len(only) != 1:
+                    raise PromobotError("--version needs exactly one component: --only image")
+                set_ = planner.plan_set(
+                    state.config, state.status, name, only[0], command.version, env
+                )
+                promotions = [set_] if set_ is not None else []
+            else:
+                promotions = planner.plan(
+                    state.config, state.status, env=env, apps=apps, only=command.only, explicit=True
+                )
+            if not promotions:
+                done.append(f"Nothing to promote: {name} in {env} already runs that.")
+                continue
+            for promotion in promotions:
+                mine = promotion.model_copy(update={"requested_by": context.who.login})
+                done.append(self._describe(self.engine.ensure(state, mine, rebuild=True)))
+        return "\n".join(done)
+
+    def _rollback(self, command: commands.Rollback, context: Context, env: str | None) -> str:
+        if env is None:
+            raise PromobotError(f"name the environment: /rollback {command.app} --env ENV")
+        self._check_app(command.app, env)
+        state = self.engine.state()
+        entries = history(
+            self.forge, state.config, command.app, env, state.snapshot.commit, limit=30
+        )
+        target = planner.pick_rollback(entries, command.to, command.app, env)
+        promotion = planner.plan_rollback(
+            state.config, state.status, command.app, env, target, command.only
+        )
+        if promotion is None:
+            running = target.composition.id
+            return f"Nothing to roll back: {command.app} in {env} already runs {running}."
+        mine = promotion.model_copy(update={"requested_by": context.who.login})
+        older = {target.commit.sha: self.forge.snapshot(target.commit.sha)}
+        action = self.engine.ensure(state, mine, rebuild=True, older=older)
+        return (
+            f"Rolling back {command.app} in {env} to `{target.composition.id}` "
+            f"(from {target.commit.time:%Y-%m-%d %H:%M} UTC, {target.commit.sha[:10]}): "
+            + self._describe(action)
+        )
+
+    def _approve(self, context: Context, pr: PullRequest) -> str:
+        reply = (
+            f"Approval by @{context.who.login} recorded for `{pr.head_sha[:10]}`; it counts "
+            "if they are an approver for this environment and stops counting if the PR changes."
+            f"{approve_marker(context.who.login, pr.head_sha)}"
+        )
+        return reply
+
+    def _merge(self, pr: PullRequest) -> str:
+        verdict = self.gatekeeper.evaluate(self.forge.get_pr(pr.number), merge=True)
+        if verdict is None:
+            raise PromobotError("this PR is not an open promotion")
+        if verdict.merged:
+            self.engine.sync()  # cascade to downstream environments now
+            return f"✅ Merged `{pr.head_sha[:10]}` as `{verdict.merged[:10]}`."
+        blocking = [r.reason for r in verdict.results if r.state != "pass"] + verdict.notes
+        return "Not merged — " + "; ".join(blocking) + "."
+
+    def _hold(self, pr: PullRequest, command: commands.Command) -> str:
+        current = self.forge.get_pr(pr.number)
+        if isinstance(command, commands.Hold):
+            labels = tuple(dict.fromkeys((*current.labels, HOLD_LABEL)))
+            self.forge.update_pr(pr.number, labels=labels)
+            reason = f": {command.reason}" if command.reason else ""
+            answer = f"⏸ On hold{reason}. `/unhold` to release it."
+        else:
+            labels = tuple(label for label in current.labels if label != HOLD_LABEL)
+            self.forge.update_pr(pr.number, labels=labels)
+            answer = "▶ Released: the gates decide again."
+        self.gatekeeper.evaluate(self.forge.get_pr(pr.number))
+        return answer
+
+    def _refresh(self, pr: PullRequest, promotion: Promotion, context: Context) -> str:
+        state = self.engine.state()
+        apps = [plan.app for plan in promotion.apps]
+        if promotion.upstream is None:
+            fresh = [promotion]  # a set, artifact or rollback: its versions stay as asked
+        else:
+            fresh = planner.plan(
+                state.config, state.status, env=promotion.env, apps=apps, explicit=True
+            )
+        if not fresh:
+            return f"Nothing left to promote: {promotion.env} already runs what it would bring."
+        action = self.engine.ensure(state, fresh[0], rebuild=True)
+        self.gatekeeper.evaluate(self.forge.get_pr(pr.number))
+        return "Recomputed on the current base: " + self._describe(action)
+
+    @staticmethod
+    def _describe(action: Action) -> str:
+        number = f"#{action.number}" if action.number is not None else action.branch
+        return {
+            "opened": f"opened {number}.",
+            "superseded": f"updated {number}.",
+            "unchanged": f"{number} already proposes this.",
+            "human-closed": f"{number} was closed by a person; reopen it to go on.",
+            "human-pushed": f"{number} has commits from a person; promobot leaves it alone.",
+            "closed": f"closed {number}.",
+        }[action.outcome]
