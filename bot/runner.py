@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import commands, composition, planner, render
@@ -40,10 +41,17 @@ class Context:
 
 
 class Runner:
-    def __init__(self, engine: Engine, gatekeeper: Gatekeeper) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        gatekeeper: Gatekeeper,
+        cascade: Callable[[], object] | None = None,
+    ) -> None:
         self.engine = engine
         self.gatekeeper = gatekeeper
         self.forge = engine.forge
+        # after a merge: the service's sync, which also evaluates the PRs it opens
+        self.cascade = cascade or engine.sync
 
     def handle(self, event: CommentEvent) -> list[str]:
         """Carry out the commands in one comment; the replies posted, in order."""
@@ -100,10 +108,10 @@ class Runner:
     def _env(self, command: commands.Command, context: Context) -> str | None:
         if isinstance(command, commands.Promote) and command.to:
             return command.to
-        if isinstance(command, commands.Rollback | commands.History | commands.Status):
-            named = getattr(command, "env", None)
-            if named:
-                return str(named)
+        if isinstance(command, commands.Status):
+            return command.env  # the whole matrix unless one environment is named
+        if isinstance(command, commands.Rollback | commands.History) and command.env:
+            return command.env
         return context.promotion.env if context.promotion else None
 
     def _run(self, command: commands.Command, context: Context, env: str | None) -> str:
@@ -217,7 +225,7 @@ class Runner:
         if verdict is None:
             raise PromobotError("this PR is not an open promotion")
         if verdict.merged:
-            self.engine.sync()  # cascade to downstream environments now
+            self.cascade()  # downstream environments get their PRs now
             return f"✅ Merged `{pr.head_sha[:10]}` as `{verdict.merged[:10]}`."
         blocking = [r.reason for r in verdict.results if r.state != "pass"] + verdict.notes
         return "Not merged — " + "; ".join(blocking) + "."

@@ -76,7 +76,7 @@ class Service:
         self.forge = forge or build_forge(settings)
         self.engine = Engine(self.forge)
         self.gatekeeper = Gatekeeper(self.engine, clock)
-        self.runner = Runner(self.engine, self.gatekeeper)
+        self.runner = Runner(self.engine, self.gatekeeper, cascade=self.sync)
         self.queue = Queue(settings, settings.repo, self.run)
         self._sources: Sources | None = None  # built on the first reconcile
         self._other_forges: dict[str, Forge] = {}

@@ -1,0 +1,378 @@
+"""Gates, approvals, merges, rollback and every slash command, on GitHub and on GitLab.
+
+The service runs in this process (its clock injected) against the forge simulator, through the
+real client libraries; people act through the simulator's API with their own tokens, and each
+action is handed to the service as the webhook would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from bot import events, render
+from bot.forges.base import Forge
+from bot.forges.retry import Policy
+from bot.gates import HOLD_LABEL
+from bot.service import Service
+from bot.settings import Settings
+from tests.forgesim import Server
+from tests.forgesim.world import Pull, World
+
+REPO = "acme/env-repo"
+FAST = Policy(attempts=3, backoff_base=0.01, backoff_max=0.05, rate_limit_max_wait=2)
+PEOPLE = {  # login: repo permission
+    "alice": "write",  # in @acme/sre: an approver, may promote to prod
+    "dave": "write",  # in @acme/sre too
+    "bob": "write",  # a developer: not an approver
+    "carol": "read",
+    "eve": None,  # no access at all
+}
+
+
+def config(freeze: str) -> str:
+    return f"""\
+version: 1
+environments:
+  dev: {{}}
+  staging:
+    from: dev
+    auto_merge: true
+    gates: {{soak: 30m}}
+  prod-eu: &prod
+    from: staging
+    gates:
+      approvals: 1
+      approvers: ["@acme/sre"]
+      freeze: ["{freeze}"]
+  prod-us: *prod
+apps:
+  api:
+    components:
+      image:
+        source: {{image: ghcr.io/acme/api}}
+        target: {{file: "envs/{{env}}/api.yaml", field: image.tag}}
+permissions:
+  promote: {{"prod-*": ["@acme/sre"]}}
+  rollback: {{"*": ["@acme/sre"]}}
+"""
+
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Scene:
+    kind: str
+    world: World
+    server: Server
+    service: Service
+    forge: Forge
+    clock: Clock
+    freeze_start: datetime  # inside the weekly freeze window
+
+    # --- people act through the forge's API -------------------------------------------------
+
+    def api(self, user: str, method: str, path: str, **body: Any) -> Any:
+        base = self.server.github_url if self.kind == "github" else f"{self.server.url}/api/v4"
+        headers = (
+            {"Authorization": f"token {user}-token"}
+            if self.kind == "github"
+            else {"PRIVATE-TOKEN": f"{user}-token"}
+        )
+        response = httpx.request(method, base + path, json=body or None, headers=headers)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+    def say(self, user: str, number: int, text: str) -> list[str]:
+        """`user` comments on PR `number`; the service handles it; promobot's replies."""
+        if self.kind == "github":
+            made = self.api(user, "POST", f"/repos/{REPO}/issues/{number}/comments", body=text)
+        else:
+            made = self.api(
+                user,
+                "POST",
+                f"/projects/{quote(REPO, safe='')}/merge_requests/{number}/notes",
+                body=text,
+            )
+        event = events.CommentEvent(
+            repo=REPO,
+            number=number,
+            comment_id=int(made["id"]),
+            body=text,
+            author=user,
+            author_is_bot=False,
+            action="created",
+            on_pull_request=True,
+            from_fork=False,
+        )
+        return self.service.runner.handle(event)
+
+    def approve(self, user: str, number: int) -> None:
+        sha = self.pr(number).head_sha
+        if self.kind == "github":
+            self.api(
+                user,
+                "POST",
+                f"/repos/{REPO}/pulls/{number}/reviews",
+                event="APPROVE",
+                commit_id=sha,
+            )
+        else:  # GitLab lets each person approve once: revoke an older approval first
+            mr = f"/projects/{quote(REPO, safe='')}/merge_requests/{number}"
+            if any(who == user for who, _, _ in self.world.repos[REPO].pulls[number].approvals):
+                self.api(user, "POST", f"{mr}/unapprove")
+            self.api(user, "POST", f"{mr}/approve", sha=sha)
+        self.service.handle(
+            events.ReviewEvent(
+                repo=REPO,
+                number=number,
+                action="submitted",
+                reviewer=user,
+                state="approved",
+                sha=sha,
+            )
+        )
+
+    # --- what people see --------------------------------------------------------------------
+
+    def pulls(self, env: str) -> list[Pull]:
+        return [
+            p for p in self.world.repos[REPO].pulls.values() if p.branch == f"promobot/{env}/api"
+        ]
+
+    def open_pr(self, env: str) -> Pull:
+        found = [p for p in self.pulls(env) if p.state == "open"]
+        assert len(found) == 1, [(p.number, p.state) for p in self.pulls(env)]
+        return found[0]
+
+    def pr(self, number: int) -> Any:
+        return self.forge.get_pr(number)
+
+    def gates_status(self, number: int) -> str:
+        checks = {c.name: c.state for c in self.forge.checks(self.pr(number).head_sha)}
+        return checks.get("promobot/gates", "none")
+
+    def main_file(self, env: str) -> str:
+        return self.world.repos[REPO].git.text("show", f"refs/heads/main:envs/{env}/api.yaml")
+
+    def reacted(self, number: int, text: str) -> bool:
+        repo = self.world.repos[REPO]
+        return any(
+            c.body == text and any(content == "eyes" for _, content in c.reactions)
+            for c in repo.comments.values()
+            if c.number == number
+        )
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
+    kind: str = request.param
+    real_now = datetime.now(UTC).replace(microsecond=0)
+    # a one-hour weekly freeze three days from now, in UTC: never "now", easy to step into
+    start = real_now + timedelta(days=3)
+    freeze = f"{DAYS[start.weekday()]} {start:%H}:00 - {DAYS[start.weekday()]} {start:%H}:59 UTC"
+    with Server() as server:
+        world = server.world
+        world.add_user("promobot[bot]", bot=True, token="bot-token")
+        repo = world.add_repo(
+            REPO,
+            {
+                ".promobot.yaml": config(freeze),
+                **{
+                    f"envs/{e}/api.yaml": "image:\n  tag: 1.4.2\n"
+                    for e in ("dev", "staging", "prod-eu", "prod-us")
+                },
+            },
+        )
+        repo.permissions["promobot[bot]"] = "admin"
+        for login, permission in PEOPLE.items():
+            world.add_user(login, token=f"{login}-token")
+            if permission:
+                repo.permissions[login] = permission
+        world.add_team("acme/sre", ["alice", "dave"])
+        settings = Settings(
+            forge=kind,
+            repo=REPO,
+            data_dir=tmp_path,
+            workers=0,  # type: ignore[arg-type]
+            github_token="bot-token",
+            gitlab_token="bot-token",
+        )  # type: ignore[arg-type]
+        forge: Forge
+        if kind == "github":
+            from bot.forges.github import GitHubForge
+
+            forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
+        else:
+            from bot.forges.gitlab import GitLabForge
+
+            forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
+        clock = Clock(real_now + timedelta(seconds=5))
+        service = Service(settings, forge=forge, clock=clock)
+        in_freeze = start.replace(minute=30, second=0)
+        yield Scene(kind, world, server, service, forge, clock, in_freeze)
+
+
+def publish(scene: Scene, version: str) -> None:
+    scene.service.handle(events.Artifact(source_key="image:ghcr.io/acme/api", version=version))
+
+
+def test_a_version_travels_dev_staging_prod_through_every_gate(scene: Scene) -> None:
+    # 1. a new image: a PR for dev, which has no gates but does not auto-merge
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    assert scene.gates_status(dev.number) == "success"
+    assert "- [x] not on hold" in scene.pr(dev.number).body
+    replies = scene.say("bob", dev.number, "/merge")
+    assert "✅ Merged" in replies[0]
+    assert scene.reacted(dev.number, "/merge")
+    assert scene.main_file("dev") == "image:\n  tag: 1.5.0"
+
+    # 2. the merge cascades to staging, which waits for dev to soak 30 minutes
+    staging = scene.open_pr("staging")
+    assert scene.gates_status(staging.number) == "pending"
+    body = scene.pr(staging.number).body
+    assert "- [ ] soak: dev has run image 1.5.0 for" in body and "of 30m" in body
+    scene.clock.now += timedelta(minutes=31)
+    scene.service.review_open()  # the reconcile loop: the soak timer ended without any event
+    assert scene.main_file("staging") == "image:\n  tag: 1.5.0"  # staging auto-merges
+
+    # 3. prod-eu and prod-us need an approval from @acme/sre
+    eu, us = scene.open_pr("prod-eu"), scene.open_pr("prod-us")
+    assert scene.gates_status(eu.number) == "pending"
+    scene.approve("bob", eu.number)  # not an approver
+    assert scene.gates_status(eu.number) == "pending"
+    assert "(not counted: `@bob` (not an approver))" in scene.pr(eu.number).body
+    refused = scene.say("bob", eu.number, "/merge")
+    assert refused[0].startswith("> /merge\n\nNot merged — approvals: 0 of 1")
+    scene.approve("alice", eu.number)
+    assert scene.gates_status(eu.number) == "success"
+    assert "✅ Merged" in scene.say("alice", eu.number, "/merge")[0]
+    assert scene.main_file("prod-eu") == "image:\n  tag: 1.5.0"
+
+    # 4. an approval given to an older head does not count after the PR is rebuilt
+    scene.approve("dave", us.number)
+    assert scene.gates_status(us.number) == "success"
+    old_head = scene.pr(us.number).head_sha
+    assert "Recomputed on the current base" in scene.say("alice", us.number, "/refresh")[0]
+    assert scene.pr(us.number).head_sha != old_head
+    assert scene.gates_status(us.number) == "pending"
+    assert "stale" in scene.pr(us.number).body
+
+    # 5. inside the freeze window nothing merges, whoever asks; outside it does
+    scene.approve("dave", us.number)
+    scene.clock.now = scene.freeze_start
+    answer = scene.say("alice", us.number, "/merge")[0]
+    assert "Not merged — freeze: in the window" in answer
+    assert scene.main_file("prod-us") == "image:\n  tag: 1.4.2"
+    scene.clock.now = scene.freeze_start + timedelta(hours=1)
+    assert "✅ Merged" in scene.say("alice", us.number, "/merge")[0]
+    assert scene.main_file("prod-us") == "image:\n  tag: 1.5.0"
+
+
+def test_hold_unhold_and_a_rollback(scene: Scene) -> None:
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    hold = scene.say("bob", dev.number, "/hold waiting for the DB migration")
+    assert "On hold: waiting for the DB migration" in hold[0]
+    assert HOLD_LABEL in scene.pr(dev.number).labels
+    assert scene.gates_status(dev.number) == "failure"
+    assert "Not merged — hold: on hold" in scene.say("bob", dev.number, "/merge")[0]
+    assert "Released" in scene.say("bob", dev.number, "/unhold")[0]
+    assert HOLD_LABEL not in scene.pr(dev.number).labels
+    assert scene.gates_status(dev.number) == "success"
+    assert "✅ Merged" in scene.say("bob", dev.number, "/merge")[0]
+    assert scene.main_file("dev") == "image:\n  tag: 1.5.0"
+
+    # roll dev back to what it ran before: a PR with the way back in its table
+    staging = scene.open_pr("staging")
+    reply = scene.say("alice", staging.number, "/rollback api --env dev")[0]
+    assert "Rolling back api in dev to" in reply and "opened #" in reply
+    back = scene.open_pr("dev")
+    assert back.title == "Roll back api in dev: image 1.5.0 → 1.4.2"
+    meta = render.parse_meta(back.body)
+    assert meta is not None and meta.reason == "rollback" and meta.requested_by == "alice"
+    assert "| image | ghcr.io/acme/api | 1.5.0 | **1.4.2** |" in back.body
+    assert "✅ Merged" in scene.say("alice", back.number, "/merge")[0]
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed", "refused", "allowed_says", "refused_says"),
+    [
+        (
+            "/promote api --to prod-eu --only image --version 1.5.1",
+            "alice",
+            "bob",
+            "opened #",
+            "may not /promote to prod-eu",
+        ),
+        ("/rollback api --env dev", "dave", "bob", "Rolling back api in dev", "may not /rollback"),
+        ("/hold careful", "bob", "carol", "On hold", "may not /hold"),
+        ("/unhold", "bob", "carol", "Released", "may not /unhold"),
+        ("/refresh", "bob", "carol", "", "may not /refresh"),
+        ("/merge", "bob", "carol", "", "may not /merge"),
+        ("/approve", "carol", "eve", "Approval by @carol recorded", "may not /approve"),
+        (
+            "/status",
+            "carol",
+            "eve",
+            "| app | dev | staging | prod-eu | prod-us |",
+            "may not /status",
+        ),
+        ("/history api --env dev", "carol", "eve", "**api** in **dev**, newest first", "may not"),
+        ("/help", "carol", "eve", "| `/promote", "may not /help"),
+    ],
+)
+def test_every_command_has_an_allowed_and_a_refused_path(
+    scene: Scene, command: str, allowed: str, refused: str, allowed_says: str, refused_says: str
+) -> None:
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    scene.say("bob", dev.number, "/merge")  # staging now has a PR; prod can be promoted to
+    staging = scene.open_pr("staging")
+    before = (scene.main_file("staging"), scene.pr(staging.number).labels)
+    no = scene.say(refused, staging.number, command)
+    assert len(no) == 1 and refused_says in no[0] and "Nothing was changed." in no[0]
+    assert (scene.main_file("staging"), scene.pr(staging.number).labels) == before
+    yes = scene.say(allowed, staging.number, command)
+    assert len(yes) == 1 and "❌" not in yes[0] and allowed_says in yes[0]
+    assert scene.reacted(staging.number, command)
+
+
+def test_unknown_commands_get_the_help_and_a_suggestion_and_bots_are_ignored(scene: Scene) -> None:
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    reply = scene.say("bob", dev.number, "/promot api --to staging")
+    assert "did you mean" in reply[0] and "/promote" in reply[0] and "| `/help`" in reply[0]
+    event = events.CommentEvent(
+        repo=REPO,
+        number=dev.number,
+        comment_id=1,
+        body="/merge",
+        author="renovate[bot]",
+        author_is_bot=True,
+        action="created",
+        on_pull_request=True,
+        from_fork=False,
+    )
+    assert scene.service.runner.handle(event) == []
+    edited = event.model_copy(update={"author": "bob", "author_is_bot": False, "action": "edited"})
+    assert scene.service.runner.handle(edited) == []
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
