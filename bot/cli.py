@@ -280,6 +280,53 @@ def set_(
 
 @main.command()
 @click.argument("app")
+@click.option("--env", required=True, help="The environment to roll back.")
+@click.option(
+    "--to",
+    "to",
+    default="previous",
+    show_default=True,
+    help="`previous`, a composition id, or a version the app ran there.",
+)
+@click.option("--only", help="Only these components, e.g. --only image.")
+@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@repo_option
+@ref_option
+@_friendly
+def rollback(
+    app: str, env: str, to: str, only: str | None, write: bool, repo: Path, ref: str
+) -> None:
+    """Restore an earlier composition of APP in an environment, from the git history."""
+    forge = LocalForge(repo)
+    cfg = engine.config_at(forge, ref)
+    _check_names(cfg, [app], [env])
+    entries = engine.history(forge, cfg, app, env, ref, limit=200)
+    target = planner.pick_rollback(entries, to, app, env)
+    state = engine.read_state(forge, ref, planner.resolve_name(cfg, app))
+    promotion = planner.plan_rollback(state.config, state.status, app, env, target, _csv(only))
+    if promotion is None:
+        click.echo(f"Nothing to roll back: {app} in {env} already runs that.")
+        return
+    older = {target.commit.sha: forge.snapshot(target.commit.sha)}
+    if write:
+        changes = planner.apply(state.config, promotion, state.snapshot, older)
+        forge.write_worktree(changes)
+        click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
+        return
+    prepared = engine.prepare(forge, state, promotion, older)
+    click.secho(
+        f"Created branch {promotion.branch} ({prepared.commit[:12]}) restoring "
+        f"{target.composition.id} from {target.commit.sha[:12]}.",
+        fg="green",
+    )
+    click.echo()
+    click.echo(prepared.title)
+    click.echo()
+    click.echo(prepared.body)
+
+
+@main.command()
+@click.argument("app")
 @click.option("--env", required=True, help="The environment.")
 @click.option("--limit", default=50, show_default=True, help="At most this many entries.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")

@@ -179,3 +179,26 @@ def test_the_installed_console_script_runs() -> None:
         and "Traceback" not in done.stderr
         and "no such directory" in done.stderr
     )
+
+
+def test_rollback_restores_the_previous_composition_on_a_branch(make_repo: MakeRepo) -> None:
+    repo = make_repo("kustomize")
+    bump = repo / "envs/qa/kustomization.yaml"
+    bump.write_text(bump.read_text().replace("newTag: 1.8.0", "newTag: 1.9.0"))
+    (repo / "envs/qa/settings.yml").write_text("changed: true\n")
+    commit_all(repo, "qa: checkout 1.9.0 and new settings", "2026-02-01T12:00:00Z")
+    code, out = run("rollback", "checkout", "--env", "qa", "--repo", str(repo))
+    assert code == 0, out
+    assert "Roll back checkout in qa: image 1.9.0 → 1.8.0, settings updated" in out
+    assert git(repo, "show", "promobot/qa/checkout:envs/qa/settings.yml") == git(
+        repo, "show", "main~1:envs/qa/settings.yml"
+    )
+    assert "newTag: 1.8.0" in git(repo, "show", "promobot/qa/checkout:envs/qa/kustomization.yaml")
+    code, out = run(
+        "rollback", "checkout", "--env", "qa", "--only", "image", "--write", "--repo", str(repo)
+    )
+    assert code == 0 and git(repo, "diff", "--name-only") == "envs/qa/kustomization.yaml"
+    code, out = run(
+        "rollback", "checkout", "--env", "qa", "--to", "0123456789ab", "--repo", str(repo)
+    )
+    assert code == 1 and "is not a composition id or version checkout ran in qa" in out
