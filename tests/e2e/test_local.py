@@ -54,7 +54,8 @@ def test_registry_push_to_local_branch(make_repo: MakeRepo, tmp_path: Path) -> N
         )
         assert git(repo, "rev-list", "--count", "main..promobot/dev/api") == "1"
         assert git(repo, "status", "--porcelain") == ""
-        assert '"outcome": "opened"' in promobot.log()
+        # the branch comes first, then the local PR record, the gates, and the log line
+        wait_for("the log line", lambda: '"outcome": "opened"' in promobot.log())
 
 
 def test_a_push_made_while_promobot_was_down_is_picked_up_at_start(
