@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from bot import __version__, config, engine, planner, render
-from bot.composition import Status
+from bot.composition import Snapshot, Status
 from bot.errors import ConfigError, Problem, PromobotError
 from bot.forges.local import LocalForge
 
@@ -205,16 +205,21 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
 
 
 def _emit(
-    forge: LocalForge, state: engine.State, promotion: planner.Promotion, write: bool
+    forge: LocalForge,
+    state: engine.State,
+    promotion: planner.Promotion,
+    write: bool,
+    older: Mapping[str, Snapshot] | None = None,
 ) -> None:
+    """Write the promotion into the working tree, or make its branch and print the PR."""
     if write:
-        changes = planner.apply(state.config, promotion, state.snapshot)
+        changes = planner.apply(state.config, promotion, state.snapshot, older)
         forge.write_worktree(changes)
         click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
         click.echo()
         click.echo(render.title(promotion))
         return
-    opened = engine.open_local(forge, state, promotion)
+    opened = engine.prepare(forge, state, promotion, older)
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",
@@ -307,22 +312,8 @@ def rollback(
     if promotion is None:
         click.echo(f"Nothing to roll back: {app} in {env} already runs that.")
         return
-    older = {target.commit.sha: forge.snapshot(target.commit.sha)}
-    if write:
-        changes = planner.apply(state.config, promotion, state.snapshot, older)
-        forge.write_worktree(changes)
-        click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
-        return
-    prepared = engine.prepare(forge, state, promotion, older)
-    click.secho(
-        f"Created branch {promotion.branch} ({prepared.commit[:12]}) restoring "
-        f"{target.composition.id} from {target.commit.sha[:12]}.",
-        fg="green",
-    )
-    click.echo()
-    click.echo(prepared.title)
-    click.echo()
-    click.echo(prepared.body)
+    click.echo(f"Restoring {target.composition.id} from {target.commit.sha[:12]}.")
+    _emit(forge, state, promotion, write, {target.commit.sha: forge.snapshot(target.commit.sha)})
 
 
 @main.command()

@@ -19,7 +19,6 @@ from bot.composition import Snapshot, Status
 from bot.config import Config
 from bot.errors import ConfigError, Problem
 from bot.forges.base import Forge, PullRequest
-from bot.forges.local import LocalForge
 
 LABEL = "promotion"
 Published = tuple[str, str, str | None]  # (source key, version, digest) of a new artifact
@@ -121,11 +120,6 @@ def prepare(
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
     return Prepared(made, commit, title, render.body(made, state.config, diffs=diffs))
-
-
-def open_local(forge: LocalForge, state: State, promotion: planner.Promotion) -> Prepared:
-    """The CLI's promote: the branch and its commit, and the PR text printed, not opened."""
-    return prepare(forge, state, promotion)
 
 
 def history(

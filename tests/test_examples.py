@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import composition, planner
-from bot.engine import open_local, read_state
+from bot.engine import prepare, read_state
 from bot.forges.local import LocalForge
 from tests.conftest import EXAMPLES, MakeRepo, git
 
@@ -49,7 +49,7 @@ def test_promotions_change_only_version_characters(name: str, make_repo: MakeRep
     assert promotions, f"{name} should show at least one promotion due"
     diffs = []
     for promotion in promotions:
-        opened = open_local(forge, state, promotion)
+        opened = prepare(forge, state, promotion)
         diff = git(repo, "diff", "--no-color", "--unified=1", "main", promotion.branch)
         diffs.append(f"# {opened.title}\n{diff}\n")
         after = read_state(forge, promotion.branch)
