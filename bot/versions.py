@@ -243,10 +243,21 @@ def _matches(spec: Any, version: Any, prerelease: bool) -> bool:
     # matches, and the pre-release itself satisfies every comparator by plain ordering; the
     # second test keeps 1.2.3-rc.1 out of '>=1.2.3', the first keeps 2.0.0-rc.1 out of '^1'.
     if spec.match(version):
-        return True
+        # NpmSpec lets 2.0.0-rc.1 through '<2' (it orders below 2.0.0); npm does not
+        return prerelease or not version.prerelease or _names_prerelease(spec.clause, version)
     if not prerelease or not version.prerelease:
         return False
     return bool(spec.match(version.truncate())) and _ordered(spec.clause, version)
+
+
+def _names_prerelease(clause: Any, version: Any) -> bool:
+    """Whether a comparator names a pre-release of the version's own major.minor.patch."""
+    if isinstance(clause, Range):
+        target = clause.target
+        return bool(target.prerelease) and target.truncate() == version.truncate()
+    if isinstance(clause, AllOf | AnyOf):
+        return any(_names_prerelease(c, version) for c in clause.clauses)
+    return False
 
 
 def _ordered(clause: Any, version: Any) -> bool:

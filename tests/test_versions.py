@@ -274,3 +274,19 @@ def test_bad_constraint_says_what_and_how(constraint: str, message: str) -> None
 def test_bad_policy_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(VersionError, match=message.replace("(", r"\(").replace("[", r"\[")):
         Policy(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "tag", "expected"),
+    [
+        ("<2", "2.0.0-rc.1", False),  # npm: a pre-release only when a comparator names one
+        ("<2.0.0", "2.0.0-rc.1", False),
+        ("<2", "1.9.9", True),
+        (">=2.0.0-rc.1 <2.0.1", "2.0.0-rc.2", True),  # named: same major.minor.patch
+        (">=1.0.0-rc.1 <2", "1.5.0-rc.1", False),  # named, but for 1.0.0
+    ],
+)
+def test_upper_bounds_do_not_let_pre_releases_of_the_bound_through(
+    constraint: str, tag: str, expected: bool
+) -> None:
+    assert allowed(tag, Policy(constraint=constraint)) is expected
