@@ -19,6 +19,7 @@ test: lint typecheck unit
 lint: $(BIN)/promobot
 	$(BIN)/ruff check bot tests benchmarks scripts
 	$(BIN)/ruff format --check bot tests benchmarks scripts
+	$(BIN)/yamllint -c .yamllint.yml .github deploy
 
 typecheck: $(BIN)/promobot
 	$(BIN)/mypy

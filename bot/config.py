@@ -168,11 +168,27 @@ class _Model(BaseModel):
 
 
 class Gates(_Model):
-    approvals: int = Field(0, ge=0)
-    approvers: tuple[str, ...] = ()
-    soak: Duration | None = None
-    checks: tuple[str, ...] = ()
-    freeze: tuple[Freeze, ...] = ()
+    approvals: int = Field(
+        0,
+        ge=0,
+        description="Distinct approvals needed on the PR head, never from the requester or a bot.",
+    )
+    approvers: tuple[str, ...] = Field(
+        (),
+        description="Who may approve: users, @org/team (GitHub) or @group (GitLab); "
+        "empty: anyone with write access.",
+    )
+    soak: Duration | None = Field(
+        None,
+        description="How long the upstream environment must have run the promoted versions, "
+        "e.g. 30m, 24h.",
+    )
+    checks: tuple[str, ...] = Field(
+        (), description="Commit statuses or check runs that must succeed on the PR head."
+    )
+    freeze: tuple[Freeze, ...] = Field(
+        (), description="Weekly windows without merges, e.g. 'Fri 16:00 - Mon 08:00 Europe/Zurich'."
+    )
 
     @property
     def soak_time(self) -> timedelta:
@@ -180,24 +196,41 @@ class Gates(_Model):
 
 
 class Environment(_Model):
-    upstream: str | None = Field(None, alias="from")
-    auto_merge: bool = False
-    propose: Literal["auto", "manual"] = "auto"
-    gates: Gates = Gates()
+    upstream: str | None = Field(
+        None, alias="from", description="The upstream environment; none: fed by sources."
+    )
+    auto_merge: bool = Field(False, description="Merge promotion PRs as soon as every gate passes.")
+    propose: Literal["auto", "manual"] = Field(
+        "auto", description="manual: PRs only on /promote, not on every upstream change."
+    )
+    gates: Gates = Field(
+        Gates(), description="What must hold before a promotion into this environment merges."
+    )
 
 
 class Source(_Model):
-    image: str | None = None
-    chart: str | None = None
-    repo: str | None = None
-    git: str | None = None
-    tags: str | None = None
-    semver: str | None = None
-    sort: versions.Strategy = "semver"
-    allow: str | None = None
-    ignore: tuple[str, ...] = ()
-    prerelease: bool = False
-    digest: bool = False
+    image: str | None = Field(None, description="An OCI image repository, e.g. ghcr.io/acme/api.")
+    chart: str | None = Field(None, description="A Helm chart name; needs repo.")
+    repo: str | None = Field(
+        None, description="The chart's Helm repository: https://… (index.yaml) or oci://…."
+    )
+    git: str | None = Field(
+        None,
+        description="A repository on the same forge whose tags are versions, e.g. acme/api-config.",
+    )
+    tags: str | None = Field(None, description="A glob the git tags must match, e.g. v*.")
+    semver: str | None = Field(
+        None, description="A constraint: ^1.2, ~1.2.3, >=1.2 <2, 1.x (optional v prefix)."
+    )
+    sort: versions.Strategy = Field(
+        "semver", description="How versions are ordered: semver, lexical or numeric."
+    )
+    allow: str | None = Field(None, description="A regular expression versions must match.")
+    ignore: tuple[str, ...] = Field(
+        (), description="Regular expressions of versions to skip, e.g. -rc."
+    )
+    prerelease: bool = Field(False, description="Also select pre-releases such as 1.5.0-rc.1.")
+    digest: bool = Field(False, description="Pin versions as tag@sha256:….")
 
     @model_validator(mode="after")
     def _check(self) -> Source:
@@ -265,11 +298,21 @@ _SAMPLE = {"env": "env", "app": "app"}  # to check selectors and templates befor
 
 
 class Target(_Model):
-    file: RepoPath | None = None
-    field: str | None = None
-    template: str | None = None
-    marker: str | None = None
-    copy_: RepoPath | None = Field(None, alias="copy")
+    file: RepoPath | None = Field(
+        None, description="The file holding the version; {env} and {app} expand."
+    )
+    field: str | None = Field(
+        None, description="A selector: a.b, a[2], list[key=value].x, list[*] (with template)."
+    )
+    template: str | None = Field(
+        None, description="Where {version} sits in a longer value, e.g. ghcr.io/acme/api:{version}."
+    )
+    marker: str | None = Field(
+        None, description="Instead of field: the value on the line marked '# promobot: NAME'."
+    )
+    copy_: RepoPath | None = Field(
+        None, alias="copy", description="A file or folder promoted by copying it from upstream."
+    )
 
     @field_validator("field")
     @classmethod
@@ -309,7 +352,9 @@ class Target(_Model):
 
 
 class Component(_Model):
-    source: Source | None = None
+    source: Source | None = Field(
+        None, description="Where new versions come from (none for copy targets)."
+    )
     target: Target
 
     @model_validator(mode="after")
@@ -322,17 +367,27 @@ class Component(_Model):
 
 
 class App(_Model):
-    components: dict[str, Component] = Field(min_length=1)
-    environments: tuple[str, ...] | None = None
-    links: dict[str, str] = {}
+    components: dict[str, Component] = Field(
+        ..., min_length=1, description="The app's independently versioned inputs, by name."
+    )
+    environments: tuple[str, ...] | None = Field(
+        None, description="The environments the app runs in; default: all."
+    )
+    links: dict[str, str] = Field(
+        {}, description="Per component, a change link with {from} and {to}."
+    )
 
 
 class Config(_Model):
     version: Literal[1]
-    environments: dict[str, Environment] = Field(min_length=1)
-    apps: dict[str, App] = {}
-    groups: dict[str, tuple[str, ...]] = {}
-    permissions: dict[str, dict[str, tuple[str, ...]]] = {}
+    environments: dict[str, Environment] = Field(
+        ..., min_length=1, description="Environments by name; from: makes the promotion DAG."
+    )
+    apps: dict[str, App] = Field({}, description="Apps by name.")
+    groups: dict[str, tuple[str, ...]] = Field({}, description="Apps promoted together, in one PR.")
+    permissions: dict[str, dict[str, tuple[str, ...]]] = Field(
+        {}, description="Per command, environment globs to who may run it (default: write access)."
+    )
     _targets: dict[tuple[str, str, str], ResolvedTarget] = PrivateAttr(default_factory=dict)
 
     @cached_property

@@ -170,7 +170,10 @@ def create_app(service: Service) -> Starlette:
         return verify.gitlab_token_ok(webhook_secret, request.headers.get("x-gitlab-token"))
 
     def bearer_ok(request: Request, _: bytes | None) -> bool:
-        return verify.bearer_ok(registry_token, request.headers.get("authorization"))
+        # Docker Hub and Quay cannot send headers: they may carry the token as ?token=
+        query = request.query_params.get("token")
+        header = request.headers.get("authorization") or (f"Bearer {query}" if query else None)
+        return verify.bearer_ok(registry_token, header)
 
     def parse_github(request: Request, body: bytes) -> list[tuple[str, events.Event]]:
         h = request.headers

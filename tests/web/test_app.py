@@ -205,3 +205,12 @@ def test_a_queue_that_is_down_gets_503_so_the_sender_retries(
     with TestClient(create_app(Service(settings, forge=LocalForge(repo)))) as c:
         down = github(c, "pull_request", fixture("github/pull_request.opened.json"))
     assert (down.status_code, down.json()["status"]) == (503, "unavailable")
+
+
+def test_registries_that_cannot_send_headers_may_put_the_token_in_the_url(
+    client: tuple[TestClient, Service],
+) -> None:
+    c, _ = client
+    body = fixture("registry/dockerhub.push.json")
+    assert c.post("/webhooks/registry?token=wrong", content=body).status_code == 401
+    assert c.post(f"/webhooks/registry?token={REGISTRY_TOKEN}", content=body).status_code == 200
