@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     gitlab_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     registry_token: SecretStr | None = None
+    read_token: SecretStr | None = None  # when set, the overview and /api/v1 need it, or:
+    trusted_user_header: str | None = None  # an authenticating proxy's header (X-Forwarded-User)
     data_dir: Path = Path(".promobot")
     queue_url: str | None = None  # default: sqlite in data_dir; redis://… for several processes
     listen: str = "127.0.0.1:8080"

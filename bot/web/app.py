@@ -1,4 +1,5 @@
-"""The HTTP face of `promobot serve`: webhooks, health, readiness and metrics.
+"""The HTTP face of `promobot serve`: webhooks, health, readiness, metrics, and the overview
+(pages in `pages`, the JSON API in `api`, optionally behind `access`).
 
 Each webhook is checked in the same order: credentials first (401 and nothing else happens),
 then the size (413), then the body (400 with a one-line reason), then whether it was seen
@@ -23,7 +24,10 @@ from starlette.routing import Route
 from bot import events, metrics
 from bot.engine import State
 from bot.service import Service
-from bot.web import verify
+from bot.web import overview, verify
+from bot.web.access import ReadAccess
+from bot.web.api import Api
+from bot.web.pages import Pages, Site
 
 log = logging.getLogger("promobot.web")
 
@@ -101,6 +105,9 @@ Parser = Callable[[Request, bytes], list[tuple[str, events.Event]]]
 def create_app(service: Service) -> Starlette:
     settings = service.settings
     relevance = Relevance(settings.repo)
+    seen = overview.Overview(service.engine)  # what the pages show, cached
+    read = ReadAccess.from_settings(settings)
+    pages = Pages(seen, Site.of(settings), read)
 
     def secret(value: object) -> str:
         return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
@@ -153,6 +160,7 @@ def create_app(service: Service) -> Starlette:
                     "webhook queued", extra={"source": source, "delivery": key, "event": event.kind}
                 )
             if queued:
+                seen.invalidate()  # it may move the head or change the open promotions
                 return answer("queued", 202, deliveries=queued)
             if not parsed:
                 reasons.append("nothing to do")
@@ -228,6 +236,8 @@ def create_app(service: Service) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        *pages.routes(),
+        *Api(seen, read).routes(),
     ]
 
     @contextlib.asynccontextmanager
@@ -235,8 +245,10 @@ def create_app(service: Service) -> Starlette:
         await asyncio.to_thread(relevance.refresh, service)
         # after every job, take what the worker just read (no extra forge call)
         service.after_job.append(lambda: relevance.refresh(service, service.engine.latest))
+        service.after_job.append(seen.invalidate)
         yield
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: pages.not_found})
     app.state.relevance = relevance
+    app.state.overview = seen
     return app

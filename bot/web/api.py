@@ -1,0 +1,354 @@
+"""The JSON API: what the overview pages show, for scripts and dashboards.
+
+    GET /api/v1/status               exactly `promobot status --format json` (`Status.to_json()`)
+    GET /api/v1/apps/{app}           one app in every environment, its open promotions, history
+    GET /api/v1/envs/{env}/history   what changed in one environment, commit by commit
+    GET /api/v1/openapi.json         the OpenAPI 3.1 description of the above
+
+Same cache and the same read protection as the pages; errors are `{"error": "…"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.errors import PromobotError
+from bot.web.access import ReadAccess
+from bot.web.overview import Overview
+
+log = logging.getLogger("promobot.web")
+PREFIX = "/api/v1"
+
+
+class Api:
+    def __init__(self, overview: Overview, read: ReadAccess) -> None:
+        self.overview = overview
+        self.read = read
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(f"{PREFIX}/status", self.guard(self.status)),
+            Route(f"{PREFIX}/apps/{{app}}", self.guard(self.app)),
+            Route(f"{PREFIX}/envs/{{env}}/history", self.guard(self.env_history)),
+            Route(f"{PREFIX}/openapi.json", self.guard(self.openapi)),
+        ]
+
+    def guard(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            if not self.read.check(request).allowed:
+                return JSONResponse(
+                    {"error": "a read token is needed (Authorization: Bearer …, or ?token=…)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="promobot"'},
+                )
+            try:
+                return handler(request)
+            except PromobotError as exc:
+                log.warning("overview unavailable", extra={"error": str(exc)})
+                return error(503, f"the environment repo cannot be read: {exc}")
+
+        return endpoint
+
+    def status(self, request: Request) -> Response:
+        return JSONResponse(self.overview.state().status.to_json())
+
+    def app(self, request: Request) -> Response:
+        state = self.overview.state()
+        name = request.path_params["app"]
+        if name not in state.config.apps:
+            return error(404, f"unknown app {name!r}; known: {', '.join(state.config.apps)}")
+        matrix = self.overview.matrix(state).of_app(name)
+        environments: dict[str, Any] = {}
+        for cell in matrix.rows[0].cells:
+            if cell.composition is None:
+                continue
+            environments[cell.env] = {
+                **cell.composition.to_json(),
+                "upstream": cell.upstream,
+                "differs": {v.component: v.upstream for v in cell.versions if v.upstream},
+                "promotion": cell.promotion.number if cell.promotion else None,
+            }
+        history = self.overview.app_history(state, name)
+        return JSONResponse(
+            {
+                "app": name,
+                "ref": state.snapshot.commit,
+                "environments": environments,
+                "promotions": [p.to_json() for p in matrix.promotions],
+                "history": {
+                    env: [e.to_json() for e in entries] for env, entries in history.items()
+                },
+            }
+        )
+
+    def env_history(self, request: Request) -> Response:
+        state = self.overview.state()
+        name = request.path_params["env"]
+        if name not in state.config.environments:
+            known = ", ".join(state.config.order)
+            return error(404, f"unknown environment {name!r}; known: {known}")
+        entries = self.overview.env_history(state, name)
+        return JSONResponse(
+            {
+                "env": name,
+                "ref": state.snapshot.commit,
+                "upstream": state.config.environments[name].upstream,
+                "entries": [e.to_json() for e in entries],
+            }
+        )
+
+    def openapi(self, request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+# --- the OpenAPI description ----------------------------------------------------------------------
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": description,
+            "content": {"application/json": {"schema": _ref(schema)}},
+        },
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "503": {"$ref": "#/components/responses/Unavailable"},
+    }
+
+
+def _not_found(what: str) -> dict[str, Any]:
+    return {
+        "description": f"no such {what} in .promobot.yaml",
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+
+
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_COMPOSITION = {
+    "type": "object",
+    "required": ["composition", "components"],
+    "properties": {
+        "composition": {"type": "string", "description": "composition id: 12 hex digits"},
+        "components": {**_STRING_MAP, "description": "component name → version"},
+        "problems": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_COMMIT = {
+    "commit": {"type": "string"},
+    "time": {"type": "string", "format": "date-time"},
+    "author": {"type": "string"},
+    "subject": {"type": "string"},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "promobot overview API",
+        "version": "1",
+        "description": "What runs where: the environment repo's compositions, open promotions "
+        "and histories. Read-only. When read protection is on, send `Authorization: Bearer "
+        "<PROMOBOT_READ_TOKEN>` (or `?token=`), or come through the authenticating proxy.",
+    },
+    "paths": {
+        f"{PREFIX}/status": {
+            "get": {
+                "operationId": "status",
+                "summary": "Every app × environment, as `promobot status --format json` prints it",
+                "responses": _ok("Status", "the matrix at the default branch's head"),
+            }
+        },
+        f"{PREFIX}/apps/{{app}}": {
+            "get": {
+                "operationId": "app",
+                "summary": "One app in every environment, its open promotions and its history",
+                "parameters": [
+                    {"name": "app", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {**_ok("App", "the app"), "404": _not_found("app")},
+            }
+        },
+        f"{PREFIX}/envs/{{env}}/history": {
+            "get": {
+                "operationId": "envHistory",
+                "summary": "What changed in one environment, newest commit first",
+                "parameters": [
+                    {"name": "env", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {**_ok("EnvHistory", "the history"), "404": _not_found("environment")},
+            }
+        },
+        f"{PREFIX}/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+                },
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"readToken": {"type": "http", "scheme": "bearer"}},
+        "responses": {
+            "Unauthorized": {
+                "description": "read protection is on and no valid token (or proxy header) came",
+                "content": {"application/json": {"schema": _ref("Error")}},
+            },
+            "Unavailable": {
+                "description": "the environment repo or the forge cannot be read",
+                "content": {"application/json": {"schema": _ref("Error")}},
+            },
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+            },
+            "Composition": _COMPOSITION,
+            "Status": {
+                "type": "object",
+                "required": ["ref", "environments", "apps"],
+                "properties": {
+                    "ref": {"type": "string", "description": "the commit read"},
+                    "environments": {"type": "array", "items": {"type": "string"}},
+                    "apps": {
+                        "type": "object",
+                        "description": "app → environment → composition",
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": _ref("Composition"),
+                        },
+                    },
+                },
+            },
+            "Promotion": {
+                "type": "object",
+                "properties": {
+                    "number": {"type": "integer"},
+                    "url": {"type": ["string", "null"]},
+                    "title": {"type": "string"},
+                    "env": {"type": "string"},
+                    "name": {"type": "string", "description": "the app or group"},
+                    "state": {"enum": ["pass", "pending", "fail"]},
+                    "gates": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "state": {"enum": ["pass", "pending", "fail"]},
+                                "text": {"type": "string"},
+                            },
+                        },
+                    },
+                    "changes": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "app": {"type": "string"},
+                                "component": {"type": "string"},
+                                "before": {"type": ["string", "null"]},
+                                "after": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
+                },
+            },
+            "App": {
+                "type": "object",
+                "required": ["app", "ref", "environments", "promotions", "history"],
+                "properties": {
+                    "app": {"type": "string"},
+                    "ref": {"type": "string"},
+                    "environments": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "allOf": [
+                                _ref("Composition"),
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "upstream": {"type": ["string", "null"]},
+                                        "differs": {
+                                            **_STRING_MAP,
+                                            "description": "component → what upstream runs",
+                                        },
+                                        "promotion": {"type": ["integer", "null"]},
+                                    },
+                                },
+                            ]
+                        },
+                    },
+                    "promotions": {"type": "array", "items": _ref("Promotion")},
+                    "history": {
+                        "type": "object",
+                        "description": "environment → compositions over time, newest first",
+                        "additionalProperties": {
+                            "type": "array",
+                            "items": {
+                                "allOf": [
+                                    _ref("Composition"),
+                                    {"type": "object", "properties": _COMMIT},
+                                ]
+                            },
+                        },
+                    },
+                },
+            },
+            "EnvHistory": {
+                "type": "object",
+                "required": ["env", "ref", "entries"],
+                "properties": {
+                    "env": {"type": "string"},
+                    "ref": {"type": "string"},
+                    "upstream": {"type": ["string", "null"]},
+                    "entries": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                **_COMMIT,
+                                "pr": {"type": ["integer", "null"]},
+                                "first": {"type": "boolean"},
+                                "changes": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "app": {"type": "string"},
+                                            "before": {
+                                                "oneOf": [_ref("Composition"), {"type": "null"}]
+                                            },
+                                            "after": {
+                                                "oneOf": [_ref("Composition"), {"type": "null"}]
+                                            },
+                                            "changed": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "security": [{}, {"readToken": []}],
+}

@@ -1,0 +1,309 @@
+"""The overview pages: server-rendered HTML (Jinja2, autoescaped), one stylesheet, no JavaScript.
+
+    /                    apps × environments, open promotions with their gates; ?app= ?env= ?only=
+    /apps/{app}          one app in every environment, and its history in each
+    /envs/{env}          one environment's history: what changed, in which commit or PR, by whom
+    /compare?from=&to=   the version-diff table between two environments
+
+Handlers are plain functions (starlette runs them in its thread pool: the forge calls block).
+Unknown apps and environments get a 404 page, bad query parameters a 400 page, and a forge or
+configuration failure a 503 page with its one-line reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.errors import PromobotError
+from bot.settings import Settings
+from bot.web import access, overview
+from bot.web.access import ReadAccess
+from bot.web.overview import Links, Overview, compare, short
+
+log = logging.getLogger("promobot.web")
+HERE = Path(__file__).resolve().parent
+MAX_QUERY = 200  # characters in a filter
+
+
+@dataclass(frozen=True)
+class Site:
+    """What every page may say about where it comes from: the repo's name and forge kind."""
+
+    repo: str
+    forge: str
+    links: Links
+
+    @classmethod
+    def of(cls, settings: Settings) -> Site:
+        repo = settings.repo
+        if settings.forge == "local":  # a path on the server: its folder's name is enough
+            repo = Path(repo).resolve().name
+        links = overview.links(settings.forge, repo, settings.github_url, settings.gitlab_url)
+        return cls(repo, settings.forge, links)
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Unknown(Exception):
+    def __init__(self, message: str, known: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.known = known
+
+
+@dataclass(frozen=True)
+class Filters:
+    app: str = ""
+    envs: tuple[str, ...] = ()
+    only_differing: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.app or self.envs or self.only_differing)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["short"] = short
+    env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC")
+    return env
+
+
+def query(request: Request, allowed: Sequence[str]) -> Mapping[str, list[str]]:
+    """The query parameters, refusing unknown ones and overlong values (`token` is access's)."""
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key == "token":
+            continue
+        if key not in allowed:
+            raise BadRequest(f"unknown query parameter {key!r}; known: {', '.join(allowed)}")
+        if len(value) > MAX_QUERY:
+            raise BadRequest(f"{key} is longer than {MAX_QUERY} characters")
+        params.setdefault(key, []).append(value)
+    return params
+
+
+def filters(request: Request, environments: Sequence[str]) -> Filters:
+    params = query(request, ("app", "env", "only"))
+    envs = tuple(dict.fromkeys(e for e in params.get("env", []) if e))
+    for env in envs:
+        if env not in environments:
+            raise BadRequest(
+                f"unknown environment {env!r} in env=; known: {', '.join(environments)}"
+            )
+    only = params.get("only", [""])[-1]
+    if only not in ("", "differing"):
+        raise BadRequest(f"only={only!r}: the one choice is only=differing")
+    apps = ", ".join(a.strip() for a in params.get("app", []) if a.strip())
+    return Filters(apps, envs, only == "differing")
+
+
+class Pages:
+    def __init__(
+        self,
+        overview: Overview,
+        site: Site,
+        read: ReadAccess,
+    ) -> None:
+        self.overview = overview
+        self.site = site
+        self.read = read
+        self.templates = environment()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.guard(self.index)),
+            Route("/apps/{app}", self.guard(self.app)),
+            Route("/envs/{env}", self.guard(self.env)),
+            Route("/compare", self.guard(self.compare)),
+            Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    # --- responses -----------------------------------------------------------------------------
+
+    def render(self, request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+        base = {
+            "site": self.site,
+            "root": request.scope.get("root_path", ""),
+            "user": request.scope.get("promobot.user"),
+            "ref": None,
+        }
+        html = self.templates.get_template(name).render({**base, **context})
+        return HTMLResponse(html, status_code=code)
+
+    def error(
+        self,
+        request: Request,
+        status: int,
+        heading: str,
+        message: str,
+        known: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        response = self.render(
+            request,
+            "error.html",
+            status,
+            status=status,
+            heading=heading,
+            message=message,
+            known=known,
+        )
+        response.headers.update(headers or {})
+        return response
+
+    def guard(self, page: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """Read protection first, then the page; failures as pages with the right status."""
+
+        def endpoint(request: Request) -> Response:
+            verdict = self.read.check(request)
+            if not verdict.allowed:
+                return self.error(
+                    request,
+                    401,
+                    "Unauthorized",
+                    "This overview needs a read token (Authorization: Bearer …, or ?token=…) "
+                    "or a sign-in through the proxy in front of promobot.",
+                    headers={"WWW-Authenticate": 'Bearer realm="promobot"'},
+                )
+            if verdict.remember:  # keep the token out of the address bar and of links
+                response = RedirectResponse(access.without_token(request), status_code=303)
+                response.set_cookie(
+                    access.COOKIE,
+                    self.read.cookie_value(),
+                    httponly=True,
+                    samesite="strict",
+                    secure=request.url.scheme == "https",
+                    path=request.scope.get("root_path", "") or "/",
+                )
+                return response
+            request.scope["promobot.user"] = verdict.user
+            try:
+                return page(request)
+            except BadRequest as exc:
+                return self.error(request, 400, "Bad request", str(exc))
+            except Unknown as exc:
+                return self.error(request, 404, "Not found", str(exc), exc.known)
+            except PromobotError as exc:
+                log.warning("overview unavailable", extra={"error": str(exc)})
+                return self.error(
+                    request, 503, "Unavailable", f"The environment repo cannot be read: {exc}"
+                )
+
+        return endpoint
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    def index(self, request: Request) -> Response:
+        state = self.overview.state()
+        full = self.overview.matrix(state)
+        chosen = filters(request, state.status.environments)
+        matrix = full.select(chosen.app, chosen.envs, chosen.only_differing)
+        return self.render(
+            request,
+            "index.html",
+            ref=state.snapshot.commit,
+            matrix=matrix,
+            columns=full.columns,
+            promotions=full.promotions,
+            differing=full.differing_cells,
+            filters=chosen,
+        )
+
+    def app(self, request: Request) -> Response:
+        query(request, ())
+        state = self.overview.state()
+        name = request.path_params["app"]
+        if name not in state.config.apps:
+            root = request.scope.get("root_path", "")
+            known = [(a, f"{root}/apps/{a}") for a in state.config.apps]
+            raise Unknown(f"There is no app {name!r} in .promobot.yaml.", known[:50])
+        matrix = self.overview.matrix(state).of_app(name)
+        return self.render(
+            request,
+            "app.html",
+            ref=state.snapshot.commit,
+            app=name,
+            spec=state.config.apps[name],
+            matrix=matrix,
+            history=self.overview.app_history(state, name),
+            limit=self.overview.history_limit,
+        )
+
+    def env(self, request: Request) -> Response:
+        query(request, ())
+        state = self.overview.state()
+        name = request.path_params["env"]
+        config = state.config
+        if name not in config.environments:
+            root = request.scope.get("root_path", "")
+            known = [(e, f"{root}/envs/{e}") for e in config.order]
+            raise Unknown(f"There is no environment {name!r} in .promobot.yaml.", known)
+        column = next(c for c in self.overview.matrix(state).columns if c.env == name)
+        return self.render(
+            request,
+            "env.html",
+            ref=state.snapshot.commit,
+            env=name,
+            column=column,
+            downstream=config.downstream(name),
+            apps=sum(name in config.app_environments(a) for a in config.apps),
+            entries=self.overview.env_history(state, name),
+            limit=self.overview.history_limit,
+        )
+
+    def compare(self, request: Request) -> Response:
+        state = self.overview.state()
+        order = state.config.order
+        params = query(request, ("from", "to"))
+        left, right = params.get("from", [""])[-1], params.get("to", [""])[-1]
+        context: dict[str, Any] = {
+            "ref": state.snapshot.commit,
+            "environments": order,
+            "default_from": order[-2] if len(order) > 1 else order[0],
+            "default_to": order[-1],
+            "left": None,
+            "right": None,
+            "rows": [],
+            "error": None,
+        }
+        if not left and not right:
+            return self.render(request, "compare.html", **context)
+        problems = [
+            f"{key}={value!r} is not an environment" if value else f"{key}= is missing"
+            for key, value in (("from", left), ("to", right))
+            if value not in order
+        ]
+        if problems:
+            context["error"] = "; ".join(problems) + f". Known: {', '.join(order)}."
+            return self.render(request, "compare.html", 400, **context)
+        rows = compare(state.config, state.status, left, right)
+        return self.render(
+            request, "compare.html", **{**context, "left": left, "right": right, "rows": rows}
+        )
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """Paths no route knows: JSON under /api/ and for anything but GET, a page elsewhere."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+        if request.url.path.startswith("/api/") or request.method not in ("GET", "HEAD"):
+            return JSONResponse({"error": detail}, status_code=status)
+        return self.error(request, status, detail, f"Nothing is served at {request.url.path}.")

@@ -1,0 +1,249 @@
+"""The overview in a real browser: headless Chromium (Debian's, driven by Playwright, with
+JavaScript off) opens the pages of `promobot serve` running as its own process against the
+GitHub simulator, on the helm-values example with the promotion PRs the service opened itself.
+
+Saves a screenshot of `/` (to docs/overview.png with PROMOBOT_UPDATE_SCREENSHOT=1).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.service import Promobot, wait_for
+from tests.forgesim import Server
+from tests.forgesim.world import Pull, World
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
+    if os.environ.get("CI"):  # CI installs both (scripts/system-deps.sh, the dev extra): fail
+        raise RuntimeError("the browser tests need /usr/bin/chromium and playwright")
+    pytest.skip("needs /usr/bin/chromium and playwright", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config" / "examples" / "helm-values"
+SCREENSHOT = ROOT / "docs" / "overview.png"
+REPO = "acme/env-repo"
+TOKEN = "bot-api-token"
+ALICE = "alice-api-token"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ENVS = ["dev", "staging", "prod-eu", "prod-us"]
+
+
+def example_files() -> dict[str, bytes]:
+    files = {
+        p.relative_to(EXAMPLE).as_posix(): p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()
+    }
+    # Sources on a closed loopback port: the reconcile at start polls them, fails at once, and
+    # goes on (nothing leaves the machine).
+    config = files[".promobot.yaml"].decode().replace("ghcr.io/acme", "127.0.0.1:9/acme")
+    return {**files, ".promobot.yaml": config.encode()}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
+    """`promobot serve` on the example; alice released api 1.5.0 to dev a minute ago, and
+    once promobot opened its PRs she approved the one into prod-eu and held the one into
+    prod-us (each a webhook that promobot answers by evaluating the gates again)."""
+    with Server() as server, pytest.MonkeyPatch.context() as env:
+        world = server.world
+        world.add_user("promobot[bot]", bot=True, token=TOKEN)
+        world.add_user("alice", token=ALICE)
+        for minutes, make in ((3, create), (1, release)):
+            # commits a minute apart (not in one second: a history is ordered by commit time)
+            when = (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+            env.setenv("GIT_AUTHOR_DATE", when)
+            env.setenv("GIT_COMMITTER_DATE", when)
+            make(world)
+        data = tmp_path_factory.mktemp("promobot")
+        promobot = Promobot({
+            "PROMOBOT_FORGE": "github", "PROMOBOT_REPO": REPO, "PROMOBOT_GITHUB_URL": server.github_url,
+            "PROMOBOT_GITHUB_TOKEN": TOKEN, "PROMOBOT_WEBHOOK_SECRET": world.webhook_secret,
+            "PROMOBOT_DATA_DIR": str(data), "PROMOBOT_RECONCILE_INTERVAL": "1h",
+        })  # fmt: skip
+        world.webhook_url = f"{promobot.url}/webhooks/github"  # PR events come back to it
+        with promobot:
+
+            def pulls() -> dict[str, Pull]:
+                return {p.branch: p for p in world.repos[REPO].pulls.values() if p.state == "open"}
+
+            def evaluated() -> bool:
+                return len(pulls()) == 4 and not any(
+                    "not evaluated yet" in p.body for p in pulls().values()
+                )
+
+            wait_for("promobot to open and evaluate its promotions", evaluated, 30)
+            api = f"{server.github_url}/repos/{REPO}"
+            auth = {"Authorization": f"token {ALICE}"}
+            eu, us = pulls()["promobot/prod-eu/api"].number, pulls()["promobot/prod-us/api"].number
+            httpx.post(
+                f"{api}/pulls/{eu}/reviews", json={"event": "APPROVE"}, headers=auth
+            ).raise_for_status()
+            httpx.post(
+                f"{api}/issues/{us}/labels", json={"labels": ["promobot:hold"]}, headers=auth
+            ).raise_for_status()
+
+            def reacted() -> bool:
+                return ("(approved: `@alice`)" in pulls()["promobot/prod-eu/api"].body
+                        and "❌ hold: on hold" in pulls()["promobot/prod-us/api"].body)  # fmt: skip
+
+            wait_for("promobot to evaluate the approval and the hold", reacted, 30)
+            yield promobot.url, server
+
+
+def create(world: World) -> None:
+    world.add_repo(REPO, example_files())
+
+
+def release(world: World) -> None:
+    values = (EXAMPLE / "envs/dev/api/values.yaml").read_text().replace('"1.4.2"', '"1.5.0"')
+    world.push(REPO, "main", {"envs/dev/api/values.yaml": values}, "Release api 1.5.0", "alice")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Browser, url: str, width: int) -> Page:
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, java_script_enabled=False
+    )
+    page = context.new_page()
+    response = page.goto(url)
+    assert response is not None and response.status == 200, url
+    return page
+
+
+def cells(page: Page) -> dict[str, dict[str, dict[str, Any]]]:
+    """app → environment → {"text", "differs"}, as the browser shows them."""
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for tr in page.locator("table.matrix tbody tr").all():
+        app = tr.locator("th").inner_text().strip()
+        rows[app] = {
+            td.get_attribute("data-env") or "": {
+                "text": " ".join(td.inner_text().split()),
+                "differs": "differs" in (td.get_attribute("class") or ""),
+            }
+            for td in tr.locator("td").all()
+        }
+    return rows
+
+
+def test_the_matrix_shows_what_runs_where_and_what_waits(
+    site: tuple[str, Server], browser: Browser, tmp_path: Path
+) -> None:
+    url, server = site
+    page = open_page(browser, url + "/", 1280)
+    headers = [
+        h.split("\n")[0].strip() for h in page.locator("table.matrix thead th").all_inner_texts()
+    ]
+    assert headers == ["app", *ENVS]
+    rows = cells(page)
+    assert rows["api"]["dev"]["text"].startswith("image 1.5.0 chart 2.3.0")
+    staging = rows["api"]["staging"]
+    assert staging["differs"] and "image 1.3.0 dev: 1.5.0" in staging["text"]
+    assert re.search(r"#\d+ waiting", staging["text"])
+    assert "chart 2.2.1 staging: 2.3.0" in rows["api"]["prod-eu"]["text"]
+    assert not rows["api"]["dev"]["differs"] and not rows["web"]["prod-eu"]["differs"]
+    assert rows["web"]["prod-us"]["text"] == "—"
+    # the differing cells look different
+    background = "getComputedStyle(document.querySelector('{}')).backgroundColor"
+    marked = page.evaluate(background.format("td.differs"))
+    plain = page.evaluate(background.format("td.cell:not(.differs)"))
+    assert marked != plain
+    # what waits, and why: each open PR with its gates, linking to the forge
+    promotions = page.locator("table.promotions tbody tr")
+    assert promotions.count() == 4
+    staging_pr = promotions.filter(has_text="Promote api to staging")
+    assert "soak: dev has run image 1.5.0" in staging_pr.inner_text()
+    eu = promotions.filter(has_text="Promote api to prod-eu").inner_text()
+    assert "approvals: 1 of 2 from @acme/sre, alice (approved: @alice)" in eu
+    held = promotions.filter(has_text="Promote api to prod-us")
+    assert "✗ hold: on hold" in held.inner_text()
+    assert re.search(r"✗ #\d+ blocked", rows["api"]["prod-us"]["text"])
+    pulls = {p.title: p.number for p in server.world.repos[REPO].pulls.values()}
+    number = pulls["Promote api to staging: image 1.3.0 → 1.5.0"]
+    link = staging_pr.locator("a.badge").get_attribute("href")
+    assert link == f"{server.url}/{REPO}/pull/{number}"
+    assert page.locator("td.differs a.badge").first.get_attribute("href", timeout=1000)
+    shot = (
+        SCREENSHOT
+        if os.environ.get("PROMOBOT_UPDATE_SCREENSHOT") == "1"
+        else tmp_path / "overview.png"
+    )
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_links_lead_to_the_app_environment_and_comparison_pages(
+    site: tuple[str, Server], browser: Browser
+) -> None:
+    url, _ = site
+    page = open_page(browser, url + "/", 1280)
+    hrefs = {a.get_attribute("href") for a in page.locator("main a").all()}
+    internal = sorted(h for h in hrefs if h and h.startswith("/"))
+    assert {"/apps/api", "/apps/web", "/envs/dev", "/envs/prod-us"} <= set(internal)
+    for href in internal:
+        response = page.request.get(url + href)
+        assert response.status == 200, href
+    page.locator("table.matrix th.app a", has_text="api").click()
+    assert page.url == url + "/apps/api"
+    assert page.locator("h1").inner_text() == "api"
+    dev = page.locator("section.history", has=page.locator("h3", has_text="dev"))
+    assert "Release api 1.5.0 by alice" in " ".join(
+        dev.locator("tbody tr").first.inner_text().split()
+    )
+    page.locator("section.history h3 a", has_text="staging").click()
+    assert page.url == url + "/envs/staging"
+    page.locator("a", has_text="compare with dev").click()
+    assert page.url == url + "/compare?from=dev&to=staging"
+    assert "1.5.0" in page.locator("table.compare").inner_text()
+
+
+def test_the_filter_form_works_without_javascript(
+    site: tuple[str, Server], browser: Browser
+) -> None:
+    url, _ = site
+    page = open_page(browser, url + "/", 1280)
+    page.fill("input[name=app]", "web")
+    page.check("input[name=env][value=staging]")
+    page.click("form.filters button")
+    assert page.url == url + "/?app=web&env=staging"
+    assert list(cells(page)) == ["web"]
+    assert list(cells(page)["web"]) == ["staging"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/apps/api", "/envs/staging", "/compare?from=staging&to=prod-eu"]
+)
+def test_no_page_scrolls_sideways_at_1280_or_390_pixels(
+    site: tuple[str, Server], browser: Browser, path: str
+) -> None:
+    url, _ = site
+    for width in (1280, 390):
+        page = open_page(browser, url + path, width)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (path, width)
+        if path == "/" and width == 390:  # the matrix became cards: every cell readable
+            cell = page.locator("td[data-env=staging]").first
+            box = cell.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+            assert "staging" in page.evaluate(
+                "getComputedStyle(document.querySelector('td[data-env=staging]'), '::before').content"
+            )
+        page.context.close()
