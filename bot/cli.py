@@ -377,6 +377,7 @@ def _service(env_file: Path | None) -> Any:
             config.gitlab_token,
             config.webhook_secret,
             config.registry_token,
+            config.read_token,
         )
         if s is not None
     ]

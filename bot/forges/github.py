@@ -308,7 +308,9 @@ class GitHubForge:
                     info.author.name,
                     info.message.splitlines()[0] if info.message else "",
                 )
-        return sorted(commits.values(), key=lambda c: c.time, reverse=True)[:limit]
+        # newest first; within one second, the API's own (topological) order decides
+        order = {sha: i for i, sha in reversed(list(enumerate(commits)))}
+        return sorted(commits.values(), key=lambda c: (-c.time.timestamp(), order[c.sha]))[:limit]
 
     # --- writing a branch ----------------------------------------------------------------------
 

@@ -319,7 +319,9 @@ class GitLabForge:
                 commits[str(a["id"])] = Commit(
                     str(a["id"]), when.astimezone(UTC), str(a["author_name"]), str(a["title"])
                 )
-        return sorted(commits.values(), key=lambda c: c.time, reverse=True)[:limit]
+        # newest first; within one second, the API's own (topological) order decides
+        order = {sha: i for i, sha in reversed(list(enumerate(commits)))}
+        return sorted(commits.values(), key=lambda c: (-c.time.timestamp(), order[c.sha]))[:limit]
 
     # --- writing --------------------------------------------------------------------------
 
