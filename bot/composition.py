@@ -160,6 +160,26 @@ class Commit:
     author: str
     subject: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.sha,
+            "time": self.time.isoformat(),
+            "author": self.author,
+            "subject": self.subject,
+        }
+
+
+def newest_first(commits: Iterable[Commit], limit: int) -> list[Commit]:
+    """Commits merged from several listings (one per path), newest first, each once; within
+    one second the listings' own (topological) order decides."""
+    order: dict[str, int] = {}
+    unique: dict[str, Commit] = {}
+    for i, commit in enumerate(commits):
+        order.setdefault(commit.sha, i)
+        unique.setdefault(commit.sha, commit)
+    ranked = sorted(unique.values(), key=lambda c: (-c.time.timestamp(), order[c.sha]))
+    return ranked[:limit]
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
@@ -168,13 +188,7 @@ class HistoryEntry:
     previous: Composition | None = field(default=None)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "commit": self.commit.sha,
-            "time": self.commit.time.isoformat(),
-            "author": self.commit.author,
-            "subject": self.commit.subject,
-            **self.composition.to_json(),
-        }
+        return {**self.commit.to_json(), **self.composition.to_json()}
 
 
 def history(

@@ -43,7 +43,7 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest as GitHubPull
 from github.Repository import Repository
 
-from bot.composition import Commit, Snapshot
+from bot.composition import Commit, Snapshot, newest_first
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
 from bot.forges import observe
 from bot.forges.archive import snapshot_from_tarball
@@ -308,9 +308,7 @@ class GitHubForge:
                     info.author.name,
                     info.message.splitlines()[0] if info.message else "",
                 )
-        # newest first; within one second, the API's own (topological) order decides
-        order = {sha: i for i, sha in reversed(list(enumerate(commits)))}
-        return sorted(commits.values(), key=lambda c: (-c.time.timestamp(), order[c.sha]))[:limit]
+        return newest_first(commits.values(), limit)
 
     # --- writing a branch ----------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import gitlab
 import requests
 from gitlab.v4.objects import ProjectMergeRequest
 
-from bot.composition import Commit, Snapshot
+from bot.composition import Commit, Snapshot, newest_first
 from bot.errors import (
     Conflict,
     ForgeError,
@@ -319,9 +319,7 @@ class GitLabForge:
                 commits[str(a["id"])] = Commit(
                     str(a["id"]), when.astimezone(UTC), str(a["author_name"]), str(a["title"])
                 )
-        # newest first; within one second, the API's own (topological) order decides
-        order = {sha: i for i, sha in reversed(list(enumerate(commits)))}
-        return sorted(commits.values(), key=lambda c: (-c.time.timestamp(), order[c.sha]))[:limit]
+        return newest_first(commits.values(), limit)
 
     # --- writing --------------------------------------------------------------------------
 

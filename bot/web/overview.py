@@ -415,10 +415,7 @@ class EnvEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "commit": self.commit.sha,
-            "time": self.commit.time.isoformat(),
-            "author": self.commit.author,
-            "subject": self.commit.subject,
+            **self.commit.to_json(),
             "pr": self.pr,
             "first": self.first,
             "changes": [
