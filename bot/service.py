@@ -208,6 +208,8 @@ class Service:
         for comment in comments:
             if comment.id in acked or comment.user in BOTS or "/" not in comment.body:
                 continue
+            if ACK.search(comment.body):  # one of promobot's own replies (any bot account)
+                continue
             self.runner.handle(
                 events.CommentEvent(
                     repo=self.settings.repo,
