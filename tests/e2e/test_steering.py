@@ -376,3 +376,25 @@ def test_unknown_commands_get_the_help_and_a_suggestion_and_bots_are_ignored(sce
     edited = event.model_copy(update={"author": "bob", "author_is_bot": False, "action": "edited"})
     assert scene.service.runner.handle(edited) == []
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+
+
+def test_a_command_made_while_promobot_was_down_is_carried_out_by_the_reconcile(
+    scene: Scene,
+) -> None:
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    if scene.kind == "github":  # the comment exists on the forge, but no webhook reached promobot
+        scene.api("bob", "POST", f"/repos/{REPO}/issues/{dev.number}/comments", body="/hold later")
+    else:
+        scene.api(
+            "bob",
+            "POST",
+            f"/projects/{quote(REPO, safe='')}/merge_requests/{dev.number}/notes",
+            body="/hold later",
+        )
+    scene.service.review_open()
+    assert HOLD_LABEL in scene.pr(dev.number).labels
+    replies = [c.body for c in scene.forge.comments(dev.number) if "On hold: later" in c.body]
+    assert len(replies) == 1
+    scene.service.review_open()  # acknowledged: not carried out twice
+    assert len([c for c in scene.forge.comments(dev.number) if "On hold: later" in c.body]) == 1
