@@ -193,38 +193,22 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, s
 
 def user_json(world: World, login: str) -> dict[str, Any]:
     user = world.users.get(login) or world.add_user(login)
-    url = api(world, f"/users/{login}")
-    return {
-        "login": login,
-        "id": user.id,
-        "node_id": node_id("User", user.id),
-        "avatar_url": f"https://avatars.githubusercontent.com/u/{user.id}?v=4",
-        "gravatar_id": "",
-        "url": url,
-        "html_url": web(world, login),
-        "followers_url": f"{url}/followers",
-        "following_url": f"{url}/following{{/other_user}}",
-        "gists_url": f"{url}/gists{{/gist_id}}",
-        "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
-        "subscriptions_url": f"{url}/subscriptions",
-        "organizations_url": f"{url}/orgs",
-        "repos_url": f"{url}/repos",
-        "events_url": f"{url}/events{{/privacy}}",
-        "received_events_url": f"{url}/received_events",
-        "type": "Bot" if user.bot else "User",
-        "site_admin": False,
-    }
+    return account_json(world, login, user.id, "Bot" if user.bot else "User")
 
 
 def owner_json(world: World, login: str) -> dict[str, Any]:
     if login in world.users:
         return user_json(world, login)
-    ident = stable_id(login)
+    return account_json(world, login, stable_id(login), "Organization")
+
+
+def account_json(world: World, login: str, ident: int, kind: str) -> dict[str, Any]:
+    """A user, bot or organization, in the shape every GitHub payload embeds."""
     url = api(world, f"/users/{login}")
     return {
         "login": login,
         "id": ident,
-        "node_id": node_id("Organization", ident),
+        "node_id": node_id("User" if kind == "Bot" else kind, ident),
         "avatar_url": f"https://avatars.githubusercontent.com/u/{ident}?v=4",
         "gravatar_id": "",
         "url": url,
@@ -238,7 +222,7 @@ def owner_json(world: World, login: str) -> dict[str, Any]:
         "repos_url": f"{url}/repos",
         "events_url": f"{url}/events{{/privacy}}",
         "received_events_url": f"{url}/received_events",
-        "type": "Organization",
+        "type": kind,
         "site_admin": False,
     }
 
