@@ -360,6 +360,20 @@ def gitlab_state(state: str) -> str:
     return {"failure": "failed", "error": "failed"}.get(state, state)
 
 
+def mr_identity(repo: Repo, pull: Pull) -> dict[str, Any]:
+    """The fields that open both a merge request and its approvals, as GitLab sends them."""
+    return {
+        "id": pull.id,
+        "iid": pull.number,
+        "project_id": repo.id,
+        "title": pull.title,
+        "description": pull.body,
+        "state": mr_state(pull),
+        "created_at": iso(pull.created_at),
+        "updated_at": iso(pull.updated_at),
+    }
+
+
 def mr_state(pull: Pull) -> str:
     return "merged" if pull.merged else "opened" if pull.state == "open" else "closed"
 
@@ -416,14 +430,7 @@ def mr_json(world: World, repo: Repo, pull: Pull) -> dict[str, Any]:
     notes = [c for c in repo.comments.values() if c.number == pull.number]
     merged_by = user_basic(world, pull.merged_by) if pull.merged_by else None
     return {
-        "id": pull.id,
-        "iid": pull.number,
-        "project_id": repo.id,
-        "title": pull.title,
-        "description": pull.body,
-        "state": mr_state(pull),
-        "created_at": iso(pull.created_at),
-        "updated_at": iso(pull.updated_at),
+        **mr_identity(repo, pull),
         "merged_by": merged_by,
         "merge_user": merged_by,
         "merged_at": iso(pull.closed_at) if pull.merged else None,
@@ -576,14 +583,7 @@ def approvals_json(world: World, repo: Repo, pull: Pull, login: str) -> dict[str
             entry["approved_at"] = iso(max(when, given))
         approved_by.append(entry)
     return {
-        "id": pull.id,
-        "iid": pull.number,
-        "project_id": repo.id,
-        "title": pull.title,
-        "description": pull.body,
-        "state": mr_state(pull),
-        "created_at": iso(pull.created_at),
-        "updated_at": iso(pull.updated_at),
+        **mr_identity(repo, pull),
         "merge_status": "can_be_merged",
         "approved": bool(pull.approvals),
         "approvals_required": 0,
