@@ -26,7 +26,7 @@ from bot.events import (
     parse_registry,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 ENVELOPE_V1 = "application/vnd.docker.distribution.events.v1+json"
 ENVELOPE_V2 = "application/vnd.docker.distribution.events.v2+json"

@@ -24,7 +24,7 @@ TOKEN = "bot-api-token"
 SECRET = "webhook-secret-value"
 NOTIFY = "registry-notify-token"
 REDIS = "redis://127.0.0.1:6379/14"
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def config(image: str, extra: str = "") -> str:

@@ -25,7 +25,7 @@ from tests.forgesim.world import Fault
 REPO = "acme/env-repo"
 TOKEN = "glpat-promobot-secret"
 FAST = Policy(attempts=3, backoff_base=0.01, backoff_max=0.05, rate_limit_max_wait=5)
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FILES = {
     ".promobot.yaml": "version: 1\n",
     "envs/dev/api/values.yaml": "image:\n  tag: 1.0.0\n",

@@ -1,7 +1,7 @@
 """GitHub REST v3 in the forge simulator: the endpoints promobot reaches through PyGithub.
 
 Bodies, status codes and headers follow the real API (checked against the recorded responses
-in ../shared/fixtures/github-api): `Location` on every 201, a weak `ETag` on every JSON GET
+in tests/fixtures/github-api): `Location` on every 201, a weak `ETag` on every JSON GET
 (`If-None-Match` answers 304, which GitHub does not charge against the rate limit), `Link`
 pagination with `per_page`/`page`, and the validation errors GitHub sends (422 with `errors`).
 

@@ -1,7 +1,7 @@
 """GitLab v4 as the simulator serves it, under /api/v4, and GitLab-format webhooks.
 
 Projects are addressed by URL-encoded path (`acme%2Fenv-repo`) or numeric id. Bodies carry the
-fields of the real API (a test compares them with ../shared/fixtures/gitlab-api), lists are
+fields of the real API (a test compares them with tests/fixtures/gitlab-api), lists are
 paginated with GitLab's headers (`Link`, `X-Total`, `X-Page`, `X-Next-Page`, `X-Per-Page`),
 and refusals use GitLab's status codes and messages, quirks included:
 

@@ -20,7 +20,7 @@ import pytest
 from tests.forgesim import Server, World
 from tests.forgesim.github import add_check_run
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPO = "acme/env"
 TOKEN = "bot-token"
 FILES = {"README.md": "# env\n", "envs/dev/values.yaml": "tag: 1.0.0\n"}

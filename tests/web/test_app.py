@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.web.app import create_app
 from tests.conftest import MakeRepo
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SECRET = "s3cret-webhook-value"
 REGISTRY_TOKEN = "registry-bearer-value"
 CONFIG = """\
