@@ -114,6 +114,7 @@ def main() -> None:
         settings = Settings(
             forge="github",
             repo=REPO,
+            signing_key="b" * 64,  # type: ignore[arg-type]
             github_url=server.github_url,
             github_token=TOKEN,  # type: ignore[arg-type]
             data_dir=Path(data),

@@ -56,7 +56,7 @@ def main() -> None:
             "envs/prod/values.yaml": "image:\n  tag: 1.0.0\n",
         })  # fmt: skip
         settings = {
-            "PROMOBOT_FORGE": "github", "PROMOBOT_REPO": REPO,
+            "PROMOBOT_FORGE": "github", "PROMOBOT_REPO": REPO, "PROMOBOT_SIGNING_KEY": "b" * 64,
             "PROMOBOT_GITHUB_URL": server.github_url, "PROMOBOT_GITHUB_TOKEN": "bench-token",
             "PROMOBOT_REGISTRY_TOKEN": NOTIFY, "PROMOBOT_DATA_DIR": tmp,
             "PROMOBOT_RECONCILE_INTERVAL": "24h", "PROMOBOT_LOG_LEVEL": "warning",

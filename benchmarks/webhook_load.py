@@ -123,6 +123,7 @@ def main() -> None:
                 redis.Redis.from_url(REDIS).flushdb()
             settings = {
                 "PROMOBOT_FORGE": "github",
+                "PROMOBOT_SIGNING_KEY": "b" * 64,
                 "PROMOBOT_REPO": REPO,
                 "PROMOBOT_GITHUB_URL": server.github_url,
                 "PROMOBOT_GITHUB_TOKEN": "bench-token",

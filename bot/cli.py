@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import __version__, config, engine, planner, render
+from bot import __version__, config, engine, planner, render, signing
 from bot.composition import Snapshot, Status
 from bot.errors import ConfigError, Problem, PromobotError
 from bot.forges.local import LocalForge
@@ -219,7 +219,8 @@ def _emit(
         click.echo()
         click.echo(render.title(promotion))
         return
-    opened = engine.prepare(forge, state, promotion, older)
+    signer = signing.local(forge.key_path, os.environ.get("PROMOBOT_SIGNING_KEY"))
+    opened = engine.prepare(forge, state, promotion, signer, older)
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",
@@ -378,6 +379,7 @@ def _service(env_file: Path | None) -> Any:
             config.webhook_secret,
             config.registry_token,
             config.read_token,
+            config.signing_key,
         )
         if s is not None
     ]
@@ -397,6 +399,7 @@ def serve(env_file: Path | None) -> None:
     """
     import uvicorn
 
+    from bot import logs
     from bot.web.app import create_app
 
     service = _service(env_file)
@@ -405,7 +408,7 @@ def serve(env_file: Path | None) -> None:
     service.start()
     click.secho(
         f"promobot serving {settings.forge}:{settings.repo} on http://{settings.listen} "
-        f"(queue: {settings.queue_url or settings.data_dir / 'queue.db'}, "
+        f"(queue: {logs.redact_urls(settings.queue_url or str(settings.data_dir / 'queue.db'))}, "
         f"{settings.workers} worker threads, reconcile every {settings.reconcile_interval})",
         fg="green",
         err=True,

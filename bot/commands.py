@@ -9,12 +9,16 @@ user; the forge look-ups happen before it is called.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal, TypeAlias
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from bot.config import NAME_PATTERN
 from bot.render import COMMANDS_HELP
@@ -23,7 +27,6 @@ HELP = COMMANDS_HELP
 MAX_COMMANDS = 10  # per comment; more and none run
 
 _LINE = re.compile(r"\s*/([A-Za-z][A-Za-z0-9_-]*)(?=\s|\Z)(.*)\Z", re.DOTALL)
-_FENCE = re.compile(r"\s*(`{3,}|~{3,})(.*)\Z", re.DOTALL)
 _NAME = re.compile(NAME_PATTERN)
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
 _ECHO_MAX = 80
@@ -303,36 +306,39 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
 COMMANDS = tuple(_PARSERS)
 
 
-def _command_lines(text: str) -> list[tuple[str, str, str]]:
-    """(name, arguments, line) of each line that looks like a command and a reader sees as text.
+_MARKDOWN = MarkdownIt("commonmark")
+_LINE_BREAKS = frozenset({"softbreak", "hardbreak"})
 
-    Skipped: fenced code blocks, quoted lines (a reply quoting a command), HTML comments.
-    """
+
+def _command_lines(text: str) -> list[tuple[str, str, str]]:
+    """(name, arguments, line) of each line that looks like a command and a reader sees as a
+    plain line of a top-level paragraph — parsed as CommonMark, so a line in a code block, an
+    HTML comment, a quote or a list never counts, however it is written."""
     found: list[tuple[str, str, str]] = []
-    fence: str | None = None
-    html_comment = False
-    for line in text.splitlines():
-        if html_comment:
-            html_comment = "-->" not in line
+    for opening, inline in itertools.pairwise(_MARKDOWN.parse(text)):
+        if opening.type != "paragraph_open" or opening.level != 0:
             continue
-        opening = _FENCE.match(line)
-        if fence is not None:
-            if opening and opening[1].startswith(fence) and not opening[2].strip():
-                fence = None
-            continue
-        stripped = line.strip()
-        if stripped.startswith(">"):
-            continue
-        if stripped.startswith("<!--"):
-            html_comment = "-->" not in stripped[4:]
-            continue
-        if opening and not (opening[1][0] == "`" and "`" in opening[2]):
-            fence = opening[1]
-            continue
-        command = _LINE.match(line)
-        if command:
-            found.append((command[1].lower(), re.sub(r"\s", " ", command[2]), stripped))
+        lines: list[list[Token]] = [[]]
+        for child in inline.children or ():
+            if child.type in _LINE_BREAKS:
+                lines.append([])
+            else:
+                lines[-1].append(child)
+        for line in lines:
+            if not line or line[0].type != "text" or not line[0].content.startswith("/"):
+                continue
+            written = "".join(_written(token) for token in line).strip()
+            command = _LINE.match(written)
+            if command:
+                found.append((command[1].lower(), re.sub(r"\s", " ", command[2]), written))
     return found
+
+
+def _written(token: Token) -> str:
+    """A token of a line as the person wrote it (near enough: escapes are resolved)."""
+    if token.type == "code_inline":
+        return f"{token.markup}{token.content}{token.markup}"
+    return token.content if token.type in ("text", "html_inline") else token.markup
 
 
 def _unknown(names: Sequence[str]) -> str:

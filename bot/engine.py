@@ -4,11 +4,18 @@ Every call re-reads the environment repo at the default branch's head (cached by
 re-plans, and then changes only what differs from what the forge already shows: one open PR
 per (environment, app or group) on `promobot/<env>/<name>`, found by its branch and read back
 from the metadata block in its body. Running the same sync twice does nothing the second time.
+
+A PR is promobot's only when promobot's own account opened it and its metadata carries
+promobot's signature for that branch (`bot.signing`); anything else on a `promobot/` branch is
+left alone with one comment saying why. One promotion that cannot be computed or written is
+reported (log, metric, `Engine.problems`, a comment on its PR) and the others go on.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +24,16 @@ from typing import Literal
 from bot import composition, config, planner, render
 from bot.composition import Snapshot, Status
 from bot.config import Config
-from bot.errors import ConfigError, Problem
-from bot.forges.base import Forge, PullRequest
+from bot.errors import ConfigError, Problem, PromobotError, RateLimited, Unavailable
+from bot.forges.base import Account, Comment, Forge, PullRequest
+from bot.logs import redact_urls
+from bot.signing import Signer
+
+log = logging.getLogger("promobot.engine")
 
 LABEL = "promotion"
 Published = tuple[str, str, str | None]  # (source key, version, digest) of a new artifact
 CLOSED_LABEL = "promobot:closed"  # promobot closed it (a no-op); a human close has no such label
-HUMAN_PUSH_MARKER = "<!-- promobot:human-push -->"
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ def prepare(
     forge: Forge,
     state: State,
     promotion: planner.Promotion,
+    signer: Signer,
     older: Mapping[str, Snapshot] | None = None,
 ) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit)."""
@@ -119,7 +130,22 @@ def prepare(
     commit = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
-    return Prepared(made, commit, title, render.body(made, state.config, diffs=diffs))
+    body = render.body(made, state.config, signer=signer, diffs=diffs)
+    return Prepared(made, commit, title, body)
+
+
+def written_paths(promotion: planner.Promotion) -> tuple[set[str], tuple[str, ...]]:
+    """The files a promotion writes, and the folders whose files it may add, change or delete
+    (copy components of a folder)."""
+    files = {edit.file for edit in promotion.edits}
+    folders = tuple(f"{e.file.rstrip('/')}/" for e in promotion.edits if e.copy_from is not None)
+    return files, folders
+
+
+def outside(promotion: planner.Promotion, paths: Iterable[str]) -> list[str]:
+    """The paths among `paths` that the promotion does not write."""
+    files, folders = written_paths(promotion)
+    return sorted(p for p in paths if p not in files and not p.startswith(folders))
 
 
 def history(
@@ -156,7 +182,16 @@ def running_since(
 
 # --- syncing with a forge -------------------------------------------------------------------------
 
-Outcome = Literal["opened", "superseded", "unchanged", "closed", "human-closed", "human-pushed"]
+Outcome = Literal[
+    "opened",
+    "superseded",
+    "unchanged",
+    "closed",
+    "human-closed",
+    "human-pushed",
+    "not-ours",
+    "failed",
+]
 
 
 @dataclass(frozen=True)
@@ -179,12 +214,42 @@ def still_changes(promotion: planner.Promotion, status: Status) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A promotion that could not be computed or written, and why (shown in the overview)."""
+
+    branch: str
+    error: str
+
+
 class Engine:
     """Keeps a forge's promotion PRs in step with what the environment repo says is due."""
 
-    def __init__(self, forge: Forge) -> None:
+    def __init__(self, forge: Forge, signer: Signer) -> None:
         self.forge = forge
+        self.signer = signer
         self._states: dict[str, State] = {}
+        self._me: Account | None = None
+        self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
+
+    @property
+    def me(self) -> Account:
+        """promobot's own account, as the forge reports it."""
+        if self._me is None:
+            self._me = self.forge.identity()
+        return self._me
+
+    def mine(self, comment: Comment) -> bool:
+        """Whether promobot's own account wrote a comment (by id, never by name)."""
+        return comment.user_id is not None and comment.user_id == self.me.id
+
+    def promotion_of(self, pr: PullRequest) -> planner.Promotion | None:
+        """The promotion a PR carries, if promobot opened it and signed it for its branch."""
+        if pr.author_id is not None and pr.author_id != self.me.id:
+            return None
+        if pr.author_id is None and pr.author != self.me.login:
+            return None
+        return render.parse_meta(pr.body, self.signer, pr.branch)
 
     def state(self, sha: str | None = None) -> State:
         """The repo at the default branch's head (or `sha`), read once per commit."""
@@ -209,7 +274,18 @@ class Engine:
 
     def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
         state = self.state()
-        actions = [self.ensure(state, p) for p in self.due(state, artifacts)]
+        problems: dict[str, Failure] = {}
+        actions = []
+        for promotion in self.due(state, artifacts):
+            try:
+                actions.append(self.ensure(state, promotion))
+            except (Unavailable, RateLimited):
+                raise  # the forge, not the promotion: the job is retried
+            except PromobotError as exc:
+                action = self._failed(promotion, exc)
+                problems[promotion.branch] = Failure(promotion.branch, action.detail)
+                actions.append(action)
+        self.problems = problems
         actions += self.close_no_ops(state, {a.branch for a in actions})
         return actions
 
@@ -229,12 +305,15 @@ class Engine:
         pr = self.forge.find_pr(promotion.branch)
         if pr is None:
             return self._open(state, promotion, older)
-        meta = render.parse_meta(pr.body)
-        if meta is not None and meta.commit is not None and pr.head_sha != meta.commit:
+        meta = self.promotion_of(pr)
+        if meta is None:
+            return self._not_ours(pr)
+        if meta.commit is not None and pr.head_sha != meta.commit:
             return self._human_pushed(pr)
-        if not rebuild and meta is not None and meta.same_change(promotion):
+        promotion = promotion.asked_by(*meta.requested_by)  # a requester never becomes approver
+        if not rebuild and meta.same_change(promotion):
             return Action("unchanged", promotion.branch, pr.number)
-        prepared = prepare(self.forge, state, promotion, older)
+        prepared = prepare(self.forge, state, promotion, self.signer, older)
         self.forge.update_pr(
             pr.number, title=prepared.title, body=prepared.body, labels=_keep(pr, promotion)
         )
@@ -248,24 +327,59 @@ class Engine:
     ) -> Action:
         closed = self.forge.find_pr(promotion.branch, state="closed")
         if closed is not None and closed.state == "closed" and CLOSED_LABEL not in closed.labels:
-            meta = render.parse_meta(closed.body)
+            meta = self.promotion_of(closed)
             if meta is not None and meta.same_change(promotion):
                 return Action("human-closed", promotion.branch, closed.number)
-        prepared = prepare(self.forge, state, promotion, older)
+        prepared = prepare(self.forge, state, promotion, self.signer, older)
         pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, labels(promotion))
         if pr.body != prepared.body:  # an adopted PR (made by a run that died half-way)
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)
         return Action("opened", promotion.branch, pr.number, prepared.title)
 
+    def say_once(self, number: int, kind: str, text: str) -> None:
+        """Comment `text` on a PR unless promobot already said it (found by a signed marker
+        naming `kind` and the text, in a comment of promobot's own)."""
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        for comment in self.forge.comments(number):
+            if self.mine(comment) and any(
+                m.get("digest") == digest for m in self.signer.marks(kind, comment.body)
+            ):
+                return
+        self.forge.comment(number, text + "\n\n" + self.signer.mark(kind, digest=digest))
+
     def _human_pushed(self, pr: PullRequest) -> Action:
-        if not any(HUMAN_PUSH_MARKER in c.body for c in self.forge.comments(pr.number)):
-            self.forge.comment(
-                pr.number,
-                f"{HUMAN_PUSH_MARKER}Someone pushed to `{pr.branch}`, so promobot will not "
-                "rewrite it any more: newer versions will not supersede this PR. Close it to let "
-                "promobot open a fresh one, or merge it as it is.",
-            )
+        self.say_once(
+            pr.number,
+            "human-push",
+            f"Someone pushed to `{pr.branch}`, so promobot will not rewrite it any more: newer "
+            "versions will not supersede this PR, and promobot will not merge it. Close it to "
+            "let promobot open a fresh one.",
+        )
         return Action("human-pushed", pr.branch, pr.number)
+
+    def _not_ours(self, pr: PullRequest) -> Action:
+        self.say_once(
+            pr.number,
+            "not-ours",
+            f"promobot did not open this PR, or cannot verify the promotion record in its "
+            f"description (edited by someone?), so it will not update or merge it. Close it "
+            f"and promobot opens a fresh promotion on `{pr.branch}`.",
+        )
+        return Action("not-ours", pr.branch, pr.number)
+
+    def _failed(self, promotion: planner.Promotion, exc: PromobotError) -> Action:
+        error = redact_urls(str(exc))
+        log.warning("promotion failed", extra={"branch": promotion.branch, "error": error})
+        pr = self.forge.find_pr(promotion.branch)
+        number = pr.number if pr is not None else None
+        if pr is not None and self.promotion_of(pr) is not None:
+            self.say_once(
+                pr.number,
+                "failed",
+                f"promobot could not update this promotion: {error}\n\nThe other promotions "
+                "go on; this one is tried again at the next change or reconcile.",
+            )
+        return Action("failed", promotion.branch, number, error)
 
     def close_no_ops(self, state: State, keep: set[str]) -> list[Action]:
         """Close open promotion PRs whose change the environment already has."""
@@ -273,7 +387,7 @@ class Engine:
         for pr in self.forge.list_prs(label=LABEL):
             if pr.branch in keep:
                 continue
-            meta = render.parse_meta(pr.body)
+            meta = self.promotion_of(pr)
             if meta is None or still_changes(meta, state.status):
                 continue
             self.forge.comment(

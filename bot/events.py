@@ -287,7 +287,7 @@ def parse_github(
     if not event:
         raise EventError("missing X-GitHub-Event header")
     doc = _load(body)
-    key = _github_key(doc, delivery, hook_id, body)
+    key = _github_key(body)
     handler = _GITHUB.get(event)
     if handler is None:
         return key, Ignored(reason=f"GitHub {_show(event)} events are not used")
@@ -295,19 +295,11 @@ def parse_github(
         return key, handler(doc)
 
 
-def _github_key(doc: _Obj, delivery: str | None, hook_id: str | None, body: bytes) -> str:
-    # A redelivery keeps the delivery id; the hook (or installation) tells two hooks apart.
-    installation = doc.opt_obj("installation")
-    installation_id = installation.opt_integer("id") if installation else None
-    if hook_id:
-        scope = f"hook-{hook_id}"
-    elif installation_id is not None:
-        scope = f"installation-{installation_id}"
-    elif doc.opt_integer("hook_id") is not None:
-        scope = f"hook-{doc.opt_integer('hook_id')}"
-    else:
-        scope = "-"
-    return f"github:{delivery or _body_key(body)}:{scope}"
+def _github_key(body: bytes) -> str:
+    # Only the body is signed: a key from the delivery or hook id headers would let a captured
+    # delivery run again under another id. GitHub redelivers the same bytes, so the hash of the
+    # body dedupes redeliveries and replays alike (and one event sent to two hooks runs once).
+    return f"github:{_body_key(body)}"
 
 
 def _repo(doc: _Obj) -> str:

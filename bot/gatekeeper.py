@@ -5,18 +5,22 @@ it reads reviews, `/approve` records, checks and labels, works out since when th
 environment has run the promoted versions (from the git history), evaluates, then sets the
 `promobot/gates` commit status and the checklist in the body — each only if it changed — and
 merges with the head SHA when the environment auto-merges (or someone said `/merge`).
+
+It believes only what promobot can authenticate: the promotion comes from the signed metadata
+of a PR promobot's account opened, `/approve` records from signed markers in promobot's own
+comments, and a merge happens only when the head is the commit promobot made and the PR's
+files are the files that promotion writes.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import gates, render
-from bot.engine import Engine, State, history, running_since
+from bot.engine import Engine, State, history, outside, running_since
 from bot.errors import MergeRefused
 from bot.forges.base import Forge, PullRequest, Review
 from bot.planner import Promotion
@@ -24,13 +28,6 @@ from bot.planner import Promotion
 log = logging.getLogger("promobot.gates")
 
 STATUS = "promobot/gates"
-APPROVE_MARK = re.compile(r"<!-- promobot:approve user=(?P<user>\S+) sha=(?P<sha>[0-9a-f]+) -->")
-BOTS = frozenset({"promobot", "promobot[bot]"})
-
-
-def approve_marker(user: str, sha: str) -> str:
-    """Written into promobot's reply to `/approve`: the record that the approval happened."""
-    return f"<!-- promobot:approve user={user} sha={sha} -->"
 
 
 @dataclass
@@ -55,12 +52,19 @@ class Gatekeeper:
 
     # --- inputs --------------------------------------------------------------------------------
 
+    def approve_marker(self, number: int, user: str, sha: str) -> str:
+        """Written into promobot's reply to `/approve`: the record that the approval happened."""
+        return self.engine.signer.mark("approve", pr=number, user=user, sha=sha)
+
     def reviews(self, pr: PullRequest) -> list[Review]:
-        """Forge reviews, and the `/approve` records promobot wrote in its replies."""
+        """Forge reviews, and the `/approve` records promobot signed in its own replies."""
         found = list(self.forge.reviews(pr.number))
         for comment in self.forge.comments(pr.number):
-            for match in APPROVE_MARK.finditer(comment.body):
-                found.append(Review(match["user"], "approved", match["sha"], comment.created_at))
+            if not self.engine.mine(comment):
+                continue
+            for mark in self.engine.signer.marks("approve", comment.body):
+                if mark.get("pr") == str(pr.number) and mark.get("user") and mark.get("sha"):
+                    found.append(Review(mark["user"], "approved", mark["sha"], comment.created_at))
         return sorted(found, key=lambda r: r.submitted_at)
 
     def member(self, user: str, team: str) -> bool:
@@ -115,7 +119,7 @@ class Gatekeeper:
 
         `merge`: None merges only where the environment auto-merges; True is `/merge`.
         """
-        promotion = render.parse_meta(pr.body)
+        promotion = self.engine.promotion_of(pr)
         if promotion is None or pr.state != "open":
             return None
         state = self.engine.state()
@@ -138,8 +142,8 @@ class Gatekeeper:
             now=now,
             reviews=reviews,
             eligible=self.eligible(configured.approvers, reviewers) if reviewers else frozenset(),
-            requester=promotion.requested_by,
-            bots=BOTS | {pr.author},
+            requesters=frozenset(promotion.requested_by),
+            bots=frozenset({self.engine.me.login}),
             upstream=promotion.upstream,
             upstream_since=upstream_since,
             versions=versions,
@@ -153,11 +157,29 @@ class Gatekeeper:
         wants_merge = env.auto_merge if merge is None else merge
         if wants_merge and overall.state == "pass":
             try:
+                self.check_what_merges(pr, promotion)
                 verdict.merged = self.forge.merge(pr.number, pr.head_sha)
                 log.info("merged", extra={"number": pr.number, "branch": pr.branch})
             except MergeRefused as exc:
+                log.warning("merge refused", extra={"number": pr.number, "error": str(exc)})
                 verdict.notes.append(str(exc))
         return verdict
+
+    def check_what_merges(self, pr: PullRequest, promotion: Promotion) -> None:
+        """Refuse unless the PR is exactly what promobot wrote: its head is the commit promobot
+        made (named in the signed metadata) and it changes only the promotion's files."""
+        if promotion.commit is None or pr.head_sha != promotion.commit:
+            made = promotion.commit[:10] if promotion.commit else "none"
+            raise MergeRefused(
+                f"not merged: the head `{pr.head_sha[:10]}` is not the commit promobot made "
+                f"(`{made}`)"
+            )
+        extra = outside(promotion, self.forge.pr_files(pr.number))
+        if extra:
+            shown = ", ".join(f"`{p}`" for p in extra[:5]) + (" …" if len(extra) > 5 else "")
+            raise MergeRefused(
+                f"not merged: the PR changes files this promotion does not write: {shown}"
+            )
 
     def publish(self, verdict: Verdict) -> None:
         """The commit status and the body's checklist, each written only when it changed."""
@@ -171,7 +193,7 @@ class Gatekeeper:
             or (described is not None and described != overall.reason)
         ):
             self.forge.set_status(pr.head_sha, STATUS, status_state, overall.reason[:140])  # type: ignore[arg-type]
-        body = render.replace_gates(pr.body, verdict.promotion.env, verdict.results)
+        body = render.replace_gates(pr.body, verdict.promotion, verdict.results, self.engine.signer)
         if body != pr.body:
             self.forge.update_pr(pr.number, body=body)
 

@@ -48,7 +48,7 @@ class Inputs:
     reviews: Sequence[Review] = ()
     # reviewers found to be in `approvers` (or with write access when `approvers` is empty)
     eligible: frozenset[str] = frozenset()
-    requester: str | None = None  # never counts as an approver
+    requesters: frozenset[str] = frozenset()  # who asked for the promotion: never approvers
     bots: frozenset[str] = frozenset()  # never count
     upstream: str | None = None
     upstream_since: datetime | None = None  # since when upstream runs exactly these versions
@@ -111,7 +111,7 @@ def next_change(inputs: Inputs) -> datetime | None:
 def _approvals(inputs: Inputs) -> GateResult:
     needed = inputs.gates.approvals
     eligible = {_key(u) for u in inputs.eligible}
-    requester = _key(inputs.requester) if inputs.requester else None
+    requesters = {_key(r) for r in inputs.requesters}
     bots = {_key(b) for b in inputs.bots}
 
     latest: dict[str, Review] = {}  # per person, their last verdict; comments change nothing
@@ -127,7 +127,7 @@ def _approvals(inputs: Inputs) -> GateResult:
         if key in bots or key.endswith("[bot]"):  # GitHub Apps review as `name[bot]`
             continue
         on_head = review.sha == inputs.head_sha
-        if key == requester:
+        if key in requesters:
             if review.state == "approved" and on_head:
                 not_counted.append(f"{name} (requester)")
         elif key not in eligible:

@@ -1,18 +1,32 @@
 """Structured JSON logs: a fixed message with the details as fields, and never a secret.
 
 Every record passes a filter that replaces the values of the configured secrets wherever
-they appear (message, fields, exception text), as a last line of defence behind `SecretStr`.
+they appear (message, fields, exception text), and the credentials of any URL (a password in
+`redis://:pw@host`, `?token=…`), as a last line of defence behind `SecretStr`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 
 from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "[redacted]"
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*):[^/@\s]*@")
+_QUERY = re.compile(
+    r"(?P<key>[?&](?:access_token|token|password|passwd|secret|key|sig|signature|"
+    r"private_token|X-Amz-Signature|X-Amz-Credential)=)[^&#\s\"']*",
+    re.IGNORECASE,
+)
+
+
+def redact_urls(text: str) -> str:
+    """`text` with the password of every URL and its credential query parameters replaced."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    return _QUERY.sub(lambda m: m["key"] + REDACTED, text)
 
 
 class Redact(logging.Filter):
@@ -24,11 +38,10 @@ class Redact(logging.Filter):
         if isinstance(value, str):
             for secret in self.secrets:
                 value = value.replace(secret, REDACTED)
+            value = redact_urls(value)
         return value
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         record.msg = self._clean(record.getMessage())
         record.args = None
         for key, value in list(record.__dict__.items()):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from bot import fields, versions
 from bot.composition import Composition, HistoryEntry, Snapshot, Status, composition_id
@@ -70,7 +70,18 @@ class Promotion(_Plan):
     edits: tuple[Edit, ...]
     base: str | None = None  # the default-branch commit the plan was computed on
     commit: str | None = None  # the promotion commit promobot made for it, once made
-    requested_by: str | None = None  # who asked (/promote, /rollback): never an approver
+    # who asked (/promote, /rollback, /refresh), kept through supersedes: never approvers
+    requested_by: tuple[str, ...] = ()
+
+    @field_validator("requested_by", mode="before")
+    @classmethod
+    def _people(cls, value: object) -> object:
+        return () if value is None else (value,) if isinstance(value, str) else value
+
+    def asked_by(self, *people: str) -> Promotion:
+        """This promotion, with `people` among those who asked for it."""
+        asked = tuple(dict.fromkeys((*self.requested_by, *people)))
+        return self.model_copy(update={"requested_by": asked})
 
     @property
     def branch(self) -> str:

@@ -1,10 +1,11 @@
 """The durable job queue: huey on an SQLite file by default, on Redis for several processes.
 
 Jobs are JSON (a normalized event, or a reconcile), so any promobot version can read them.
-The same store keeps delivery ids for deduplication (`put_if_empty`, atomic on both backends)
-and one lock per environment repo, so work on a repo is serialized while other repos (other
-queues sharing a Redis) proceed in parallel. A job whose repo is locked, or whose forge is
-briefly unavailable, is scheduled again with exponential backoff.
+The same store keeps delivery ids for deduplication and the ledger of comments whose commands
+ran (each key set once, atomically, on both backends), and one lock per environment repo, so
+work on a repo is serialized while other repos (other queues sharing a Redis) proceed in
+parallel. A job whose repo is locked, or whose forge is briefly unavailable, is scheduled again
+with exponential backoff.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.settings import Settings
 log = logging.getLogger("promobot.queue")
 
 DEDUPE_TTL = 7 * 24 * 3600  # forges redeliver within hours; a week is plenty
+LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year on still finds it
 MAX_ATTEMPTS = 8
 Runner = Callable[[dict[str, Any]], None]
 
@@ -67,16 +69,23 @@ class Queue:
 
     def seen(self, delivery: str) -> bool:
         """Record a delivery id; True if it was recorded before (a duplicate)."""
-        key = f"{self.huey.name}.delivery.{delivery}"
+        return not self._first(f"{self.huey.name}.delivery.{delivery}", DEDUPE_TTL)
+
+    def claim(self, key: str) -> bool:
+        """True the first time `key` is claimed (a comment's commands may run), then False."""
+        return self._first(f"{self.huey.name}.ledger.{key}", LEDGER_TTL)
+
+    def _first(self, key: str, ttl: int) -> bool:
+        """Set `key` unless it is set; whether this call set it. Keys expire after `ttl`."""
         if self._redis:  # SET NX EX: atomic, and expires on its own
-            return not self.huey.storage.conn.set(key, "1", nx=True, ex=DEDUPE_TTL)
+            return bool(self.huey.storage.conn.set(key, "1", nx=True, ex=ttl))
+        now = time.time()
         with closing(self._sqlite()) as db:  # huey's SQLite key/value store has no expiry
-            db.execute("DELETE FROM promobot_delivery WHERE at < ?", (time.time() - DEDUPE_TTL,))
+            db.execute("DELETE FROM promobot_keys WHERE until < ?", (now,))
             cursor = db.execute(
-                "INSERT OR IGNORE INTO promobot_delivery (key, at) VALUES (?, ?)",
-                (key, time.time()),
+                "INSERT OR IGNORE INTO promobot_keys (key, until) VALUES (?, ?)", (key, now + ttl)
             )
-            return cursor.rowcount == 0
+            return cursor.rowcount == 1
 
     def forget(self, delivery: str) -> None:
         """Drop a delivery id again (its job could not be queued, so a redelivery must run)."""
@@ -86,11 +95,12 @@ class Queue:
                 self.huey.storage.conn.delete(key)
             else:
                 with closing(self._sqlite()) as db:
-                    db.execute("DELETE FROM promobot_delivery WHERE key = ?", (key,))
+                    db.execute("DELETE FROM promobot_keys WHERE key = ?", (key,))
 
     def _sqlite(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.huey.storage.filename, timeout=30, isolation_level=None)
-        db.execute("CREATE TABLE IF NOT EXISTS promobot_delivery (key TEXT PRIMARY KEY, at REAL)")
+        db.execute("CREATE TABLE IF NOT EXISTS promobot_keys (key TEXT PRIMARY KEY, until REAL)")
+        db.execute("CREATE INDEX IF NOT EXISTS promobot_keys_until ON promobot_keys (until)")
         return db
 
     def submit(self, job: dict[str, Any], delay: float = 0) -> None:

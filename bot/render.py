@@ -1,13 +1,16 @@
 """Promotion PR text: the title, the body with its version-diff table, and the overview table.
 
 Pure: values in, markdown out. The body ends with a hidden metadata block that carries the
-plan, so promobot can rebuild its state from the forge alone (`parse_meta` reads it back).
+plan, so promobot can rebuild its state from the forge alone (`parse_meta` reads it back). The
+block and the gate checklist are signed (`bot.signing`): anyone who can edit the description
+can change them, and what does not verify is read as absent.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import heapq
 import json
 import re
@@ -21,6 +24,7 @@ from bot.composition import Composition, HistoryEntry, Status
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Edit, Promotion, Row
+from bot.signing import Signer
 from bot.versions import split_digest
 
 MAX_BODY = 65_536  # what GitHub accepts for a PR body
@@ -94,11 +98,12 @@ def body(
     config: Config,
     gates: Sequence[GateResult] = (),
     *,
+    signer: Signer,
     diffs: Mapping[str, str] = {},
     max_chars: int = MAX_BODY,
 ) -> str:
     """The PR description; longer than `max_chars`, its middle is left out (see `_Body.fit`)."""
-    document = _Body.build(promotion, config, gates, diffs)
+    document = _Body.build(promotion, config, gates, diffs, signer)
     document.fit(max_chars)
     return document.text()
 
@@ -217,24 +222,45 @@ def _diff_block(path: str, diff: str) -> str:
     )
 
 
-def _gates(env: str, gates: Sequence[GateResult]) -> str:
+def _gates(promotion: Promotion, gates: Sequence[GateResult], signer: Signer) -> str:
     if not gates:
-        return f"Gates\n- [ ] gates for {_text(env)} not evaluated yet"
-    marks = {"pass": "- [x] ", "pending": "- [ ] ", "fail": "- [ ] ❌ "}
-    return "Gates\n" + "\n".join(marks[g.state] + _reason(g.reason) for g in gates)
+        checklist = f"Gates\n- [ ] gates for {_text(promotion.env)} not evaluated yet"
+    else:
+        marks = {"pass": "- [x] ", "pending": "- [ ] ", "fail": "- [ ] ❌ "}
+        checklist = "Gates\n" + "\n".join(marks[g.state] + _reason(g.reason) for g in gates)
+    return checklist + "\n" + _gates_mark(promotion.branch, checklist, signer)
 
 
-_GATES = re.compile(r"^Gates\n(?:- .*\n?)*", re.MULTILINE)
+def _gates_mark(branch: str, checklist: str, signer: Signer) -> str:
+    digest = hashlib.sha256(checklist.encode()).hexdigest()[:32]
+    return signer.mark("gates", branch=branch, digest=digest)
 
 
-def replace_gates(body: str, env: str, gates: Sequence[GateResult]) -> str:
+_GATES = re.compile(r"^Gates\n(?:- .*\n?)*(?:<!-- promobot:gates .*-->\n?)?", re.MULTILINE)
+_CHECKLIST = re.compile(r"^Gates\n(?:- .*(?:\n|$))*", re.MULTILINE)
+
+
+def replace_gates(
+    body: str, promotion: Promotion, gates: Sequence[GateResult], signer: Signer
+) -> str:
     """The body with its gate checklist replaced, everything else (diffs too) as it was."""
-    section = _gates(env, gates)
+    section = _gates(promotion, gates, signer)
     found = _GATES.search(body)
     if found is None:
         return body
     tail = "\n" if found.group(0).endswith("\n") else ""
     return body[: found.start()] + section + tail + body[found.end() :]
+
+
+def signed_checklist(body: str, branch: str, signer: Signer) -> str | None:
+    """The gate checklist in a PR body, if promobot wrote it for this branch as it stands."""
+    found = _CHECKLIST.search(body)
+    if found is None:
+        return None
+    checklist = found.group(0).rstrip("\n")
+    wanted = _gates_mark(branch, checklist, signer)
+    after = body[found.start() + len(checklist) :].lstrip("\n")
+    return checklist if after.startswith(wanted) else None
 
 
 def _reason(text: str) -> str:
@@ -345,6 +371,7 @@ class _Body:
         config: Config,
         gates: Sequence[GateResult],
         diffs: Mapping[str, str],
+        signer: Signer,
     ) -> _Body:
         grouped = _grouped(promotion)
         edits: dict[str, list[Edit]] = {}
@@ -365,9 +392,9 @@ class _Body:
                     blocks.append(_diff_block(edit.file, diffs[edit.file]))
             sections.append(_Section(prefix, _table(promotion, plan, mine, links, diffs), blocks))
         files = _file_entries(promotion.edits)
-        tail = _commands() + "\n" + _meta(promotion)
+        tail = _commands() + "\n" + _meta(promotion, signer)
         first = _first_line(promotion)
-        return cls(first, sections, _gates(promotion.env, gates), files, tail, len(files))
+        return cls(first, sections, _gates(promotion, gates, signer), files, tail, len(files))
 
     def files_line(self, shown: int) -> str:
         if not self.files:
@@ -493,7 +520,7 @@ def _middle_out(items: list[int]) -> Iterator[int]:
 # --- metadata ------------------------------------------------------------------------------------
 
 
-def _meta(promotion: Promotion) -> str:
+def _meta(promotion: Promotion, signer: Signer) -> str:
     data: dict[str, Any] = {
         "v": META_VERSION,
         **promotion.model_dump(mode="json", exclude_defaults=True),
@@ -502,7 +529,7 @@ def _meta(promotion: Promotion) -> str:
     if len(text) > _META_PLAIN_MAX:
         packed = zlib.compress(text.encode("utf-8"), 9)
         text = _json({"v": META_VERSION, "zlib": base64.b64encode(packed).decode("ascii")})
-    return _META_OPEN + text + _META_CLOSE
+    return f"{_META_OPEN}{text} sig={signer.sign('meta', text)}{_META_CLOSE}"
 
 
 def _json(data: Mapping[str, Any]) -> str:
@@ -511,16 +538,27 @@ def _json(data: Mapping[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def parse_meta(body: str) -> Promotion | None:
-    """The promotion in the last metadata block of a PR body; None if absent or corrupt."""
-    start = body.rfind(_META_OPEN)
-    if start < 0:
-        return None
-    end = body.find("-->", start)
-    if end < 0:
-        return None
+def parse_meta(body: str, signer: Signer, branch: str | None = None) -> Promotion | None:
+    """The promotion in the last metadata block of a PR body that promobot signed (for
+    `branch`, when given: a block copied from another PR is not this PR's); else None."""
+    end = len(body)
+    while (start := body.rfind(_META_OPEN, 0, end)) >= 0:
+        end = start
+        close = body.find("-->", start)
+        if close < 0:
+            continue
+        text, _, signature = body[start + len(_META_OPEN) : close].rstrip().rpartition(" sig=")
+        if not signer.verify("meta", text, signature):
+            continue
+        promotion = _promotion(text)
+        if promotion is not None and (branch is None or promotion.branch == branch):
+            return promotion
+    return None
+
+
+def _promotion(text: str) -> Promotion | None:
     try:
-        data = json.loads(body[start + len(_META_OPEN) : end])
+        data = json.loads(text)
         if not isinstance(data, dict) or data.pop("v", None) != META_VERSION:
             return None
         if "zlib" in data:

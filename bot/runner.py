@@ -1,16 +1,19 @@
 """Slash commands, carried out: one comment in, reactions, replies and forge actions out.
 
-`bot.commands` parses and authorizes (pure); this module asks the forge who the commenter is
-(repo permission, team membership — never the payload alone), acknowledges with 👀, runs each
-command through the engine and the gatekeeper, and answers each with a reply that quotes it.
-Every reply carries an ack marker naming the comment, so the reconcile loop can tell which
-commands were already handled.
+`bot.commands` parses and authorizes (pure); this module reads the comment back from the forge
+(a webhook payload is only a hint: the text, the author and whether it was edited come from the
+forge's answer), asks the forge who the author is (repo permission, team membership),
+acknowledges with 👀, runs each command through the engine and the gatekeeper, and answers each
+with a reply that quotes it.
+
+A comment's commands run at most once: its id is claimed in a ledger (the queue's store) before
+anything runs, and every reply carries a signed ack marker naming the comment, so the reconcile
+loop can tell which commands were already handled. Edited comments never run.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,22 +22,36 @@ from bot.commands import Who
 from bot.engine import Action, Engine, history
 from bot.errors import PromobotError
 from bot.events import CommentEvent
-from bot.forges.base import PullRequest
-from bot.gatekeeper import BOTS, Gatekeeper, approve_marker
+from bot.forges.base import Comment, PullRequest
+from bot.gatekeeper import Gatekeeper
 from bot.gates import HOLD_LABEL
 from bot.planner import Promotion
 
 log = logging.getLogger("promobot.commands")
-ACK = re.compile(r"<!-- promobot:ack comment=(\d+) -->")
+Claim = Callable[[str], bool]  # True the first time a key is claimed, False ever after
 
 
-def ack(comment_id: int) -> str:
-    return f"<!-- promobot:ack comment={comment_id} -->"
+def in_memory() -> Claim:
+    """A ledger for one process (tests, and the CLI); the service passes the queue's."""
+    seen: set[str] = set()
+
+    def claim(key: str) -> bool:
+        first = key not in seen
+        seen.add(key)
+        return first
+
+    return claim
+
+
+def inert(text: str) -> str:
+    """Text from a comment, safe to echo in promobot's reply: no hidden marker survives."""
+    return text.replace("<", "&lt;")
 
 
 @dataclass(frozen=True)
 class Context:
-    event: CommentEvent
+    number: int
+    comment: Comment
     who: Who
     pr: PullRequest | None
     promotion: Promotion | None  # the promotion the PR carries, when it is one of ours
@@ -46,37 +63,62 @@ class Runner:
         engine: Engine,
         gatekeeper: Gatekeeper,
         cascade: Callable[[], object] | None = None,
+        claim: Claim | None = None,
     ) -> None:
         self.engine = engine
         self.gatekeeper = gatekeeper
         self.forge = engine.forge
         # after a merge: the service's sync, which also evaluates the PRs it opens
         self.cascade = cascade or engine.sync
+        self.claim = claim or in_memory()
 
     def handle(self, event: CommentEvent) -> list[str]:
-        """Carry out the commands in one comment; the replies posted, in order."""
-        if event.action != "created" or event.author_is_bot or event.author in BOTS:
+        """Carry out the commands in one new comment; the replies posted, in order."""
+        if event.action != "created" or event.author_is_bot or event.from_fork:
             return []
-        if event.author.endswith("[bot]") or event.from_fork:
+        if event.author.endswith("[bot]") or not commands.parse(event.body):
+            return []  # the payload says there is nothing to run: no need to ask the forge
+        comment = self.forge.get_comment(event.number, event.comment_id)
+        return self.run_comment(event.number, comment, event.on_pull_request)
+
+    def pick_up(self, number: int) -> list[str]:
+        """Commands on a PR that were never answered (promobot was down when they came)."""
+        found = self.forge.comments(number)
+        answered = {
+            mark.get("comment")
+            for comment in found
+            if self.engine.mine(comment)
+            for mark in self.engine.signer.marks("ack", comment.body)
+        }
+        replies = []
+        for comment in found:
+            if str(comment.id) not in answered and "/" in comment.body:
+                replies += self.run_comment(number, comment, on_pull_request=True)
+        return replies
+
+    def run_comment(self, number: int, comment: Comment, on_pull_request: bool) -> list[str]:
+        """Run a comment as the forge has it: never promobot's own, an edited one, or twice."""
+        if self.engine.mine(comment) or comment.edited or comment.user.endswith("[bot]"):
             return []
-        parsed = commands.parse(event.body)
-        if not parsed.commands and not parsed.replies:
+        parsed = commands.parse(comment.body)
+        if not parsed:
             return []
-        pr = self.forge.get_pr(event.number) if event.on_pull_request else None
+        pr = self.forge.get_pr(number) if on_pull_request else None
         if pr is not None and pr.from_fork:
             return []
-        self.forge.react(event.number, event.comment_id, "eyes")
+        if not self.claim(f"comment:{self.engine.signer.scope}:{comment.id}"):
+            log.info("command already handled", extra={"comment": comment.id, "number": number})
+            return []
+        self.forge.react(number, comment.id, "eyes")
         replies = list(parsed.replies)
         if parsed.commands:
-            context = Context(
-                event, self.who(event.author), pr, render.parse_meta(pr.body) if pr else None
-            )
+            promotion = self.engine.promotion_of(pr) if pr is not None else None
+            context = Context(number, comment, self.who(comment.user), pr, promotion)
             for command in parsed.commands:
                 replies.append(self.run(command, context))
+        ack = self.engine.signer.mark("ack", comment=comment.id)
         for text in replies:
-            self.forge.comment(
-                event.number, f"{text}\n\n{ack(event.comment_id)}", reply_to=event.comment_id
-            )
+            self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
         return replies
 
     def who(self, login: str) -> Who:
@@ -93,7 +135,7 @@ class Runner:
         return Who(login, self.forge.permission(login), member)
 
     def run(self, command: commands.Command, context: Context) -> str:
-        quoted = f"> {command.line}\n\n"
+        quoted = f"> {inert(command.line)}\n\n"
         state = self.engine.state()
         env = self._env(command, context)
         refused = commands.authorize(command, env, context.who, state.config.permissions)
@@ -137,6 +179,12 @@ class Runner:
         if isinstance(command, commands.Rollback):
             return self._rollback(command, context, env)
         pr, promotion = context.pr, context.promotion
+        if pr is not None and promotion is None and pr.branch.startswith("promobot/"):
+            raise PromobotError(
+                "promobot did not open this PR, or cannot verify the promotion record in its "
+                f"description (edited by someone?), so it will not /{command.name} it. Close it "
+                "and promobot opens a fresh promotion."
+            )
         if pr is None or promotion is None:
             raise PromobotError(f"/{command.name} works in a promotion PR's comments")
         if isinstance(command, commands.Approve):
@@ -184,7 +232,7 @@ class Runner:
                 done.append(f"Nothing to promote: {name} in {env} already runs that.")
                 continue
             for promotion in promotions:
-                mine = promotion.model_copy(update={"requested_by": context.who.login})
+                mine = promotion.asked_by(context.who.login)
                 done.append(self._describe(self.engine.ensure(state, mine, rebuild=True)))
         return "\n".join(done)
 
@@ -203,7 +251,7 @@ class Runner:
         if promotion is None:
             running = target.composition.id
             return f"Nothing to roll back: {command.app} in {env} already runs {running}."
-        mine = promotion.model_copy(update={"requested_by": context.who.login})
+        mine = promotion.asked_by(context.who.login)
         older = {target.commit.sha: self.forge.snapshot(target.commit.sha)}
         action = self.engine.ensure(state, mine, rebuild=True, older=older)
         return (
@@ -216,7 +264,7 @@ class Runner:
         reply = (
             f"Approval by @{context.who.login} recorded for `{pr.head_sha[:10]}`; it counts "
             "if they are an approver for this environment and stops counting if the PR changes."
-            f"{approve_marker(context.who.login, pr.head_sha)}"
+            f"{self.gatekeeper.approve_marker(pr.number, context.who.login, pr.head_sha)}"
         )
         return reply
 
@@ -235,7 +283,7 @@ class Runner:
         if isinstance(command, commands.Hold):
             labels = tuple(dict.fromkeys((*current.labels, HOLD_LABEL)))
             self.forge.update_pr(pr.number, labels=labels)
-            reason = f": {command.reason}" if command.reason else ""
+            reason = f": {inert(command.reason)}" if command.reason else ""
             answer = f"⏸ On hold{reason}. `/unhold` to release it."
         else:
             labels = tuple(label for label in current.labels if label != HOLD_LABEL)

@@ -15,16 +15,18 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import events, metrics
+from bot import events, metrics, signing
 from bot.engine import LABEL, Action, Engine, Published
 from bot.errors import PromobotError
 from bot.forges import forge_class
 from bot.forges.base import Forge
+from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
-from bot.gatekeeper import BOTS, STATUS, Gatekeeper
+from bot.gatekeeper import STATUS, Gatekeeper
 from bot.queue import Queue
-from bot.runner import ACK, Runner
+from bot.runner import Runner
 from bot.settings import Settings
+from bot.signing import Signer, load_key
 from bot.sources import Sources
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
@@ -65,6 +67,15 @@ def build_forge(settings: Settings) -> Forge:
     return forge
 
 
+def build_signer(settings: Settings, forge: Forge) -> Signer:
+    """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
+    generated once beside the forge's own state in the repository's git directory."""
+    configured = settings.signing_key.get_secret_value() if settings.signing_key else None
+    if isinstance(forge, LocalForge):
+        return signing.local(forge.key_path, configured)
+    return Signer(load_key(configured, None), scope=settings.repo)
+
+
 class Service:
     def __init__(
         self,
@@ -74,10 +85,12 @@ class Service:
     ) -> None:
         self.settings = settings
         self.forge = forge or build_forge(settings)
-        self.engine = Engine(self.forge)
+        self.engine = Engine(self.forge, build_signer(settings, self.forge))
         self.gatekeeper = Gatekeeper(self.engine, clock)
-        self.runner = Runner(self.engine, self.gatekeeper, cascade=self.sync)
         self.queue = Queue(settings, settings.repo, self.run)
+        self.runner = Runner(
+            self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
+        )
         self._sources: Sources | None = None  # built on the first reconcile
         self._other_forges: dict[str, Forge] = {}
         self._timer: threading.Thread | None = None
@@ -198,31 +211,9 @@ class Service:
         merged = False
         for verdict in self.gatekeeper.evaluate_all():
             merged |= bool(verdict.merged)
-            self._pick_up_commands(verdict.pr.number)
+            self.runner.pick_up(verdict.pr.number)
         if merged:
             self.sync()
-
-    def _pick_up_commands(self, number: int) -> None:
-        comments = self.forge.comments(number)
-        acked = {int(m) for c in comments for m in ACK.findall(c.body)}
-        for comment in comments:
-            if comment.id in acked or comment.user in BOTS or "/" not in comment.body:
-                continue
-            if ACK.search(comment.body):  # one of promobot's own replies (any bot account)
-                continue
-            self.runner.handle(
-                events.CommentEvent(
-                    repo=self.settings.repo,
-                    number=number,
-                    comment_id=comment.id,
-                    body=comment.body,
-                    author=comment.user,
-                    author_is_bot=False,
-                    action="created",
-                    on_pull_request=True,
-                    from_fork=False,
-                )
-            )
 
     def _forge_for(self, repo: str) -> Forge:
         """A forge for another repo on the same forge (a `git:` source), same credentials."""

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config import parse_duration
 from bot.errors import PromobotError
+from bot.signing import KEY_MIN
 
 
 class SettingsError(PromobotError):
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    # signs what promobot writes on PRs (metadata, approvals, acks); every process shares it
+    signing_key: SecretStr | None = None
     registry_token: SecretStr | None = None
     read_token: SecretStr | None = None  # when set, the overview and /api/v1 need it, or:
     trusted_user_header: str | None = None  # an authenticating proxy's header (X-Forwarded-User)
@@ -64,6 +67,14 @@ class Settings(BaseSettings):
             )
         if self.forge == "gitlab" and not self.gitlab_token:
             raise ValueError("PROMOBOT_FORGE=gitlab needs PROMOBOT_GITLAB_TOKEN")
+        if self.forge != "local" and not self.signing_key:
+            raise ValueError(
+                f"PROMOBOT_FORGE={self.forge} needs PROMOBOT_SIGNING_KEY (at least "
+                f"{KEY_MIN} characters, the same for every promobot process; generate one with "
+                "`openssl rand -hex 32`)"
+            )
+        if self.signing_key and len(self.signing_key.get_secret_value()) < KEY_MIN:
+            raise ValueError(f"PROMOBOT_SIGNING_KEY must have at least {KEY_MIN} characters")
         if self.forge != "local" and "/" not in self.repo:
             raise ValueError(f"PROMOBOT_REPO={self.repo!r}: name the repo as owner/name")
         if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "sqlite:")):

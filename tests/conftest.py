@@ -5,9 +5,13 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+SIGNING_KEY = (
+    "promobot-test-signing-key-0123456789"  # PROMOBOT_SIGNING_KEY of the services the tests start
+)
 EXAMPLES = Path(__file__).resolve().parent.parent / "config" / "examples"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada Lovelace",
@@ -55,3 +59,11 @@ def make_repo(tmp_path: Path) -> MakeRepo:
         return repo
 
     return make
+
+
+def local_engine(forge: Any) -> Any:
+    """The engine a checkout's promobot runs: signing with the key kept in its git directory."""
+    from bot import signing
+    from bot.engine import Engine
+
+    return Engine(forge, signing.local(forge.key_path))

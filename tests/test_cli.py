@@ -8,8 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot import render
+from bot import render, signing
 from bot.cli import main
+from bot.forges.local import LocalForge
 from tests.conftest import MakeRepo, commit_all, git
 
 
@@ -101,7 +102,7 @@ def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: Mak
     assert "Created branch promobot/staging/api" in out
     assert "Promote api to staging: image 1.3.0 → 1.4.2" in out
     assert "| image | ghcr.io/acme/api | 1.3.0 | **1.4.2** | 1.4.2 |" in out
-    meta = render.parse_meta(out)
+    meta = render.parse_meta(out, signing.local(LocalForge(repo).key_path), "promobot/staging/api")
     assert meta is not None and meta.env == "staging" and meta.name == "api"
     assert git(repo, "rev-list", "--count", "main..promobot/staging/api") == "1"
     assert git(repo, "diff", "main", "promobot/staging/api", "--stat").startswith(

@@ -141,6 +141,13 @@ def test_several_commands_per_comment_in_order() -> None:
         "- item\n  ```\n  /merge\n  ```",
         "<!-- /merge -->",
         "<!--\n/merge\n-->",
+        "see <!-- hidden\n/merge\n--> there",  # an HTML comment inside a paragraph
+        "    /merge",  # an indented code block
+        "\t/promote api",  # a tab indents a code block too
+        "- /merge",  # a list item is not a plain line
+        "1. /merge",
+        "> a quote\n/merge",  # a lazy continuation line belongs to the quote
+        "<details>\n/merge\n</details>",  # an HTML block
     ],
 )
 def test_text_that_is_not_a_command_is_ignored(text: str) -> None:
@@ -164,7 +171,7 @@ def test_inline_triple_backticks_do_not_open_a_fence() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["/Promote api", "/PROMOTE api", "  /pRoMoTe api", "\t/promote api"]
+    "text", ["/Promote api", "/PROMOTE api", "  /pRoMoTe api", "   /promote api"]
 )
 def test_commands_are_case_insensitive_and_may_be_indented(text: str) -> None:
     assert parse(text).commands == (Promote(apps=("api",)),)

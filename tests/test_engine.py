@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot import render
-from bot.engine import CLOSED_LABEL, HUMAN_PUSH_MARKER, Engine
+from bot.engine import CLOSED_LABEL, Engine
 from bot.forges.local import LocalForge
-from tests.conftest import MakeRepo, commit_all, git
+from tests.conftest import MakeRepo, commit_all, git, local_engine
 
 
 def outcomes(engine: Engine, *artifacts: tuple[str, str, str | None]) -> list[tuple[str, str]]:
@@ -23,18 +23,18 @@ def bump(repo: Path, path: str, old: str, new: str, message: str) -> None:
 def test_sync_opens_every_due_promotion_once(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    engine = Engine(forge)
+    engine = local_engine(forge)
     assert outcomes(engine) == [
         ("opened", "promobot/staging/api"),
         ("opened", "promobot/staging/web"),
         ("opened", "promobot/prod-eu/api"),
         ("opened", "promobot/prod-us/api"),
     ]
-    assert [a.outcome for a in Engine(forge).sync()] == ["unchanged"] * 4  # idempotent
+    assert [a.outcome for a in local_engine(forge).sync()] == ["unchanged"] * 4  # idempotent
     pr = forge.find_pr("promobot/staging/api")
     assert pr is not None
     assert set(pr.labels) == {"promotion", "env:staging", "app:api"}
-    meta = render.parse_meta(pr.body)
+    meta = render.parse_meta(pr.body, local_engine(forge).signer, pr.branch)
     assert meta is not None and meta.commit == pr.head_sha == forge.head("promobot/staging/api")
     assert git(repo, "rev-list", "--count", "main..promobot/staging/api") == "1"
 
@@ -42,11 +42,11 @@ def test_sync_opens_every_due_promotion_once(make_repo: MakeRepo) -> None:
 def test_a_newer_version_supersedes_the_open_pr(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    Engine(forge).sync()
+    local_engine(forge).sync()
     first = forge.find_pr("promobot/staging/api")
     assert first is not None
     bump(repo, "envs/dev/api/values.yaml", '"1.4.2"', '"1.5.0"', "dev: api 1.5.0")
-    assert ("superseded", "promobot/staging/api") in outcomes(Engine(forge))
+    assert ("superseded", "promobot/staging/api") in outcomes(local_engine(forge))
     second = forge.find_pr("promobot/staging/api")
     assert second is not None and second.number == first.number
     assert "**1.5.0**" in second.body and second.head_sha != first.head_sha
@@ -56,24 +56,26 @@ def test_a_newer_version_supersedes_the_open_pr(make_repo: MakeRepo) -> None:
 def test_a_pr_a_human_closed_is_not_reopened_for_the_same_versions(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    Engine(forge).sync()
+    local_engine(forge).sync()
     pr = forge.find_pr("promobot/staging/web")
     assert pr is not None
     forge.close_pr(pr.number)
-    assert ("human-closed", "promobot/staging/web") in outcomes(Engine(forge))
+    assert ("human-closed", "promobot/staging/web") in outcomes(local_engine(forge))
     assert forge.find_pr("promobot/staging/web") is None
     bump(repo, "envs/dev/web/values.yaml", "3.1.0", "3.2.0", "dev: web 3.2.0")
-    assert ("opened", "promobot/staging/web") in outcomes(Engine(forge))  # new versions: new PR
+    assert ("opened", "promobot/staging/web") in outcomes(
+        local_engine(forge)
+    )  # new versions: new PR
 
 
 def test_a_pr_that_became_a_no_op_is_closed_with_a_comment(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    Engine(forge).sync()
+    local_engine(forge).sync()
     pr = forge.find_pr("promobot/staging/web")
     assert pr is not None
     bump(repo, "envs/staging/web/values.yaml", "3.0.2", "3.1.0", "staging: web 3.1.0 by hand")
-    assert ("closed", "promobot/staging/web") in outcomes(Engine(forge))
+    assert ("closed", "promobot/staging/web") in outcomes(local_engine(forge))
     closed = forge.get_pr(pr.number)
     assert closed.state == "closed" and CLOSED_LABEL in closed.labels
     assert any("would change nothing" in c.body for c in forge.comments(pr.number))
@@ -82,7 +84,7 @@ def test_a_pr_that_became_a_no_op_is_closed_with_a_comment(make_repo: MakeRepo) 
 def test_promobot_stops_rewriting_a_branch_a_human_pushed_to(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    Engine(forge).sync()
+    local_engine(forge).sync()
     git(repo, "checkout", "-q", "promobot/staging/api")
     bump(
         repo, "envs/staging/api/values.yaml", "replicaCount: 3", "replicaCount: 4", "more replicas"
@@ -91,17 +93,17 @@ def test_promobot_stops_rewriting_a_branch_a_human_pushed_to(make_repo: MakeRepo
     git(repo, "checkout", "-q", "main")
     bump(repo, "envs/dev/api/values.yaml", '"1.4.2"', '"1.5.0"', "dev: api 1.5.0")
     for _ in range(2):
-        assert ("human-pushed", "promobot/staging/api") in outcomes(Engine(forge))
+        assert ("human-pushed", "promobot/staging/api") in outcomes(local_engine(forge))
     assert forge.head("promobot/staging/api") == pushed
     pr = forge.find_pr("promobot/staging/api")
     assert pr is not None
-    assert sum(HUMAN_PUSH_MARKER in c.body for c in forge.comments(pr.number)) == 1
+    assert sum("Someone pushed" in c.body for c in forge.comments(pr.number)) == 1
 
 
 def test_a_published_version_opens_a_pr_for_the_first_environment(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    engine = Engine(forge)
+    engine = local_engine(forge)
     assert ("opened", "promobot/dev/api") in outcomes(
         engine, ("image:ghcr.io/acme/api", "1.6.0", None)
     )
@@ -120,11 +122,11 @@ def test_a_published_version_opens_a_pr_for_the_first_environment(make_repo: Mak
 def test_merging_a_promotion_cascades_downstream(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     forge = LocalForge(repo)
-    Engine(forge).sync()
+    local_engine(forge).sync()
     pr = forge.find_pr("promobot/staging/api")
     assert pr is not None
     forge.merge(pr.number, pr.head_sha)
-    after = outcomes(Engine(forge))
+    after = outcomes(local_engine(forge))
     assert ("superseded", "promobot/prod-eu/api") in after  # now image and chart
     prod = forge.find_pr("promobot/prod-eu/api")
     assert (

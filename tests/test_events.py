@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -331,9 +332,10 @@ def test_every_fixture_has_a_case() -> None:
 
 @pytest.mark.parametrize(("name", "event", "expected"), GITHUB, ids=[c[0] for c in GITHUB])
 def test_github_fixture(name: str, event: str, expected: Event) -> None:
-    key, got = parse_github(event, DELIVERY, read("github", name), "109948940")
+    body = read("github", name)
+    key, got = parse_github(event, DELIVERY, body, "109948940")
     assert got == expected
-    assert key == f"github:{DELIVERY}:hook-109948940"
+    assert key == f"github:sha256-{hashlib.sha256(body).hexdigest()}"
 
 
 @pytest.mark.parametrize(("name", "event", "expected"), GITLAB, ids=[c[0] for c in GITLAB])
@@ -355,29 +357,17 @@ def test_registry_fixture(name: str, content_type: str, expected: list[Artifact]
 # --- delivery keys -----------------------------------------------------------------------------
 
 
-def test_github_key_prefers_the_hook_then_the_installation() -> None:
-    pr = read("github", "pull_request.opened.json")  # installation 1
-    assert parse_github("pull_request", DELIVERY, pr, "42")[0] == f"github:{DELIVERY}:hook-42"
-    assert parse_github("pull_request", DELIVERY, pr)[0] == f"github:{DELIVERY}:installation-1"
-    ping = read("github", "ping.json")  # no installation, hook_id in the body
-    assert parse_github("ping", DELIVERY, ping)[0] == f"github:{DELIVERY}:hook-109948940"
-    status = read("github", "status.json")  # neither
-    assert parse_github("status", DELIVERY, status)[0] == f"github:{DELIVERY}:-"
-
-
-def test_github_redelivery_dedupes_and_two_hooks_do_not_collide() -> None:
+def test_github_key_is_the_signed_body_so_a_replay_under_other_ids_dedupes() -> None:
+    """Webhook sender: X-GitHub-Delivery and X-GitHub-Hook-ID are not signed, so a captured
+    delivery re-sent with other ids must get the key it had the first time."""
     body = read("github", "push.new-branch.json")
     first = parse_github("push", DELIVERY, body, "1")[0]
-    assert parse_github("push", DELIVERY, body, "1")[0] == first
-    assert parse_github("push", DELIVERY, body, "2")[0] != first
-    assert parse_github("push", "another-guid", body, "1")[0] != first
-
-
-def test_github_key_without_a_delivery_header_is_the_body_hash() -> None:
-    body = read("github", "status.json")
-    key = parse_github("status", None, body)[0]
-    assert key.startswith("github:sha256-")
-    assert key == parse_github("status", None, body)[0]
+    assert parse_github("push", DELIVERY, body, "1")[0] == first  # a redelivery
+    assert parse_github("push", DELIVERY, body, "2")[0] == first  # another hook id
+    assert parse_github("push", "another-guid", body, "1")[0] == first  # another delivery id
+    assert parse_github("push", None, body)[0] == first
+    other = read("github", "push.tag-created.json")
+    assert parse_github("push", DELIVERY, other, "1")[0] != first
 
 
 @pytest.mark.parametrize(

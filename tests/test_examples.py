@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import composition, planner
+from bot import composition, planner, signing
 from bot.engine import prepare, read_state
 from bot.forges.local import LocalForge
 from tests.conftest import EXAMPLES, MakeRepo, git
@@ -44,12 +44,13 @@ def test_promotions_change_only_version_characters(name: str, make_repo: MakeRep
     """The golden diff of every promotion due in the example, as a reviewer would see it."""
     repo = make_repo(name)
     forge = LocalForge(repo)
+    signer = signing.local(forge.key_path)
     state = read_state(forge)
     promotions = planner.plan(state.config, state.status)
     assert promotions, f"{name} should show at least one promotion due"
     diffs = []
     for promotion in promotions:
-        opened = prepare(forge, state, promotion)
+        opened = prepare(forge, state, promotion, signer)
         diff = git(repo, "diff", "--no-color", "--unified=1", "main", promotion.branch)
         diffs.append(f"# {opened.title}\n{diff}\n")
         after = read_state(forge, promotion.branch)

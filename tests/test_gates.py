@@ -133,12 +133,12 @@ def test_approvals(reviews: list[Review], state: str, reason: str) -> None:
     [
         (  # the person who asked for the promotion cannot approve it, even if eligible
             [review("dave"), review("bob")],
-            {"requester": "dave"},
+            {"requesters": frozenset({"dave"})},
             FROM.format(1) + " (approved: @bob; not counted: @dave (requester))",
         ),
         (
             [review("Dave"), review("bob")],
-            {"requester": "dave"},
+            {"requesters": frozenset({"dave"})},
             FROM.format(1) + " (approved: @bob; not counted: @Dave (requester))",
         ),
         (  # bots never count, and are not worth mentioning

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,14 +12,19 @@ from bot.composition import Composition, Status, composition_id
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Change, Edit, Promotion, Reason, Row
-from bot.render import (
-    COMMANDS_HELP,
-    MAX_BODY,
-    body,
-    parse_meta,
-    status_markdown,
-    title,
-)
+from bot.render import COMMANDS_HELP, MAX_BODY, status_markdown, title
+from bot.signing import Signer
+
+SIGNER = Signer(b"promobot-test-signing-key-0123456789", "acme/env-repo")
+
+
+def body(promotion: Promotion, config: Config, gates: Sequence[GateResult] = (), **kw: Any) -> str:
+    return render.body(promotion, config, gates, signer=SIGNER, **kw)
+
+
+def parse_meta(text: str, branch: str | None = None) -> Promotion | None:
+    return render.parse_meta(text, SIGNER, branch)
+
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -332,7 +338,7 @@ def test_copy_component_with_diff() -> None:
 def test_no_gates() -> None:
     text = body(single(), CONFIG)
     check_golden("no_gates", text)
-    assert "\n\nGates\n- [ ] gates for staging not evaluated yet\n\n" in text
+    assert "\n\nGates\n- [ ] gates for staging not evaluated yet\n<!-- promobot:gates " in text
 
 
 def test_giant_group_is_truncated_and_keeps_gates_commands_meta() -> None:
@@ -432,7 +438,7 @@ def test_meta_cannot_close_the_comment() -> None:
     rows = [row("image", "1.0", nasty, source="ghcr.io/acme/api|x\nnew line")]
     p = promotion("staging", "api", [app_plan("api", rows)])
     text = body(p, CONFIG)
-    assert text.count("-->") == 1 and text.endswith(" -->")
+    assert text.count("-->") == 2 and text.endswith(" -->")  # the gates' mark and the meta
     assert "<script>" not in text
     assert "\\u003c" in text.splitlines()[-1]
     assert parse_meta(text) == p
@@ -452,6 +458,26 @@ def test_parse_meta_finds_the_last_block_and_rejects_junk() -> None:
     assert parse_meta('<!-- promobot:meta {"v":1,"zlib":"!!"} -->') is None
     assert parse_meta("<!-- promobot:meta [1] -->") is None
     assert parse_meta(body(first, CONFIG).removesuffix(" -->")) is None
+
+
+def test_metadata_that_does_not_verify_counts_as_absent() -> None:
+    """PR editor: a block someone appended, edited, or copied from another PR is not read."""
+    promotion = single()  # staging
+    text = body(promotion, CONFIG)
+    assert parse_meta(text, "promobot/staging/api") == promotion
+    block = text[text.rindex("<!-- promobot:meta ") :]
+    forged = block.replace('"env":"staging"', '"env":"dev"')
+    assert forged != block
+    assert parse_meta(text + "\n" + forged) == promotion  # the forged block is skipped
+    assert parse_meta(text.replace(block, forged)) is None
+    unsigned = block.split(" sig=")[0] + " -->"
+    assert parse_meta(text.replace(block, unsigned)) is None
+    other_key = Signer(b"someone-else-s-key-0123456789abcdef", "acme/env-repo")
+    assert render.parse_meta(text, other_key) is None
+    other_repo = Signer(b"promobot-test-signing-key-0123456789", "acme/other-repo")
+    assert render.parse_meta(text, other_repo) is None
+    # a genuine block from another PR's body does not speak for this PR's branch
+    assert parse_meta(text, "promobot/prod/api") is None
 
 
 # --- titles ----------------------------------------------------------------------------------
@@ -520,14 +546,29 @@ def test_commands_help_lists_every_command() -> None:
 
 def test_replace_gates_changes_only_the_checklist() -> None:
     promotion = single()
-    before = render.body(promotion, CONFIG, diffs={})
+    before = body(promotion, CONFIG, diffs={})
     results = [
         GateResult("soak", "pending", "soak: dev has run 1.4.2 for 12m of 30m"),
         GateResult("hold", "pass", "not on hold"),
     ]
-    after = render.replace_gates(before, "staging", results)
-    assert "- [ ] soak: dev has run 1.4.2 for 12m of 30m\n- [x] not on hold\n\nFiles:" in after
-    assert after.replace(render._gates("staging", results), "") == before.replace(
-        render._gates("staging", ()), ""
+    after = render.replace_gates(before, promotion, results, SIGNER)
+    assert (
+        "- [ ] soak: dev has run 1.4.2 for 12m of 30m\n- [x] not on hold\n<!-- promobot:" in after
     )
-    assert render.parse_meta(after) == promotion
+    assert after.replace(render._gates(promotion, results, SIGNER), "") == before.replace(
+        render._gates(promotion, (), SIGNER), ""
+    )
+    assert parse_meta(after) == promotion
+    assert render.replace_gates(after, promotion, results, SIGNER) == after  # idempotent
+
+
+def test_the_checklist_counts_only_as_promobot_signed_it() -> None:
+    """PR editor: ticking a box in the description does not make a gate pass anywhere."""
+    promotion = single()
+    results = [GateResult("approvals", "pending", "approvals: 0 of 2")]
+    text = render.replace_gates(body(promotion, CONFIG), promotion, results, SIGNER)
+    checklist = render.signed_checklist(text, promotion.branch, SIGNER)
+    assert checklist == "Gates\n- [ ] approvals: 0 of 2"
+    ticked = text.replace("- [ ] approvals: 0 of 2", "- [x] approvals: 2 of 2")
+    assert render.signed_checklist(ticked, promotion.branch, SIGNER) is None
+    assert render.signed_checklist(text, "promobot/prod/api", SIGNER) is None

@@ -36,6 +36,7 @@ class PullRequest:
     author: str
     url: str
     from_fork: bool = False
+    author_id: int | None = None  # the forge's id of the author: what identity checks compare
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,16 @@ class Comment:
     user: str
     body: str
     created_at: datetime
+    user_id: int | None = None  # the forge's id of the author (a login can be renamed)
+    edited: bool = False  # changed after it was posted: its commands never run
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who promobot is on the forge: what it compares an author's id with."""
+
+    id: int
+    login: str
 
 
 @dataclass
@@ -81,6 +92,9 @@ class CallCounter:
 
 class Forge(Protocol):
     name: str
+
+    def identity(self) -> Account:
+        """The account promobot acts as, as the forge reports it (asked once, then kept)."""
 
     def default_branch(self) -> str: ...
 
@@ -124,6 +138,9 @@ class Forge(Protocol):
 
     def comments(self, number: int) -> list[Comment]: ...
 
+    def get_comment(self, number: int, comment_id: int) -> Comment:
+        """One comment on PR or issue `number`, as the forge has it now."""
+
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         """Post a comment (quoting `reply_to` where the forge has no threads); its id."""
 
@@ -138,6 +155,9 @@ class Forge(Protocol):
     def set_status(
         self, sha: str, context: str, state: StatusState, description: str, url: str | None = None
     ) -> None: ...
+
+    def pr_files(self, number: int) -> list[str]:
+        """The paths the PR changes (added, modified, deleted; both sides of a rename)."""
 
     def merge(self, number: int, sha: str) -> str:
         """Merge if the head is still `sha` (else ForgeError); the merge commit."""

@@ -48,6 +48,7 @@ from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited
 from bot.forges import observe
 from bot.forges.archive import snapshot_from_tarball
 from bot.forges.base import (
+    Account,
     Check,
     CheckState,
     Comment,
@@ -147,6 +148,7 @@ class GitHubForge:
         self._trees: dict[str, str] = {}  # commit -> its tree, learnt for free along the way
         self._snapshots: OrderedDict[str, _Stored] = OrderedDict()
         self._branches: set[str] = set()  # branches known to exist: update them, don't create
+        self._identity: Account | None = None
 
     # --- the client ----------------------------------------------------------------------------
 
@@ -185,8 +187,9 @@ class GitHubForge:
             self._repository = self._gh.get_repo(self.repo)  # lazy: no call
         return self._repository
 
-    def _find_installation(self, app: Auth.AppAuth) -> int:
-        integration = GithubIntegration(
+    def _integration(self, app: Auth.AppAuth) -> GithubIntegration:
+        """The App itself, authenticated with its JWT (not an installation token)."""
+        return GithubIntegration(
             auth=app,
             base_url=self.base_url,
             timeout=_whole_seconds(self.timeout),
@@ -195,6 +198,9 @@ class GitHubForge:
             seconds_between_requests=None,
             seconds_between_writes=None,
         )
+
+    def _find_installation(self, app: Auth.AppAuth) -> int:
+        integration = self._integration(app)
         name = self.repo.partition("/")[2]
         return self._retry(
             f"find the GitHub App's installation on {self.repo}",
@@ -204,6 +210,25 @@ class GitHubForge:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def identity(self) -> Account:
+        """The token's user, or the App's bot user (`slug[bot]`): installation tokens cannot
+        read /user, so an App asks /app for its slug (with its JWT), then /users for the id."""
+        if self._identity is None:
+            requester = self._gh.requester
+
+            def fetch() -> Account:
+                if isinstance(self._auth, Auth.AppAuth):
+                    slug = self._integration(self._auth).get_app().slug
+                    _, user = requester.requestJsonAndCheck(
+                        "GET", f"{self.base_url}/users/{quote(f'{slug}[bot]', safe='')}"
+                    )
+                else:
+                    _, user = requester.requestJsonAndCheck("GET", f"{self.base_url}/user")
+                return Account(int(user["id"]), str(user["login"]))
+
+            self._identity = self._call("find out which GitHub account promobot is", fetch)
+        return self._identity
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -517,7 +542,17 @@ class GitHubForge:
             author=pr.user.login if pr.user else "ghost",
             url=pr.html_url,
             from_fork=head_repo is None or head_repo.full_name.lower() != self.repo.lower(),
+            author_id=pr.user.id if pr.user else None,
         )
+
+    def pr_files(self, number: int) -> list[str]:
+        pull = self._repo.get_pull(number)  # lazy: no call
+        found = self._call(
+            f"list the files of pull request #{number} in {self.repo}",
+            lambda: list(pull.get_files()),
+        )
+        paths = {f.filename for f in found} | {f.previous_filename for f in found}
+        return sorted(p for p in paths if p)
 
     def merge(self, number: int, sha: str) -> str:
         pull = self._repo.get_pull(number)  # lazy: no call
@@ -545,10 +580,16 @@ class GitHubForge:
             f"read the comments on #{number} in {self.repo}",
             lambda: list(issue.get_comments()),
         )
-        return [
-            Comment(c.id, c.user.login if c.user else "ghost", c.body or "", c.created_at)
-            for c in found
-        ]
+        return [_comment(c) for c in found]
+
+    def get_comment(self, number: int, comment_id: int) -> Comment:
+        found = self._call(
+            f"read comment {comment_id} in {self.repo}",
+            lambda: self._issue_comment(comment_id).complete(),
+        )
+        if not found.issue_url.endswith(f"/issues/{number}"):
+            raise NotFound(f"comment {comment_id} is not on #{number} in {self.repo}")
+        return _comment(found)
 
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         if reply_to is not None:  # issue comments have no threads: quote what we answer
@@ -725,6 +766,18 @@ class GitHubForge:
                 return ForgeError(f"GitHub refused to {what}: {reason}")  # retrying won't help
             return Conflict(f"GitHub refused to {what}: {reason}")
         return ForgeError(f"GitHub refused to {what}: {reason} (HTTP {status})")
+
+
+def _comment(found: IssueComment) -> Comment:
+    created, updated = found.created_at, found.updated_at
+    return Comment(
+        found.id,
+        found.user.login if found.user else "ghost",
+        found.body or "",
+        created,
+        user_id=found.user.id if found.user else None,
+        edited=updated is not None and (updated - created).total_seconds() >= 1,
+    )
 
 
 def _authentication(token: str | None, app_id: int | None, private_key: str | None) -> Auth.Auth:

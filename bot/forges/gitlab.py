@@ -47,6 +47,7 @@ from bot.errors import (
 from bot.forges import observe
 from bot.forges.archive import snapshot_from_tarball
 from bot.forges.base import (
+    Account,
     Check,
     CheckState,
     Comment,
@@ -147,6 +148,24 @@ def _pr(data: Mapping[str, Any]) -> PullRequest:
         author=str((data.get("author") or {}).get("username", "")),
         url=str(data.get("web_url") or ""),
         from_fork=data.get("source_project_id") != data.get("target_project_id"),
+        author_id=_id((data.get("author") or {}).get("id")),
+    )
+
+
+def _id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _note(n: Mapping[str, Any]) -> Comment:
+    created = _time(n["created_at"])
+    updated = _time(n["updated_at"]) if n.get("updated_at") else created
+    return Comment(
+        id=int(n["id"]),
+        user=str(n["author"]["username"]),
+        body=str(n["body"]),
+        created_at=created,
+        user_id=_id(n["author"].get("id")),
+        edited=(updated - created).total_seconds() >= 1,
     )
 
 
@@ -181,6 +200,7 @@ class GitLabForge:
         self._default: str | None = None
         self._resets_approvals: bool | None = None
         self._user_ids: dict[str, int | None] = {}
+        self._identity: Account | None = None
         self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -238,6 +258,14 @@ class GitLabForge:
 
     def _mr(self, number: int) -> ProjectMergeRequest:
         return self._project.mergerequests.get(number, lazy=True)
+
+    def identity(self) -> Account:
+        if self._identity is None:
+            data = self._call("reading the token's user", lambda: self._gl.http_get("/user"))
+            if not isinstance(data, dict):
+                raise ForgeError("GitLab gave an unreadable answer to reading the token's user")
+            self._identity = Account(int(data["id"]), str(data["username"]))
+        return self._identity
 
     # --- reading --------------------------------------------------------------------------
 
@@ -441,6 +469,19 @@ class GitLabForge:
     def get_pr(self, number: int) -> PullRequest:
         return _pr(self._mr_data(number))
 
+    def pr_files(self, number: int) -> list[str]:
+        what = f"listing the files of !{number}"
+        path = f"/projects/{self._project.encoded_id}/merge_requests/{number}"
+        try:
+            diffs = self._call(
+                what, lambda: list(self._gl.http_list(f"{path}/diffs", get_all=True, per_page=100))
+            )
+        except NotFound:  # GitLab before 15.7 has only the older /changes
+            answer = self._call(what, lambda: self._gl.http_get(f"{path}/changes"))
+            diffs = answer.get("changes", []) if isinstance(answer, dict) else []
+        paths = {str(d[k]) for d in diffs for k in ("old_path", "new_path") if d.get(k)}
+        return sorted(paths)
+
     def _mr_data(self, number: int) -> dict[str, Any]:
         return self._call(
             f"reading merge request !{number}",
@@ -479,15 +520,19 @@ class GitLabForge:
             ),
         )
         return [
-            Comment(
-                id=int(n["id"]),
-                user=str(n["author"]["username"]),
-                body=str(n["body"]),
-                created_at=_time(n["created_at"]),
-            )
+            _note(n)
             for n in (note.attributes for note in notes)
             if not n.get("system")  # "approved this merge request", "added 1 commit", …
         ]
+
+    def get_comment(self, number: int, comment_id: int) -> Comment:
+        note = self._call(
+            f"reading comment {comment_id} on !{number}",
+            lambda: self._mr(number).notes.get(comment_id).attributes,
+        )
+        if note.get("system"):
+            raise NotFound(f"comment {comment_id} on !{number} is a system note")
+        return _note(note)
 
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         if reply_to is not None:

@@ -22,8 +22,17 @@ from typing import Any, Literal
 
 from bot.composition import Commit, Snapshot
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound
-from bot.forges.base import Check, Comment, Permission, PullRequest, Review, StatusState
+from bot.forges.base import (
+    Account,
+    Check,
+    Comment,
+    Permission,
+    PullRequest,
+    Review,
+    StatusState,
+)
 
+ME = Account(0, "promobot")  # whoever runs promobot on the checkout acts as this account
 BOT_IDENTITY = {
     "GIT_AUTHOR_NAME": "promobot",
     "GIT_AUTHOR_EMAIL": "promobot@localhost",
@@ -117,6 +126,8 @@ class LocalForge:
         if not self.store.is_absolute():
             self.store = self.root / self.store
         self.store = self.store / "promobot" / "forge.json"
+        # promobot's signing key for this checkout, made on first use (bot.signing.load_key)
+        self.key_path = self.store.parent / "signing-key"
 
     def resolve(self, ref: str = "HEAD") -> str:
         try:
@@ -220,6 +231,9 @@ class LocalForge:
 
     # --- the Forge protocol ----------------------------------------------------------------------
 
+    def identity(self) -> Account:
+        return ME
+
     def default_branch(self) -> str:
         return self.current_branch() or "main"
 
@@ -270,6 +284,7 @@ class LocalForge:
             state=data["state"],
             author=data["author"],
             url=f"{self.root}#pr-{data['number']}",
+            author_id=ME.id if data["author"] == ME.login else None,
         )
 
     def find_pr(self, branch: str, state: Literal["open", "closed"] = "open") -> PullRequest | None:
@@ -343,11 +358,14 @@ class LocalForge:
 
     def comments(self, number: int) -> list[Comment]:
         with self._state() as state:
-            return [
-                Comment(c["id"], c["user"], c["body"], datetime.fromisoformat(c["created_at"]))
-                for c in state["comments"].values()
-                if c["number"] == number
-            ]
+            return [_comment(c) for c in state["comments"].values() if c["number"] == number]
+
+    def get_comment(self, number: int, comment_id: int) -> Comment:
+        with self._state() as state:
+            found = state["comments"].get(str(comment_id))
+            if found is None or found["number"] != number:
+                raise NotFound(f"no comment {comment_id} on #{number}")
+            return _comment(found)
 
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         with self._state() as state:
@@ -356,17 +374,28 @@ class LocalForge:
                 if original is not None:
                     first = original["body"].strip().splitlines()[0] if original["body"] else ""
                     body = f"> {first}\n\n{body}"
+        return self.add_comment(number, ME.login, body)
+
+    def add_comment(self, number: int, user: str, body: str) -> int:
+        """Post a comment as `user` (the local forge has no web UI; tests and people use this)."""
+        with self._state() as state:
             comment_id: int = state["next"]
             state["next"] += 1
             state["comments"][str(comment_id)] = {
                 "id": comment_id,
                 "number": number,
-                "user": "promobot",
+                "user": user,
                 "body": body,
                 "created_at": datetime.now(UTC).isoformat(),
                 "reactions": [],
             }
             return comment_id
+
+    def pr_files(self, number: int) -> list[str]:
+        pull = self.get_pr(number)
+        base = self.resolve(f"refs/heads/{pull.base}")
+        out = self.git.text("diff", "--name-only", "--no-renames", f"{base}...{pull.head_sha}")
+        return sorted(out.splitlines())
 
     def react(self, number: int, comment_id: int, reaction: str) -> None:
         with self._state() as state:
@@ -475,3 +504,14 @@ class LocalForge:
 
     def is_member(self, user: str, team: str) -> bool:
         return False
+
+
+def _comment(data: Mapping[str, Any]) -> Comment:
+    return Comment(
+        data["id"],
+        data["user"],
+        data["body"],
+        datetime.fromisoformat(data["created_at"]),
+        user_id=ME.id if data["user"] == ME.login else None,
+        edited="edited_at" in data,
+    )

@@ -2,9 +2,11 @@
 (pages in `pages`, the JSON API in `api`, optionally behind `access`).
 
 Each webhook is checked in the same order: credentials first (401 and nothing else happens),
-then the size (413), then the body (400 with a one-line reason), then whether it was seen
-before (200) and whether it concerns this repo at all (200), and only then is a job queued
-(202). Nothing here talks to the forge: answers stay fast, and bad input never reaches it.
+then the size (413) and the time the body takes to arrive (408), then the body (400 with a
+one-line reason), then whether it was seen before (200) and whether it concerns this repo at
+all (200), and only then is a job queued (202). Nothing here talks to the forge: answers stay
+fast, and bad input never reaches it. Parsing and the queue's store run in a worker thread, so
+one large or slow body never holds up the event loop.
 """
 
 from __future__ import annotations
@@ -32,21 +34,26 @@ from bot.web.pages import Pages, Site
 log = logging.getLogger("promobot.web")
 
 
+BODY_SECONDS = 10.0  # a sender trickling its body slower than this is cut off (slowloris)
+
+
 class TooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing to buffer more than `limit` bytes whatever Content-Length says."""
+async def read_body(request: Request, limit: int, seconds: float = BODY_SECONDS) -> bytes:
+    """The body, refusing to buffer more than `limit` bytes whatever Content-Length says, or to
+    wait longer than `seconds` for all of it (TimeoutError)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
+    async with asyncio.timeout(seconds):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -74,6 +81,7 @@ class Relevance:
             self.loaded = True
         except Exception as exc:  # readiness reports it; webhooks keep being accepted
             self.problems = [f"{type(exc).__name__}: {exc}"]
+            log.warning("not ready", extra={"error": self.problems[0]})
 
     def why_not(self, event: events.Event) -> str | None:
         """None when the event may need work; otherwise why it needs none."""
@@ -121,25 +129,34 @@ def create_app(service: Service) -> Starlette:
         parse: Parser,
         needs_body_to_verify: bool = False,
     ) -> Callable[[Request], Awaitable[Response]]:
-        def answer(outcome: str, status: int, **extra: object) -> Response:
+        def answer(outcome: str, status: int, extra: dict[str, object] | None = None) -> Response:
             metrics.WEBHOOKS.labels(source, outcome).inc()
-            return JSONResponse({"status": outcome, **extra}, status_code=status)
+            return JSONResponse({"status": outcome, **(extra or {})}, status_code=status)
 
         async def handler(request: Request) -> Response:
             if not needs_body_to_verify and not authorized(request, None):
-                return answer("unauthorized", 401, error="missing or wrong credentials")
+                return answer("unauthorized", 401, {"error": "missing or wrong credentials"})
             try:
                 body = await read_body(request, settings.max_body)
             except TooLarge:
-                return answer("too-large", 413, error=f"body larger than {settings.max_body} bytes")
+                too_large = f"body larger than {settings.max_body} bytes"
+                return answer("too-large", 413, {"error": too_large})
+            except TimeoutError:
+                return answer(
+                    "too-slow", 408, {"error": f"body not sent within {BODY_SECONDS:g} s"}
+                )
             except ClientDisconnect:
-                return answer("disconnected", 400, error="the client went away")
+                return answer("disconnected", 400, {"error": "the client went away"})
             if needs_body_to_verify and not authorized(request, body):
-                return answer("unauthorized", 401, error="missing or wrong signature")
+                return answer("unauthorized", 401, {"error": "missing or wrong signature"})
+            return answer(*await asyncio.to_thread(take, request, body))
+
+        def take(request: Request, body: bytes) -> tuple[str, int, dict[str, object]]:
+            """Parse, filter, dedupe and queue one verified delivery (in a worker thread)."""
             try:
                 parsed = parse(request, body)
             except events.EventError as exc:
-                return answer("malformed", 400, error=str(exc))
+                return "malformed", 400, {"error": str(exc)}
             queued, reasons = [], []
             for key, event in parsed:
                 reason = relevance.why_not(event)
@@ -154,18 +171,18 @@ def create_app(service: Service) -> Starlette:
                 except Exception as exc:  # the queue's store is down: ask the sender to retry
                     log.error("queue unavailable", extra={"delivery": key, "error": str(exc)})
                     service.queue.forget(key)
-                    return answer("unavailable", 503, error="the queue is unavailable; retry")
+                    return "unavailable", 503, {"error": "the queue is unavailable; retry"}
                 queued.append(key)
                 log.info(
                     "webhook queued", extra={"source": source, "delivery": key, "event": event.kind}
                 )
             if queued:
                 seen.invalidate()  # it may move the head or change the open promotions
-                return answer("queued", 202, deliveries=queued)
+                return "queued", 202, {"deliveries": queued}
             if not parsed:
                 reasons.append("nothing to do")
             outcome = "duplicate" if reasons == ["duplicate delivery"] else "ignored"
-            return answer(outcome, 200, reason="; ".join(dict.fromkeys(reasons)))
+            return outcome, 200, {"reason": "; ".join(dict.fromkeys(reasons))}
 
         return handler
 
@@ -212,11 +229,13 @@ def create_app(service: Service) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
+        # Unauthenticated: it says ready or not, nothing about the repo or the machine (the
+        # problems go to the log).
         if not relevance.loaded:
-            relevance.refresh(service)
+            await asyncio.to_thread(relevance.refresh, service)
         if relevance.problems:
-            return JSONResponse({"ready": False, "problems": relevance.problems}, status_code=503)
-        return JSONResponse({"ready": True, "repo": settings.repo, "forge": settings.forge})
+            return JSONResponse({"ready": False}, status_code=503)
+        return JSONResponse({"ready": True})
 
     async def metrics_endpoint(request: Request) -> Response:
         metrics.QUEUE_DEPTH.set(service.queue.depth())

@@ -99,11 +99,14 @@ class OpenPromotion:
 _GATES = re.compile(r"^Gates\n((?:- .*(?:\n|$))*)", re.MULTILINE)
 _ITEM = re.compile(r"^- \[(?P<mark>[ xX])\] (?P<text>.*)$")
 _FAIL = "❌ "
+_UNVERIFIED = Gate(
+    "pending", "the gate checklist was edited; promobot rewrites it at its next look"
+)
 
 
-def parse_gates(body: str) -> tuple[Gate, ...]:
+def parse_gates(checklist: str) -> tuple[Gate, ...]:
     """The gate checklist promobot keeps in a PR body (see `render.replace_gates`)."""
-    found = _GATES.search(body)
+    found = _GATES.search(checklist)
     if found is None:
         return (Gate("pending", "gates not evaluated yet"),)
     gates = []
@@ -121,11 +124,13 @@ def parse_gates(body: str) -> tuple[Gate, ...]:
     return tuple(gates) or (Gate("pending", "gates not evaluated yet"),)
 
 
-def open_promotion(pr: PullRequest) -> OpenPromotion | None:
-    """None for a PR without promobot's metadata block (someone else's, or a mangled body)."""
-    promotion = render.parse_meta(pr.body)
+def open_promotion(pr: PullRequest, engine: Engine) -> OpenPromotion | None:
+    """None for a PR without promobot's signed metadata (someone else's, or an edited body).
+    The checklist is shown only as promobot signed it: an edited one shows as unknown."""
+    promotion = engine.promotion_of(pr)
     if promotion is None:
         return None
+    checklist = render.signed_checklist(pr.body, pr.branch, engine.signer)
     changes = tuple(
         Change(plan.app, row.component, row.before, row.after, row.change)
         for plan in promotion.apps
@@ -140,7 +145,7 @@ def open_promotion(pr: PullRequest) -> OpenPromotion | None:
         name=promotion.name,
         apps=tuple(plan.app for plan in promotion.apps),
         changes=changes,
-        gates=parse_gates(pr.body),
+        gates=parse_gates(checklist) if checklist is not None else (_UNVERIFIED,),
     )
 
 
@@ -602,7 +607,7 @@ class Overview:
             if cached is not None and self.clock() - cached[0] < self.pr_ttl:
                 return cached[2], cached[1]
             started = self.clock()
-            found = [open_promotion(pr) for pr in self.forge.list_prs(label=LABEL)]
+            found = [open_promotion(pr, self.engine) for pr in self.forge.list_prs(label=LABEL)]
             prs = tuple(sorted((p for p in found if p is not None), key=lambda p: p.number))
             self._generation += 1
             self._prs = (started, self._generation, prs)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from tests.conftest import SIGNING_KEY
 from tests.e2e.service import Promobot, wait_for
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
@@ -58,6 +59,7 @@ def server() -> Iterator[Server]:
 def settings(kind: str, server: Server, data: Path, **extra: str) -> dict[str, str]:
     base = {
         "PROMOBOT_FORGE": kind,
+        "PROMOBOT_SIGNING_KEY": SIGNING_KEY,
         "PROMOBOT_REPO": REPO,
         "PROMOBOT_WEBHOOK_SECRET": SECRET,
         "PROMOBOT_REGISTRY_TOKEN": NOTIFY,

@@ -17,12 +17,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bot import events, render
+from bot import events
 from bot.forges.base import Forge
 from bot.forges.retry import Policy
 from bot.gates import HOLD_LABEL
 from bot.service import Service
 from bot.settings import Settings
+from tests.conftest import SIGNING_KEY
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
 
@@ -209,6 +210,7 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
         settings = Settings(
             forge=kind,
             repo=REPO,
+            signing_key=SIGNING_KEY,  # type: ignore[arg-type]
             data_dir=tmp_path,
             workers=0,  # type: ignore[arg-type]
             github_token="bot-token",
@@ -306,8 +308,8 @@ def test_hold_unhold_and_a_rollback(scene: Scene) -> None:
     assert "Rolling back api in dev to" in reply and "opened #" in reply
     back = scene.open_pr("dev")
     assert back.title == "Roll back api in dev: image 1.5.0 → 1.4.2"
-    meta = render.parse_meta(back.body)
-    assert meta is not None and meta.reason == "rollback" and meta.requested_by == "alice"
+    meta = scene.service.engine.promotion_of(scene.pr(back.number))
+    assert meta is not None and meta.reason == "rollback" and meta.requested_by == ("alice",)
     assert "| image | ghcr.io/acme/api | 1.5.0 | **1.4.2** |" in back.body
     assert "✅ Merged" in scene.say("alice", back.number, "/merge")[0]
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"

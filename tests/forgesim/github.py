@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -516,7 +516,7 @@ def comment_json(world: World, repo: Repo, comment: Comment) -> dict[str, Any]:
         "node_id": node_id("IssueComment", comment.id),
         "user": user_json(world, comment.user),
         "created_at": iso(comment.created_at),
-        "updated_at": iso(comment.created_at),
+        "updated_at": iso(comment.updated_at or comment.created_at),
         "author_association": association(repo, comment.user),
         "body": comment.body,
         "reactions": reactions_json(world, repo, comment),
@@ -1405,6 +1405,37 @@ class _GitHub:
         data = pull_json(self.world, repo, pull)
         return created(request, self.world, data, data["url"])
 
+    async def pull_files(self, request: Request, repo: Repo) -> Response:
+        pull = self.pull(repo, request)
+        if pull is None:
+            return not_found()
+        base = repo.git.resolve(f"refs/heads/{pull.base}")
+        head = repo.git.resolve(f"refs/heads/{pull.branch}") or pull.head_sha
+        assert base is not None and head is not None
+        fork = repo.git.text("merge-base", base, head)
+        added, removed, modified = repo.git.changed_paths(fork, head)
+        files = [(p, "added") for p in added] + [(p, "removed") for p in removed]
+        files = sorted(files + [(p, "modified") for p in modified])
+        chunk, headers = paginate(request, files)
+        data = [
+            {
+                "sha": repo.git.resolve(f"{head}:{path}") if status != "removed" else None,
+                "filename": path,
+                "status": status,
+                "additions": 1,
+                "deletions": 1,
+                "changes": 2,
+                "blob_url": web(self.world, f"{repo.full_name}/blob/{head}/{path}"),
+                "raw_url": web(self.world, f"{repo.full_name}/raw/{head}/{path}"),
+                "contents_url": api(
+                    self.world, f"/repos/{repo.full_name}/contents/{path}?ref={head}"
+                ),
+                "patch": "",
+            }
+            for path, status in chunk
+        ]
+        return respond(request, self.world, data, headers=headers)
+
     async def get_pull(self, request: Request, repo: Repo) -> Response:
         pull = self.pull(repo, request)
         if pull is None:
@@ -1701,6 +1732,7 @@ class _GitHub:
             return too_long("IssueComment", "body", BODY_LIMIT)
         with self.world.lock:
             comment.body = text
+            comment.updated_at = max(now(), comment.created_at + timedelta(seconds=1))
         emit_github(
             self.world,
             "issue_comment",
@@ -1892,7 +1924,38 @@ class _GitHub:
         return respond(request, self.world, data)
 
     async def user(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if token in state(self.world).issued:  # installation tokens cannot read /user
+            return error(403, "Resource not accessible by integration")
         return respond(request, self.world, user_json(self.world, self.login(request)))
+
+    async def named_user(self, request: Request) -> Response:
+        login = request.path_params["login"]
+        if login not in self.world.users:
+            return not_found()
+        return respond(request, self.world, user_json(self.world, login))
+
+    async def app(self, request: Request) -> Response:
+        found = self.app_from_jwt(request)
+        if isinstance(found, Response):
+            return found
+        app_id, app = found
+        slug = app.get("slug", "promobot")
+        data = {
+            "id": app_id,
+            "slug": slug,
+            "node_id": node_id("Integration", app_id),
+            "owner": owner_json(self.world, "acme"),
+            "name": slug.title(),
+            "description": "",
+            "external_url": web(self.world, slug),
+            "html_url": web(self.world, f"apps/{slug}"),
+            "created_at": CREATED,
+            "updated_at": CREATED,
+            "permissions": {"contents": "write", "pull_requests": "write", "metadata": "read"},
+            "events": ["pull_request", "pull_request_review", "issue_comment", "push", "status"],
+        }
+        return respond(request, self.world, data)
 
     # GitHub Apps ------------------------------------------------------------------------------
 
@@ -2038,6 +2101,7 @@ def routes(world: World) -> list[Route]:
         ("POST", "/pulls", gh.create_pull),
         ("GET", "/pulls/{number}", gh.get_pull),
         ("PATCH", "/pulls/{number}", gh.update_pull),
+        ("GET", "/pulls/{number}/files", gh.pull_files),
         ("GET", "/pulls/{number}/merge", gh.merged),
         ("PUT", "/pulls/{number}/merge", gh.merge),
         ("GET", "/pulls/{number}/reviews", gh.list_reviews),
@@ -2066,6 +2130,9 @@ def routes(world: World) -> list[Route]:
             world, "github", "GET", "/orgs/{org}/teams/{team}/memberships/{user}", gh.membership
         ),
         endpoint(world, "github", "GET", "/user", gh.user),
+        endpoint(world, "github", "GET", "/users/{login}", gh.named_user),
+        # App endpoints authenticate with the app's JWT, which endpoint() does not know.
+        endpoint(world, "github", "GET", "/app", gh.app, auth=False),
         # App endpoints authenticate with the app's JWT, which endpoint() does not know.
         endpoint(
             world,

@@ -29,7 +29,7 @@ import zlib
 from base64 import b64decode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -502,7 +502,7 @@ def note_json(world: World, repo: Repo, pull: Pull, note: Comment, system: bool)
         "attachment": None,
         "author": user_basic(world, note.user),
         "created_at": iso(note.created_at),
-        "updated_at": iso(note.created_at),
+        "updated_at": iso(note.updated_at or note.created_at),
         "system": system,
         "noteable_id": pull.id,
         "noteable_type": "MergeRequest",
@@ -1040,6 +1040,51 @@ def routes(world: World) -> list[Route]:
         emit_gitlab(world, "note", repo=repo, pull=pull, comment=note, user=login(request))
         return JSONResponse(note_json(world, repo, pull, note, False), status_code=201)
 
+    async def edit_note(request: Request) -> Response:
+        repo, pull = pull_of(request)
+        if repo is None or pull is None:
+            return not_found("Project" if repo is None else "")
+        note = repo.comments.get(request.path_params["note_id"])
+        if note is None or note.number != pull.number:
+            return not_found("Note")
+        p = await params(request)
+        if not p.get("body"):
+            return fail(400, "body is missing", key="error")
+        with world.lock:
+            note.body = str(p["body"])
+            note.updated_at = max(stamp(), note.created_at + timedelta(seconds=1))
+        return JSONResponse(note_json(world, repo, pull, note, False))
+
+    async def list_diffs(request: Request) -> Response:
+        repo, pull = pull_of(request)
+        if repo is None or pull is None:
+            return not_found("Project" if repo is None else "")
+        head = mr_head(world, repo, pull)
+        target = repo.git.resolve(f"refs/heads/{pull.base}")
+        if head is None or target is None:
+            return paginate(request, [], lambda d: d)
+        added, removed, modified = repo.git.changed_paths(merge_base(repo, target, head), head)
+        changes = sorted(
+            [(p, "new") for p in added] + [(p, "deleted") for p in removed]
+            + [(p, "") for p in modified]
+        )  # fmt: skip
+
+        def render(change: tuple[str, str]) -> dict[str, Any]:
+            path, kind = change
+            return {
+                "old_path": path,
+                "new_path": path,
+                "a_mode": "0" if kind == "new" else "100644",
+                "b_mode": "0" if kind == "deleted" else "100644",
+                "diff": "",
+                "new_file": kind == "new",
+                "renamed_file": False,
+                "deleted_file": kind == "deleted",
+                "generated_file": False,
+            }
+
+        return paginate(request, changes, render)
+
     def user_note(request: Request) -> tuple[Repo | None, Comment | None]:
         repo, pull = pull_of(request)
         if repo is None or pull is None:
@@ -1155,6 +1200,8 @@ def routes(world: World) -> list[Route]:
         ("GET", mr + "/notes/{note_id:int}/award_emoji", list_note_emoji),
         ("POST", mr + "/notes/{note_id:int}/award_emoji", award_note_emoji),
         ("GET", mr + "/notes/{note_id:int}", get_note),
+        ("PUT", mr + "/notes/{note_id:int}", edit_note),
+        ("GET", mr + "/diffs", list_diffs),
         ("GET", mr + "/notes", list_notes),
         ("POST", mr + "/notes", create_note),
         ("GET", mr + "/approvals", get_approvals),

@@ -50,6 +50,7 @@ class Comment:
     body: str
     created_at: datetime
     reactions: list[tuple[str, str]] = field(default_factory=list)  # (user, content)
+    updated_at: datetime | None = None  # set by an edit
 
 
 @dataclass

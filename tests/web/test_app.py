@@ -18,7 +18,7 @@ from bot.forges.local import LocalForge
 from bot.service import Service
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.conftest import MakeRepo
+from tests.conftest import SIGNING_KEY, MakeRepo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SECRET = "s3cret-webhook-value"
@@ -46,6 +46,7 @@ def client(make_repo: MakeRepo, tmp_path: Path) -> Iterator[tuple[TestClient, Se
     })  # fmt: skip
     settings = Settings(
         forge="github", repo="Codertocat/Hello-World", github_token="t",  # type: ignore[arg-type]
+        signing_key=SIGNING_KEY,  # type: ignore[arg-type]
         webhook_secret=SECRET, registry_token=REGISTRY_TOKEN,  # type: ignore[arg-type]
         data_dir=tmp_path / "data", workers=0, max_body=64 * 1024,
     )  # fmt: skip
@@ -199,6 +200,7 @@ def test_a_queue_that_is_down_gets_503_so_the_sender_retries(
     repo = make_repo(files={".promobot.yaml": CONFIG})
     settings = Settings(
         forge="github", repo="Codertocat/Hello-World", github_token="t",  # type: ignore[arg-type]
+        signing_key=SIGNING_KEY,  # type: ignore[arg-type]
         webhook_secret=SECRET, data_dir=tmp_path, workers=0,  # type: ignore[arg-type]
         queue_url="redis://127.0.0.1:1/0",  # nothing listens there
     )  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import SIGNING_KEY
 from tests.e2e.service import Promobot, wait_for
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
@@ -68,7 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server
             make(world)
         data = tmp_path_factory.mktemp("promobot")
         promobot = Promobot({
-            "PROMOBOT_FORGE": "github", "PROMOBOT_REPO": REPO, "PROMOBOT_GITHUB_URL": server.github_url,
+            "PROMOBOT_FORGE": "github", "PROMOBOT_REPO": REPO, "PROMOBOT_SIGNING_KEY": SIGNING_KEY, "PROMOBOT_GITHUB_URL": server.github_url,
             "PROMOBOT_GITHUB_TOKEN": TOKEN, "PROMOBOT_WEBHOOK_SECRET": world.webhook_secret,
             "PROMOBOT_DATA_DIR": str(data), "PROMOBOT_RECONCILE_INTERVAL": "1h",
         })  # fmt: skip

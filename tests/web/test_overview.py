@@ -7,6 +7,8 @@ import pytest
 
 from bot import render
 from bot.gates import GateResult
+from bot.planner import Promotion
+from bot.signing import Signer
 from bot.web.overview import Gate, covering, difference, links, matches, parse_gates, pr_number
 
 
@@ -17,8 +19,15 @@ def test_the_gate_checklist_promobot_writes_reads_back() -> None:
         GateResult("checks", "fail", "checks: validate ❌ <failed>"),
         GateResult("hold", "pass", "not on hold"),
     ]
-    body = render.replace_gates("Promote…\n\nGates\n- [ ] old\n\nFiles: x", "prod", results)
-    assert parse_gates(body) == (
+    promotion = Promotion(env="prod", upstream="staging", name="api", reason="upstream", apps=(),
+                          edits=())  # fmt: skip
+    signer = Signer(b"promobot-test-signing-key-0123456789", "acme/env-repo")
+    body = render.replace_gates(
+        "Promote…\n\nGates\n- [ ] old\n\nFiles: x", promotion, results, signer
+    )
+    checklist = render.signed_checklist(body, promotion.branch, signer)
+    assert checklist is not None
+    assert parse_gates(checklist) == (
         Gate("pending", "approvals: 1 of 2 from @acme/sre (approved: @bob)"),
         Gate("pass", "soak: dev has run image 1.5.0 for 2h (needs 30m)"),
         Gate("fail", "checks: validate ❌ <failed>"),

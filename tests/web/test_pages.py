@@ -16,7 +16,7 @@ from bot.forges.local import LocalForge
 from bot.service import Service
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.conftest import MakeRepo, commit_all
+from tests.conftest import SIGNING_KEY, MakeRepo, commit_all
 from tests.forgesim import Server
 from tests.web.sites import helm_service, matrix, parse
 
@@ -284,6 +284,7 @@ SECRETS = {
 def protected(repo: Path, tmp_path: Path, **extra: str) -> TestClient:
     settings = Settings(
         forge="github", repo="acme/env-repo", data_dir=tmp_path / "d", workers=0,
+        signing_key=SIGNING_KEY,
         **SECRETS, **extra,  # type: ignore[arg-type]
     )  # fmt: skip
     return TestClient(create_app(Service(settings, forge=LocalForge(repo))))
@@ -373,7 +374,8 @@ def test_a_page_view_when_nothing_changed_costs_no_forge_call(tmp_path: Path) ->
         world.add_user("promobot[bot]", bot=True, token=TOKEN)
         world.add_repo(REPO, files)
         settings = Settings(forge="github", repo=REPO, github_url=server.github_url,
-                            github_token=TOKEN, data_dir=tmp_path / "d", workers=0)  # type: ignore[arg-type]  # fmt: skip
+                            github_token=TOKEN, data_dir=tmp_path / "d", workers=0,
+                            signing_key=SIGNING_KEY)  # type: ignore[arg-type]  # fmt: skip
         service = Service(settings)
         service.engine.sync()  # promobot opens its promotion PRs
         with TestClient(create_app(service)) as client:
