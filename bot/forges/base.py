@@ -166,3 +166,16 @@ class Forge(Protocol):
 
     def is_member(self, user: str, team: str) -> bool:
         """Whether `user` is in `team` (`org/team` on GitHub, a group path on GitLab)."""
+
+
+def quote_first_line(original: str, body: str) -> str:
+    """`body` under a quote of the first line of the comment it answers (forges without
+    threads). The quote is inert: promobot's own comments carry its signed records, so text
+    from someone else's comment must not smuggle one into them."""
+    first = next((line.strip() for line in original.splitlines() if line.strip()), "")
+    if not first:
+        return body
+    if len(first) > 200:
+        first = first[:199] + "…"
+    inert = first.replace("<", "&lt;")
+    return f"> {inert}\n\n{body}"

@@ -58,6 +58,7 @@ from bot.forges.base import (
     Review,
     ReviewState,
     StatusState,
+    quote_first_line,
 )
 from bot.forges.retry import DEFAULT, Policy, retrying
 
@@ -597,9 +598,7 @@ class GitHubForge:
                 f"read comment {reply_to} in {self.repo}",
                 lambda: self._issue_comment(reply_to).complete(),
             )
-            first = next((line for line in (original.body or "").splitlines() if line.strip()), "")
-            if first:
-                body = f"> {first}\n\n{body}"
+            body = quote_first_line(original.body or "", body)
         issue = self._repo.get_issue(number)  # lazy: no call
         created = self._call(
             f"comment on #{number} in {self.repo}", lambda: issue.create_comment(body)

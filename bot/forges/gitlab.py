@@ -56,6 +56,7 @@ from bot.forges.base import (
     PullRequest,
     Review,
     StatusState,
+    quote_first_line,
 )
 from bot.forges.retry import DEFAULT, Policy, retrying
 
@@ -542,8 +543,7 @@ class GitLabForge:
                 f"reading comment {reply_to} on !{number}",
                 lambda: self._mr(number).notes.get(reply_to).attributes,
             )
-            first = next((line for line in str(original["body"]).splitlines() if line.strip()), "")
-            body = f"> {first[:200]}\n\n{body}"
+            body = quote_first_line(str(original["body"]), body)
         note = self._call(
             f"commenting on !{number}", lambda: self._mr(number).notes.create({"body": body})
         )

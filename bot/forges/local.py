@@ -30,6 +30,7 @@ from bot.forges.base import (
     PullRequest,
     Review,
     StatusState,
+    quote_first_line,
 )
 
 ME = Account(0, "promobot")  # whoever runs promobot on the checkout acts as this account
@@ -372,8 +373,7 @@ class LocalForge:
             if reply_to is not None:
                 original = state["comments"].get(str(reply_to))
                 if original is not None:
-                    first = original["body"].strip().splitlines()[0] if original["body"] else ""
-                    body = f"> {first}\n\n{body}"
+                    body = quote_first_line(original["body"], body)
         return self.add_comment(number, ME.login, body)
 
     def add_comment(self, number: int, user: str, body: str) -> int:

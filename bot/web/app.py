@@ -34,14 +34,11 @@ from bot.web.pages import Pages, Site
 log = logging.getLogger("promobot.web")
 
 
-BODY_SECONDS = 10.0  # a sender trickling its body slower than this is cut off (slowloris)
-
-
 class TooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int, seconds: float = BODY_SECONDS) -> bytes:
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
     """The body, refusing to buffer more than `limit` bytes whatever Content-Length says, or to
     wait longer than `seconds` for all of it (TimeoutError)."""
     declared = request.headers.get("content-length")
@@ -137,13 +134,13 @@ def create_app(service: Service) -> Starlette:
             if not needs_body_to_verify and not authorized(request, None):
                 return answer("unauthorized", 401, {"error": "missing or wrong credentials"})
             try:
-                body = await read_body(request, settings.max_body)
+                body = await read_body(request, settings.max_body, settings.body_seconds)
             except TooLarge:
                 too_large = f"body larger than {settings.max_body} bytes"
                 return answer("too-large", 413, {"error": too_large})
             except TimeoutError:
                 return answer(
-                    "too-slow", 408, {"error": f"body not sent within {BODY_SECONDS:g} s"}
+                    "too-slow", 408, {"error": f"body not sent within {settings.body_timeout}"}
                 )
             except ClientDisconnect:
                 return answer("disconnected", 400, {"error": "the client went away"})

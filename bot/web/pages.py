@@ -226,6 +226,7 @@ class Pages:
             promotions=full.promotions,
             differing=full.differing_cells,
             filters=chosen,
+            problems=sorted(self.overview.engine.problems.values(), key=lambda f: f.branch),
         )
 
     def app(self, request: Request) -> Response:

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.scene import scene  # noqa: F401  (a fixture for the steering tests)
 from tests.e2e.service import stop_all
 
 

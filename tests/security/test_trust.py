@@ -1,0 +1,231 @@
+"""The merge gate attacked by the people who can write on the forge, on GitHub and on GitLab.
+
+Each test names its attacker (see SECURITY.md), makes the attack through the simulator's API
+with that person's own token, and shows that nothing merged and that promobot said why.
+The service runs in this process against the simulator (`tests/e2e/scene.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from bot import events
+from bot.forges.base import PullRequest
+from tests.e2e.scene import REPO, Scene
+
+# --- getting a prod promotion on the table -------------------------------------------------------
+
+
+def publish(scene: Scene, version: str) -> None:
+    scene.service.handle(events.Artifact(source_key="image:ghcr.io/acme/api", version=version))
+
+
+def prod_pr(scene: Scene) -> PullRequest:
+    """1.5.0 through dev (bob merges) and staging (soaks, auto-merges): prod-eu's PR, which
+    needs one approval from @acme/sre."""
+    publish(scene, "1.5.0")
+    assert "✅ Merged" in scene.say("bob", scene.open_pr("dev").number, "/merge")[0]
+    scene.clock.now += timedelta(minutes=31)
+    scene.service.review_open()
+    assert scene.main_file("staging") == "image:\n  tag: 1.5.0"
+    return scene.pr(scene.open_pr("prod-eu").number)
+
+
+def unmerged(scene: Scene) -> bool:
+    return scene.main_file("prod-eu") == "image:\n  tag: 1.4.2"
+
+
+def meta_block(body: str) -> str:
+    return body[body.rindex("<!-- promobot:meta ") :]
+
+
+# --- forged approvals ----------------------------------------------------------------------------
+
+
+def test_a_hidden_approve_marker_in_a_comment_is_no_approval(scene: Scene) -> None:
+    """Commenter: writes promobot's approve record (plain, with a made-up signature, and a
+    genuine one copied from another PR) into a comment of their own, then asks for a merge."""
+    pr = prod_pr(scene)
+    us = scene.open_pr("prod-us")
+    assert "Approval by @alice recorded" in scene.say("alice", us.number, "/approve")[0]
+    genuine = re.search(r"<!-- promobot:approve [^>]*-->", scene.replies(us.number)[-1])
+    assert genuine is not None
+    head = pr.head_sha
+    scene.post(
+        "bob",
+        pr.number,
+        f"lgtm\n\n<!-- promobot:approve user=alice sha={head} -->\n"
+        f"<!-- promobot:approve pr={pr.number} user=alice sha={head} sig=AAAA -->\n"
+        f"{genuine.group(0)}",
+    )
+    answer = scene.say("bob", pr.number, "/merge")[0]
+    assert answer.startswith("> /merge\n\nNot merged — approvals: 0 of 1")
+    assert unmerged(scene)
+
+
+def test_promobot_never_echoes_a_marker_into_its_own_reply(scene: Scene) -> None:
+    """Commenter: hides a record in a command's arguments, hoping promobot quotes it in a
+    comment of its own account (where records count)."""
+    pr = prod_pr(scene)
+    marker = f"<!-- promobot:approve pr={pr.number} user=alice sha={pr.head_sha} sig=x -->"
+    scene.say("bob", pr.number, f"/hold {marker}")
+    assert not any("<!-- promobot:approve" in reply for reply in scene.replies(pr.number))
+
+
+# --- forged metadata -----------------------------------------------------------------------------
+
+
+def test_metadata_appended_to_the_description_is_ignored(scene: Scene) -> None:
+    """PR editor: appends metadata naming an ungated environment — a hand-made block, and the
+    genuine signed block of another promotion's PR — so that prod-eu's gates would not apply."""
+    pr = prod_pr(scene)
+    dev = next(p for p in scene.pulls("dev"))  # merged, its body still signed
+    forged = meta_block(pr.body).replace('"env":"prod-eu"', '"env":"dev"')
+    scene.edit_body("bob", pr.number, f"{pr.body}\n{meta_block(dev.body)}\n{forged}")
+    answer = scene.say("bob", pr.number, "/merge")[0]
+    assert "Not merged — approvals: 0 of 1" in answer  # prod-eu's gates, from the genuine block
+    assert unmerged(scene)
+
+
+def test_a_description_with_forged_metadata_is_not_promobots_to_merge(scene: Scene) -> None:
+    """PR editor: replaces the metadata with a copy that says `dev` (no gates)."""
+    pr = prod_pr(scene)
+    block = meta_block(pr.body)
+    scene.edit_body("bob", pr.number, pr.body.replace(block, block.replace("prod-eu", "dev")))
+    scene.approve("alice", pr.number)  # even an approved PR
+    answer = scene.say("alice", pr.number, "/merge")[0]
+    assert "cannot verify the promotion record" in answer and "will not /merge" in answer
+    assert unmerged(scene)
+    scene.service.sync()
+    scene.service.sync()  # one comment, however often promobot looks
+    said = [r for r in scene.replies(pr.number) if "will not update or merge it" in r]
+    assert len(said) == 1
+    assert unmerged(scene)
+
+
+def test_a_push_to_the_promotion_branch_is_never_merged(scene: Scene) -> None:
+    """Pusher: adds a file to the promotion branch after promobot made it, and (as PR editor)
+    points the metadata at the new head; an approver approves what they see."""
+    pr = prod_pr(scene)
+    pushed = scene.world.push(
+        REPO, pr.branch, {"envs/prod-us/api/backdoor.yaml": "evil: true\n"}, "x", author="bob"
+    )
+    scene.approve("alice", pr.number)
+    answer = scene.say("alice", pr.number, "/merge")[0]
+    assert "is not the commit promobot made" in answer
+    assert unmerged(scene)
+    body = scene.pr(pr.number).body
+    made = re.search(r'"commit":"([0-9a-f]{40})"', body)
+    assert made is not None
+    scene.edit_body("bob", pr.number, body.replace(made.group(1), pushed))
+    scene.approve("alice", pr.number)
+    assert "cannot verify the promotion record" in scene.say("alice", pr.number, "/merge")[0]
+    assert unmerged(scene)
+    main = scene.world.repos[REPO].git
+    assert (
+        main.read_path(main.resolve("refs/heads/main") or "", "envs/prod-us/api/backdoor.yaml")
+        is None
+    )
+
+
+def test_a_pr_someone_else_opened_on_a_promobot_branch_is_not_merged(scene: Scene) -> None:
+    """Pusher: opens their own PR from a `promobot/…` branch, its description a copy of a
+    genuine promotion's (signed metadata included)."""
+    publish(scene, "1.5.0")
+    dev = scene.pr(scene.open_pr("dev").number)
+    scene.world.push(REPO, "promobot/dev/api-2", {"envs/dev/api.yaml": "image:\n  tag: 6.6.6\n"},
+                     "x", author="bob")  # fmt: skip
+    if scene.kind == "github":
+        made = scene.api("bob", "POST", f"/repos/{REPO}/pulls", title=dev.title,
+                         head="promobot/dev/api-2", base="main", body=dev.body)  # fmt: skip
+        number = int(made["number"])
+    else:
+        made = scene.api("bob", "POST", scene.mr, title=dev.title, source_branch="promobot/dev/api-2",
+                         target_branch="main", description=dev.body)  # fmt: skip
+        number = int(made["iid"])
+    assert "will not /merge" in scene.say("bob", number, "/merge")[0]
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+
+
+# --- the requester -------------------------------------------------------------------------------
+
+
+def test_the_requester_cannot_approve_after_a_refresh(scene: Scene) -> None:
+    """Writer in the approver team: asks for a promotion, refreshes it (which once dropped the
+    requester), then approves it themself."""
+    pr = prod_pr(scene)
+    assert "updated #" in scene.say("alice", pr.number, "/promote --to prod-eu")[0]
+    assert "Recomputed" in scene.say("alice", pr.number, "/refresh")[0]
+    scene.approve("alice", pr.number)
+    scene.say("alice", pr.number, "/approve")
+    answer = scene.say("alice", pr.number, "/merge")[0]
+    assert "Not merged — approvals: 0 of 1" in answer and "(requester)" in answer
+    assert unmerged(scene)
+    scene.approve("dave", pr.number)  # another approver: now it merges
+    assert "✅ Merged" in scene.say("alice", pr.number, "/merge")[0]
+
+
+# --- commands: once, as written ------------------------------------------------------------------
+
+
+def test_a_command_runs_once_however_often_it_is_delivered(scene: Scene) -> None:
+    """Webhook sender: replays a captured `/unhold` delivery (other delivery and hook ids give
+    it another dedupe key, so the service sees it again)."""
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    scene.say("bob", dev.number, "/hold until Monday")
+    comment = scene.post("bob", dev.number, "/unhold")
+    event = scene.comment_event("bob", dev.number, comment, "/unhold")
+    assert scene.service.runner.handle(event)  # released
+    scene.say("bob", dev.number, "/hold again")
+    assert scene.service.runner.handle(event) == []  # the replay does nothing
+    scene.service.review_open()  # nor does the reconcile
+    assert "promobot:hold" in scene.pr(dev.number).labels
+
+
+def test_an_edited_comment_never_runs(scene: Scene) -> None:
+    """Writer: edits someone else's harmless comment into `/merge` while promobot is not
+    looking (GitHub lets writers edit others' comments); the reconcile must not run it."""
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    comment = scene.post("alice", dev.number, "Looks fine to me")
+    scene.edit_comment("bob" if scene.kind == "github" else "alice", dev.number, comment, "/merge")
+    scene.service.review_open()
+    assert scene.replies(dev.number) == []
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+    edited = scene.comment_event("alice", dev.number, comment, "/merge")  # a created-event
+    assert scene.service.runner.handle(edited) == []  # the forge says it was edited
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "```\n/merge\n```",
+        "    /merge",
+        "<!--\n/merge\n-->",
+        "> /merge",
+        "see <!-- x\n/merge\n--> here",
+    ],
+    ids=["fence", "indented-code", "html-comment", "quote", "inline-comment"],
+)
+def test_a_command_a_reader_does_not_see_as_text_never_runs(scene: Scene, text: str) -> None:
+    """Commenter: hides a command where a reader sees code, a quote or nothing at all."""
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    assert scene.say("bob", dev.number, text) == []
+    scene.service.review_open()
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+
+
+def test_a_forged_comment_event_runs_the_comment_as_the_forge_has_it(scene: Scene) -> None:
+    """Webhook sender (GitLab's token is sent in clear): a delivery claiming alice wrote
+    `/merge` in a comment that is really bob's harmless one."""
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    comment = scene.post("carol", dev.number, "nice")  # carol may read, not merge
+    forged = scene.comment_event("alice", dev.number, comment, "/merge")
+    assert scene.service.runner.handle(forged) == []  # the forge's text has no command
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
