@@ -59,7 +59,7 @@ def test_every_overlay_has_the_objects_and_the_lockdown(overlay: str) -> None:
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["automountServiceAccountToken"] is False
     refs = {e["valueFrom"]["secretKeyRef"]["key"] for e in c["env"] if "valueFrom" in e}
-    assert {"webhook-secret", "registry-token", "github-token", "gitlab-token"} <= refs
+    assert {"webhook-secret", "signing-key", "registry-token", "github-token", "gitlab-token"} <= refs
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     assert {"/var/lib/promobot", "/tmp", "/etc/promobot"} <= mounts
     key = next(v for v in pod["volumes"] if v["name"] == "github-app")
@@ -87,7 +87,7 @@ def test_ha_runs_web_replicas_and_workers_on_one_redis() -> None:
     assert web["spec"]["replicas"] >= 2 and worker["spec"]["replicas"] >= 2
     assert container(worker)["args"][0] == "worker"
     assert container(worker)["securityContext"]["readOnlyRootFilesystem"] is True
-    assert "PROMOBOT_WEBHOOK_SECRET" in env_names(container(worker))
+    assert {"PROMOBOT_WEBHOOK_SECRET", "PROMOBOT_SIGNING_KEY"} <= env_names(container(worker))
     config = objects[("ConfigMap", "promobot")]["data"]
     assert config["PROMOBOT_QUEUE_URL"] == "redis://promobot-redis:6379/0"
     assert config["PROMOBOT_WORKERS"] == "0"
