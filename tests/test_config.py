@@ -226,7 +226,9 @@ APP = BASE + "apps:\n  api:\n    components:\n      image:\n        source: {ima
 def test_placeholders_are_bare_names_without_format_spec_conversion_or_index(
     target: str, column: int
 ) -> None:
-    problems = _problems(APP.replace("        source", "        target: " + target + "\n        source"))
+    problems = _problems(
+        APP.replace("        source", "        target: " + target + "\n        source")
+    )
     assert any(
         p.startswith(f".promobot.yaml:8:{column}: ") and "bad placeholder" in p for p in problems
     ), problems
@@ -285,7 +287,8 @@ def test_names_must_fit_in_a_git_branch_name(where: str, name: str) -> None:
         "environment": f"version: 1\nenvironments:\n  '{name}': {{}}\n",
         "app": APP.replace("  api:", f"  {name}:") + "        target: {file: x, field: a}\n",
         "group": APP + f"        target: {{file: x, field: a}}\ngroups:\n  '{name}': [api]\n",
-        "component": APP.replace("      image:", f"      '{name}':") + "        target: {file: x, field: a}\n",
+        "component": APP.replace("      image:", f"      '{name}':")
+        + "        target: {file: x, field: a}\n",
     }[where]
     problems = _problems(text)
     assert any(f"{where} name {name[:100]!r}" in p for p in problems), problems
