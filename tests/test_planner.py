@@ -324,3 +324,40 @@ def test_apply_never_reads_writes_or_copies_through_a_symbolic_link(
     promotion = planner.plan(CONFIG, status(matrix), env="staging")[0]
     with pytest.raises(PlanError, match=message):
         planner.apply(CONFIG, promotion, snapshot)
+
+
+def test_a_rollback_never_restores_a_symbolic_link_from_an_older_commit() -> None:
+    now = Snapshot(
+        commit="c0ffee",
+        objects={
+            "envs/staging/web/settings": "1" * 40,
+            "envs/staging/web/settings/a.yml": "2" * 40,
+        },
+        files={"envs/staging/web/settings/a.yml": b"a: 1\n"},
+        trees=frozenset({"envs/staging/web/settings"}),
+    )
+    old = Snapshot(
+        commit="0ld",
+        objects={
+            "envs/staging/web/settings": "3" * 40,
+            "envs/staging/web/settings/a.yml": "4" * 40,
+        },
+        files={"envs/staging/web/settings/a.yml": b"/etc/shadow"},
+        trees=frozenset({"envs/staging/web/settings"}),
+        links=frozenset({"envs/staging/web/settings/a.yml"}),
+    )
+    edit = planner.Edit(
+        app="web",
+        component="settings",
+        file="envs/staging/web/settings",
+        copy_from="envs/staging/web/settings",
+        copy_commit="0ld",
+        before="111111111111",
+        after="333333333333",
+    )
+    rollback = planner.Promotion(
+        env="staging", upstream=None, name="web", reason="rollback", apps=(), edits=(edit,)
+    )
+    with pytest.raises(PlanError, match=r"settings/a\.yml is a symbolic link"):
+        planner.apply(CONFIG, rollback, now, {"0ld": old})
+    assert planner.apply(CONFIG, rollback, now, {"0ld": now}) == {}  # the same files: no change
