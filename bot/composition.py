@@ -24,6 +24,23 @@ class Snapshot:
     objects: Mapping[str, str]  # path -> git object id, for files and folders
     files: Mapping[str, bytes]  # path -> content; may load lazily
     trees: frozenset[str] = frozenset()  # the paths in `objects` that are folders
+    links: frozenset[str] = frozenset()  # the paths in `objects` that are symbolic links
+
+    def link_on(self, path: str) -> str | None:
+        """The symbolic link that `path` is, passes through, or (a folder) holds, if any.
+
+        promobot reads and writes only regular files: a link is never followed (its target
+        may be outside the repo) and never replaced with content, on any forge.
+        """
+        if not self.links:
+            return None
+        path = path.rstrip("/")
+        parts = path.split("/")
+        for end in range(1, len(parts) + 1):
+            if "/".join(parts[:end]) in self.links:
+                return "/".join(parts[:end])
+        inside = sorted(link for link in self.links if link.startswith(path + "/"))
+        return inside[0] if inside else None
 
     def prefetch(self, paths: Iterable[str]) -> None:
         """Load many files at once where contents load lazily (the local forge's git store)."""
@@ -41,6 +58,18 @@ class Snapshot:
         }
 
 
+def link_problem(path: str, link: str) -> str:
+    where = (
+        f"{path} is a symbolic link"
+        if link == path.rstrip("/")
+        else f"{path}: {link} is a symbolic link"
+    )
+    return (
+        f"{where}; promobot neither follows links (they may point outside the repository) nor "
+        "replaces them, so make it a regular file or folder"
+    )
+
+
 def composition_id(components: Mapping[str, str]) -> str:
     """First 12 hex digits of sha256 over sorted `name=version` lines joined by newlines."""
     lines = "\n".join(f"{name}={components[name]}" for name in sorted(components))
@@ -51,6 +80,7 @@ def composition_id(components: Mapping[str, str]) -> str:
 class Composition:
     components: Mapping[str, str]
     problems: tuple[str, ...] = ()  # components that could not be read, and why
+    linked: frozenset[str] = frozenset()  # components on a symbolic link: never to be written
 
     @property
     def id(self) -> str:
@@ -75,6 +105,10 @@ def required_paths(config: Config, apps: Iterable[str] | None = None) -> set[str
     return paths
 
 
+class _Linked(FieldError):
+    """A target on a symbolic link: reading it is refused, and so is writing it."""
+
+
 class Reader:
     """Reads compositions from one snapshot, parsing each file at most once."""
 
@@ -93,6 +127,9 @@ class Reader:
 
     def version(self, app: str, component: str, env: str) -> str:
         target = self.config.target(app, component, env)
+        link = self.snapshot.link_on(target.path)
+        if link is not None:
+            raise _Linked(link_problem(target.path, link))
         if target.field is None:
             oid = self.snapshot.objects.get(target.path.rstrip("/"))
             if oid is None:
@@ -106,12 +143,15 @@ class Reader:
     def composition(self, app: str, env: str) -> Composition:
         components: dict[str, str] = {}
         problems: list[str] = []
+        linked: set[str] = set()
         for component in self.config.apps[app].components:
             try:
                 components[component] = self.version(app, component, env)
             except (FieldError, UnicodeDecodeError) as exc:
                 problems.append(f"{component}: {exc}")
-        return Composition(components, tuple(problems))
+                if isinstance(exc, _Linked):
+                    linked.add(component)
+        return Composition(components, tuple(problems), frozenset(linked))
 
 
 @dataclass(frozen=True)

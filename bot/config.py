@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,23 +44,45 @@ COMMANDS = (
     "history",
     "help",
 )
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # names end up in branch names and labels
+# Environment, app, group and component names end up in branch names (promobot/ENV/NAME) and
+# labels, so each must be one valid git ref component: no "..", no trailing "." or ".lock".
+NAME_PATTERN = r"^(?!.*\.\.)(?!.*\.lock\Z)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?\Z"
+NAME_MAX = 100
+MAX_DURATION = timedelta(days=365)  # the longest duration .promobot.yaml may ask for
+# Nodes that YAML aliases (and `<<:` merges) may add to .promobot.yaml beyond what is written.
+# A configuration repeats an environment or a few settings (hundreds of nodes); a "billion
+# laughs" document of nested aliases expands to billions and would take minutes to validate.
+MAX_ALIAS_NODES = 100_000
 
 # --- value types -------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, maximum: timedelta = timedelta.max) -> timedelta:
+    """`30m`, `24h`, `1h30m`, `2d` → a timedelta; a ValueError (never an OverflowError) for
+    anything else or anything longer than `maximum`."""
     match = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if not match or not text.strip() or not any(match.groups()):
         raise ValueError(f"bad duration {text!r}; write e.g. '30m', '24h', '1h30m' or '2d'")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    # Counted in whole seconds, so no number of digits can overflow timedelta or datetime math.
+    groups = [g or "0" for g in match.groups()]
+    too_long = f"duration {text!r} is longer than {_describe(maximum)}; write a shorter one"
+    if any(len(g) > 12 for g in groups):
+        raise ValueError(too_long)
+    days, hours, minutes, seconds = (int(g) for g in groups)
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if total > maximum.days * 86400 + maximum.seconds:
+        raise ValueError(too_long)
+    return timedelta(seconds=total)
+
+
+def _describe(span: timedelta) -> str:
+    return f"{span.days}d" if span.days else f"{int(span.total_seconds())}s"
 
 
 def _check_duration(text: str) -> str:
-    parse_duration(text)
+    parse_duration(text, MAX_DURATION)
     return text
 
 
@@ -130,11 +150,77 @@ def _check_freeze(text: str) -> str:
 Freeze = Annotated[str, AfterValidator(_check_freeze)]
 
 
+_SAMPLE = {"env": "env", "app": "app"}  # to check paths, selectors and templates unexpanded
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _pieces(text: str) -> list[tuple[str, str | None]]:
+    """A templated string as (literal text, placeholder name or None) pairs.
+
+    Reads `{{` and `}}` as braces, as str.format does, but takes nothing else from it: a
+    placeholder is a bare name. A format spec (`{env:>4}`) could pad a path into `////dev` or a
+    version to a gigabyte, and a conversion or attribute (`{env!r}`, `{env.x}`) is never meant.
+    """
+    pieces: list[tuple[str, str | None]] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "{}" and text[i + 1 : i + 2] == char:
+            literal.append(char)
+            i += 2
+        elif char == "}":
+            raise ValueError(
+                f"bad template {text!r}: a lone '}}' at column {i + 1}; write placeholders "
+                "like {env} (and '}}' for a brace)"
+            )
+        elif char == "{":
+            end = text.find("}", i)
+            if end < 0:
+                raise ValueError(
+                    f"bad template {text!r}: the '{{' at column {i + 1} is not closed; write "
+                    "placeholders like {env} (and '{{' for a brace)"
+                )
+            name = text[i + 1 : end]
+            if not _BARE.match(name):
+                raise ValueError(_not_bare(text, name))
+            pieces.append(("".join(literal), name))
+            literal = []
+            i = end + 1
+        else:
+            literal.append(char)
+            i += 1
+    pieces.append(("".join(literal), None))
+    return pieces
+
+
+def _not_bare(text: str, name: str) -> str:
+    if not name:
+        what = "is empty"
+    elif ":" in name:
+        what = "has a format spec"
+    elif "!" in name:
+        what = "has a conversion"
+    elif "." in name or "[" in name:
+        what = "has an attribute or index"
+    else:
+        what = "is not a name"
+    return (
+        f"bad placeholder {{{name}}} in {text!r}: it {what}; write a bare name like {{env}}, "
+        "without ':', '!', '.' or '['"
+    )
+
+
+def expand(text: str, **values: str) -> str:
+    """Fill a checked template's placeholders (str.format without its mini-language)."""
+    return "".join(
+        literal + ("" if name is None else values.get(name, "{" + name + "}"))
+        for literal, name in _pieces(text)
+    )
+
+
 def _placeholders(text: str) -> set[str]:
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"bad template {text!r}: {exc}; write placeholders like {{env}}") from None
+    return {name for _, name in _pieces(text) if name is not None}
 
 
 def _only_placeholders(text: str, allowed: set[str], what: str) -> None:
@@ -146,12 +232,30 @@ def _only_placeholders(text: str, allowed: set[str], what: str) -> None:
         )
 
 
+def path_problem(path: str) -> str | None:
+    """Why `path` (placeholders expanded) is not a plain path inside the repository, or None."""
+    if not path:
+        return "is empty"
+    if path.startswith(("/", "\\")):
+        return "leaves the repository (it is absolute)"
+    if "\\" in path or not path.isprintable():
+        return "has a backslash or a control character"
+    for part in path.removesuffix("/").split("/"):
+        if part == "..":
+            return "leaves the repository (it has a '..' segment)"
+        if part in ("", "."):
+            return "has an empty or '.' segment"
+        if part.lower() == ".git":
+            return "reaches into .git"
+    return None
+
+
 def _check_path(text: str) -> str:
     _only_placeholders(text, {"env", "app"}, "path")
-    path = PurePosixPath(text.replace("{env}", "e").replace("{app}", "a"))
-    if not text or path.is_absolute() or text.startswith(("/", "\\")) or ".." in path.parts:
+    why = path_problem(expand(text, **_SAMPLE))
+    if why is not None:
         raise ValueError(
-            f"path {text!r} leaves the repository; write a relative path inside it, "
+            f"path {text!r} {why}; write a relative path inside the repository, "
             "like 'envs/{env}/values.yaml'"
         )
     return text
@@ -181,7 +285,7 @@ class Gates(_Model):
     soak: Duration | None = Field(
         None,
         description="How long the upstream environment must have run the promoted versions, "
-        "e.g. 30m, 24h.",
+        "e.g. 30m, 24h; at most 365d.",
     )
     checks: tuple[str, ...] = Field(
         (), description="Commit statuses or check runs that must succeed on the PR head."
@@ -294,9 +398,6 @@ class Source(_Model):
         )
 
 
-_SAMPLE = {"env": "env", "app": "app"}  # to check selectors and templates before expansion
-
-
 class Target(_Model):
     file: RepoPath | None = Field(
         None, description="The file holding the version; {env} and {app} expand."
@@ -320,7 +421,7 @@ class Target(_Model):
         if value is not None:
             _only_placeholders(value, {"env", "app"}, "field")
             try:
-                fields.parse_selector(value.format(**_SAMPLE))
+                fields.parse_selector(expand(value, **_SAMPLE))
             except FieldError as exc:
                 raise ValueError(str(exc)) from None
         return value
@@ -331,9 +432,20 @@ class Target(_Model):
         if value is not None:
             _only_placeholders(value, {"env", "app", "version"}, "template")
             try:
-                fields.parse_template(value.format(version="{version}", **_SAMPLE))
+                fields.parse_template(expand(value, version="{version}", **_SAMPLE))
             except FieldError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("marker")
+    @classmethod
+    def _check_marker(cls, value: str | None) -> str | None:
+        if value is not None:
+            _only_placeholders(value, {"env", "app"}, "marker")
+            try:
+                fields.Target(file="", marker=expand(value, **_SAMPLE))
+            except FieldError as exc:
+                raise ValueError(str(exc).removeprefix(": ")) from None
         return value
 
     @model_validator(mode="after")
@@ -425,23 +537,25 @@ class Config(_Model):
 
     def _resolve(self, app: str, component: str, env: str) -> ResolvedTarget:
         target = self.apps[app].components[component].target
-        expand = {"env": env, "app": app}
+        names = {"env": env, "app": app}
+        path = expand(target.copy_ if target.copy_ is not None else target.file or "", **names)
+        why = path_problem(path)
+        if why is not None:  # load() refuses these; a model built some other way must too
+            raise FieldError(f"{path!r}: the path {why}")
         if target.copy_ is not None:
-            return ResolvedTarget(target.copy_.format(**expand), None)
-        assert target.file is not None
-        file = target.file.format(**expand)
+            return ResolvedTarget(path, None)
         template = None
         if target.template is not None:
-            template = fields.parse_template(target.template.format(version="{version}", **expand))
+            template = fields.parse_template(expand(target.template, version="{version}", **names))
         return ResolvedTarget(
-            file,
+            path,
             fields.Target(
-                file=file,
-                selector=fields.parse_selector(target.field.format(**expand))
+                file=path,
+                selector=fields.parse_selector(expand(target.field, **names))
                 if target.field is not None
                 else None,
                 template=template,
-                marker=target.marker.format(**expand) if target.marker else None,
+                marker=expand(target.marker, **names) if target.marker else None,
             ),
         )
 
@@ -468,9 +582,13 @@ def load(text: str, file: str = FILENAME) -> Config:
     """Parse and validate; raise ConfigError listing every problem with its position."""
     loader = yaml.CSafeLoader(text)
     try:
+        bomb = _alias_bomb(text, file)
+        if bomb is not None:
+            raise ConfigError([bomb])
         node = loader.get_single_node()
         if node is None:
             raise ConfigError([Problem(file, 1, 1, "the file is empty; start with 'version: 1'")])
+        duplicates = list(_duplicates(node))
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -483,7 +601,7 @@ def load(text: str, file: str = FILENAME) -> Config:
         loader.dispose()
 
     positions = _Positions(node)
-    problems = [Problem(file, *positions.key(path), msg) for path, msg in _duplicates(node)]
+    problems = [Problem(file, *positions.key(path), msg) for path, msg in duplicates]
     if not isinstance(data, dict):
         problems.append(Problem(file, 1, 1, "the file must be a mapping starting 'version: 1'"))
         raise ConfigError(problems)
@@ -500,6 +618,55 @@ def load(text: str, file: str = FILENAME) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _alias_bomb(text: str, file: str) -> Problem | None:
+    """The alias at which YAML aliases have added more than MAX_ALIAS_NODES nodes, if any.
+
+    Counted on libyaml's parse events before anything is built: an anchored node's size is
+    known at its end, and each alias adds that size, so one pass counts any expansion (merge
+    keys, `<<: *x`, are aliases too). Building, validating or walking the document would
+    expand it for real.
+    """
+    sizes: dict[str, int] = {}
+    opened: list[tuple[str | None, int]] = []  # the anchors of the collections being read
+    total = added = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor or "")
+            mark = event.start_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            if size is None and any(anchor == event.anchor for anchor, _ in opened):
+                return Problem(
+                    file,
+                    line,
+                    col,
+                    f"the alias *{event.anchor} is inside its own anchor, so it never ends; "
+                    "write the value out",
+                )
+            total += size or 0  # an unknown alias: composing the document reports it
+            added += size or 0
+            if added > MAX_ALIAS_NODES:
+                return Problem(
+                    file,
+                    line,
+                    col,
+                    f"YAML aliases expand this file by more than {MAX_ALIAS_NODES:,} nodes "
+                    f"(here, *{event.anchor}); use anchors for a few repeated settings, "
+                    "not nested inside each other",
+                )
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            opened.append((event.anchor, total))
+            total += 1
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            anchor, start = opened.pop()
+            if anchor:
+                sizes[anchor] = total - start
+    return None
 
 
 def _message(path: tuple[Any, ...], error: Any) -> str:
@@ -559,8 +726,8 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
     """Checks across fields that a per-field validator cannot see."""
     envs = list(config.environments)
     for name, env in config.environments.items():
-        if not re.match(NAME_PATTERN, name):
-            yield ("environments", name), f"environment name {name!r} must match {NAME_PATTERN}"
+        if not _NAME.match(name):
+            yield ("environments", name), _bad_name("environment", name)
         if env.upstream is not None and env.upstream not in config.environments:
             close = difflib.get_close_matches(env.upstream, envs, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -583,8 +750,12 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
             )
             break
     for app_name, app in config.apps.items():
-        if not re.match(NAME_PATTERN, app_name):
-            yield ("apps", app_name), f"app name {app_name!r} must match {NAME_PATTERN}"
+        if not _NAME.match(app_name):
+            yield ("apps", app_name), _bad_name("app", app_name)
+        for component in app.components:
+            if not _NAME.match(component):
+                yield ("apps", app_name, "components", component), _bad_name("component", component)
+        yield from _path_problems(config, app_name)
         for i, wanted in enumerate(app.environments or ()):
             if wanted not in config.environments:
                 yield (
@@ -604,6 +775,14 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 yield ("apps", app_name, "links", component), str(exc)
     grouped: dict[str, str] = {}
     for group, members in config.groups.items():
+        if not _NAME.match(group):
+            yield ("groups", group), _bad_name("group", group)
+        elif group in config.apps and group not in members:
+            yield (
+                ("groups", group),
+                f"group {group!r} has the name of an app outside it, so both would promote on "
+                f"branch promobot/ENV/{group}; rename the group",
+            )
         for i, app_name in enumerate(members):
             if app_name not in config.apps:
                 yield (
@@ -627,8 +806,51 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
             )
 
 
+_NAME = re.compile(NAME_PATTERN)
+
+
+def _bad_name(kind: str, name: str) -> str:
+    if len(name) > NAME_MAX:
+        why = f"is longer than {NAME_MAX} characters"
+    elif ".." in name or name.endswith((".", ".lock")):
+        why = "cannot be part of a git branch name ('..', or a trailing '.' or '.lock')"
+    else:
+        why = "has characters a git branch name or a label cannot hold"
+    return (
+        f"{kind} name {name[:NAME_MAX]!r} {why}; names go into branches promobot/ENV/NAME and "
+        "labels: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+    )
+
+
+def _path_problems(config: Config, app: str) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Paths that leave the repository once {env} and {app} are real names (`.{env}` with an
+    environment called `git` is `.git`)."""
+    for component, spec in config.apps[app].components.items():
+        key = "copy" if spec.target.copy_ is not None else "file"
+        written = spec.target.copy_ if spec.target.copy_ is not None else spec.target.file
+        if written is None:
+            continue
+        for env in config.app_environments(app):
+            path = expand(written, env=env, app=app)
+            why = path_problem(path)
+            if why is not None:
+                yield (
+                    ("apps", app, "components", component, "target", key),
+                    f"path {written!r} is {path!r} for {env}, which {why}; write a relative "
+                    "path inside the repository, like 'envs/{env}/values.yaml'",
+                )
+                break
+
+
 def _duplicates(node: yaml.Node) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Keys written twice in one mapping; run before construction, which writes the keys a
+    merge (`<<: *base`) brings into the mapping that may then override them."""
+    seen_nodes: set[int] = set()  # an anchored node is checked once, however often it is used
+
     def walk(node: yaml.Node, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+        if id(node) in seen_nodes:
+            return
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for key, value in node.value:

@@ -6,6 +6,7 @@
     ├── VersionError       a version constraint does not parse
     ├── PlanError          a requested promotion cannot be planned (unknown app, no upstream)
     ├── EventError         a webhook body that does not parse (bot/events.py; an HTTP 400)
+    ├── SourceError        a registry, chart repository or git repo cannot give versions
     └── ForgeError         the forge (or the local git repository) refused or failed
         ├── Unavailable    5xx, timeouts, connection errors: worth retrying with backoff
         ├── RateLimited    403/429 with a rate limit: worth retrying after `retry_after`
@@ -57,6 +58,10 @@ class VersionError(PromobotError):
 
 class PlanError(PromobotError):
     pass
+
+
+class SourceError(PromobotError):
+    """A registry, chart repository or git repo cannot give the versions a source asks for."""
 
 
 class ForgeError(PromobotError):

@@ -5,7 +5,10 @@ deliveries on, with one event (a registry notification may carry several). Event
 the engine recomputes from the environment repo, so an event only says what to look at.
 
 Anything malformed raises `EventError`, whose message is one line fit for an HTTP 400; no other
-exception escapes a parser.
+exception escapes a parser. Only the fields that route an event (the repo, the PR number, the
+ref, the command's author…) are required: forges drop and add the others between versions
+(GitHub Enterprise without `review.commit_id`, GitLab without `user_username`), so a missing
+one reads as None or empty and nothing downstream depends on it.
 """
 
 from __future__ import annotations
@@ -54,21 +57,21 @@ class Push(_Event):
     ref: str
     branch: str | None
     tag: str | None
-    before: str
-    after: str
+    before: str | None
+    after: str | None
     created: bool
     deleted: bool
-    pusher: str
+    pusher: str | None
 
 
 class PullRequestEvent(_Event):
     kind: Literal["pull_request"] = "pull_request"
     repo: str
     number: int
-    action: str
-    branch: str
-    base: str
-    head_sha: str
+    action: str | None
+    branch: str | None
+    base: str | None
+    head_sha: str | None
     merged: bool
     state: Literal["open", "closed"]
     author: str | None  # GitLab names only the actor, which is the author when it opens the MR
@@ -77,13 +80,15 @@ class PullRequestEvent(_Event):
 
 
 class ReviewEvent(_Event):
+    """A hint to evaluate the PR's gates again; they read the reviews from the forge."""
+
     kind: Literal["review"] = "review"
     repo: str
     number: int
-    action: str
-    reviewer: str
-    state: ReviewState
-    sha: str  # the head the review was given on
+    action: str | None
+    reviewer: str | None
+    state: ReviewState | None
+    sha: str | None  # the head the review was given on (GitHub Enterprise may not say)
 
 
 class CommentEvent(_Event):
@@ -316,16 +321,17 @@ def _github_push(doc: _Obj) -> Event:
         if deleted:
             return Ignored(reason=f"tag {_show(tag)} was deleted")
         return Artifact(source_key=f"git:{repo}", version=tag, repository=repo)
+    pusher = doc.opt_obj("pusher")
     return Push(
         repo=repo,
         ref=ref,
         branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
         tag=None,
-        before=doc.string("before"),
-        after=doc.string("after"),
+        before=doc.opt_string("before"),
+        after=doc.opt_string("after"),
         created=doc.boolean("created"),
         deleted=deleted,
-        pusher=doc.obj("pusher").string("name"),
+        pusher=pusher.opt_string("name") if pusher else None,
     )
 
 
@@ -355,7 +361,7 @@ def _github_package(field: str) -> Callable[[_Obj], Event]:
             version=tag,
             # A tag read from a label may not point at this very manifest: do not pin it.
             digest=_container_digest(version) if exact else None,
-            repository=repository.string("full_name") if repository else None,
+            repository=repository.opt_string("full_name") if repository else None,
         )
 
     return parse
@@ -420,37 +426,44 @@ def _ghcr_image(package: _Obj, version: _Obj) -> str:
 
 def _github_pull_request(doc: _Obj) -> Event:
     repo, pr = _repo(doc), doc.obj("pull_request")
-    head, state = pr.obj("head"), pr.string("state")
-    head_repo = head.opt_obj("repo")  # null when the fork was deleted
+    head, base, user = pr.opt_obj("head"), pr.opt_obj("base"), pr.opt_obj("user")
+    state = pr.string("state")
+    head_repo = head.opt_obj("repo") if head else None  # null when the fork was deleted
     if state not in ("open", "closed"):
         raise EventError(f"field pull_request.state must be open or closed, not {_show(state)}")
     return PullRequestEvent(
         repo=repo,
         number=pr.integer("number"),
-        action=doc.string("action"),
-        branch=head.string("ref"),
-        base=pr.obj("base").string("ref"),
-        head_sha=head.string("sha"),
+        action=doc.opt_string("action"),
+        branch=head.opt_string("ref") if head else None,
+        base=base.opt_string("ref") if base else None,
+        head_sha=head.opt_string("sha") if head else None,
         merged=pr.boolean("merged"),
         state=state,
-        author=pr.obj("user").string("login"),
-        from_fork=head_repo is None or head_repo.string("full_name") != repo,
-        labels=tuple(label.string("name") for label in pr.objects("labels")),
+        author=user.opt_string("login") if user else None,
+        from_fork=head_repo is None or head_repo.opt_string("full_name") != repo,
+        labels=_names(pr.objects("labels"), "name"),
     )
 
 
+def _names(items: list[_Obj], key: str) -> tuple[str, ...]:
+    """The names of labels; one without a name is no label."""
+    return tuple(name for item in items if (name := item.opt_string(key)) is not None)
+
+
 def _github_review(doc: _Obj) -> Event:
-    review = doc.obj("review")
-    state = review.string("state").lower()  # the REST API says APPROVED, webhooks approved
-    if state not in _REVIEW_STATES:
+    review = doc.opt_obj("review") or _Obj({}, "review")
+    state = (review.opt_string("state") or "").lower()  # the REST API says APPROVED
+    if state and state not in _REVIEW_STATES:
         return Ignored(reason=f"review state {_show(state)}")
+    user = review.opt_obj("user")
     return ReviewEvent(
         repo=_repo(doc),
         number=doc.obj("pull_request").integer("number"),
-        action=doc.string("action"),
-        reviewer=review.obj("user").string("login"),
-        state=_REVIEW_STATES[state],
-        sha=review.string("commit_id"),
+        action=doc.opt_string("action"),
+        reviewer=user.opt_string("login") if user else None,
+        state=_REVIEW_STATES.get(state),
+        sha=review.opt_string("commit_id"),  # GitHub Enterprise before 3.x: not sent
     )
 
 
@@ -494,7 +507,7 @@ def _github_check(field: str) -> Callable[[_Obj], Event]:
         check = doc.obj(field)
         app = check.opt_obj("app")
         context = check.opt_string("name") or (
-            (app.opt_string("slug") or app.string("name")) if app else field
+            (app.opt_string("slug") or app.opt_string("name") or field) if app else field
         )
         conclusion = check.opt_string("conclusion")
         return StatusEvent(
@@ -574,7 +587,7 @@ def _is_zero(sha: str) -> bool:
 
 
 def _gitlab_push(doc: _Obj) -> Event:
-    ref, before, after = doc.string("ref"), doc.string("before"), doc.string("after")
+    ref, before, after = doc.string("ref"), doc.opt_string("before"), doc.opt_string("after")
     return Push(
         repo=_project(doc),
         ref=ref,
@@ -582,9 +595,9 @@ def _gitlab_push(doc: _Obj) -> Event:
         tag=None,
         before=before,
         after=after,
-        created=_is_zero(before),
-        deleted=_is_zero(after),
-        pusher=doc.string("user_username"),
+        created=before is not None and _is_zero(before),
+        deleted=after is not None and _is_zero(after),
+        pusher=doc.opt_string("user_username"),  # older GitLab does not send it
     )
 
 
@@ -604,19 +617,27 @@ def _gitlab_merge_request(doc: _Obj) -> Event:
     if action == "update":  # a new head arrives as an update with the old revision
         action = "synchronize" if attrs.opt_string("oldrev") else "edited"
     labels = attrs.objects("labels") if attrs.has("labels") else doc.objects("labels")
+    last_commit, user = attrs.opt_obj("last_commit"), doc.opt_obj("user")
     return PullRequestEvent(
         repo=_project(doc),
         number=attrs.integer("iid"),
         action=_MR_ACTIONS.get(action, action),
-        branch=attrs.string("source_branch"),
-        base=attrs.string("target_branch"),
-        head_sha=attrs.obj("last_commit").string("id"),
+        branch=attrs.opt_string("source_branch"),
+        base=attrs.opt_string("target_branch"),
+        head_sha=last_commit.opt_string("id") if last_commit else None,
         merged=state == "merged" or action == "merge",
         state="closed" if state in ("closed", "merged") else "open",
-        author=doc.obj("user").string("username") if action == "open" else None,
-        from_fork=attrs.integer("source_project_id") != attrs.integer("target_project_id"),
-        labels=tuple(label.string("title") for label in labels),
+        author=user.opt_string("username") if user and action == "open" else None,
+        from_fork=_from_fork(attrs),
+        labels=_names(labels, "title"),
     )
+
+
+def _from_fork(mr: _Obj) -> bool:
+    """Whether the MR comes from another project; unknown reads as no, as on GitHub's comments,
+    and commands are checked against the forge's own answer anyway."""
+    source, target = mr.opt_integer("source_project_id"), mr.opt_integer("target_project_id")
+    return source is not None and target is not None and source != target
 
 
 def _gitlab_note(doc: _Obj) -> Event:
@@ -624,7 +645,7 @@ def _gitlab_note(doc: _Obj) -> Event:
     noteable = attrs.string("noteable_type")
     if noteable == "MergeRequest":
         target = doc.obj("merge_request")
-        from_fork = target.integer("source_project_id") != target.integer("target_project_id")
+        from_fork = _from_fork(target)
     elif noteable == "Issue":
         target, from_fork = doc.obj("issue"), False
     else:

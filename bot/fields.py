@@ -451,6 +451,12 @@ def _value_scalars(node: Any, seen: set[int], flow: bool = False) -> Iterator[tu
         yield from _value_scalars(item[1] if isinstance(item, tuple) else item, seen, flow)
 
 
+def _too_deep(file: str) -> FieldError:
+    # libyaml stops at 1,000 levels, but the Python that builds and walks what it read
+    # recurses once or more per level and runs out of stack first.
+    return FieldError(f"{file}: nested too deeply to read (hundreds of levels); flatten the file")
+
+
 def _yaml_problem(error: Exception) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
@@ -492,10 +498,14 @@ class Document:
                     f"{self.file}: not valid JSON at line {error.lineno}, "
                     f"column {error.colno}: {error.msg}"
                 ) from None
+            except RecursionError:
+                raise _too_deep(self.file) from None
         try:
             return list(yaml.load_all(self.text, Loader=yaml.CBaseLoader))
         except yaml.YAMLError as error:
             raise FieldError(f"{self.file}: not valid YAML{_yaml_problem(error)}") from None
+        except RecursionError:
+            raise _too_deep(self.file) from None
 
     def _find_selector(self, selector: Selector, template: Template | None) -> _Hit:
         walk = _Walk(selector, template)
@@ -562,10 +572,12 @@ class Document:
         if self._scalars is None:
             try:
                 roots = list(yaml.compose_all(self.text, Loader=yaml.CBaseLoader))
+                seen: set[int] = set()
+                self._scalars = [node for root in roots for node, _ in _value_scalars(root, seen)]
             except yaml.YAMLError as error:
                 raise FieldError(f"{self.file}: not valid YAML{_yaml_problem(error)}") from None
-            seen: set[int] = set()
-            self._scalars = [node for root in roots for node, _ in _value_scalars(root, seen)]
+            except RecursionError:
+                raise _too_deep(self.file) from None
         return self._scalars
 
 
@@ -773,10 +785,12 @@ class _Edit:
     def in_yaml(self) -> tuple[int, int, str]:
         try:
             roots = list(YAML().compose_all(self.text))
+            chain, flow = self.yaml_chain(roots)
+            anchor = _shared(roots).get(id(chain[-1]))
         except RuamelYAMLError as error:
             raise self.fail(f"ruamel.yaml cannot parse the file{_yaml_problem(error)}") from None
-        chain, flow = self.yaml_chain(roots)
-        anchor = _shared(roots).get(id(chain[-1]))
+        except RecursionError:
+            raise _too_deep(self.file) from None
         if anchor is not None:
             raise self.fail(
                 f"it is shared through the YAML anchor &{anchor}, so writing it would also "
@@ -861,6 +875,8 @@ class _Edit:
             )
         except (IndexError, KeyError, ValueError):
             raise self.fail("the JSON scanner and json.loads read the file differently") from None
+        except RecursionError:
+            raise _too_deep(self.file) from None
         if value != self.hit.value:
             raise self.fail("the JSON scanner and json.loads read its value differently")
         a, b, version = self.start, self.end, self.version

@@ -13,7 +13,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from bot import fields, versions
-from bot.composition import Composition, HistoryEntry, Snapshot, Status, composition_id
+from bot.composition import (
+    Composition,
+    HistoryEntry,
+    Snapshot,
+    Status,
+    composition_id,
+    link_problem,
+)
 from bot.config import Config, Source
 from bot.errors import FieldError, PlanError
 
@@ -284,6 +291,10 @@ def plan(
                 for component, version in source.components.items():
                     if only_set is not None and component not in only_set:
                         continue
+                    if component in current.linked:
+                        if explicit:
+                            raise PlanError(_linked(current, app, component, target_env))
+                        continue  # never planned, so one link cannot stall every sync
                     change = _change(
                         current.components.get(component),
                         version,
@@ -336,7 +347,7 @@ def plan_artifacts(
                 wanted = {}
                 for component, spec in config.apps[app].components.items():
                     source = spec.source
-                    if source is None or source.key not in by_key:
+                    if source is None or source.key not in by_key or component in current.linked:
                         continue
                     chosen = _newest_selected(
                         source, by_key[source.key], current.components.get(component)
@@ -385,9 +396,16 @@ def plan_set(
     if config.apps[app].components[component].target.copy_ is not None:
         raise PlanError(f"{app}.{component} is a copy component; promote it from upstream instead")
     current = status.get(app, env) or Composition({})
+    if component in current.linked:
+        raise PlanError(_linked(current, app, component, env))
     plan = _app_plan(config, app, env, current, {component: version}, {component: version}, None)
     name = config.group_of(app) or app
     return _promotion(config, status, env, None, name, "set", [plan])
+
+
+def _linked(current: Composition, app: str, component: str, env: str) -> str:
+    why = next((p for p in current.problems if p.startswith(f"{component}: ")), component)
+    return f"cannot change {app}.{component} in {env}: {why.removeprefix(component + ': ')}"
 
 
 def pick_rollback(history: Sequence[HistoryEntry], to: str, app: str, env: str) -> HistoryEntry:
@@ -425,6 +443,9 @@ def plan_rollback(
     wanted = {
         c: v for c, v in target.composition.components.items() if only_set is None or c in only_set
     }
+    linked = sorted(current.linked & wanted.keys())
+    if linked:
+        raise PlanError(_linked(current, app, linked[0], env))
     back = target.composition
     plan = _app_plan(config, app, env, current, wanted, back.components, back.id)
     if not plan.changed:
@@ -464,12 +485,15 @@ def apply(
         return data.decode("utf-8")
 
     for edit in promotion.edits:
+        _no_link(snapshot, edit.file)
         if edit.copy_from is not None:
             if edit.copy_commit is not None:
                 if older is None or edit.copy_commit not in older:
                     raise PlanError(f"the files of {edit.copy_commit[:12]} are needed to roll back")
+                _no_link(older[edit.copy_commit], edit.copy_from)
                 _restore(older[edit.copy_commit], snapshot, edit.file, out)
             else:
+                _no_link(snapshot, edit.copy_from)
                 _copy(snapshot, edit.copy_from, edit.file, out)
             continue
         assert edit.after is not None
@@ -477,6 +501,14 @@ def apply(
         assert target is not None
         out[edit.file] = fields.write(content(edit.file), target, edit.after).encode("utf-8")
     return out
+
+
+def _no_link(snapshot: Snapshot, path: str) -> None:
+    """Refuse a path that is, passes through or holds a symbolic link (a plan made elsewhere,
+    or the repo moved since): writing it would follow the link or replace it."""
+    link = snapshot.link_on(path)
+    if link is not None:
+        raise PlanError(link_problem(path, link))
 
 
 def _restore(old: Snapshot, now: Snapshot, path: str, out: dict[str, bytes | None]) -> None:

@@ -113,3 +113,31 @@ def test_history_entry_json() -> None:
         "composition": composition.composition_id({"image": "1"}),
         "components": {"image": "1"},
     }
+
+
+def test_a_version_is_never_read_through_a_symbolic_link() -> None:
+    cfg = config.load(CONFIG)
+    snapshot = Snapshot(
+        commit="c0ffee",
+        objects={
+            "envs/dev": "1" * 40,
+            "envs/dev/values.yaml": "2" * 40,
+            "envs/dev/settings": "3" * 40,
+            "envs/dev/settings/to-etc": "4" * 40,
+            "envs/prod": "5" * 40,  # a link to a folder: nothing under it is in the repo
+        },
+        files={"envs/dev/values.yaml": b"image:\n  tag: 1.0\n", "envs/prod": b"/etc"},
+        trees=frozenset({"envs/dev", "envs/dev/settings"}),
+        links=frozenset({"envs/dev/settings/to-etc", "envs/prod"}),
+    )
+    status = composition.status(cfg, snapshot)
+    dev, prod = status.get("api", "dev"), status.get("api", "prod")
+    assert dev is not None and prod is not None
+    assert dev.components == {"image": "1.0"} and dev.linked == {"settings"}
+    assert dev.problems == (
+        "settings: envs/dev/settings: envs/dev/settings/to-etc is a symbolic link; promobot "
+        "neither follows links (they may point outside the repository) nor replaces them, so "
+        "make it a regular file or folder",
+    )
+    assert prod.components == {} and prod.linked == {"image", "settings"}
+    assert prod.problems[0].startswith("image: envs/prod/values.yaml: envs/prod is a symbolic")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,157 @@ def test_json_schema_file_is_in_step_with_the_model() -> None:
     assert on_disk == config.schema(), "run: promobot schema > config/promobot.schema.json"
     assert "environments" in on_disk["properties"]
     assert "from" in on_disk["$defs"]["Environment"]["properties"]
+
+
+APP = BASE + "apps:\n  api:\n    components:\n      image:\n        source: {image: a/b}\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "column"),
+    [
+        ('{file: "{env:/>4}/x.yaml", field: a}', 24),
+        ('{copy: "{env!r}/x.txt"}', 24),
+        ('{file: x.yaml, field: "{env.upper}"}', 39),
+        ('{file: x.yaml, field: "r[*]", template: "x:{version:>1000000000}"}', 57),
+        ('{file: x.yaml, marker: "{app[0]}"}', 40),
+    ],
+)
+def test_placeholders_are_bare_names_without_format_spec_conversion_or_index(
+    target: str, column: int
+) -> None:
+    problems = _problems(
+        APP.replace("        source", "        target: " + target + "\n        source")
+    )
+    assert any(
+        p.startswith(f".promobot.yaml:8:{column}: ") and "bad placeholder" in p for p in problems
+    ), problems
+
+
+def test_links_take_bare_placeholders_only() -> None:
+    text = APP + "        target: {file: x.yaml, field: a}\n    links:\n      image: 'x/{to!s}'\n"
+    assert _problems(text) == [
+        ".promobot.yaml:11:14: bad placeholder {to!s} in 'x/{to!s}': it has a conversion; write "
+        "a bare name like {env}, without ':', '!', '.' or '['"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("envs//x.yaml", "has an empty or '.' segment"),
+        ("envs/./x.yaml", "has an empty or '.' segment"),
+        (".git/config", "reaches into .git"),
+        ("envs/.GIT/hooks/x", "reaches into .git"),
+        ("\\\\\\\\server\\\\x.yaml", "leaves the repository (it is absolute)"),
+    ],
+)
+def test_paths_stay_plain_paths_inside_the_repository(path: str, why: str) -> None:
+    text = APP + f'        target: {{file: "{path}", field: a}}\n'
+    problems = _problems(text)
+    assert any(p.startswith(".promobot.yaml:9:24: ") and why in p for p in problems), problems
+
+
+def test_a_path_is_checked_again_with_the_real_environment_names() -> None:
+    text = (
+        "version: 1\nenvironments:\n  dev: {}\n  git: {from: dev}\napps:\n  api:\n"
+        "    components:\n      settings: {target: {copy: 'envs/.{env}/config'}}\n"
+    )
+    assert _problems(text) == [
+        ".promobot.yaml:8:33: path 'envs/.{env}/config' is 'envs/.git/config' for git, which "
+        "reaches into .git; write a relative path inside the repository, like "
+        "'envs/{env}/values.yaml'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [
+        ("environment", "prod..eu"),
+        ("environment", "prod."),
+        ("environment", "prod.lock"),
+        ("app", "a" * 101),
+        ("group", "shop/front"),
+        ("group", "shop.lock"),
+        ("component", "image."),
+    ],
+)
+def test_names_must_fit_in_a_git_branch_name(where: str, name: str) -> None:
+    text = {
+        "environment": f"version: 1\nenvironments:\n  '{name}': {{}}\n",
+        "app": APP.replace("  api:", f"  {name}:") + "        target: {file: x, field: a}\n",
+        "group": APP + f"        target: {{file: x, field: a}}\ngroups:\n  '{name}': [api]\n",
+        "component": APP.replace("      image:", f"      '{name}':")
+        + "        target: {file: x, field: a}\n",
+    }[where]
+    problems = _problems(text)
+    assert any(f"{where} name {name[:100]!r}" in p for p in problems), problems
+    assert all(p.startswith(".promobot.yaml:") and p.split(":")[1] != "0" for p in problems)
+
+
+def test_good_names_keep_working() -> None:
+    text = APP.replace("  api:", "  api_v2.web-1:") + "        target: {file: x, field: a}\n"
+    assert list(config.load(text + "groups:\n  shop.front: [api_v2.web-1]\n").groups) == [
+        "shop.front"
+    ]
+
+
+def test_a_group_cannot_take_the_branch_of_an_app_outside_it() -> None:
+    text = APP + "        target: {file: x, field: a}\n  web:\n    components:\n      image:\n"
+    text += "        source: {image: a/c}\n        target: {file: y, field: a}\ngroups:\n"
+    text += "  api: [web]\n"
+    assert _problems(text) == [
+        ".promobot.yaml:16:3: group 'api' has the name of an app outside it, so both would "
+        "promote on branch promobot/ENV/api; rename the group"
+    ]
+
+
+def test_durations_are_capped_at_a_year_and_never_overflow() -> None:
+    assert _problems(BASE + "  prod: {from: dev, gates: {soak: 3000000d}}\n") == [
+        ".promobot.yaml:4:35: environments.prod.gates.soak: duration '3000000d' is longer than "
+        "365d; write a shorter one"
+    ]
+    assert config.load(BASE + "  prod: {from: dev, gates: {soak: 365d}}\n")
+    for text in ("99999999999999999999d", "1" * 5000 + "s", "999999999d24h"):
+        with pytest.raises(ValueError, match="is longer than"):
+            config.parse_duration(text)
+    assert config.parse_duration("1h30m").total_seconds() == 5400
+
+
+def _bomb(levels: int) -> str:
+    lines = [BASE.rstrip("\n"), "x:", "  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound() -> None:
+    text = _bomb(10)  # 9^10 (3.5 billion) strings from 600 bytes
+    assert len(text) < 650
+    started = time.perf_counter()
+    problems = _problems(text)
+    assert time.perf_counter() - started < 0.1
+    assert problems == [
+        ".promobot.yaml:10:12: YAML aliases expand this file by more than 100,000 nodes (here, "
+        "*a4); use anchors for a few repeated settings, not nested inside each other"
+    ]
+
+
+def test_an_alias_inside_its_own_anchor_is_refused() -> None:
+    assert _problems("version: 1\nenvironments: &e\n  dev: {gates: *e}\n") == [
+        ".promobot.yaml:3:16: the alias *e is inside its own anchor, so it never ends; "
+        "write the value out"
+    ]
+
+
+def test_aliases_and_merge_keys_of_normal_size_keep_working() -> None:
+    text = (
+        "version: 1\nenvironments:\n  dev: {}\n  prod-eu: &prod\n    from: dev\n"
+        "    gates: &gates {approvals: 1, soak: 1h}\n  prod-us: *prod\n"
+        "  prod-ap:\n    <<: *prod\n    gates: {<<: *gates, approvals: 2}\n"
+    )
+    cfg = config.load(text)
+    assert cfg.environments["prod-us"] == cfg.environments["prod-eu"]
+    assert cfg.environments["prod-ap"].gates.approvals == 2
+    assert cfg.environments["prod-ap"].gates.soak == "1h"
+    # 9^4 = 6561 nodes from aliases: under the bound, so only the unknown key is wrong
+    assert [p.split(": ")[1] for p in _problems(_bomb(4))] == ["unknown key 'x'; allowed here"]

@@ -793,3 +793,23 @@ def test_golden_write_changes_only_the_version_on_one_line(folder: Path) -> None
     case, where, text, _ = load_case(folder)
     [(old, new)] = changed_lines(text, write(text, where, case["version"]))
     assert old.replace(case["before"], case["version"]) == new
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    [
+        ("values.yaml", "deep: " + "[" * 900 + "]" * 900 + "\nimage:\n  tag: 1.0  # promobot: m\n"),
+        ("config.json", '{"deep": ' + "[" * 900 + "]" * 900 + ', "image": {"tag": "1.0"}}'),
+    ],
+)
+def test_a_file_nested_hundreds_deep_is_a_field_error_not_a_crash(file: str, text: str) -> None:
+    by_field = Target(file, selector=parse_selector("image.tag"))
+    by_marker = Target(file, marker="m")
+    for target in (by_field, by_marker) if file.endswith(".yaml") else (by_field,):
+        with pytest.raises(FieldError, match=f"^{file}: nested too deeply to read"):
+            write(text, target, "2.0")
+    if file.endswith(".yaml"):  # json.loads itself goes 900 deep; only writing does not
+        with pytest.raises(FieldError, match="nested too deeply"):
+            read(text, by_field)
+    else:
+        assert read(text, by_field) == "1.0"

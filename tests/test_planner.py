@@ -265,3 +265,99 @@ def test_several_published_versions_make_one_promotion_with_the_newest_each_sour
     assert summary(promotions) == [
         ("dev", "api", [("image", "1.4.2", "1.6.0", "up"), ("chart", "2.3.0", "2.4.0", "up")])
     ]
+
+
+def test_a_component_on_a_symbolic_link_is_never_planned_automatically_and_refused_explicitly() -> (
+    None
+):
+    matrix = {a: {e: dict(c) for e, c in envs.items()} for a, envs in SETTLED.items()}
+    matrix["web"]["dev"]["settings"] = "222222222222"
+    del matrix["web"]["staging"]["settings"]
+    why = "settings: envs/staging/web/settings is a symbolic link; promobot neither follows …"
+    linked = Composition(matrix["web"]["staging"], problems=(why,), linked=frozenset({"settings"}))
+    state = status(matrix)
+    state = Status(
+        state.ref,
+        state.environments,
+        {**state.apps, "web": {**state.apps["web"], "staging": linked}},
+    )
+    assert planner.plan(CONFIG, state) == []
+    with pytest.raises(PlanError, match=r"^cannot change web.settings in staging: envs/staging"):
+        planner.plan(CONFIG, state, env="staging", apps=["web"], explicit=True)
+    values = "image: envs/dev/api/values.yaml is a symbolic link; promobot neither follows …"
+    dev = Composition({"chart": "2.3.0"}, problems=(values,), linked=frozenset({"image"}))
+    linked_dev = Status(state.ref, state.environments, {"api": {"dev": dev}})
+    with pytest.raises(PlanError, match=r"^cannot change api.image in dev: envs/dev/api/values"):
+        planner.plan_set(CONFIG, linked_dev, "api", "image", "1.5.0", "dev")
+    assert planner.plan_artifact(CONFIG, linked_dev, "image:ghcr.io/acme/api", "1.5.0") == []
+
+
+@pytest.mark.parametrize(
+    ("links", "message"),
+    [
+        ({"envs/staging/web/values.yaml"}, "envs/staging/web/values.yaml is a symbolic link"),
+        ({"envs/staging/web"}, "envs/staging/web/values.yaml: envs/staging/web is a symbolic"),
+        ({"envs/dev/web/settings/app.yml"}, "envs/dev/web/settings: envs/dev/web/settings/app"),
+        ({"envs/staging/web/settings"}, "envs/staging/web/settings is a symbolic link"),
+    ],
+)
+def test_apply_never_reads_writes_or_copies_through_a_symbolic_link(
+    links: set[str], message: str
+) -> None:
+    snapshot = Snapshot(
+        commit="c0ffee",
+        objects={
+            "envs/staging/web/values.yaml": "1" * 40,
+            "envs/dev/web/settings": "2" * 40,
+            "envs/dev/web/settings/app.yml": "3" * 40,
+            "envs/staging/web/settings": "5" * 40,
+        },
+        files={
+            "envs/staging/web/values.yaml": b"image:\n  tag: 3.0.0\n",
+            "envs/dev/web/settings/app.yml": b"/etc/passwd",
+            "envs/staging/web/settings": b"/etc",
+        },
+        trees=frozenset({"envs/dev/web/settings"}),
+        links=frozenset(links),
+    )
+    matrix = with_("web", "dev", image="3.1.0", settings="222222222222")
+    promotion = planner.plan(CONFIG, status(matrix), env="staging")[0]
+    with pytest.raises(PlanError, match=message):
+        planner.apply(CONFIG, promotion, snapshot)
+
+
+def test_a_rollback_never_restores_a_symbolic_link_from_an_older_commit() -> None:
+    now = Snapshot(
+        commit="c0ffee",
+        objects={
+            "envs/staging/web/settings": "1" * 40,
+            "envs/staging/web/settings/a.yml": "2" * 40,
+        },
+        files={"envs/staging/web/settings/a.yml": b"a: 1\n"},
+        trees=frozenset({"envs/staging/web/settings"}),
+    )
+    old = Snapshot(
+        commit="0ld",
+        objects={
+            "envs/staging/web/settings": "3" * 40,
+            "envs/staging/web/settings/a.yml": "4" * 40,
+        },
+        files={"envs/staging/web/settings/a.yml": b"/etc/shadow"},
+        trees=frozenset({"envs/staging/web/settings"}),
+        links=frozenset({"envs/staging/web/settings/a.yml"}),
+    )
+    edit = planner.Edit(
+        app="web",
+        component="settings",
+        file="envs/staging/web/settings",
+        copy_from="envs/staging/web/settings",
+        copy_commit="0ld",
+        before="111111111111",
+        after="333333333333",
+    )
+    rollback = planner.Promotion(
+        env="staging", upstream=None, name="web", reason="rollback", apps=(), edits=(edit,)
+    )
+    with pytest.raises(PlanError, match=r"settings/a\.yml is a symbolic link"):
+        planner.apply(CONFIG, rollback, now, {"0ld": old})
+    assert planner.apply(CONFIG, rollback, now, {"0ld": now}) == {}  # the same files: no change

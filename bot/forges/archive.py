@@ -78,5 +78,9 @@ def _snapshot(commit: str, files: dict[str, bytes], modes: dict[str, str]) -> Sn
         parent, _, name = folder.rpartition("/")
         folders[parent][name] = ("40000", objects[folder])
     return Snapshot(
-        commit=commit, objects=objects, files=files, trees=frozenset(f for f in folders if f)
+        commit=commit,
+        objects=objects,
+        files=files,
+        trees=frozenset(f for f in folders if f),
+        links=frozenset(path for path, mode in modes.items() if mode == "120000"),
     )

@@ -9,7 +9,9 @@ API calls are the budget, so:
 
 Approvals are bound to the head they were given on without the Premium approval rules: the
 Free-tier approvals API says who approved and, since GitLab 17.x, when (`approved_at`), and the
-MR's versions say which head it had at that moment. An older GitLab gives no time; then an
+MR's versions say which head it had at that moment. An older GitLab (CE answers only
+`user_has_approved`, `user_can_approve`, `approved` and `approved_by`) gives no time; then the
+time is that of the approver's last "approved this merge request" system note. Without one, an
 approval is bound to the current head only if the project resets approvals on push (they cannot
 be older than the head), and otherwise to no SHA at all, so gates do not count it blindly.
 
@@ -570,28 +572,75 @@ class GitLabForge:
         approvals = self._call(
             f"reading the approvals of !{number}", lambda: self._mr(number).approvals.get()
         ).attributes
-        given = approvals.get("approved_by") or []
+        given = [
+            (str(user["username"]), entry.get("approved_at"))
+            for entry in approvals.get("approved_by") or []
+            if isinstance(entry, dict)
+            and isinstance(user := entry.get("user"), dict)
+            and user.get("username")
+        ]
         if not given:
             return []
-        if all(entry.get("approved_at") for entry in given):
-            versions = self._call(
-                f"reading the versions of !{number}",
-                lambda: self._mr(number).diffs.list(get_all=True, per_page=100),
+        when = {user: _time(at) for user, at in given if at}
+        if len(when) < len(given):  # GitLab CE before `approved_at`: see the module docstring
+            noted = self._approval_notes(number)
+            when |= {user: noted[user] for user, at in given if not at and user in noted}
+        heads = self._heads(number) if when else []
+        reviews = []
+        for user, _ in given:
+            if user in when:
+                sha = next((head for at, head in reversed(heads) if at <= when[user]), None)
+                reviews.append(Review(user, "approved", sha, when[user]))
+                continue
+            # When it was given is unknown: it counts only if it cannot be older than the head.
+            sha = self.get_pr(number).head_sha if self._approvals_reset_on_push() else None
+            updated = approvals.get("updated_at")
+            at = _time(updated) if isinstance(updated, str) else datetime.fromtimestamp(0, UTC)
+            reviews.append(Review(user, "approved", sha, at))
+        return reviews
+
+    def _heads(self, number: int) -> list[tuple[datetime, str]]:
+        """The MR's heads, oldest first, each with the time it became the head (its versions)."""
+        versions = self._call(
+            f"reading the versions of !{number}",
+            lambda: self._mr(number).diffs.list(get_all=True, per_page=100),
+        )
+        return sorted(
+            (_time(v.attributes["created_at"]), str(v.attributes["head_commit_sha"]))
+            for v in versions
+        )
+
+    def _approval_notes(self, number: int) -> dict[str, datetime]:
+        """Each person's last "approved this merge request" system note: when they approved.
+
+        Only GitLab writes system notes, so a comment saying the same counts for nothing. Notes
+        that cannot be read leave the approvals without a time (stale), not the gates broken.
+        """
+        try:
+            notes = self._call(
+                f"reading the notes on !{number}",
+                lambda: self._mr(number).notes.list(
+                    get_all=True, per_page=100, sort="asc", order_by="created_at"
+                ),
             )
-            heads = sorted(
-                (_time(v.attributes["created_at"]), str(v.attributes["head_commit_sha"]))
-                for v in versions
-            )
-            reviews = []
-            for entry in given:
-                when = _time(entry["approved_at"])
-                sha = next((head for at, head in reversed(heads) if at <= when), None)
-                reviews.append(Review(str(entry["user"]["username"]), "approved", sha, when))
-            return reviews
-        # A GitLab without `approved_at`: see the module docstring.
-        sha = self.get_pr(number).head_sha if self._approvals_reset_on_push() else None
-        when = _time(approvals["updated_at"])
-        return [Review(str(e["user"]["username"]), "approved", sha, when) for e in given]
+        except (Unavailable, RateLimited):
+            raise
+        except ForgeError:
+            return {}
+        found: dict[str, datetime] = {}
+        for note in (n.attributes for n in notes):
+            author = note.get("author")
+            user = author.get("username") if isinstance(author, dict) else None
+            body, at = note.get("body"), note.get("created_at")
+            if (
+                note.get("system") is True
+                and isinstance(body, str)
+                and body.strip().startswith("approved this merge request")
+                and isinstance(at, str)
+                and user
+            ):
+                found[str(user)] = max(found.get(str(user), _time(at)), _time(at))
+        return found
 
     def _approvals_reset_on_push(self) -> bool:
         if self._resets_approvals is None:

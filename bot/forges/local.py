@@ -40,6 +40,7 @@ BOT_IDENTITY = {
     "GIT_COMMITTER_NAME": "promobot",
     "GIT_COMMITTER_EMAIL": "promobot@localhost",
 }
+SYMLINK = "120000"  # git's mode for a symbolic link
 
 
 class Git:
@@ -150,21 +151,30 @@ class LocalForge:
         listing = self.git.run("ls-tree", "-r", "-t", "-z", "--full-tree", commit, "--", *paths)
         objects: dict[str, str] = {}
         trees: set[str] = set()
+        links: set[str] = set()
         blobs: dict[str, str] = {}
         for entry in listing.split(b"\0"):
             if not entry:
                 continue
             meta, _, raw_path = entry.partition(b"\t")
-            _, kind, oid = meta.decode().split()
+            mode, kind, oid = meta.decode().split()
             path = raw_path.decode()
             objects[path] = oid
             if kind == "tree":
                 trees.add(path)
             elif kind == "blob":
                 blobs[path] = oid
+                if mode == SYMLINK:
+                    links.add(path)
         files = _Blobs(self.git, blobs)
         files.prefetch(prefetch)
-        return Snapshot(commit=commit, objects=objects, files=files, trees=frozenset(trees))
+        return Snapshot(
+            commit=commit,
+            objects=objects,
+            files=files,
+            trees=frozenset(trees),
+            links=frozenset(links),
+        )
 
     def read_file(self, ref: str, path: str) -> bytes | None:
         try:
@@ -184,8 +194,10 @@ class LocalForge:
                 if content is None:
                     index_info.append(f"0 {'0' * 40}\t{path}")
                     continue
-                oid = self.git.run("hash-object", "-w", "--stdin", input=content).decode().strip()
                 mode = self._mode(base, path)
+                if mode == SYMLINK:  # its content would become the link's target
+                    raise ForgeError(f"{path} is a symbolic link in {base[:12]}; not replaced")
+                oid = self.git.run("hash-object", "-w", "--stdin", input=content).decode().strip()
                 index_info.append(f"{mode} {oid}\t{path}")
             self.git.run(
                 "update-index",
@@ -221,7 +233,16 @@ class LocalForge:
         return commits
 
     def write_worktree(self, changes: Mapping[str, bytes | None]) -> None:
-        """Write changed files into the checkout (for `--write`); deletions remove files."""
+        """Write changed files into the checkout (for `--write`); deletions remove files.
+
+        Every path is checked before anything is written: one that is or passes through a
+        symbolic link, or whose real location is outside the checkout, is refused, since
+        writing it would change a file somewhere else (the working tree may hold links that
+        no commit has).
+        """
+        root = Path(os.path.realpath(self.root))
+        for path in changes:
+            self._inside(root, path)
         for path, content in changes.items():
             target = self.root / path
             if content is None:
@@ -229,6 +250,23 @@ class LocalForge:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
+
+    def _inside(self, root: Path, path: str) -> None:
+        parts = Path(path).parts
+        if not parts or Path(path).is_absolute() or ".." in parts or parts[0] == ".git":
+            raise ForgeError(f"{path}: not a path inside {self.root}; nothing was written")
+        for end in range(1, len(parts) + 1):
+            here = root.joinpath(*parts[:end])
+            if here.is_symlink():
+                link = "/".join(parts[:end])
+                where = path if link == path else f"{path}: {link}"
+                raise ForgeError(
+                    f"{where} is a symbolic link in the checkout; promobot does not write "
+                    "through links, so nothing was written"
+                )
+        real = Path(os.path.realpath(root / path))
+        if not real.is_relative_to(root):
+            raise ForgeError(f"{path} is really {real}, outside {root}; nothing was written")
 
     # --- the Forge protocol ----------------------------------------------------------------------
 

@@ -12,11 +12,7 @@ from typing import Protocol
 
 from bot import versions
 from bot.config import Source
-from bot.errors import PromobotError
-
-
-class SourceError(PromobotError):
-    """A registry, chart repository or git repo cannot give the versions a source asks for."""
+from bot.errors import SourceError as SourceError  # defined there for bot.download too
 
 
 class Poller(Protocol):

@@ -2,9 +2,11 @@
 
 An index can be tens of megabytes (every version of every chart), so it is fetched with a
 conditional GET (`If-None-Match` / `If-Modified-Since`) and a 304 reuses what was read last
-time; only chart names and version strings are kept. It is read with libyaml's base loader:
-safe (it builds nothing but strings, lists and mappings) and typeless, so `version: 1.10`
-stays `1.10` instead of becoming the float 1.1.
+time; only chart names and version strings are kept. Like every registry answer it is read
+through `bot.download`, which stops at `MAX_BYTES` after decompression. It is parsed
+with libyaml's base loader: safe (it builds nothing but strings, lists and mappings; aliases
+share one object, so nested aliases cost nothing) and typeless, so `version: 1.10` stays
+`1.10` instead of becoming the float 1.1.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import httpx
 import yaml
 
 from bot.config import Source
+from bot.download import fetch
 from bot.errors import RateLimited, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
 from bot.sources.base import SourceError
@@ -111,7 +114,7 @@ class HelmRepository:
     ) -> httpx.Response:
         host = urlsplit(url).netloc
         try:
-            response = self._client.get(url, headers=headers, auth=user)
+            response = fetch(self._client, "GET", url, headers=headers, auth=user)
         except httpx.TimeoutException as exc:
             raise Unavailable(f"Helm repository {host} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

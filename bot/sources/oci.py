@@ -26,6 +26,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from bot.config import Source
+from bot.download import fetch
 from bot.errors import RateLimited, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
 from bot.sources.base import SourceError
@@ -293,8 +294,8 @@ class OciRegistry:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        try:
-            return self._client.request(method, url, headers=headers, params=params)
+        try:  # tag lists, manifests and token answers alike: at most MAX_BYTES
+            return fetch(self._client, method, url, headers=headers, params=params)
         except httpx.TimeoutException as exc:
             raise Unavailable(f"registry {host} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

@@ -63,6 +63,7 @@ class Promobot:
             self.process = subprocess.Popen(
                 [PROMOBOT, self.command], env=self.env, stdout=log, stderr=log
             )
+        RUNNING.append(self)  # a worker left running takes the next test's jobs off the queue
         if self.command == "serve":
 
             def ready() -> bool:

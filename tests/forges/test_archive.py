@@ -16,6 +16,7 @@ def test_object_ids_from_a_tarball_are_the_ids_git_computes(make_repo: MakeRepo)
     (repo / "a").mkdir()
     (repo / "a" / "f").write_text("y")
     (repo / "a.b").write_text("z")
+    (repo / "a" / "to-etc").symlink_to("/etc")  # a link's target is its content, never followed
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "more")
     sha = git(repo, "rev-parse", "HEAD")
@@ -28,4 +29,6 @@ def test_object_ids_from_a_tarball_are_the_ids_git_computes(make_repo: MakeRepo)
     from_git = LocalForge(repo).snapshot(sha)
     assert dict(from_archive.objects) == dict(from_git.objects)
     assert from_archive.trees == from_git.trees
+    assert from_archive.links == from_git.links == {"a/to-etc"}
+    assert from_archive.files["a/to-etc"] == from_git.files["a/to-etc"] == b"/etc"
     assert from_archive.files["envs/qa/settings.yml"] == from_git.files["envs/qa/settings.yml"]

@@ -244,17 +244,63 @@ def test_reviews_are_bound_to_the_head_at_approval_time(server: Server, forge: G
         as_user(server, "promobot[bot]").mergerequests.get(pr.number, lazy=True).approve()
 
 
-def test_reviews_on_a_gitlab_that_does_not_say_when(server: Server, forge: GitLabForge) -> None:
+@pytest.mark.parametrize("shape", ["without approved_at", "GitLab CE"])
+def test_reviews_on_a_gitlab_that_does_not_say_when_are_timed_by_its_system_notes(
+    server: Server, forge: GitLabForge, shape: str
+) -> None:
+    _, first = promote(forge)
+    pr = forge.open_pr(BRANCH, "Promote api", "body", LABELS)
+    as_user(server, "alice").mergerequests.get(pr.number, lazy=True).approve()
+    _, second = promote(forge, "1.1.0")  # superseded: alice approved the old head
+    as_user(server, "bob").mergerequests.get(pr.number, lazy=True).approve()
+    state(server.world).approved_at = False
+    state(server.world).ce_approvals = shape == "GitLab CE"
+    answer = api(server, "GET", f"/projects/acme%2Fenv-repo/merge_requests/{pr.number}/approvals")
+    if shape == "GitLab CE":  # what GitLab CE answered before approved_at: no times at all
+        assert set(answer.json()) == {
+            "user_has_approved",
+            "user_can_approve",
+            "approved",
+            "approved_by",
+        }
+    assert [set(entry) for entry in answer.json()["approved_by"]] == [{"user"}, {"user"}]
+    reviews = {r.user: r for r in forge.reviews(pr.number)}
+    assert {user: (r.state, r.sha) for user, r in reviews.items()} == {
+        "alice": ("approved", first),
+        "bob": ("approved", second),
+    }
+    assert reviews["alice"].submitted_at < reviews["bob"].submitted_at
+
+
+@pytest.mark.parametrize("shape", ["without approved_at", "GitLab CE"])
+def test_an_approval_whose_time_cannot_be_found_is_stale_unless_pushes_reset_approvals(
+    server: Server, forge: GitLabForge, shape: str
+) -> None:
     _, sha = promote(forge)
     pr = forge.open_pr(BRANCH, "Promote api", "body", LABELS)
     as_user(server, "alice").mergerequests.get(pr.number, lazy=True).approve()
     state(server.world).approved_at = False
+    state(server.world).ce_approvals = shape == "GitLab CE"
+    state(server.world).system_notes.clear()  # e.g. notes pruned, or in another language
     assert [(r.user, r.sha) for r in forge.reviews(pr.number)] == [("alice", None)]
     state(server.world).reset_approvals_on_push = True  # then every approval is on the head
     fresh = GitLabForge(REPO, token=TOKEN, url=server.gitlab_url, policy=FAST)
     assert [(r.user, r.sha) for r in fresh.reviews(pr.number)] == [("alice", sha)]
     promote(forge, "1.1.0")
     assert fresh.reviews(pr.number) == []  # the push reset it
+
+
+def test_a_comment_that_says_approved_is_not_an_approval_time(
+    server: Server, forge: GitLabForge
+) -> None:
+    promote(forge)
+    pr = forge.open_pr(BRANCH, "Promote api", "body", LABELS)
+    alice = as_user(server, "alice").mergerequests.get(pr.number, lazy=True)
+    alice.approve()
+    state(server.world).system_notes.clear()
+    alice.notes.create({"body": "approved this merge request"})  # a person can write that
+    state(server.world).ce_approvals = True
+    assert [(r.user, r.sha) for r in forge.reviews(pr.number)] == [("alice", None)]
 
 
 # --- notes, statuses, people ---------------------------------------------------------------

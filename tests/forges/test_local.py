@@ -78,3 +78,41 @@ def test_errors_are_one_line(tmp_path: Path, make_repo: MakeRepo) -> None:
     forge = LocalForge(make_repo(files=FILES))
     with pytest.raises(ForgeError, match="'nosuchbranch' is not a commit"):
         forge.resolve("nosuchbranch")
+
+
+def test_a_symbolic_link_is_listed_and_never_replaced(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(files=FILES)
+    (repo / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a link")
+    forge = LocalForge(repo)
+    assert forge.snapshot().links == {"link.yaml"}
+    base = forge.resolve()
+    with pytest.raises(ForgeError, match=r"^link.yaml is a symbolic link in [0-9a-f]{12}; not"):
+        forge.commit_branch("promobot/prod/api", base, {"link.yaml": b"x: 1\n"}, "Promote")
+    assert forge.head("promobot/prod/api") is None
+
+
+def test_write_worktree_refuses_links_and_paths_outside_before_writing_anything(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(files=FILES)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "linked").symlink_to(outside, target_is_directory=True)  # only in the working tree
+    (repo / "dir" / "b.yaml").unlink()
+    (repo / "dir" / "b.yaml").symlink_to(outside / "b.yaml")
+    forge = LocalForge(repo)
+    for path, message in [
+        ("linked/values.yaml", "linked/values.yaml: linked is a symbolic link in the checkout"),
+        ("dir/b.yaml", "dir/b.yaml is a symbolic link in the checkout"),
+        ("../escape.yaml", "not a path inside"),
+        (".git/config", "not a path inside"),
+    ]:
+        with pytest.raises(ForgeError, match=message):
+            forge.write_worktree({"a.yaml": b"a: 2\n", path: b"pwned: true\n"})
+    assert list(outside.iterdir()) == []
+    assert (repo / "a.yaml").read_text() == "a: 1\n"  # nothing was written
+    forge.write_worktree({"a.yaml": b"a: 2\n", "dir/new/c.yaml": b"c: 1\n"})
+    assert (repo / "a.yaml").read_text() == "a: 2\n"
+    assert (repo / "dir" / "new" / "c.yaml").read_text() == "c: 1\n"

@@ -11,7 +11,9 @@ and refusals use GitLab's status codes and messages, quirks included:
   `["Another open merge request already exists for this source branch: !N"]`.
 - Merging with a `sha` other than the head answers 409; a closed MR 405; a conflict 406.
 - Approvals (Free tier) list `approved_by` with `approved_at`, and the MR's versions say which
-  head it had when: that is how a client binds an approval to a SHA.
+  head it had when: that is how a client binds an approval to a SHA. `ce_approvals` answers in
+  the shape of GitLab CE before `approved_at`; either way approving writes the system note
+  "approved this merge request", as GitLab does.
 - Posting a commit status in the state it already has while pending or running answers 400
   "Cannot transition status via :enqueue from :pending".
 - Awarding an emoji twice answers 404 "Award Emoji Name has already been taken".
@@ -77,6 +79,9 @@ class GitLabState:
     pipelines: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)  # id, iid
     # GitLab 17.x added `approved_at` to `approved_by`; False imitates an older GitLab.
     approved_at: bool = True
+    # GitLab CE before `approved_at`: the approvals answer holds only `user_has_approved`,
+    # `user_can_approve`, `approved` and `approved_by` (users, no times, no `updated_at`).
+    ce_approvals: bool = False
     # The Premium project setting; None is the Free tier, where `/projects/:id/approvals` is 404.
     reset_approvals_on_push: bool | None = None
 
@@ -85,7 +90,8 @@ _STATES: weakref.WeakKeyDictionary[World, GitLabState] = weakref.WeakKeyDictiona
 
 
 def state(world: World) -> GitLabState:
-    """The GitLab-only state of a world (tests flip `approved_at`, `reset_approvals_on_push`)."""
+    """The GitLab-only state of a world (tests flip `approved_at`, `ce_approvals`,
+    `reset_approvals_on_push`)."""
     with world.lock:
         return _STATES.setdefault(world, GitLabState())
 
@@ -576,12 +582,19 @@ def approvals_json(world: World, repo: Repo, pull: Pull, login: str) -> dict[str
     approved_by = []
     for user, sha, when in pull.approvals:
         entry: dict[str, Any] = {"user": user_basic(world, user)}
-        if st.approved_at:
+        if st.approved_at and not st.ce_approvals:
             # An approval is never older than the version it was given on (tests may record
             # one with a whole-second clock).
             given = next((v.created_at for v in versions if v.head == sha), when)
             entry["approved_at"] = iso(max(when, given))
         approved_by.append(entry)
+    if st.ce_approvals:
+        return {
+            "user_has_approved": any(user == login for user, _, _ in pull.approvals),
+            "user_can_approve": login != pull.user,
+            "approved": bool(pull.approvals),
+            "approved_by": approved_by,
+        }
     return {
         **mr_identity(repo, pull),
         "merge_status": "can_be_merged",
