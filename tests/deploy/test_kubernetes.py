@@ -59,7 +59,13 @@ def test_every_overlay_has_the_objects_and_the_lockdown(overlay: str) -> None:
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["automountServiceAccountToken"] is False
     refs = {e["valueFrom"]["secretKeyRef"]["key"] for e in c["env"] if "valueFrom" in e}
-    assert {"webhook-secret", "signing-key", "registry-token", "github-token", "gitlab-token"} <= refs
+    assert {
+        "webhook-secret",
+        "signing-key",
+        "registry-token",
+        "github-token",
+        "gitlab-token",
+    } <= refs
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     assert {"/var/lib/promobot", "/tmp", "/etc/promobot"} <= mounts
     key = next(v for v in pod["volumes"] if v["name"] == "github-app")
