@@ -22,9 +22,11 @@ from bot.errors import PlanError
 from bot.forges.base import Forge
 from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
-from tests.conftest import MakeRepo, commit_all, git
+from bot.signing import Signer
+from tests.conftest import SIGNING_KEY, MakeRepo, commit_all, git
 from tests.forgesim import Server
 
+SIGNER = Signer(SIGNING_KEY.encode(), "acme/env-repo")
 REPO = "acme/env-repo"
 TOKEN = "promobot-token"
 FAST = Policy(attempts=3, backoff_base=0.01, backoff_max=0.05, rate_limit_max_wait=5)
@@ -269,7 +271,7 @@ def test_the_service_neither_follows_nor_replaces_a_committed_symlink(
     outside = str(victim(tmp_path))
     links = {"envs/prod/settings.yml": outside}
     server, forge = on(kind, request, make_repo, links)
-    actions = Engine(forge).sync()
+    actions = Engine(forge, SIGNER).sync()
     assert [(a.outcome, a.branch) for a in actions] == [("opened", "promobot/prod/api")]
     pr = forge.find_pr("promobot/prod/api")
     assert pr is not None and "settings" not in pr.title and "image 1.0.0 → 1.1.0" in pr.title
@@ -292,7 +294,7 @@ def test_the_service_reads_no_version_through_a_link_to_a_folder(
     (outside / "values.yaml").write_text("image:\n  tag: 0.0.1\n")
     links = {"envs/prod": str(outside)}
     _, forge = on(kind, request, make_repo, links)
-    assert Engine(forge).sync() == []
+    assert Engine(forge, SIGNER).sync() == []
     state = engine.read_state(forge, forge.default_branch())
     prod = state.status.get("api", "prod")
     assert prod is not None and prod.components == {}

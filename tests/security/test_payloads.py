@@ -28,14 +28,16 @@ from bot.forges.retry import Policy
 from bot.gatekeeper import Gatekeeper
 from bot.service import Service
 from bot.settings import Settings
+from bot.signing import Signer
 from bot.web.app import create_app
-from tests.conftest import MakeRepo, git
+from tests.conftest import SIGNING_KEY, MakeRepo, git
 from tests.forgesim import Server
 from tests.forgesim.gitlab import state
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SECRET = "webhook-secret-value"
 TOKEN = "promobot-token"
+SIGNER = Signer(SIGNING_KEY.encode(), "acme/env-repo")
 REPO = "acme/env-repo"
 FAST = Policy(attempts=3, backoff_base=0.01, backoff_max=0.05, rate_limit_max_wait=5)
 CONFIG = """\
@@ -66,6 +68,7 @@ def service(kind: str, repo: str, checkout: Path, data: Path) -> Service:
     token = {"github_token": "t"} if kind == "github" else {"gitlab_token": "t"}
     settings = Settings(
         forge=kind, repo=repo, webhook_secret=SECRET, registry_token="r",  # type: ignore[arg-type]
+        signing_key=SIGNING_KEY,  # type: ignore[arg-type]
         data_dir=data, workers=0, **token,  # type: ignore[arg-type]
     )  # fmt: skip
     return Service(settings, forge=LocalForge(checkout))
@@ -146,7 +149,7 @@ def test_gitlab_ce_approvals_count_only_on_the_head_they_were_given_on(server: S
     note, so one given before a newer version superseded the MR does not merge the new head;
     one given on the new head does."""
     forge = GitLabForge(REPO, token=TOKEN, url=server.gitlab_url, policy=FAST, timeout=5)
-    engine = Engine(forge)
+    engine = Engine(forge, SIGNER)
     gatekeeper = Gatekeeper(engine)
     (opened,) = engine.sync()
     assert opened.number is not None
