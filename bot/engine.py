@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -202,6 +203,28 @@ class Action:
     detail: str = ""
 
 
+@contextmanager
+def isolated(what: str, **fields: object) -> Iterator[None]:
+    """One item of a batch (a PR to evaluate, a comment to run): a failure is logged and the
+    batch goes on. The forge being down or out of budget still ends the job, to be retried."""
+    try:
+        yield
+    except (Unavailable, RateLimited):
+        raise
+    except Exception as exc:
+        log.warning(what, extra={**fields, "error": public(exc)}, exc_info=_is_bug(exc))
+
+
+def public(exc: Exception) -> str:
+    """What may be said of an error in a log, a PR comment or a page: never a credential, and
+    nothing of an internal error but that it happened (its traceback goes to the log)."""
+    return "an internal error" if _is_bug(exc) else redact_urls(str(exc))
+
+
+def _is_bug(exc: Exception) -> bool:
+    return not isinstance(exc, PromobotError)
+
+
 def still_changes(promotion: planner.Promotion, status: Status) -> bool:
     """Whether merging the promotion would still change anything in the environment."""
     for plan in promotion.apps:
@@ -281,7 +304,7 @@ class Engine:
                 actions.append(self.ensure(state, promotion))
             except (Unavailable, RateLimited):
                 raise  # the forge, not the promotion: the job is retried
-            except PromobotError as exc:
+            except Exception as exc:  # one promotion never stalls the others
                 action = self._failed(promotion, exc)
                 problems[promotion.branch] = Failure(promotion.branch, action.detail)
                 actions.append(action)
@@ -367,9 +390,13 @@ class Engine:
         )
         return Action("not-ours", pr.branch, pr.number)
 
-    def _failed(self, promotion: planner.Promotion, exc: PromobotError) -> Action:
-        error = redact_urls(str(exc))
-        log.warning("promotion failed", extra={"branch": promotion.branch, "error": error})
+    def _failed(self, promotion: planner.Promotion, exc: Exception) -> Action:
+        error = public(exc)
+        log.warning(
+            "promotion failed",
+            extra={"branch": promotion.branch, "error": error},
+            exc_info=_is_bug(exc),
+        )
         pr = self.forge.find_pr(promotion.branch)
         number = pr.number if pr is not None else None
         if pr is not None and self.promotion_of(pr) is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import gates, render
-from bot.engine import Engine, State, history, outside, running_since
+from bot.engine import Engine, State, history, isolated, outside, running_since
 from bot.errors import MergeRefused
 from bot.forges.base import Forge, PullRequest, Review
 from bot.planner import Promotion
@@ -202,7 +202,8 @@ class Gatekeeper:
         without any event)."""
         verdicts = []
         for pr in self.forge.list_prs(label="promotion"):
-            verdict = self.evaluate(pr)
-            if verdict is not None:
-                verdicts.append(verdict)
+            with isolated("gate evaluation failed", number=pr.number):  # the others go on
+                verdict = self.evaluate(pr)
+                if verdict is not None:
+                    verdicts.append(verdict)
         return verdicts

@@ -50,8 +50,6 @@ def inert(text: str) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    number: int
-    comment: Comment
     who: Who
     pr: PullRequest | None
     promotion: Promotion | None  # the promotion the PR carries, when it is one of ours
@@ -113,7 +111,7 @@ class Runner:
         replies = list(parsed.replies)
         if parsed.commands:
             promotion = self.engine.promotion_of(pr) if pr is not None else None
-            context = Context(number, comment, self.who(comment.user), pr, promotion)
+            context = Context(self.who(comment.user), pr, promotion)
             for command in parsed.commands:
                 replies.append(self.run(command, context))
         ack = self.engine.signer.mark("ack", comment=comment.id)

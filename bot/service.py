@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import events, metrics, signing
-from bot.engine import LABEL, Action, Engine, Published
+from bot.engine import LABEL, Action, Engine, Published, isolated
 from bot.errors import PromobotError
 from bot.forges import forge_class
 from bot.forges.base import Forge
@@ -211,7 +211,8 @@ class Service:
         merged = False
         for verdict in self.gatekeeper.evaluate_all():
             merged |= bool(verdict.merged)
-            self.runner.pick_up(verdict.pr.number)
+            with isolated("commands failed", number=verdict.pr.number):
+                self.runner.pick_up(verdict.pr.number)
         if merged:
             self.sync()
 

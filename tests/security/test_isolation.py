@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.web.app import create_app
 from tests.conftest import SIGNING_KEY
 from tests.forgesim import Server
-from tests.forgesim.world import World
+from tests.forgesim.world import Fault, World
 
 REPO = "acme/env-repo"
 FAST = Policy(attempts=2, backoff_base=0.01, backoff_max=0.05, rate_limit_max_wait=2)
@@ -108,3 +108,20 @@ def test_a_promotion_that_cannot_be_written_is_reported_and_the_others_go_on(
     with TestClient(create_app(service)) as client:  # and the overview shows it
         page = client.get("/").text
     assert "Promotions promobot could not make" in page and "promobot/staging/web" in page
+
+
+def test_a_pr_whose_gates_cannot_be_read_does_not_stop_the_others(
+    rig: tuple[World, Service],
+) -> None:
+    world, service = rig
+    world.push(REPO, "main", {".promobot.yaml": CONFIG.replace("{from: dev}", "{from: dev, auto_merge: true}")}, "auto-merge staging")  # fmt: skip
+    service.engine.sync()  # open both, evaluate nothing yet
+    api, web = (service.forge.find_pr(f"promobot/staging/{app}") for app in ("api", "web"))
+    assert api is not None and web is not None
+    # the forge cannot answer about api's head (it answers 404 however often asked)
+    world.faults.append(Fault("GET", api.head_sha, status=404, times=1000))
+    verdicts = service.gatekeeper.evaluate_all()
+    world.faults.clear()
+    assert [v.pr.number for v in verdicts] == [web.number]
+    assert service.forge.get_pr(web.number).state == "merged"  # web's auto-merge still ran
+    assert service.forge.get_pr(api.number).state == "open"
