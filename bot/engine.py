@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -201,6 +201,7 @@ class Action:
     branch: str
     number: int | None
     detail: str = ""
+    pr: PullRequest | None = None  # the PR as it is now, when this action changed it
 
 
 @contextmanager
@@ -254,6 +255,8 @@ class Engine:
         self._states: dict[str, State] = {}
         self._me: Account | None = None
         self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
+        # branches whose newest PR a person closed: asked of the forge once, not every sync
+        self._closed: dict[str, PullRequest] = {}
 
     @property
     def me(self) -> Account:
@@ -296,12 +299,21 @@ class Engine:
         return promotions
 
     def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
+        """Open, supersede or close promotion PRs until the forge shows what is due.
+
+        The open promotion PRs are listed once (a page per hundred), so a promotion whose PR
+        already proposes it costs no call at all, however many PRs are open."""
         state = self.state()
+        open_prs = {pr.branch: pr for pr in self.forge.list_prs(label=LABEL)}
+        for branch in open_prs:
+            self._closed.pop(branch, None)
         problems: dict[str, Failure] = {}
         actions = []
         for promotion in self.due(state, artifacts):
             try:
-                actions.append(self.ensure(state, promotion))
+                actions.append(
+                    self.ensure(state, promotion, open_pr=open_prs.get(promotion.branch))
+                )
             except (Unavailable, RateLimited):
                 raise  # the forge, not the promotion: the job is retried
             except Exception as exc:  # one promotion never stalls the others
@@ -309,7 +321,10 @@ class Engine:
                 problems[promotion.branch] = Failure(promotion.branch, action.detail)
                 actions.append(action)
         self.problems = problems
-        actions += self.close_no_ops(state, {a.branch for a in actions})
+        keep = {a.branch for a in actions}
+        actions += self.close_no_ops(
+            state, [pr for pr in open_prs.values() if pr.branch not in keep]
+        )
         return actions
 
     def ensure(
@@ -319,13 +334,15 @@ class Engine:
         *,
         rebuild: bool = False,
         older: Mapping[str, Snapshot] | None = None,
+        open_pr: PullRequest | Literal["ask"] | None = "ask",
     ) -> Action:
         """Make the forge show exactly this promotion: open, supersede, or leave it be.
 
         `rebuild` remakes the commit on the current base even when the change is the same
         (`/refresh`, or an explicit request that should take over an automatic PR).
+        `open_pr` is the branch's open PR when the caller listed them already.
         """
-        pr = self.forge.find_pr(promotion.branch)
+        pr = self.forge.find_pr(promotion.branch) if open_pr == "ask" else open_pr
         if pr is None:
             return self._open(state, promotion, older)
         meta = self.promotion_of(pr)
@@ -337,10 +354,12 @@ class Engine:
         if not rebuild and meta.same_change(promotion):
             return Action("unchanged", promotion.branch, pr.number)
         prepared = prepare(self.forge, state, promotion, self.signer, older)
-        self.forge.update_pr(
-            pr.number, title=prepared.title, body=prepared.body, labels=_keep(pr, promotion)
+        labels = _keep(pr, promotion)
+        self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body, labels=labels)
+        now = replace(
+            pr, title=prepared.title, body=prepared.body, labels=labels, head_sha=prepared.commit
         )
-        return Action("superseded", promotion.branch, pr.number, prepared.title)
+        return Action("superseded", promotion.branch, pr.number, prepared.title, now)
 
     def _open(
         self,
@@ -348,8 +367,11 @@ class Engine:
         promotion: planner.Promotion,
         older: Mapping[str, Snapshot] | None = None,
     ) -> Action:
-        closed = self.forge.find_pr(promotion.branch, state="closed")
+        closed = self._closed.get(promotion.branch) or self.forge.find_pr(
+            promotion.branch, state="closed"
+        )
         if closed is not None and closed.state == "closed" and CLOSED_LABEL not in closed.labels:
+            self._closed[promotion.branch] = closed
             meta = self.promotion_of(closed)
             if meta is not None and meta.same_change(promotion):
                 return Action("human-closed", promotion.branch, closed.number)
@@ -357,7 +379,9 @@ class Engine:
         pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, labels(promotion))
         if pr.body != prepared.body:  # an adopted PR (made by a run that died half-way)
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)
-        return Action("opened", promotion.branch, pr.number, prepared.title)
+            pr = replace(pr, title=prepared.title, body=prepared.body)
+        self._closed.pop(promotion.branch, None)
+        return Action("opened", promotion.branch, pr.number, prepared.title, pr)
 
     def say_once(self, number: int, kind: str, text: str) -> None:
         """Comment `text` on a PR unless promobot already said it (found by a signed marker
@@ -408,12 +432,10 @@ class Engine:
             )
         return Action("failed", promotion.branch, number, error)
 
-    def close_no_ops(self, state: State, keep: set[str]) -> list[Action]:
+    def close_no_ops(self, state: State, open_prs: Iterable[PullRequest]) -> list[Action]:
         """Close open promotion PRs whose change the environment already has."""
         actions = []
-        for pr in self.forge.list_prs(label=LABEL):
-            if pr.branch in keep:
-                continue
+        for pr in open_prs:
             meta = self.promotion_of(pr)
             if meta is None or still_changes(meta, state.status):
                 continue

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from bot import gates, render
 from bot.engine import Engine, State, history, isolated, outside, running_since
 from bot.errors import MergeRefused
-from bot.forges.base import Forge, PullRequest, Review
+from bot.forges.base import Check, Forge, PullRequest, Review
 from bot.planner import Promotion
 
 log = logging.getLogger("promobot.gates")
@@ -130,7 +130,8 @@ class Gatekeeper:
         reviews = self.reviews(pr) if configured.approvals else []
         reviewers = {r.user for r in reviews}
         upstream_since = self.upstream_since(state, promotion) if configured.soak else None
-        checks = [c for c in self.forge.checks(pr.head_sha) if c.name != STATUS]
+        on_head = self.forge.checks(pr.head_sha)
+        checks = [c for c in on_head if c.name != STATUS]
         now = self.clock()
         versions = ", ".join(
             f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed
@@ -153,7 +154,7 @@ class Gatekeeper:
         results = gates.evaluate(inputs)
         overall = gates.overall(results)
         verdict = Verdict(promotion, pr, results, overall, next_look=gates.next_change(inputs))
-        self.publish(verdict)
+        self.publish(verdict, next((c for c in on_head if c.name == STATUS), None))
         wants_merge = env.auto_merge if merge is None else merge
         if wants_merge and overall.state == "pass":
             try:
@@ -181,17 +182,12 @@ class Gatekeeper:
                 f"not merged: the PR changes files this promotion does not write: {shown}"
             )
 
-    def publish(self, verdict: Verdict) -> None:
-        """The commit status and the body's checklist, each written only when it changed."""
+    def publish(self, verdict: Verdict, current: Check | None) -> None:
+        """The commit status and the body's checklist, each written only when it changed
+        (`current`: the status promobot set on the head before, if any)."""
         pr, overall = verdict.pr, verdict.overall
         status_state = {"pass": "success", "pending": "pending", "fail": "failure"}[overall.state]
-        current = {c.name: c for c in self.forge.checks(pr.head_sha)}.get(STATUS)
-        described = getattr(current, "description", None)
-        if (
-            current is None
-            or current.state != status_state
-            or (described is not None and described != overall.reason)
-        ):
+        if current is None or current.state != status_state:
             self.forge.set_status(pr.head_sha, STATUS, status_state, overall.reason[:140])  # type: ignore[arg-type]
         body = render.replace_gates(pr.body, verdict.promotion, verdict.results, self.engine.signer)
         if body != pr.body:

@@ -180,12 +180,22 @@ def _soak(inputs: Inputs) -> GateResult:
         return GateResult("soak", "pass", "soak: no upstream to soak in")
     if inputs.upstream_since is None:
         return GateResult("soak", "pending", f"soak: waiting to learn when {upstream} got {what}")
-    ran = max(inputs.now - inputs.upstream_since, timedelta(0))
-    if ran >= needed:
-        reason = f"soak: {upstream} has run {what} for {duration(ran)} (needs {duration(needed)})"
-        return GateResult("soak", "pass", reason)
-    reason = f"soak: {upstream} has run {what} for {duration(ran)} of {duration(needed)}"
-    return GateResult("soak", "pending", reason)
+    # The text names instants, never "for 12m": it changes when the facts do, not with the
+    # clock, so the checklist is not rewritten (and echoed back as an event) on every look.
+    since = inputs.upstream_since
+    running = f"soak: {upstream} has run {what} since {_instant_text(since)}"
+    if inputs.now - since >= needed:
+        return GateResult("soak", "pass", f"{running} (needs {duration(needed)})")
+    ready = _instant_text(since + needed, round_up=True)
+    return GateResult("soak", "pending", f"{running}; needs {duration(needed)}, until {ready}")
+
+
+def _instant_text(when: datetime, round_up: bool = False) -> str:
+    """`2026-01-07 11:47 UTC`, to the minute (rounded up for a deadline)."""
+    when = when.astimezone(UTC)
+    if round_up and (when.second or when.microsecond):
+        when = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return f"{when:%Y-%m-%d %H:%M} UTC"
 
 
 def duration(span: timedelta) -> str:

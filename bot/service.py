@@ -32,7 +32,6 @@ from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
 
 log = logging.getLogger("promobot.service")
-OPEN_OUTCOMES = ("opened", "superseded", "unchanged")
 
 
 def build_forge(settings: Settings) -> Forge:
@@ -171,8 +170,10 @@ class Service:
         for _ in range(len(self.engine.state().config.environments)):  # one step per env
             merged = False
             for action in actions:
-                if action.number is not None and action.outcome in OPEN_OUTCOMES:
-                    verdict = self.gatekeeper.evaluate(self.forge.get_pr(action.number))
+                # Only PRs this sync opened or rebuilt: an unchanged one has changed nothing
+                # its gates depend on (events and timers take care of those).
+                if action.pr is not None:
+                    verdict = self.gatekeeper.evaluate(action.pr)
                     merged |= bool(verdict and verdict.merged)
             if not merged:
                 break

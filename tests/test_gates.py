@@ -194,7 +194,7 @@ def test_approvals_without_an_approver_list_take_anyone_the_caller_found_with_wr
             timedelta(minutes=12, seconds=40),
             "1.4.2",
             "pending",
-            "soak: qa has run 1.4.2 for 12m of 30m",
+            "soak: qa has run 1.4.2 since 2026-01-07 11:47 UTC; needs 30m, until 2026-01-07 12:18 UTC",
         ),
         (
             "30m",
@@ -202,7 +202,7 @@ def test_approvals_without_an_approver_list_take_anyone_the_caller_found_with_wr
             timedelta(minutes=29, seconds=59),
             "1.4.2",
             "pending",
-            "soak: qa has run 1.4.2 for 29m of 30m",
+            "soak: qa has run 1.4.2 since 2026-01-07 11:30 UTC; needs 30m, until 2026-01-07 12:01 UTC",
         ),
         (
             "30m",
@@ -210,7 +210,7 @@ def test_approvals_without_an_approver_list_take_anyone_the_caller_found_with_wr
             timedelta(minutes=30),
             "1.4.2",
             "pass",
-            "soak: qa has run 1.4.2 for 30m (needs 30m)",
+            "soak: qa has run 1.4.2 since 2026-01-07 11:30 UTC (needs 30m)",
         ),
         (
             "30m",
@@ -218,7 +218,7 @@ def test_approvals_without_an_approver_list_take_anyone_the_caller_found_with_wr
             timedelta(hours=2, minutes=10),
             "",
             "pass",
-            "soak: dev has run these versions for 2h 10m (needs 30m)",
+            "soak: dev has run these versions since 2026-01-07 09:50 UTC (needs 30m)",
         ),
         (
             "1d",
@@ -226,7 +226,7 @@ def test_approvals_without_an_approver_list_take_anyone_the_caller_found_with_wr
             timedelta(hours=5),
             "image 1.4.2, chart 2.3.0",
             "pending",
-            "soak: staging has run image 1.4.2, chart 2.3.0 for 5h of 1d",
+            "soak: staging has run image 1.4.2, chart 2.3.0 since 2026-01-07 07:00 UTC; needs 1d, until 2026-01-08 07:00 UTC",
         ),
         (
             "30m",
@@ -234,7 +234,7 @@ def test_approvals_without_an_approver_list_take_anyone_the_caller_found_with_wr
             timedelta(minutes=-3),
             "1.4.2",
             "pending",
-            "soak: qa has run 1.4.2 for 0s of 30m",
+            "soak: qa has run 1.4.2 since 2026-01-07 12:03 UTC; needs 30m, until 2026-01-07 12:33 UTC",
         ),
         ("30m", None, timedelta(0), "1.4.2", "pass", "soak: no upstream to soak in"),
         ("30m", "qa", None, "", "pending", "soak: waiting to learn when qa got these versions"),
@@ -597,3 +597,18 @@ def test_the_gate_flips_at_next_change() -> None:
     after = evaluate(Inputs(**{**given.__dict__, "now": when}))
     assert [r.state for r in after] == ["pass", "pending", "pass"]
     assert next_change(Inputs(**{**given.__dict__, "now": when})) == utc("2026-01-12T07:00")
+
+
+def test_the_soak_text_changes_with_the_facts_not_with_the_clock() -> None:
+    """A checklist whose text ticks would be rewritten on every look, each rewrite an event."""
+    since = NOW - timedelta(minutes=5)
+    texts = {
+        gate("soak", evaluate(inputs({"soak": "30m"}, upstream="qa", upstream_since=since,
+                                     now=NOW + timedelta(minutes=m)))).reason
+        for m in (0, 1, 7, 24)
+    }  # fmt: skip
+    assert len(texts) == 1
+    done = inputs(
+        {"soak": "30m"}, upstream="qa", upstream_since=since, now=NOW + timedelta(hours=1)
+    )
+    assert gate("soak", evaluate(done)).state == "pass"

@@ -36,7 +36,7 @@ def test_a_version_travels_dev_staging_prod_through_every_gate(scene: Scene) -> 
     staging = scene.open_pr("staging")
     assert scene.gates_status(staging.number) == "pending"
     body = scene.pr(staging.number).body
-    assert "- [ ] soak: dev has run image 1.5.0 for" in body and "of 30m" in body
+    assert "- [ ] soak: dev has run image 1.5.0 since" in body and "; needs 30m, until" in body
     scene.clock.now += timedelta(minutes=31)
     scene.service.review_open()  # the reconcile loop: the soak timer ended without any event
     assert scene.main_file("staging") == "image:\n  tag: 1.5.0"  # staging auto-merges

@@ -91,7 +91,10 @@ def test_open_promotions_show_their_gates_and_link_from_the_cells(
     assert badges == ["#1 waiting", "#2 waiting", "✗ #3 blocked", "#4 waiting"]
     texts = [tr.text for tr in promotions]
     assert "Promote api to staging: image 1.3.0 → 1.4.2" in texts[0]
-    assert "○ soak: dev has run image 1.4.2 for 10m of 30m" in texts[0]
+    assert (
+        "○ soak: dev has run image 1.4.2 since 2026-01-05 10:00 UTC; needs 30m, until "
+        "2026-01-05 10:30 UTC" in texts[0]
+    )
     assert "✓ not on hold" in texts[0]
     held = next(t for t in texts if "#3" in t)
     assert "✗ hold: on hold" in held and "○ approvals: 0 of 2 from @acme/sre, alice" in held
