@@ -53,6 +53,7 @@ class Artifact(_Event):
 
 class Push(_Event):
     kind: Literal["push"] = "push"
+    sender_id: int | None = None  # who did it, by the forge's id: promobot's own echoes are dropped
     repo: str
     ref: str
     branch: str | None
@@ -66,6 +67,7 @@ class Push(_Event):
 
 class PullRequestEvent(_Event):
     kind: Literal["pull_request"] = "pull_request"
+    sender_id: int | None = None
     repo: str
     number: int
     action: str | None
@@ -83,6 +85,7 @@ class ReviewEvent(_Event):
     """A hint to evaluate the PR's gates again; they read the reviews from the forge."""
 
     kind: Literal["review"] = "review"
+    sender_id: int | None = None
     repo: str
     number: int
     action: str | None
@@ -93,6 +96,7 @@ class ReviewEvent(_Event):
 
 class CommentEvent(_Event):
     kind: Literal["comment"] = "comment"
+    sender_id: int | None = None
     repo: str
     number: int
     comment_id: int
@@ -106,6 +110,7 @@ class CommentEvent(_Event):
 
 class StatusEvent(_Event):
     kind: Literal["status"] = "status"
+    sender_id: int | None = None
     repo: str
     sha: str
     context: str
@@ -311,6 +316,11 @@ def _repo(doc: _Obj) -> str:
     return doc.obj("repository").string("full_name")
 
 
+def _github_sender(doc: _Obj) -> int | None:
+    sender = doc.opt_obj("sender")
+    return sender.opt_integer("id") if sender else None
+
+
 def _github_push(doc: _Obj) -> Event:
     repo, ref = _repo(doc), doc.string("ref")
     deleted = doc.boolean("deleted")
@@ -323,6 +333,7 @@ def _github_push(doc: _Obj) -> Event:
         return Artifact(source_key=f"git:{repo}", version=tag, repository=repo)
     pusher = doc.opt_obj("pusher")
     return Push(
+        sender_id=_github_sender(doc),
         repo=repo,
         ref=ref,
         branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
@@ -432,6 +443,7 @@ def _github_pull_request(doc: _Obj) -> Event:
     if state not in ("open", "closed"):
         raise EventError(f"field pull_request.state must be open or closed, not {_show(state)}")
     return PullRequestEvent(
+        sender_id=_github_sender(doc),
         repo=repo,
         number=pr.integer("number"),
         action=doc.opt_string("action"),
@@ -458,6 +470,7 @@ def _github_review(doc: _Obj) -> Event:
         return Ignored(reason=f"review state {_show(state)}")
     user = review.opt_obj("user")
     return ReviewEvent(
+        sender_id=_github_sender(doc),
         repo=_repo(doc),
         number=doc.obj("pull_request").integer("number"),
         action=doc.opt_string("action"),
@@ -475,6 +488,7 @@ def _github_comment(doc: _Obj) -> Event:
     user = comment.obj("user")
     login = user.string("login")
     return CommentEvent(
+        sender_id=_github_sender(doc),
         repo=_repo(doc),
         number=issue.integer("number"),
         comment_id=comment.integer("id"),
@@ -492,6 +506,7 @@ def _github_status(doc: _Obj) -> Event:
     if state not in _STATUS_STATES:
         raise EventError(f"field state must be pending, success, failure or error, not {state!r}")
     return StatusEvent(
+        sender_id=_github_sender(doc),
         repo=_repo(doc),
         sha=doc.string("sha"),
         context=doc.string("context"),
@@ -511,6 +526,7 @@ def _github_check(field: str) -> Callable[[_Obj], Event]:
         )
         conclusion = check.opt_string("conclusion")
         return StatusEvent(
+            sender_id=_github_sender(doc),
             repo=_repo(doc),
             sha=check.string("head_sha"),
             context=context,
@@ -582,6 +598,11 @@ def _project(doc: _Obj) -> str:
     return doc.obj("project").string("path_with_namespace")
 
 
+def _gitlab_sender(doc: _Obj) -> int | None:
+    user = doc.opt_obj("user")
+    return user.opt_integer("id") if user else None
+
+
 def _is_zero(sha: str) -> bool:
     return _ZERO_SHA.match(sha) is not None
 
@@ -589,6 +610,7 @@ def _is_zero(sha: str) -> bool:
 def _gitlab_push(doc: _Obj) -> Event:
     ref, before, after = doc.string("ref"), doc.opt_string("before"), doc.opt_string("after")
     return Push(
+        sender_id=doc.opt_integer("user_id"),
         repo=_project(doc),
         ref=ref,
         branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
@@ -619,6 +641,7 @@ def _gitlab_merge_request(doc: _Obj) -> Event:
     labels = attrs.objects("labels") if attrs.has("labels") else doc.objects("labels")
     last_commit, user = attrs.opt_obj("last_commit"), doc.opt_obj("user")
     return PullRequestEvent(
+        sender_id=_gitlab_sender(doc),
         repo=_project(doc),
         number=attrs.integer("iid"),
         action=_MR_ACTIONS.get(action, action),
@@ -655,6 +678,7 @@ def _gitlab_note(doc: _Obj) -> Event:
     if action is None:
         return Ignored(reason=f"note {_show(attrs.string('action'))}")
     return CommentEvent(
+        sender_id=_gitlab_sender(doc),
         repo=_project(doc),
         number=target.integer("iid"),
         comment_id=attrs.integer("id"),
@@ -670,6 +694,7 @@ def _gitlab_note(doc: _Obj) -> Event:
 def _gitlab_pipeline(doc: _Obj) -> Event:
     attrs = doc.obj("object_attributes")
     return StatusEvent(
+        sender_id=_gitlab_sender(doc),
         repo=_project(doc),
         sha=attrs.string("sha"),
         context=attrs.opt_string("name") or "pipeline",

@@ -142,6 +142,8 @@ class Service:
 
     def handle(self, event: events.Event) -> list[Action]:
         """What an event means for the environment repo; most of it is "recompute"."""
+        if self.echo(event):
+            return []  # promobot's own action: it did what follows when it acted
         if isinstance(event, events.Artifact):
             return self.sync([(event.source_key, event.version, event.digest)])
         if isinstance(event, events.Push):
@@ -163,6 +165,12 @@ class Service:
         elif isinstance(event, events.CommentEvent):
             self.runner.handle(event)
         return []
+
+    def echo(self, event: events.Event) -> bool:
+        """Whether promobot's own account did what the event reports (its PR opened, labelled,
+        edited, merged; its push; its status)."""
+        sender = getattr(event, "sender_id", None)
+        return sender is not None and sender == self.engine.me.id
 
     def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
         """Bring PRs in step, evaluate the ones touched, and cascade after auto-merges."""

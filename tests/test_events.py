@@ -54,7 +54,13 @@ GITHUB: list[tuple[str, str, Event]] = [
     (
         "check_suite.completed.json",
         "check_suite",
-        StatusEvent(repo=HELLO, sha=PR_HEAD, context="octocoders-linter", state="success"),
+        StatusEvent(
+            sender_id=21031067,
+            repo=HELLO,
+            sha=PR_HEAD,
+            context="octocoders-linter",
+            state="success",
+        ),
     ),
     (
         "create.tag.json",
@@ -71,6 +77,7 @@ GITHUB: list[tuple[str, str, Event]] = [
         "issue_comment",
         CommentEvent(
             repo=HELLO,
+            sender_id=21031067,
             number=1,
             comment_id=492700400,
             body="You are totally right! I'll get this fixed right away.",
@@ -86,6 +93,7 @@ GITHUB: list[tuple[str, str, Event]] = [
         "issue_comment",
         CommentEvent(
             repo=HELLO,
+            sender_id=21031067,
             number=1,
             comment_id=492700400,
             body="You are totally right! I'll get this fixed today.",
@@ -123,6 +131,7 @@ GITHUB: list[tuple[str, str, Event]] = [
             "pull_request",
             PullRequestEvent(
                 repo=HELLO,
+                sender_id=21031067,
                 number=2,
                 action=action,
                 branch="changes",
@@ -147,6 +156,7 @@ GITHUB: list[tuple[str, str, Event]] = [
         "pull_request_review",
         ReviewEvent(
             repo=HELLO,
+            sender_id=21031067,
             number=2,
             action="dismissed",
             reviewer="Codertocat",
@@ -159,6 +169,7 @@ GITHUB: list[tuple[str, str, Event]] = [
         "pull_request_review",
         ReviewEvent(  # quirk: submitted, but a comment, not an approval
             repo=HELLO,
+            sender_id=21031067,
             number=2,
             action="submitted",
             reviewer="Codertocat",
@@ -171,6 +182,7 @@ GITHUB: list[tuple[str, str, Event]] = [
         "push",
         Push(
             repo=HELLO,
+            sender_id=21031067,
             ref="refs/heads/master",
             branch="master",
             tag=None,
@@ -205,6 +217,7 @@ GITHUB: list[tuple[str, str, Event]] = [
         "status",
         StatusEvent(
             repo=HELLO,
+            sender_id=21031067,
             sha="6113728f27ae82c7b1a177c8d03f9e96e0adf246",
             context="default",
             state="success",
@@ -218,6 +231,7 @@ GITLAB: list[tuple[str, str, Event]] = [
         "Merge Request Hook",
         PullRequestEvent(
             repo="gitlabhq/gitlab-test",
+            sender_id=1,
             number=1,
             action="opened",
             branch="ms-viewport",
@@ -235,6 +249,7 @@ GITLAB: list[tuple[str, str, Event]] = [
         "Note Hook",
         CommentEvent(
             repo="gitlab-org/gitlab-test",
+            sender_id=42,
             number=17,
             comment_id=1241,
             body="Hello world",
@@ -250,6 +265,7 @@ GITLAB: list[tuple[str, str, Event]] = [
         "Note Hook",
         CommentEvent(
             repo="gitlab-org/gitlab-test",
+            sender_id=1,
             number=1,
             comment_id=1244,
             body="This MR needs work.",
@@ -265,6 +281,7 @@ GITLAB: list[tuple[str, str, Event]] = [
         "Pipeline Hook",
         StatusEvent(
             repo="gitlab-org/gitlab-test",
+            sender_id=42,
             sha="bcbb5ec396a2c0f828686f14fac9b80b780504f2",
             context="pipeline",
             state="success",
@@ -275,6 +292,7 @@ GITLAB: list[tuple[str, str, Event]] = [
         "Push Hook",
         Push(
             repo="mike/diaspora",
+            sender_id=4,
             ref="refs/heads/master",
             branch="master",
             tag=None,
@@ -479,9 +497,9 @@ def test_github_review_states(state: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("action", "conclusion", "expected"),
     [
-        ("completed", "failure", StatusEvent(repo=HELLO, sha=PR_HEAD, context="octocoders-linter",
+        ("completed", "failure", StatusEvent(sender_id=21031067, repo=HELLO, sha=PR_HEAD, context="octocoders-linter",
                                              state="failure")),
-        ("completed", "neutral", StatusEvent(repo=HELLO, sha=PR_HEAD, context="octocoders-linter",
+        ("completed", "neutral", StatusEvent(sender_id=21031067, repo=HELLO, sha=PR_HEAD, context="octocoders-linter",
                                              state="success")),
         ("requested", None, Ignored(reason="check_suite 'requested'")),
     ],

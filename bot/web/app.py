@@ -61,6 +61,7 @@ class Relevance:
     repo: str
     default_branch: str | None = None
     source_keys: set[str] | None = None  # None: not known yet, so everything is relevant
+    me: int | None = None  # promobot's own account id, once a job has asked the forge
     loaded: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -74,6 +75,7 @@ class Relevance:
                 for c in app.components.values()
                 if c.source is not None
             }
+            self.me = service.engine.me.id  # asked once, then kept
             self.problems = []
             self.loaded = True
         except Exception as exc:  # readiness reports it; webhooks keep being accepted
@@ -84,6 +86,9 @@ class Relevance:
         """None when the event may need work; otherwise why it needs none."""
         if isinstance(event, events.Ping | events.Ignored):
             return event.reason if isinstance(event, events.Ignored) else "ping"
+        sender = getattr(event, "sender_id", None)
+        if sender is not None and sender == self.me:
+            return "promobot's own action"
         repo = getattr(event, "repo", None)
         if isinstance(event, events.Artifact):
             if self.source_keys is not None and event.source_key not in self.source_keys:

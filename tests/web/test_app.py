@@ -117,6 +117,22 @@ def test_a_pull_request_on_the_repo_is_queued_once(client: tuple[TestClient, Ser
     assert service.queue.depth() == 1
 
 
+def test_an_echo_of_promobots_own_action_starts_no_work(
+    client: tuple[TestClient, Service],
+) -> None:
+    """Opening, labelling, editing and merging its PRs each come back as a webhook; promobot did
+    what follows when it acted, so those deliveries queue nothing."""
+    c, service = client
+    data = json.loads(fixture("github/pull_request.opened.json"))
+    data["sender"]["id"] = service.engine.me.id
+    echo = github(c, "pull_request", json.dumps(data).encode())
+    assert (echo.status_code, echo.json()["status"]) == (200, "ignored")
+    assert echo.json()["reason"] == "promobot's own action"
+    assert service.queue.depth() == 0
+    data["sender"]["id"] += 1  # the same, done by a person
+    assert github(c, "pull_request", json.dumps(data).encode()).status_code == 202
+
+
 def test_gitlab_token_is_checked_before_anything_else(client: tuple[TestClient, Service]) -> None:
     c, service = client
     body = fixture("gitlab/merge_request.json")
