@@ -45,7 +45,7 @@ from github.Repository import Repository
 
 from bot.composition import Commit, Snapshot, newest_first
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
-from bot.forges import observe
+from bot.forges import httpcache, observe
 from bot.forges.archive import snapshot_from_tarball
 from bot.forges.base import (
     Account,
@@ -161,6 +161,7 @@ class GitHubForge:
         """The client, made on first use (an app without installation id looks it up)."""
         if self._client is None:
             observe.watch_github()
+            httpcache.install()  # every GET conditional: a 304 costs no rate limit
             auth: Auth.Auth = self._auth
             if isinstance(auth, Auth.AppAuth):
                 installation = self._installation_id or self._find_installation(auth)

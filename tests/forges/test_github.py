@@ -100,6 +100,37 @@ def test_reading_a_repos_state_costs_two_calls_and_rereading_costs_no_rate_limit
     assert world.rate_remaining == remaining  # a 304 is not charged
 
 
+def test_every_read_is_conditional_free_when_unchanged_and_fresh_at_once(
+    server: Server, forge: GitHubForge
+) -> None:
+    """Lists, PRs, reviews, comments and statuses are asked with If-None-Match: unchanged
+    answers cost nothing, and a change is seen at the next read (never up to max-age late)."""
+    world = server.world
+    base = forge.head()
+    assert base is not None
+    forge.commit_files(BRANCH, base, promotion("1.4.2"), "m")
+    pr = forge.open_pr(BRANCH, "t", "b", LABELS)
+
+    def reads() -> tuple[object, ...]:
+        return (
+            forge.list_prs(label="promotion"), forge.get_pr(pr.number), forge.reviews(pr.number),
+            forge.comments(pr.number), forge.checks(pr.head_sha),
+        )  # fmt: skip
+
+    first = reads()
+    remaining = world.rate_remaining
+    assert reads() == first
+    assert world.rate_remaining == remaining  # every one a 304
+    other = make(server, token=ALICE)  # another token never gets promobot's cached answers
+    assert other.get_pr(pr.number).title == "t"
+    assert world.rate_remaining == remaining - 1
+    forge.update_pr(pr.number, title="retitled")
+    forge.comment(pr.number, "hello")
+    assert forge.get_pr(pr.number).title == "retitled"
+    assert [c.body for c in forge.comments(pr.number)] == ["hello"]
+    assert forge.list_prs(label="promotion")[0].title == "retitled"
+
+
 def test_opening_then_superseding_a_promotion_stays_within_the_call_targets(
     server: Server, forge: GitHubForge
 ) -> None:

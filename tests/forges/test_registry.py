@@ -7,7 +7,7 @@ import bot.forges
 from bot.forges import FORGES, forge_class
 from bot.forges.base import Forge
 
-NOT_FORGES = {"__init__", "base", "archive", "retry", "observe"}
+NOT_FORGES = {"__init__", "base", "archive", "retry", "observe", "httpcache"}
 
 
 def test_every_forge_module_is_registered_and_implements_the_protocol() -> None:

@@ -115,7 +115,12 @@ def respond(
     """JSON with a weak ETag; a GET whose If-None-Match matches gets 304, free of charge."""
     raw = json.dumps(body).encode()
     tag = f'W/"{hashlib.sha1(raw).hexdigest()}"'
-    out = {"ETag": tag, "Cache-Control": "private, max-age=60, s-maxage=60", **(headers or {})}
+    out = {
+        "ETag": tag,
+        "Cache-Control": "private, max-age=60, s-maxage=60",
+        "Vary": "Accept, Authorization, Cookie, X-GitHub-OTP",
+        **(headers or {}),
+    }
     if request.method == "GET" and status == 200 and matches(request, tag):
         return not_modified(world, tag)
     return Response(raw, status_code=status, headers=out, media_type=JSON_TYPE)
