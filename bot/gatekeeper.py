@@ -28,6 +28,22 @@ from bot.planner import Promotion
 log = logging.getLogger("promobot.gates")
 
 STATUS = "promobot/gates"
+SWEEP = 10  # PRs a reconcile re-evaluates although nothing says they changed (oldest first)
+Wake = Callable[[int, datetime], None]  # look at PR `number` again at that instant
+
+
+@dataclass
+class _Look:
+    """What an evaluation saw of a PR, so a reconcile can tell whether to look again."""
+
+    seen: tuple[object, ...]
+    at: datetime
+    wake: datetime | None
+
+
+def _fingerprint(pr: PullRequest) -> tuple[object, ...]:
+    # a review, a comment, a label or a push moves `updated_at` (GitHub and GitLab)
+    return (pr.updated_at, pr.head_sha, pr.labels)
 
 
 @dataclass
@@ -43,12 +59,18 @@ class Verdict:
 
 class Gatekeeper:
     def __init__(
-        self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wake: Wake | None = None,
     ) -> None:
         self.engine = engine
         self.forge: Forge = engine.forge
         self.clock = clock
+        self.wake = wake  # soak timers and freeze windows end without an event: be woken then
         self._teams: dict[tuple[str, str], bool] = {}
+        self._looks: dict[int, _Look] = {}
+        self.sweep = SWEEP
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -154,6 +176,11 @@ class Gatekeeper:
         results = gates.evaluate(inputs)
         overall = gates.overall(results)
         verdict = Verdict(promotion, pr, results, overall, next_look=gates.next_change(inputs))
+        last = self._looks.get(pr.number)
+        wake = verdict.next_look
+        if self.wake is not None and wake is not None and (last is None or last.wake != wake):
+            self.wake(pr.number, wake)
+        self._looks[pr.number] = _Look(_fingerprint(pr), now, verdict.next_look)
         self.publish(verdict, next((c for c in on_head if c.name == STATUS), None))
         wants_merge = env.auto_merge if merge is None else merge
         if wants_merge and overall.state == "pass":
@@ -194,12 +221,26 @@ class Gatekeeper:
             self.forge.update_pr(pr.number, body=body)
 
     def evaluate_all(self) -> list[Verdict]:
-        """Every open promotion PR (the reconcile loop: soak timers and freeze windows end
-        without any event)."""
+        """The open promotion PRs that may have changed since their last evaluation — the
+        reconcile's safety net for lost webhooks, costing nothing for PRs that did not: those
+        whose reviews, comments, labels or head moved, whose soak or freeze ends by now, that
+        were never evaluated here, and the `sweep` evaluated longest ago (a lost status
+        webhook moves nothing on the PR itself)."""
+        now = self.clock()
+        prs = self.forge.list_prs(label="promotion")
+        self._looks = {n: look for n, look in self._looks.items() if n in {p.number for p in prs}}
+        due = [pr for pr in prs if self._due(pr, now)]
+        rest = sorted((p for p in prs if p not in due), key=lambda p: self._looks[p.number].at)
         verdicts = []
-        for pr in self.forge.list_prs(label="promotion"):
+        for pr in due + rest[: self.sweep]:
             with isolated("gate evaluation failed", number=pr.number):  # the others go on
                 verdict = self.evaluate(pr)
                 if verdict is not None:
                     verdicts.append(verdict)
         return verdicts
+
+    def _due(self, pr: PullRequest, now: datetime) -> bool:
+        look = self._looks.get(pr.number)
+        if look is None or pr.updated_at is None or look.seen != _fingerprint(pr):
+            return True
+        return look.wake is not None and look.wake <= now

@@ -84,8 +84,9 @@ class Service:
     ) -> None:
         self.settings = settings
         self.forge = forge or build_forge(settings)
+        self.clock = clock
         self.engine = Engine(self.forge, build_signer(settings, self.forge))
-        self.gatekeeper = Gatekeeper(self.engine, clock)
+        self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
         self.queue = Queue(settings, settings.repo, self.run)
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
@@ -103,6 +104,12 @@ class Service:
             {"id": str(uuid.uuid4()), "kind": "event", "event": event.model_dump(mode="json")}
         )
 
+    def submit_evaluation(self, number: int, at: datetime) -> None:
+        """Evaluate PR `number` again at `at` (a soak timer or a freeze window ends then)."""
+        delay = max((at - self.clock()).total_seconds(), 0) + 1  # a second late, never early
+        job = {"id": str(uuid.uuid4()), "kind": "evaluate", "number": number}
+        self.queue.submit(job, delay=delay)
+
     def submit_reconcile(self) -> None:
         self.queue.submit({"id": str(uuid.uuid4()), "kind": "reconcile"})
 
@@ -117,6 +124,9 @@ class Service:
             elif kind == "sync":
                 actions = self.sync([tuple(a) for a in job.get("artifacts", [])])
                 self.review_open()
+            elif kind == "evaluate":
+                actions = []
+                self._evaluate(int(job["number"]))
             else:
                 actions = self.handle(events.load(job["event"]))
             for action in actions:

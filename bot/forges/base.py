@@ -37,6 +37,9 @@ class PullRequest:
     url: str
     from_fork: bool = False
     author_id: int | None = None  # the forge's id of the author: what identity checks compare
+    # when anything on the PR last changed (a review, a comment, a label, a push): what tells a
+    # reconcile which PRs to look at again; None where the forge does not say
+    updated_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

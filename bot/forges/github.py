@@ -545,6 +545,7 @@ class GitHubForge:
             url=pr.html_url,
             from_fork=head_repo is None or head_repo.full_name.lower() != self.repo.lower(),
             author_id=pr.user.id if pr.user else None,
+            updated_at=pr.updated_at,
         )
 
     def pr_files(self, number: int) -> list[str]:

@@ -152,6 +152,7 @@ def _pr(data: Mapping[str, Any]) -> PullRequest:
         url=str(data.get("web_url") or ""),
         from_fork=data.get("source_project_id") != data.get("target_project_id"),
         author_id=_id((data.get("author") or {}).get("id")),
+        updated_at=_time(str(data["updated_at"])) if data.get("updated_at") else None,
     )
 
 

@@ -1640,6 +1640,7 @@ class _GitHub:
         )
         with self.world.lock:
             repo.reviews[review.id] = review
+            pull.updated_at = now()  # GitHub touches a PR on every review and comment
         if event:
             emit_github(self.world, "pull_request_review", repo=repo, review=review, user=login)
         # GitHub answers 200 here, not 201 (see fixtures/github-api/get-pull-reviews.json)
@@ -1711,6 +1712,8 @@ class _GitHub:
         comment = Comment(self.world.next_id(), pull.number, login, text, now())
         with self.world.lock:
             repo.comments[comment.id] = comment
+            if comment.number in repo.pulls:
+                repo.pulls[comment.number].updated_at = now()
         emit_github(self.world, "issue_comment", repo=repo, comment=comment, user=login)
         data = comment_json(self.world, repo, comment)
         return created(request, self.world, data, data["url"])

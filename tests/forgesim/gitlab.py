@@ -1050,6 +1050,7 @@ def routes(world: World) -> list[Route]:
         with world.lock:
             note = Comment(world.next_id(), pull.number, login(request), str(p["body"]), stamp())
             repo.comments[note.id] = note
+            pull.updated_at = stamp()  # GitLab touches an MR on every note
         emit_gitlab(world, "note", repo=repo, pull=pull, comment=note, user=login(request))
         return JSONResponse(note_json(world, repo, pull, note, False), status_code=201)
 
@@ -1150,6 +1151,7 @@ def routes(world: World) -> list[Route]:
             if any(who == user for who, _, _ in pull.approvals):
                 return fail(401, "401 Unauthorized")
             pull.approvals.append((user, head, stamp()))
+            pull.updated_at = stamp()
             system_note(world, repo, pull, user, "approved this merge request")
         emit_gitlab(world, "merge_request", repo=repo, pull=pull, action="approval", user=user)
         return JSONResponse(approvals_json(world, repo, pull, user), status_code=201)

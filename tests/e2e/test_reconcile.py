@@ -1,0 +1,114 @@
+"""The reconcile loop at the cost of what changed: it re-evaluates the PRs that moved, the ones
+whose timers ran out and a few of the rest; a missed webhook is still made good, on GitHub and
+GitLab, and a soak timer wakes its PR on time with no event at all (a real process)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot import events
+from tests.conftest import MakeRepo, git
+from tests.e2e.scene import Scene
+from tests.e2e.service import Promobot, wait_for
+
+
+def publish(scene: Scene, version: str) -> None:
+    scene.service.handle(events.Artifact(source_key="image:ghcr.io/acme/api", version=version))
+
+
+def prod_prs(scene: Scene) -> None:
+    publish(scene, "1.5.0")
+    scene.say("bob", scene.open_pr("dev").number, "/merge")
+    scene.clock.now += timedelta(minutes=31)
+    scene.service.review_open()  # staging's soak ran out: it merges; prod-eu and prod-us open
+
+
+def evaluated(scene: Scene) -> list[int]:
+    return sorted(v.pr.number for v in scene.service.gatekeeper.evaluate_all())
+
+
+def test_a_reconcile_looks_again_only_at_what_moved(scene: Scene) -> None:
+    prod_prs(scene)
+    eu, us = scene.open_pr("prod-eu"), scene.open_pr("prod-us")
+    gatekeeper = scene.service.gatekeeper
+    gatekeeper.sweep = 0  # no safety sweep, to see the choice itself
+    evaluated(scene)  # settle: promobot's own last writes may have moved them
+    assert evaluated(scene) == []  # nothing moved: nothing to look at
+    time.sleep(1)  # forges time PRs to the second
+    scene.post("alice", eu.number, "looks good")  # promobot is not told
+    assert evaluated(scene) == [eu.number]  # the comment moved the PR
+    gatekeeper.sweep = 1
+    assert len(evaluated(scene)) == 1  # the one looked at longest ago
+    assert us.number in evaluated(scene) + evaluated(scene)  # the sweep goes round
+
+
+def test_a_missed_review_webhook_is_made_good_by_the_reconcile(scene: Scene) -> None:
+    """The approval's webhook never arrives; the next reconcile sees the PR moved and merges."""
+    prod_prs(scene)
+    eu = scene.open_pr("prod-eu")
+    scene.service.review_open()
+    time.sleep(1)  # forges time PRs to the second
+    sha = scene.pr(eu.number).head_sha
+    if scene.kind == "github":
+        scene.api("alice", "POST", f"/repos/acme/env-repo/pulls/{eu.number}/reviews",
+                  event="APPROVE", commit_id=sha)  # fmt: skip
+    else:
+        scene.api("alice", "POST", f"{scene.mr}/{eu.number}/approve", sha=sha)
+    assert scene.main_file("prod-eu") == "image:\n  tag: 1.4.2"  # nobody told promobot
+    assert scene.gates_status(eu.number) == "pending"
+    scene.service.gatekeeper.sweep = 0  # the PR moved: no sweep needed to find it
+    scene.service.review_open()
+    assert scene.gates_status(eu.number) == "success"
+
+
+def test_an_ended_soak_wakes_its_pr_at_that_instant(scene: Scene) -> None:
+    woken: list[tuple[int, datetime]] = []
+    scene.service.gatekeeper.wake = lambda number, at: woken.append((number, at))
+    publish(scene, "1.5.0")
+    scene.say("bob", scene.open_pr("dev").number, "/merge")  # staging opens and soaks 30m
+    staging = scene.open_pr("staging")
+    assert [n for n, _ in woken] == [staging.number]
+    at = woken[0][1]
+    assert timedelta(minutes=29) < at - scene.clock.now <= timedelta(minutes=30)
+    scene.clock.now = at  # the delayed job runs then, with no event and no reconcile
+    scene.service.run({"kind": "evaluate", "number": staging.number})
+    assert scene.main_file("staging") == "image:\n  tag: 1.5.0"
+
+
+def test_promobot_serve_merges_when_the_soak_ends_with_no_event(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """A real process on a local repo, reconciling only hourly: staging soaks 3 seconds after
+    dev changed; its promotion merges then, woken by the timer the gates computed."""
+    config = """\
+version: 1
+environments:
+  dev: {}
+  staging: {from: dev, auto_merge: true, gates: {soak: 3s}}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: "envs/{env}/values.yaml", field: image.tag}
+"""
+    repo = make_repo(files={
+        ".promobot.yaml": config,
+        "envs/dev/values.yaml": "image:\n  tag: 1.0.0\n",
+        "envs/staging/values.yaml": "image:\n  tag: 1.0.0\n",
+    })  # fmt: skip
+    (repo / "envs/dev/values.yaml").write_text("image:\n  tag: 1.1.0\n")
+    git(repo, "commit", "-qam", "dev: 1.1.0")
+    settings = {
+        "PROMOBOT_FORGE": "local", "PROMOBOT_REPO": str(repo),
+        "PROMOBOT_DATA_DIR": str(tmp_path / "data"), "PROMOBOT_RECONCILE_INTERVAL": "1h",
+    }  # fmt: skip
+    with Promobot(settings):
+        wait_for("the staging branch", lambda: git(repo, "branch", "--list", "promobot/staging/*"))
+        wait_for(
+            "staging to run 1.1.0",
+            lambda: git(repo, "show", "main:envs/staging/values.yaml") == "image:\n  tag: 1.1.0",
+            timeout=20,
+        )
