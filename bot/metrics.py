@@ -8,7 +8,14 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 WEBHOOKS = Counter(
     "promobot_webhooks_total",
-    "Webhook deliveries by endpoint and outcome (queued, ignored, duplicate, rejected, …)",
+    "Webhook requests by endpoint and answer (accepted, unauthorized, too-large, …)",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+DELIVERIES = Counter(
+    "promobot_deliveries_total",
+    "Accepted deliveries by source and what the worker made of them (queued, ignored, "
+    "duplicate, malformed)",
     ["source", "outcome"],
     registry=REGISTRY,
 )

@@ -33,6 +33,7 @@ log = logging.getLogger("promobot.queue")
 DEDUPE_TTL = 7 * 24 * 3600  # forges redeliver within hours; a week is plenty
 LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year on still finds it
 MAX_ATTEMPTS = 8
+UNLOCKED = frozenset({"reconcile", "delivery"})  # they read no repo (polling, parsing)
 Runner = Callable[[dict[str, Any]], None]
 
 
@@ -109,13 +110,21 @@ class Queue:
         else:
             self._task(json.dumps(job), 0)
 
+    def run_pending(self) -> int:
+        """Run the jobs waiting now, here, in order (tests, and a process without workers)."""
+        ran = 0
+        while (task := self.huey.dequeue()) is not None:
+            self.huey.execute(task)
+            ran += 1
+        return ran
+
     def depth(self) -> int:
         return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
 
     def _execute(self, payload: str, attempt: int) -> None:
         job = json.loads(payload)
         try:
-            if job.get("kind") == "reconcile":  # polling reads no repo: no lock
+            if job.get("kind") in UNLOCKED:
                 self._run(job)
                 return
             with self._locked():

@@ -11,11 +11,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import events, metrics, signing
+from bot import events, intake, metrics, signing
 from bot.engine import LABEL, Action, Engine, Published, isolated
 from bot.errors import PromobotError
 from bot.forges import forge_class
@@ -23,6 +23,7 @@ from bot.forges.base import Forge
 from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
+from bot.intake import Intake
 from bot.queue import Queue
 from bot.runner import Runner
 from bot.settings import Settings
@@ -88,6 +89,7 @@ class Service:
         self.engine = Engine(self.forge, build_signer(settings, self.forge))
         self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
         self.queue = Queue(settings, settings.repo, self.run)
+        self.intake = Intake(self)
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
         )
@@ -98,6 +100,10 @@ class Service:
         self.after_job: list[Callable[[], None]] = []  # e.g. the web layer's relevance cache
 
     # --- jobs ---------------------------------------------------------------------------------
+
+    def submit_delivery(self, source: str, headers: Mapping[str, str], body: bytes) -> None:
+        """A verified webhook delivery, as it came: the worker parses and filters it."""
+        self.queue.submit(intake.delivery(source, headers, body))
 
     def submit_event(self, event: events.Event) -> None:
         self.queue.submit(
@@ -127,6 +133,9 @@ class Service:
             elif kind == "evaluate":
                 actions = []
                 self._evaluate(int(job["number"]))
+            elif kind == "delivery":
+                actions = []
+                self.intake.take(job)
             else:
                 actions = self.handle(events.load(job["event"]))
             for action in actions:
@@ -147,6 +156,8 @@ class Service:
         finally:
             metrics.JOB_SECONDS.labels(kind, outcome).observe(time.perf_counter() - started)
             metrics.QUEUE_DEPTH.set(self.queue.depth())
+            if kind != "delivery" and self.engine.latest is not None:
+                self.intake.relevance.refresh(self, self.engine.latest)  # no extra forge call
             for listener in self.after_job:
                 listener()
 

@@ -67,3 +67,19 @@ def local_engine(forge: Any) -> Any:
     from bot.engine import Engine
 
     return Engine(forge, signing.local(forge.key_path))
+
+
+def taken(service: Any) -> list[tuple[str, str]]:
+    """Run the intake on the deliveries waiting in a service's queue, as a worker would: what
+    became of each (`queued`, `ignored`, `duplicate`, `malformed`, with the detail). The event
+    jobs it queues stay in the queue."""
+    import json
+
+    jobs = []
+    while (task := service.queue.huey.dequeue()) is not None:
+        jobs.append(json.loads(task.args[0]))
+    outcomes: list[tuple[str, str]] = []
+    for job in jobs:
+        assert job["kind"] == "delivery", job
+        outcomes += service.intake.take(job)
+    return outcomes

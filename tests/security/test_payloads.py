@@ -30,7 +30,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.signing import Signer
 from bot.web.app import create_app
-from tests.conftest import SIGNING_KEY, MakeRepo, git
+from tests.conftest import SIGNING_KEY, MakeRepo, git, taken
 from tests.forgesim import Server
 from tests.forgesim.gitlab import state
 
@@ -95,6 +95,7 @@ def test_a_github_review_without_commit_id_is_queued_and_approves_nothing(
     with TestClient(create_app(svc)) as client:
         response = client.post("/webhooks/github", content=raw, headers=headers)
     assert response.status_code == 202, response.text
+    assert taken(svc) == [("queued", "review")]
     _, event = events.parse_github("pull_request_review", "d-1", raw)
     assert isinstance(event, events.ReviewEvent) and event.sha is None
     svc.handle(event)
@@ -118,6 +119,7 @@ def test_a_gitlab_push_without_user_username_is_queued_and_synced(
     with TestClient(create_app(svc)) as client:
         response = client.post("/webhooks/gitlab", content=raw, headers=headers)
     assert response.status_code == 202, response.text
+    assert taken(svc) == [("queued", "push")]
     _, event = events.parse_gitlab("Push Hook", None, None, raw)
     assert isinstance(event, events.Push) and event.pusher is None
     actions = svc.handle(event)

@@ -18,7 +18,7 @@ from bot.forges.local import LocalForge
 from bot.service import Service
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.conftest import SIGNING_KEY, MakeRepo
+from tests.conftest import SIGNING_KEY, MakeRepo, taken
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SECRET = "s3cret-webhook-value"
@@ -84,19 +84,22 @@ def test_unsigned_and_wrongly_signed_github_deliveries_get_401(
 def test_signed_ping_is_understood_and_needs_nothing(client: tuple[TestClient, Service]) -> None:
     c, service = client
     response = github(c, "ping", fixture("github/ping.json"))
-    assert (response.status_code, response.json()["status"]) == (200, "ignored")
+    assert (response.status_code, response.json()["status"]) == (202, "accepted")
+    assert taken(service) == [("ignored", "ping")]
     assert service.queue.depth() == 0
 
 
-def test_malformed_bodies_get_400_with_a_one_line_reason(
+def test_a_malformed_body_is_dropped_by_the_worker_with_a_one_line_reason(
     client: tuple[TestClient, Service],
 ) -> None:
-    c, _ = client
-    response = github(c, "pull_request", b"{not json")
-    assert response.status_code == 400
-    assert response.json()["error"] and "\n" not in response.json()["error"]
-    response = github(c, "pull_request", b'{"action": "opened"}')
-    assert response.status_code == 400 and response.json()["error"].startswith("missing field")
+    """The answer only says the signed delivery was kept; the worker says why it dropped it."""
+    c, service = client
+    assert github(c, "pull_request", b"{not json").status_code == 202
+    assert github(c, "pull_request", b'{"action": "opened"}').status_code == 202
+    (bad_json, _), (missing, why) = taken(service)
+    assert bad_json == "malformed" and missing == "malformed"
+    assert why.startswith("missing field") and "\n" not in why
+    assert service.queue.depth() == 0
 
 
 def test_oversized_bodies_get_413(client: tuple[TestClient, Service]) -> None:
@@ -110,11 +113,10 @@ def test_oversized_bodies_get_413(client: tuple[TestClient, Service]) -> None:
 def test_a_pull_request_on_the_repo_is_queued_once(client: tuple[TestClient, Service]) -> None:
     c, service = client
     body = fixture("github/pull_request.opened.json")
-    first = github(c, "pull_request", body, delivery="same")
-    assert (first.status_code, first.json()["status"]) == (202, "queued")
-    again = github(c, "pull_request", body, delivery="same")
-    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    assert service.queue.depth() == 1
+    assert github(c, "pull_request", body, delivery="same").status_code == 202
+    assert github(c, "pull_request", body, delivery="same").status_code == 202
+    assert [outcome for outcome, _ in taken(service)] == ["queued", "duplicate"]
+    assert service.queue.depth() == 1  # one event job
 
 
 def test_an_echo_of_promobots_own_action_starts_no_work(
@@ -125,12 +127,12 @@ def test_an_echo_of_promobots_own_action_starts_no_work(
     c, service = client
     data = json.loads(fixture("github/pull_request.opened.json"))
     data["sender"]["id"] = service.engine.me.id
-    echo = github(c, "pull_request", json.dumps(data).encode())
-    assert (echo.status_code, echo.json()["status"]) == (200, "ignored")
-    assert echo.json()["reason"] == "promobot's own action"
+    assert github(c, "pull_request", json.dumps(data).encode()).status_code == 202
+    assert taken(service) == [("ignored", "promobot's own action")]
     assert service.queue.depth() == 0
     data["sender"]["id"] += 1  # the same, done by a person
     assert github(c, "pull_request", json.dumps(data).encode()).status_code == 202
+    assert taken(service) == [("queued", "pull_request")]
 
 
 def test_gitlab_token_is_checked_before_anything_else(client: tuple[TestClient, Service]) -> None:
@@ -141,8 +143,9 @@ def test_gitlab_token_is_checked_before_anything_else(client: tuple[TestClient, 
     wrong = c.post("/webhooks/gitlab", content=body, headers={**headers, "X-Gitlab-Token": "nope"})
     assert wrong.status_code == 401
     right = c.post("/webhooks/gitlab", content=body, headers={**headers, "X-Gitlab-Token": SECRET})
-    assert right.status_code == 200  # understood: another project, so nothing to do
-    assert "is not the environment repo" in right.json()["reason"]
+    assert right.status_code == 202
+    ((outcome, why),) = taken(service)  # understood: another project, so nothing to do
+    assert outcome == "ignored" and "is not the environment repo" in why
     assert service.queue.depth() == 0
 
 
@@ -155,14 +158,13 @@ def test_registry_manifest_push_with_a_tag_is_queued_and_blob_pushes_are_not(
     blob = c.post(
         "/webhooks/registry", content=fixture("registry/distribution.push.blob.json"), headers=auth
     )
-    assert blob.status_code == 200
+    assert blob.status_code == 202
+    assert taken(service) == []  # a blob push holds no event at all
     manifest = fixture("registry/distribution.push.manifest.json")
     assert c.post("/webhooks/registry", content=manifest).status_code == 401
-    queued = c.post("/webhooks/registry", content=manifest, headers=auth)
-    assert (queued.status_code, queued.json()["status"]) == (202, "queued")
-    assert (
-        c.post("/webhooks/registry", content=manifest, headers=auth).json()["status"] == "duplicate"
-    )
+    for _ in range(2):
+        assert c.post("/webhooks/registry", content=manifest, headers=auth).status_code == 202
+    assert [outcome for outcome, _ in taken(service)] == ["queued", "duplicate"]
     assert service.queue.depth() == 1
 
 
@@ -172,10 +174,12 @@ def test_artifact_endpoint_for_ci(client: tuple[TestClient, Service]) -> None:
     ours = json.dumps({"image": "127.0.0.1:5055/team/api", "version": "1.1.0"}).encode()
     assert c.post("/webhooks/artifact", content=ours, headers=auth).status_code == 202
     other = json.dumps({"image": "ghcr.io/someone/else", "version": "9.9.9"}).encode()
-    response = c.post("/webhooks/artifact", content=other, headers=auth)
-    assert response.status_code == 200 and "no app takes versions from" in response.json()["reason"]
+    assert c.post("/webhooks/artifact", content=other, headers=auth).status_code == 202
     missing = c.post("/webhooks/artifact", content=b'{"image": "x"}', headers=auth)
-    assert missing.status_code == 400 and "version" in missing.json()["error"]
+    assert missing.status_code == 202
+    (queued, _), (ignored, why), (malformed, what) = taken(service)
+    assert (queued, ignored, malformed) == ("queued", "ignored", "malformed")
+    assert "no app takes versions from" in why and "version" in what
     assert service.queue.depth() == 1
 
 
@@ -185,8 +189,10 @@ def test_health_readiness_and_metrics(client: tuple[TestClient, Service]) -> Non
     ready = c.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
     github(c, "ping", fixture("github/ping.json"))
+    taken(client[1])
     text = c.get("/metrics").text
-    assert 'promobot_webhooks_total{outcome="ignored",source="github"}' in text
+    assert 'promobot_webhooks_total{outcome="accepted",source="github"}' in text
+    assert 'promobot_deliveries_total{outcome="ignored",source="github"}' in text
     assert "promobot_queue_depth" in text
 
 
@@ -196,6 +202,7 @@ def test_no_secret_reaches_the_logs(client: tuple[TestClient, Service]) -> None:
     logs.setup("debug", [SECRET, REGISTRY_TOKEN], stream)
     try:
         github(c, "pull_request", fixture("github/pull_request.opened.json"), delivery="log-1")
+        taken(client[1])
         c.post("/webhooks/gitlab", content=b"{}", headers={"X-Gitlab-Token": SECRET + "x"})
         logging.getLogger("promobot.test").warning("token was %s", SECRET)
         logging.getLogger("promobot.test").info(
@@ -204,7 +211,7 @@ def test_no_secret_reaches_the_logs(client: tuple[TestClient, Service]) -> None:
     finally:
         logging.getLogger().handlers.clear()
     output = stream.getvalue()
-    assert "webhook queued" in output and "[redacted]" in output
+    assert '"outcome": "queued"' in output and "[redacted]" in output
     assert SECRET not in output and REGISTRY_TOKEN not in output
     for line in output.splitlines():
         json.loads(line)  # every line is one JSON object
@@ -231,4 +238,4 @@ def test_registries_that_cannot_send_headers_may_put_the_token_in_the_url(
     c, _ = client
     body = fixture("registry/dockerhub.push.json")
     assert c.post("/webhooks/registry?token=wrong", content=body).status_code == 401
-    assert c.post(f"/webhooks/registry?token={REGISTRY_TOKEN}", content=body).status_code == 200
+    assert c.post(f"/webhooks/registry?token={REGISTRY_TOKEN}", content=body).status_code == 202

@@ -1,0 +1,151 @@
+"""Webhook deliveries, from the durable append to the events promobot acts on.
+
+The HTTP handler (`bot.web.app`) does only what must happen before its 202: it checks the
+sender's credentials, the body's size and the time it took to arrive, and appends the delivery
+to the queue as it came. Everything else happens here, in a worker: parsing (`bot.events`),
+whether the event concerns this repo at all (`Relevance`), whether it was seen before (its
+delivery key, in the queue's store), and only then is the event queued for the engine. So a
+burst of deliveries costs the web process a write each, and a slow job never slows the answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot import events, metrics
+from bot.events import EventError
+
+if TYPE_CHECKING:
+    from bot.engine import State
+    from bot.service import Service
+
+log = logging.getLogger("promobot.intake")
+
+# the headers each source's parser reads (the signature was checked before the append)
+HEADERS: dict[str, tuple[str, ...]] = {
+    "github": ("x-github-event", "x-github-delivery", "x-github-hook-id"),
+    "gitlab": ("x-gitlab-event", "idempotency-key", "x-gitlab-event-uuid"),
+    "registry": ("content-type",),
+    "artifact": (),
+}
+
+
+def delivery(source: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The job a verified delivery becomes: its source, the headers its parser needs, the
+    body's exact bytes (JSON text, with any invalid UTF-8 kept as escapes)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "kind": "delivery",
+        "source": source,
+        "headers": {h: headers[h] for h in HEADERS[source] if h in headers},
+        "body": body.decode("utf-8", errors="surrogateescape"),
+    }
+
+
+def parse(source: str, headers: Mapping[str, str], body: bytes) -> list[tuple[str, events.Event]]:
+    """(delivery key, event) pairs; EventError for a body promobot cannot read."""
+    h = headers.get
+    if source == "github":
+        key, event = events.parse_github(
+            h("x-github-event"), h("x-github-delivery"), body, h("x-github-hook-id")
+        )
+        return [(key, event)]
+    if source == "gitlab":
+        key, event = events.parse_gitlab(
+            h("x-gitlab-event"), h("idempotency-key"), h("x-gitlab-event-uuid"), body
+        )
+        return [(key, event)]
+    if source == "registry":
+        return list(events.parse_registry(h("content-type"), body))
+    key, artifact = events.parse_artifact(body)
+    return [(key, artifact)]
+
+
+@dataclass
+class Relevance:
+    """What this service cares about: which events need no work at all."""
+
+    repo: str
+    default_branch: str | None = None
+    source_keys: set[str] | None = None  # None: not known yet, so everything is relevant
+    me: int | None = None  # promobot's own account id
+    loaded: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    def refresh(self, service: Service, state: State | None = None) -> None:
+        try:
+            self.default_branch = service.forge.default_branch()
+            state = state or service.engine.state()
+            self.source_keys = {
+                c.source.key
+                for app in state.config.apps.values()
+                for c in app.components.values()
+                if c.source is not None
+            }
+            self.me = service.engine.me.id  # asked once, then kept
+            self.problems = []
+            self.loaded = True
+        except Exception as exc:  # readiness reports it; deliveries keep being taken
+            self.problems = [f"{type(exc).__name__}: {exc}"]
+            log.warning("not ready", extra={"error": self.problems[0]})
+
+    def why_not(self, event: events.Event) -> str | None:
+        """None when the event may need work; otherwise why it needs none."""
+        if isinstance(event, events.Ping | events.Ignored):
+            return event.reason if isinstance(event, events.Ignored) else "ping"
+        sender = getattr(event, "sender_id", None)
+        if sender is not None and sender == self.me:
+            return "promobot's own action"
+        repo = getattr(event, "repo", None)
+        if isinstance(event, events.Artifact):
+            if self.source_keys is not None and event.source_key not in self.source_keys:
+                return f"no app takes versions from {event.source_key}"
+            return None
+        if repo is not None and repo.lower() != self.repo.lower():
+            return f"{repo} is not the environment repo {self.repo}"
+        branch = event.branch if isinstance(event, events.Push) else None
+        if branch and self.default_branch and branch != self.default_branch:
+            return f"a push to {branch}, not to {self.default_branch}"
+        return None
+
+
+class Intake:
+    """Turns delivery jobs into event jobs (outside the repo's lock: it reads no repo)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.relevance = Relevance(service.settings.repo)
+
+    def take(self, job: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """What became of each event in one delivery — (`queued`, the event's kind),
+        (`ignored`, why), (`duplicate`, its key) or (`malformed`, what is wrong) — as logged."""
+        source = str(job["source"])
+        body = str(job["body"]).encode("utf-8", errors="surrogateescape")
+        try:
+            parsed = parse(source, job.get("headers") or {}, body)
+        except EventError as exc:
+            return [self._outcome(source, "malformed", str(exc))]
+        if not self.relevance.loaded:
+            self.relevance.refresh(self.service)
+        outcomes = []
+        for key, event in parsed:
+            reason = self.relevance.why_not(event)
+            if reason is not None:
+                outcomes.append(self._outcome(source, "ignored", reason, key))
+            elif self.service.queue.seen(key):
+                outcomes.append(self._outcome(source, "duplicate", key, key))
+            else:
+                self.service.submit_event(event)
+                outcomes.append(self._outcome(source, "queued", event.kind, key))
+        return outcomes
+
+    @staticmethod
+    def _outcome(source: str, outcome: str, detail: str, key: str = "") -> tuple[str, str]:
+        metrics.DELIVERIES.labels(source, outcome).inc()
+        fields = {"source": source, "outcome": outcome, "detail": detail, "delivery": key}
+        log.info("delivery", extra=fields)
+        return outcome, detail
