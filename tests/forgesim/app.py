@@ -99,6 +99,8 @@ def endpoint(
             response = await handler(request)
         except json.JSONDecodeError:
             return error(400, "Problems parsing JSON", forge)
+        if response.status_code == 304:
+            world.count_not_modified(name)
         for key, value in rate_headers(world, forge).items():
             response.headers.setdefault(key, value)
         return response

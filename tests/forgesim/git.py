@@ -23,6 +23,9 @@ class GitError(Exception):
 class BareRepo:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # full ids known to name commits: an object never changes, so asking git once is enough
+        # (the API resolves the same heads over and over; each answer is a git process)
+        self._commits: set[str] = set()
 
     @classmethod
     def create(cls, path: Path, files: Mapping[str, bytes], branch: str = "main") -> BareRepo:
@@ -51,10 +54,15 @@ class BareRepo:
         return self.git(*args, env=env).decode().strip()
 
     def resolve(self, ref: str) -> str | None:
+        if ref in self._commits:
+            return ref
         try:
-            return self.text("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+            sha = self.text("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         except GitError:
             return None
+        if sha == ref:
+            self._commits.add(sha)
+        return sha
 
     def object_type(self, sha: str) -> str | None:
         try:

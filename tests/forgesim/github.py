@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 import secrets
 import time
 import weakref
@@ -43,6 +44,7 @@ REVIEW_EVENTS = {
     "COMMENT": "COMMENTED",
 }
 ZERO = "0" * 40
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
 CREATED = "2024-01-02T03:04:05Z"  # when every simulated repository was "created"
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -1019,6 +1021,8 @@ class _GitHub:
     def resolve(self, repo: Repo, ref: str) -> str | None:
         if ref == "HEAD":
             ref = repo.default_branch
+        if FULL_SHA.fullmatch(ref) and (sha := repo.git.resolve(ref)):
+            return sha  # a full commit id names that commit, as git reads it, whatever the refs
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
             sha = repo.git.resolve(candidate)
             if sha and (candidate != ref or len(ref) >= 7):

@@ -267,8 +267,17 @@ def test_a_304_is_counted_as_a_call_but_not_against_the_rate_limit(
     assert world.rate_remaining == remaining
     assert again.headers["x-ratelimit-remaining"] == str(remaining)
     assert world.calls["github GET /repos/{owner}/{repo}"] == 2
+    assert world.not_modified == {"github GET /repos/{owner}/{repo}": 1}  # told apart
     changed = client.get(f"/repos/{REPO}", headers={"If-None-Match": '"something else"'})
     assert changed.status_code == 200 and world.rate_remaining == remaining - 1
+    assert world.not_modified == {"github GET /repos/{owner}/{repo}": 1}
+    # the cheap head check (`application/vnd.github.sha`) answers 304 too
+    sha_only = {"Accept": "application/vnd.github.sha"}
+    head = client.get(f"/repos/{REPO}/commits/main", headers=sha_only)
+    client.get(f"/repos/{REPO}/commits/main", headers={**sha_only, "If-None-Match": head.headers["etag"]})  # fmt: skip
+    assert world.not_modified["github GET /repos/{owner}/{repo}/commits/{ref:path}"] == 1
+    world.reset_calls()
+    assert world.calls == {} and world.not_modified == {}
 
 
 def test_tarball_redirects_to_codeload_which_is_not_an_api_call(

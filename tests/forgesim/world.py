@@ -159,7 +159,10 @@ class World:
         self.apps: dict[
             int, dict[str, Any]
         ] = {}  # app id -> {"public_key": pem, "installation": id, "slug"}
-        self.calls: dict[str, int] = {}
+        self.calls: dict[str, int] = {}  # every request, by endpoint
+        # the requests among `calls` answered 304 Not Modified, by endpoint: GitHub does not
+        # charge a conditional request it answers 304, so rate-limit figures leave them out
+        self.not_modified: dict[str, int] = {}
         self.faults: list[Fault] = []
         self.latency = 0.0  # seconds added to every API call
         self.rate_limit = 5000
@@ -219,9 +222,14 @@ class World:
             self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
             self.rate_remaining = max(0, self.rate_remaining - 1)
 
+    def count_not_modified(self, endpoint: str) -> None:
+        with self.lock:
+            self.not_modified[endpoint] = self.not_modified.get(endpoint, 0) + 1
+
     def reset_calls(self) -> None:
         with self.lock:
             self.calls.clear()
+            self.not_modified.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:

@@ -1,0 +1,46 @@
+"""`benchmarks/scale.py --quick` runs end to end and reports every scenario and the projection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("push", "merge-staging", "merge-prod", "approval", "tick")
+FIELDS = ("charged", "free", "writes", "registry", "jobs")
+
+
+def test_the_quick_scale_benchmark_reports_every_scenario_and_the_projection() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert set(result["scenarios"]) == set(SCENARIOS)
+    for name in SCENARIOS:
+        cost = result["scenarios"][name]
+        assert all(isinstance(cost[f], int) and cost[f] >= 0 for f in FIELDS), (name, cost)
+        # every scenario makes promobot look at the forge; zero would mean nothing was counted
+        assert cost["charged"] >= 1, (name, cost)
+        assert cost["jobs"] >= 1, (name, cost)
+    # a push is promoted through dev and qa by promobot: at least a tree, a commit, a ref and
+    # a PR for each of dev, qa and staging, and two merges
+    assert result["scenarios"]["push"]["writes"] >= 3 * 4 + 2
+    # the tick polls every image and chart source: at least one request per app
+    assert result["scenarios"]["tick"]["registry"] >= result["apps"]
+    # the head is asked with a conditional request, answered 304 while it has not moved
+    assert result["scenarios"]["tick"]["free"] >= 1
+
+    projection = result["projection"]
+    for key in ("calls_per_hour", "writes_per_hour"):
+        assert isinstance(projection[key], int) and projection[key] > 0
+    # the projection is at least its ticks: 120 an hour, each as dear as the measured one
+    tick = result["scenarios"]["tick"]["charged"] / result["repos"]
+    assert projection["calls_per_hour"] >= projection["ticks_per_hour"] * tick
