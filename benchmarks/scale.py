@@ -24,8 +24,9 @@ does) opens that many staging PRs. Only then are the scenarios measured:
 
 Every webhook the simulator sends as a consequence — the echoes of promobot's own writes
 included, since GitHub sends them and promobot pays to look at them — is handed to the service
-as `/webhooks/github` would: parsed, filtered (`bot.web.app.Relevance`), deduplicated, run as a
-job, until no new one comes. What the person does through the API is their own budget and is
+as `/webhooks/github` does: appended as a delivery job, which the intake parses, filters
+(`bot.intake.Relevance`) and deduplicates, and the event jobs it queues run, until no new one
+comes. What the person does through the API is their own budget and is
 not counted; everything promobot does from then on is.
 
 Per scenario: `charged` (GitHub API calls that count against the rate limit), `free`
@@ -89,10 +90,9 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import events
+from bot import intake
 from bot.service import Service
 from bot.settings import Settings
-from bot.web.app import Relevance
 from tests.forgesim import Server, World
 from tests.forgesim.world import Pull, Repo
 from tests.sources.servers import HelmServer, TokenRegistry, free_port, serve
@@ -265,7 +265,6 @@ class Tenant:
 
     repo: str
     service: Service
-    relevance: Relevance
     namespace: str  # where its apps' images are in the registry: `namespace/appNNN`
 
 
@@ -309,11 +308,8 @@ class Bench:
             workers=0,
         )
         service = Service(settings)
-        relevance = Relevance(repo)
-        relevance.refresh(service)
-        # as `promobot serve` does after every job: take what the job read, at no cost
-        service.after_job.append(lambda: relevance.refresh(service, service.engine.latest))
-        tenant = Tenant(repo, service, relevance, namespace)
+        service.intake.relevance.refresh(service)  # as `promobot serve` does at start
+        tenant = Tenant(repo, service, namespace)
         self.tenants.append(tenant)
         return tenant
 
@@ -325,25 +321,19 @@ class Bench:
             raise SystemExit(f"more than {MAX_JOBS} jobs: promobot keeps finding work")
         tenant.service.run({"id": str(uuid.uuid4()), **job})
 
-    def take(self, tenant: Tenant, key: str, event: events.Event) -> None:
-        """What `/webhooks/…` does with a verified delivery, then the job a worker runs."""
-        if tenant.relevance.why_not(event) is not None:
-            return
-        if tenant.service.queue.seen(key):
-            return
-        self.run(tenant, {"kind": "event", "event": event.model_dump(mode="json")})
-
     def deliver(self, tenant: Tenant) -> None:
-        """Every webhook the simulator sent since the last look, oldest first, until quiet.
-        The simulator records a delivery before it answers the call that caused it, so when a
-        job returns, everything it caused is already here."""
+        """Every webhook the simulator sent since the last look, oldest first, until quiet:
+        appended as `/webhooks/github` does, then taken and run as the workers would. The
+        simulator records a delivery before it answers the call that caused it, so when a job
+        returns, everything it caused is already here."""
         deliveries = self.world.deliveries
         while self.seen < len(deliveries):
             record = deliveries[self.seen]
             self.seen += 1
             body = json.dumps(record["payload"]).encode()  # the bytes the simulator sent
-            key, event = events.parse_github(record["event"], record["delivery"], body)
-            self.take(tenant, key, event)
+            headers = {"x-github-event": record["event"], "x-github-delivery": record["delivery"]}
+            self.run(tenant, intake.delivery("github", headers, body))
+            self.drain_queue(tenant)  # the event jobs the intake queued
 
     def drain_queue(self, tenant: Tenant) -> None:
         """Jobs the service queued for itself (a reconcile queues its sync), run here as a
@@ -475,10 +465,10 @@ def scenarios(bench: Bench) -> dict[str, Cost]:
     def push() -> None:
         image = f"{tenant.namespace}/{app}"
         bench.registry.repos[image].append(NEW)
-        for key, event in events.parse_registry(
-            "application/vnd.docker.distribution.events.v2+json", notification(bench, image, NEW)
-        ):
-            bench.take(tenant, key, event)
+        kind = "application/vnd.docker.distribution.events.v2+json"
+        body = notification(bench, image, NEW)
+        bench.run(tenant, intake.delivery("registry", {"content-type": kind}, body))
+        bench.drain_queue(tenant)
         bench.deliver(tenant)
 
     results["push"] = bench.measure(push)
