@@ -15,6 +15,7 @@ files are the files that promotion writes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from bot.planner import Promotion
 log = logging.getLogger("promobot.gates")
 
 STATUS = "promobot/gates"
+MEMBERSHIP_TTL = 60.0  # seconds a team membership answer is reused (a removal counts after it)
 SWEEP = 10  # PRs a reconcile re-evaluates although nothing says they changed (oldest first)
 Wake = Callable[[int, datetime], None]  # look at PR `number` again at that instant
 
@@ -68,7 +70,7 @@ class Gatekeeper:
         self.forge: Forge = engine.forge
         self.clock = clock
         self.wake = wake  # soak timers and freeze windows end without an event: be woken then
-        self._teams: dict[tuple[str, str], bool] = {}
+        self._teams: dict[tuple[str, str], tuple[bool, float]] = {}
         self._looks: dict[int, _Look] = {}
         self.sweep = SWEEP
 
@@ -90,10 +92,14 @@ class Gatekeeper:
         return sorted(found, key=lambda r: r.submitted_at)
 
     def member(self, user: str, team: str) -> bool:
-        key = (user, team)
-        if key not in self._teams:
-            self._teams[key] = self.forge.is_member(user, team)
-        return self._teams[key]
+        """The forge's answer, asked again after `MEMBERSHIP_TTL`: someone taken out of a team
+        stops counting within a minute, not at the next restart."""
+        key, now = (user, team), time.monotonic()
+        known = self._teams.get(key)
+        if known is None or now - known[1] >= MEMBERSHIP_TTL:
+            known = (self.forge.is_member(user, team), now)
+            self._teams[key] = known
+        return known[0]
 
     def eligible(self, approvers: tuple[str, ...], users: set[str]) -> frozenset[str]:
         """Who among `users` may approve: listed, in a listed team, or (no list) can write."""

@@ -229,3 +229,19 @@ def test_a_forged_comment_event_runs_the_comment_as_the_forge_has_it(scene: Scen
     forged = scene.comment_event("alice", dev.number, comment, "/merge")
     assert scene.service.runner.handle(forged) == []  # the forge's text has no command
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+
+
+def test_someone_taken_out_of_the_approver_team_stops_counting(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writer who was an approver: removed from @acme/sre, their approval (and their right to
+    /promote to prod) must lapse without waiting for promobot to restart."""
+    monkeypatch.setattr("bot.gatekeeper.MEMBERSHIP_TTL", 0.0)  # the minute has passed
+    pr = prod_pr(scene)
+    scene.approve("alice", pr.number)
+    assert scene.gates_status(pr.number) == "success"
+    scene.world.teams["acme/sre"].discard("alice")
+    answer = scene.say("alice", pr.number, "/merge")[0]
+    assert "Not merged — approvals: 0 of 1" in answer
+    assert unmerged(scene)
+    assert "may not /promote" in scene.say("alice", pr.number, "/promote --to prod-eu")[0]
