@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -31,11 +32,15 @@ from bot.sources.oci import Credentials, ImageRef, OciRegistry
 log = logging.getLogger(__name__)
 
 
+FRESH = 30.0  # seconds an index is used without asking again (one poll, many charts)
+
+
 @dataclass(frozen=True)
 class _Index:
     etag: str | None
     modified: str | None
     charts: Mapping[str, tuple[str, ...]]
+    checked: float  # monotonic time of the last answer
 
 
 class HelmRepository:
@@ -85,6 +90,8 @@ class HelmRepository:
         """Chart name → its versions, from the repository's `index.yaml` (or the cache)."""
         url = f"{repo.rstrip('/')}/index.yaml"
         cached = self._cache.get(url)
+        if cached is not None and time.monotonic() - cached.checked < FRESH:
+            return cached.charts  # the same poll asks for each chart of the repository
         headers = {"Accept": "application/x-yaml, text/yaml, */*"}
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
@@ -95,6 +102,7 @@ class HelmRepository:
         response = retrying(lambda: self._get(url, headers, user), self._retry)
         if response.status_code == 304 and cached is not None:
             log.debug("helm index unchanged", extra={"repo": repo})
+            self._cache[url] = replace(cached, checked=time.monotonic())
             return cached.charts
         if response.status_code == 404:
             raise SourceError(f"no Helm repository at {repo}: {url} was not found")
@@ -105,8 +113,7 @@ class HelmRepository:
             raise SourceError(f"the Helm repository {repo} answered {response.status_code}")
         charts = _parse_index(response.content, url)
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        if etag or modified:
-            self._cache[url] = _Index(etag, modified, charts)
+        self._cache[url] = _Index(etag, modified, charts, time.monotonic())
         return charts
 
     def _get(

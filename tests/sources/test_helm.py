@@ -41,7 +41,10 @@ def helm() -> Iterator[HelmRepository]:
 
 
 @pytest.mark.parametrize("etag", [True, False], ids=["etag", "last-modified"])
-def test_an_unchanged_index_is_not_downloaded_again(helm: HelmRepository, etag: bool) -> None:
+def test_an_unchanged_index_is_not_downloaded_again(
+    helm: HelmRepository, etag: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.sources.helm.FRESH", 0.0)  # every look asks (a later poll)
     with helm_server(INDEX, etag=etag) as server:
         repo = f"{server.url}/charts"
         assert helm.versions(Source(chart="api", repo=repo)) == [
@@ -58,7 +61,10 @@ def test_an_unchanged_index_is_not_downloaded_again(helm: HelmRepository, etag: 
     assert [wanted in r for r in server.requests] == [False, True, True]
 
 
-def test_a_changed_index_is_read_again(helm: HelmRepository) -> None:
+def test_a_changed_index_is_read_again(
+    helm: HelmRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.sources.helm.FRESH", 0.0)
     with helm_server(INDEX) as server:
         source = Source(chart="api", repo=f"{server.url}/charts")
         assert latest(source, helm) == "2.4.0"
@@ -66,6 +72,16 @@ def test_a_changed_index_is_read_again(helm: HelmRepository) -> None:
         assert latest(source, helm) == "2.5.0"
         assert latest(source, helm) == "2.5.0"
     assert server.full == 2
+
+
+def test_one_poll_asks_a_repository_once_for_all_its_charts(helm: HelmRepository) -> None:
+    """Hundreds of apps with charts from one repository: one request per poll, not one each."""
+    with helm_server(INDEX) as server:
+        repo = f"{server.url}/charts"
+        for _ in range(50):
+            assert latest(Source(chart="api", repo=repo, semver="^2"), helm) == "2.4.0"
+            assert latest(Source(chart="web", repo=repo), helm) == "0.1.0"
+    assert len(server.requests) == 1
 
 
 def test_a_chart_missing_from_the_index_names_the_chart_and_the_repo(helm: HelmRepository) -> None:
