@@ -20,7 +20,7 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 from redis.exceptions import LockError
@@ -34,13 +34,16 @@ DEDUPE_TTL = 7 * 24 * 3600  # forges redeliver within hours; a week is plenty
 LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year on still finds it
 MAX_ATTEMPTS = 8
 UNLOCKED = frozenset({"reconcile", "delivery"})  # they read no repo (polling, parsing)
+# Higher runs first: a delivery decides what comes next, a command never waits behind a
+# backlog of syncs, then what can merge, then new promotions, then the reconcile.
+PRIORITY = {"delivery": 50, "command": 40, "gates": 30, "sync": 20, "reconcile": 10}
 Runner = Callable[[dict[str, Any]], None]
 
 
 def make_huey(settings: Settings, name: str) -> Huey:
     url = settings.queue_url
     if url and url.startswith(("redis://", "rediss://")):
-        return RedisHuey(name, url=url, utc=True)
+        return PriorityRedisHuey(name, url=url, utc=True)  # Redis ≥ 5: jobs by priority
     path = Path(url.removeprefix("sqlite:")) if url else settings.data_dir / "queue.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(path), utc=True)
@@ -66,7 +69,7 @@ class Queue:
 
     @property
     def _redis(self) -> bool:
-        return isinstance(self.huey, RedisHuey)
+        return isinstance(self.huey, PriorityRedisHuey)
 
     def seen(self, delivery: str) -> bool:
         """Record a delivery id; True if it was recorded before (a duplicate)."""
@@ -102,13 +105,94 @@ class Queue:
         db = sqlite3.connect(self.huey.storage.filename, timeout=30, isolation_level=None)
         db.execute("CREATE TABLE IF NOT EXISTS promobot_keys (key TEXT PRIMARY KEY, until REAL)")
         db.execute("CREATE INDEX IF NOT EXISTS promobot_keys_until ON promobot_keys (until)")
+        db.execute("CREATE TABLE IF NOT EXISTS promobot_counters (name TEXT PRIMARY KEY, value)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS promobot_items "
+            "(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, item TEXT)"
+        )
         return db
 
-    def submit(self, job: dict[str, Any], delay: float = 0) -> None:
+    def submit(self, job: dict[str, Any], delay: float = 0, priority: int = 0) -> None:
         if delay:
-            self._task.schedule(args=(json.dumps(job), 0), delay=delay)
+            self._task.schedule(args=(json.dumps(job), 0), delay=delay, priority=priority)
         else:
-            self._task(json.dumps(job), 0)
+            self._task(json.dumps(job), 0, priority=priority)
+
+    # --- coalescing: many requests for a sync, few syncs ----------------------------------------
+
+    def request(self, name: str, item: str | None = None) -> int:
+        """Count a request for `name` (keeping `item` with it); the request's ticket."""
+        counter, items = f"{self.huey.name}.requested.{name}", f"{self.huey.name}.items.{name}"
+        if self._redis:
+            conn = self.huey.storage.conn
+            if item is not None:
+                conn.rpush(items, item)
+            return int(conn.incr(counter))
+        with closing(self._sqlite()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            if item is not None:
+                db.execute("INSERT INTO promobot_items (name, item) VALUES (?, ?)", (items, item))
+            db.execute(
+                "INSERT INTO promobot_counters (name, value) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                (counter,),
+            )
+            (ticket,) = db.execute(
+                "SELECT value FROM promobot_counters WHERE name = ?", (counter,)
+            ).fetchone()
+            db.execute("COMMIT")
+            return int(ticket)
+
+    def served(self, name: str, ticket: int) -> bool:
+        """Whether work that began after request `ticket` was made has already finished."""
+        return self._counter(f"{self.huey.name}.served.{name}") >= ticket
+
+    def serve(self, name: str) -> tuple[int, list[str]]:
+        """Begin serving `name`: every request so far (the ticket to pass to `done`) and the
+        items they kept, taken out so that nothing is served twice."""
+        counter, items = f"{self.huey.name}.requested.{name}", f"{self.huey.name}.items.{name}"
+        if self._redis:
+            pipe = self.huey.storage.conn.pipeline(transaction=True)
+            pipe.get(counter).lrange(items, 0, -1).delete(items)
+            ticket, taken, _ = pipe.execute()
+            return int(ticket or 0), [i.decode() for i in taken]
+        with closing(self._sqlite()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            found = db.execute("SELECT value FROM promobot_counters WHERE name = ?", (counter,))
+            row = found.fetchone()
+            rows = db.execute(
+                "DELETE FROM promobot_items WHERE name = ? RETURNING item", (items,)
+            ).fetchall()
+            db.execute("COMMIT")
+            return int(row[0]) if row else 0, [r[0] for r in rows]
+
+    def done(self, name: str, ticket: int) -> None:
+        """Every request up to `ticket` is served (the counter only ever rises)."""
+        served = f"{self.huey.name}.served.{name}"
+        if self._redis:
+            # one round trip, atomic: raise the counter, never lower it
+            self.huey.storage.conn.eval(
+                "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then "
+                "redis.call('set', KEYS[1], ARGV[1]) end",
+                1,
+                served,
+                ticket,
+            )
+            return
+        with closing(self._sqlite()) as db:
+            db.execute(
+                "INSERT INTO promobot_counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                (served, ticket),
+            )
+
+    def _counter(self, key: str) -> int:
+        if self._redis:
+            return int(self.huey.storage.conn.get(key) or 0)
+        with closing(self._sqlite()) as db:
+            row = db.execute("SELECT value FROM promobot_counters WHERE name = ?", (key,))
+            found = row.fetchone()
+            return int(found[0]) if found else 0
 
     def run_pending(self) -> int:
         """Run the jobs waiting now, here, in order (tests, and a process without workers)."""

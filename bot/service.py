@@ -7,6 +7,7 @@ environment repo and the forge, so a lost, repeated or reordered event changes n
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
-from bot.queue import Queue
+from bot.queue import PRIORITY, Queue
 from bot.runner import Runner
 from bot.settings import Settings
 from bot.signing import Signer, load_key
@@ -67,6 +68,14 @@ def build_forge(settings: Settings) -> Forge:
     return forge
 
 
+def _wants_sync(event: events.Event) -> bool:
+    if isinstance(event, events.Artifact):
+        return True
+    if isinstance(event, events.Push):
+        return not event.deleted and event.branch is not None  # intake kept default-branch ones
+    return isinstance(event, events.PullRequestEvent) and event.merged
+
+
 def build_signer(settings: Settings, forge: Forge) -> Signer:
     """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
     generated once beside the forge's own state in the repository's git directory."""
@@ -103,21 +112,43 @@ class Service:
 
     def submit_delivery(self, source: str, headers: Mapping[str, str], body: bytes) -> None:
         """A verified webhook delivery, as it came: the worker parses and filters it."""
-        self.queue.submit(intake.delivery(source, headers, body))
+        self.queue.submit(intake.delivery(source, headers, body), priority=PRIORITY["delivery"])
 
     def submit_event(self, event: events.Event) -> None:
-        self.queue.submit(
-            {"id": str(uuid.uuid4()), "kind": "event", "event": event.model_dump(mode="json")}
-        )
+        """Queue the work an event needs. Whatever asks for a sync (a push to the default
+        branch, a merge, a new version) only records the request: one sync serves every
+        request made before it begins, so a burst of pushes costs one or two syncs."""
+        if _wants_sync(event):
+            self.submit_sync(
+                [(event.source_key, event.version, event.digest)]
+                if isinstance(event, events.Artifact)
+                else []
+            )
+            return
+        kind = "command" if isinstance(event, events.CommentEvent) else "gates"
+        job = {"id": str(uuid.uuid4()), "kind": "event", "event": event.model_dump(mode="json")}
+        self.queue.submit(job, priority=PRIORITY[kind])
+
+    def submit_sync(self, artifacts: Sequence[Published] = (), *, review: bool = False) -> None:
+        """Ask for a sync (with newly published versions); `review` also re-evaluates the open
+        PRs afterwards, as the reconcile does."""
+        items: list[str | None] = [json.dumps(artifact) for artifact in artifacts]
+        ticket = 0
+        for item in items or [None]:
+            ticket = self.queue.request("sync", item)
+        job = {"id": str(uuid.uuid4()), "kind": "sync", "ticket": ticket, "review": review}
+        delay = self.settings.coalesce_seconds  # pushes moments apart: one promotion
+        self.queue.submit(job, delay=delay, priority=PRIORITY["sync"])
 
     def submit_evaluation(self, number: int, at: datetime) -> None:
         """Evaluate PR `number` again at `at` (a soak timer or a freeze window ends then)."""
         delay = max((at - self.clock()).total_seconds(), 0) + 1  # a second late, never early
         job = {"id": str(uuid.uuid4()), "kind": "evaluate", "number": number}
-        self.queue.submit(job, delay=delay)
+        self.queue.submit(job, delay=delay, priority=PRIORITY["gates"])
 
     def submit_reconcile(self) -> None:
-        self.queue.submit({"id": str(uuid.uuid4()), "kind": "reconcile"})
+        job = {"id": str(uuid.uuid4()), "kind": "reconcile"}
+        self.queue.submit(job, priority=PRIORITY["reconcile"])
 
     def run(self, job: dict[str, Any]) -> None:
         kind = job.get("kind", "?")
@@ -126,10 +157,11 @@ class Service:
         try:
             if kind == "reconcile":
                 actions = []
-                self.queue.submit({"id": job.get("id"), "kind": "sync", "artifacts": self.poll()})
+                self.submit_sync(self.poll(), review=True)
             elif kind == "sync":
-                actions = self.sync([tuple(a) for a in job.get("artifacts", [])])
-                self.review_open()
+                actions = self.coalesced_sync(int(job.get("ticket", 0)))
+                if job.get("review"):
+                    self.review_open()
             elif kind == "evaluate":
                 actions = []
                 self._evaluate(int(job["number"]))
@@ -160,6 +192,22 @@ class Service:
                 self.intake.relevance.refresh(self, self.engine.latest)  # no extra forge call
             for listener in self.after_job:
                 listener()
+
+    def coalesced_sync(self, ticket: int) -> list[Action]:
+        """Serve every sync request made so far — unless a sync that began after request
+        `ticket` was made has already served it."""
+        if ticket and self.queue.served("sync", ticket):
+            log.info("sync coalesced", extra={"ticket": ticket})
+            return []
+        upto, items = self.queue.serve("sync")
+        try:
+            actions = self.sync([tuple(json.loads(item)) for item in items])
+        except Exception:
+            for item in items:  # not served after all: the retry (or the next sync) takes them
+                self.queue.request("sync", item)
+            raise
+        self.queue.done("sync", upto)
+        return actions
 
     def handle(self, event: events.Event) -> list[Action]:
         """What an event means for the environment repo; most of it is "recompute"."""

@@ -48,10 +48,11 @@ class Settings(BaseSettings):
     )
     lock_ttl: str = "2m"  # a crashed worker's lock on a repo expires after this
     max_body: int = Field(1_048_576, ge=1024, description="largest webhook body accepted, bytes")
+    coalesce: str = "1s"  # sync requests this close together are served by one sync
     body_timeout: str = "10s"  # a webhook body that takes longer to arrive gets 408 (slowloris)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("reconcile_interval", "lock_ttl", "body_timeout")
+    @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def interval(self) -> timedelta:
         return parse_duration(self.reconcile_interval)
+
+    @property
+    def coalesce_seconds(self) -> float:
+        return parse_duration(self.coalesce).total_seconds()
 
     @property
     def body_seconds(self) -> float:

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from bot.errors import Unavailable
-from bot.queue import Queue
+from bot.queue import PRIORITY, Queue
 from bot.settings import Settings
 
 REDIS = "redis://127.0.0.1:6379/13"
@@ -83,3 +83,27 @@ def test_a_job_that_meets_an_outage_is_retried_later(settings: Settings) -> None
             time.sleep(0.05)
     assert len(attempts) == 3
     assert attempts[2] - attempts[0] >= 0.5  # backoff: 1 s, then 2 s, each with jitter ≥ 0.5
+
+
+def test_jobs_run_by_priority_a_command_before_a_backlog_of_syncs(settings: Settings) -> None:
+    order: list[str] = []
+    queue = Queue(settings, f"acme/{time.monotonic_ns()}", lambda job: order.append(job["n"]))
+    for n, kind in enumerate(["reconcile", "sync", "sync", "gates", "command", "delivery"]):
+        queue.submit({"kind": "event", "n": f"{kind}-{n}"}, priority=PRIORITY[kind])
+    queue.run_pending()
+    assert order == ["delivery-5", "command-4", "gates-3", "sync-1", "sync-2", "reconcile-0"]
+
+
+def test_one_sync_serves_every_request_made_before_it_began(settings: Settings) -> None:
+    queue = Queue(settings, f"acme/{time.monotonic_ns()}", lambda job: None)
+    tickets = [queue.request("sync", f"a{i}") for i in range(3)]
+    assert tickets == [1, 2, 3]
+    assert not queue.served("sync", 1)
+    upto, items = queue.serve("sync")
+    assert (upto, items) == (3, ["a0", "a1", "a2"])
+    late = queue.request("sync", "late")  # made while the sync runs: not served by it
+    queue.done("sync", upto)
+    assert [queue.served("sync", t) for t in (*tickets, late)] == [True, True, True, False]
+    assert queue.serve("sync") == (4, ["late"])  # nothing is served twice
+    queue.done("sync", 2)  # an older sync finishing late never lowers the mark
+    assert queue.served("sync", 3)

@@ -148,6 +148,16 @@ def test_a_worker_killed_mid_promotion_leaves_exactly_one_complete_pr(
     assert branch_file(world, "promobot/dev/api", "envs/dev/values.yaml") == "image:\n  tag: 1.5.0"
 
 
+def queue_empty(url: str) -> bool:
+    """No job waiting or scheduled in the Redis queue (huey's keys for our queues)."""
+    conn = redis.Redis.from_url(url)
+    return not any(
+        conn.zcard(key) if conn.type(key) == b"zset" else conn.llen(key)
+        for key in conn.keys("huey.*")
+        if conn.type(key) in (b"zset", b"list")
+    )
+
+
 def _settled(world: World) -> list[Pull] | None:
     pulls = [p for p in world.repos[REPO].pulls.values() if p.branch == "promobot/dev/api"]
     return pulls if len(pulls) == 1 else None
@@ -175,13 +185,15 @@ def test_the_same_delivery_twice_and_two_workers_give_one_pr(
                 assert httpx.post(url, content=body, headers=auth).status_code == 202
             wait_for("the promotion PR", lambda: open_pulls(world), timeout=30)
 
-            def jobs_done() -> bool:  # each of the 7 jobs logs its outcome for the branch
-                return sum(w.log().count('"message": "promotion"') for w in workers) >= 7
+            def taken() -> bool:  # 8 deliveries: 7 queued a sync, 1 was the same again
+                return sum(w.log().count('"message": "delivery"') for w in workers) >= 8
 
-            wait_for("every job to run", jobs_done, timeout=60)
-            outcomes = "".join(w.log() for w in workers)
-            assert outcomes.count('"outcome": "opened"') == 1
-            assert outcomes.count('"outcome": "unchanged"') == 6
+            wait_for("every delivery to be taken", taken, timeout=60)
+            wait_for("the queue to empty", lambda: queue_empty(REDIS), timeout=60)
+            logs = "".join(w.log() for w in workers)
+            assert logs.count('"outcome": "queued"') == 7
+            assert logs.count('"outcome": "duplicate"') == 1
+            assert logs.count('"outcome": "opened"') == 1  # the syncs served all 7 requests
         finally:
             for worker in workers:
                 worker.stop()

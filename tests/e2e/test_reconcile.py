@@ -8,7 +8,10 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot import events
+from bot.settings import Settings
 from tests.conftest import MakeRepo, git
 from tests.e2e.scene import Scene
 from tests.e2e.service import Promobot, wait_for
@@ -112,3 +115,24 @@ apps:
             lambda: git(repo, "show", "main:envs/staging/values.yaml") == "image:\n  tag: 1.1.0",
             timeout=20,
         )
+
+
+def test_a_burst_of_published_versions_costs_one_sync(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty tags pushed in a burst (a CI matrix, a retag): twenty requests, one sync, one PR
+    proposing the newest."""
+    monkeypatch.setattr(Settings, "coalesce_seconds", property(lambda self: 0.0))
+    service = scene.service
+    synced: list[int] = []
+    sync = service.sync
+    monkeypatch.setattr(
+        service, "sync", lambda artifacts=(): synced.append(len(artifacts)) or sync(artifacts)
+    )
+    for patch in range(20):
+        service.submit_event(
+            events.Artifact(source_key="image:ghcr.io/acme/api", version=f"1.5.{patch}")
+        )
+    service.queue.run_pending()
+    assert synced == [20]
+    assert scene.open_pr("dev").title == "Promote api to dev: image 1.4.2 → 1.5.19"
