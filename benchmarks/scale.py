@@ -306,6 +306,7 @@ class Bench:
             github_token=TOKEN,
             data_dir=self.data / repo.replace("/", "+"),
             workers=0,
+            github_writes_per_minute=0,  # calls are measured here, not time: no pacing
         )
         service = Service(settings)
         service.intake.relevance.refresh(service)  # as `promobot serve` does at start

@@ -41,6 +41,12 @@ RATE_LIMIT_REMAINING = Gauge(
     ["forge"],
     registry=REGISTRY,
 )
+BUDGET_DEFERRED = Counter(
+    "promobot_budget_deferred_total",
+    "Jobs put back to keep the forge's rate limit for more urgent ones, by what they spend on",
+    ["spends"],
+    registry=REGISTRY,
+)
 ACTIONS = Counter(
     "promobot_promotions_total",
     "Promotion PR actions by outcome (opened, superseded, closed, …)",

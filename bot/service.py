@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import events, intake, metrics, signing
+from bot import budget, events, intake, metrics, signing
+from bot.budget import Pacer
 from bot.engine import LABEL, Action, Engine, Published, isolated
-from bot.errors import PromobotError
+from bot.errors import PromobotError, RateLimited
 from bot.forges import forge_class
 from bot.forges.base import Forge
 from bot.forges.local import LocalForge
@@ -57,6 +58,7 @@ def build_forge(settings: Settings) -> Forge:
                 f" {exc.strerror}"
             ) from None
     token = settings.github_token.get_secret_value() if settings.github_token else None
+    per_minute = settings.github_writes_per_minute
     forge = cls(
         settings.repo,
         token=token,
@@ -64,8 +66,12 @@ def build_forge(settings: Settings) -> Forge:
         private_key=key,
         installation_id=settings.github_installation_id,
         base_url=settings.github_url,
+        pacer=Pacer(per_minute) if per_minute else None,
     )
     return forge
+
+
+SPENDS = {"event": "gates", "evaluate": "gates", "sync": "sync", "reconcile": "reconcile"}
 
 
 def _wants_sync(event: events.Event) -> bool:
@@ -155,6 +161,7 @@ class Service:
         started = time.perf_counter()
         outcome = "ok"
         try:
+            self._within_budget(job)
             if kind == "reconcile":
                 actions = []
                 self.submit_sync(self.poll(), review=True)
@@ -192,6 +199,18 @@ class Service:
                 self.intake.relevance.refresh(self, self.engine.latest)  # no extra forge call
             for listener in self.after_job:
                 listener()
+
+    def _within_budget(self, job: dict[str, Any]) -> None:
+        """Spend the forge's rate limit by priority: a job that must keep a reserve for more
+        urgent ones is put back until the window resets (as the forge itself would say)."""
+        kind = job.get("kind")
+        spends = SPENDS.get(str(kind), "delivery")
+        if kind == "event" and job.get("event", {}).get("kind") == "comment":
+            spends = "command"
+        wait = budget.of(self.forge.name).wait(spends, time.time())
+        if wait > 0:
+            metrics.BUDGET_DEFERRED.labels(spends).inc()
+            raise RateLimited(f"keeping the rate limit's reserve: {spends} waits", wait)
 
     def coalesced_sync(self, ticket: int) -> list[Action]:
         """Serve every sync request made so far — unless a sync that began after request

@@ -83,3 +83,12 @@ def taken(service: Any) -> list[tuple[str, str]]:
         assert job["kind"] == "delivery", job
         outcomes += service.intake.take(job)
     return outcomes
+
+
+@pytest.fixture(autouse=True)
+def fresh_budgets() -> None:
+    """Each test starts with forges whose rate limit nobody has reported yet (the budgets are
+    per process, and simulators of earlier tests spent theirs)."""
+    from bot import budget
+
+    budget.BUDGETS.clear()

@@ -43,6 +43,7 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest as GitHubPull
 from github.Repository import Repository
 
+from bot.budget import Pacer
 from bot.composition import Commit, Snapshot, newest_first
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
 from bot.forges import httpcache, observe
@@ -131,6 +132,7 @@ class GitHubForge:
         base_url: str = DEFAULT_BASE_URL,
         policy: Policy = DEFAULT,
         timeout: float = 15,
+        pacer: Pacer | None = None,
     ) -> None:
         owner, _, name = repo.partition("/")
         if not owner or not name or "/" in name:
@@ -140,6 +142,7 @@ class GitHubForge:
         self.base_url = base_url.rstrip("/")
         self.policy = policy
         self.timeout = timeout
+        self.pacer = pacer  # spaces writes (the service gives one; tests and tools go unpaced)
         self._auth = _authentication(token, app_id, private_key)
         self._installation_id = installation_id
         self._client: Github | None = None
@@ -358,11 +361,11 @@ class GitHubForge:
                 elements.append(InputGitTreeElement(path, mode, "blob", sha=blob))
         tree = self._tree(self._tree_of(base_sha))
         if elements:
-            tree = self._call(
+            tree = self._write(
                 f"write the files for {branch} in {self.repo}",
                 lambda: self._repo.create_git_tree(elements, tree),
             )
-        commit = self._call(
+        commit = self._write(
             f"commit to {branch} in {self.repo}",
             lambda: self._repo.create_git_commit(message, tree, [self._commit(base_sha)]),
         )
@@ -372,7 +375,7 @@ class GitHubForge:
 
     def _upload(self, path: str, content: bytes) -> str:
         encoded = base64.b64encode(content).decode()
-        blob = self._call(
+        blob = self._write(
             f"upload {path} to {self.repo}", lambda: self._repo.create_git_blob(encoded, "base64")
         )
         return blob.sha
@@ -407,9 +410,9 @@ class GitHubForge:
         first, second = (update, create) if branch in self._branches else (create, update)
         what = f"point {branch} at {sha[:12]} in {self.repo}"
         try:
-            self._call(what, first)
+            self._write(what, first)
         except Conflict:  # it was created or deleted since we last looked
-            self._call(what, second)
+            self._write(what, second)
         self._branches.add(branch)
 
     # --- pull requests -------------------------------------------------------------------------
@@ -461,7 +464,7 @@ class GitHubForge:
                     return None  # adopted below
                 raise
 
-        created = self._call(f"open a pull request from {branch} in {self.repo}", create)
+        created = self._write(f"open a pull request from {branch} in {self.repo}", create)
         if created is None:
             existing = self.find_pr(branch)
             if existing is None:
@@ -473,7 +476,7 @@ class GitHubForge:
         self._branches.add(branch)
         opened = self._pull(created)
         if labels:
-            self._call(
+            self._write(
                 f"label pull request #{opened.number} in {self.repo}",
                 lambda: created.set_labels(*labels),
             )
@@ -506,7 +509,7 @@ class GitHubForge:
             return
         # The Issues API edits title, body and labels of a PR in a single call.
         issue = Issue(self._gh.requester, url=f"{self._repo.url}/issues/{number}")
-        self._call(
+        self._write(
             f"update pull request #{number} in {self.repo}",
             lambda: issue.edit(
                 title=NotSet if title is None else title,
@@ -517,7 +520,7 @@ class GitHubForge:
 
     def close_pr(self, number: int) -> None:
         pull = self._repo.get_pull(number)  # lazy: no call
-        self._call(
+        self._write(
             f"close pull request #{number} in {self.repo}", lambda: pull.edit(state="closed")
         )
 
@@ -573,7 +576,7 @@ class GitHubForge:
                 raise MergeRefused(f"GitHub did not merge #{number} in {self.repo}")
             return status.sha
 
-        return self._call(f"merge pull request #{number} in {self.repo}", attempt)
+        return self._write(f"merge pull request #{number} in {self.repo}", attempt)
 
     # --- conversation --------------------------------------------------------------------------
 
@@ -602,7 +605,7 @@ class GitHubForge:
             )
             body = quote_first_line(original.body or "", body)
         issue = self._repo.get_issue(number)  # lazy: no call
-        created = self._call(
+        created = self._write(
             f"comment on #{number} in {self.repo}", lambda: issue.create_comment(body)
         )
         return created.id
@@ -610,7 +613,7 @@ class GitHubForge:
     def react(self, number: int, comment_id: int, reaction: str) -> None:
         # Comment ids are unique in a repository: the issue number is not needed on GitHub.
         comment = self._issue_comment(comment_id)
-        self._call(
+        self._write(
             f"react to comment {comment_id} in {self.repo}",
             lambda: comment.create_reaction(reaction),
         )
@@ -662,7 +665,7 @@ class GitHubForge:
         if len(description) > STATUS_DESCRIPTION_LIMIT:
             description = description[: STATUS_DESCRIPTION_LIMIT - 1] + "…"
         commit = self._repo.get_commit(sha)  # lazy: no call
-        self._call(
+        self._write(
             f"set the {context} status on {sha[:12]} in {self.repo}",
             lambda: commit.create_status(
                 state,
@@ -708,6 +711,12 @@ class GitHubForge:
         return self._call(f"check whether {user} is in {team}", fetch)
 
     # --- errors --------------------------------------------------------------------------------
+
+    def _write(self, what: str, call: Callable[[], T]) -> T:
+        """A content-creating request: paced under GitHub's secondary limits."""
+        if self.pacer is not None:
+            self.pacer.take()
+        return self._call(what, call)
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         """Run one API interaction under the retry policy, translating library errors."""

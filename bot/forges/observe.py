@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot import metrics
+from bot import budget, metrics
 
 _SEGMENTS = [
     (re.compile(r"^/api/v[34]"), ""),
@@ -39,10 +39,10 @@ def endpoint(url: str) -> str:
 
 def record(forge: str, method: str, url: str, status: int, headers: Mapping[str, str]) -> None:
     metrics.FORGE_CALLS.labels(forge, f"{method.upper()} {endpoint(url)}", str(status)).inc()
-    lowered = {k.lower(): v for k, v in headers.items()}
-    remaining = lowered.get("x-ratelimit-remaining") or lowered.get("ratelimit-remaining")
-    if remaining is not None and str(remaining).isdigit():
-        metrics.RATE_LIMIT_REMAINING.labels(forge).set(int(remaining))
+    left = budget.of(forge)
+    left.update(headers)
+    if left.remaining is not None:
+        metrics.RATE_LIMIT_REMAINING.labels(forge).set(left.remaining)
 
 
 def gitlab_hook(response: requests.Response, *args: object, **kwargs: object) -> None:

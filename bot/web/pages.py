@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot import budget
 from bot.errors import PromobotError
 from bot.settings import Settings
 from bot.web import access, overview
@@ -84,6 +86,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["short"] = short
     env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC")
+    env.filters["utc_time"] = lambda epoch: datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC")
     return env
 
 
@@ -145,6 +148,7 @@ class Pages:
             "root": request.scope.get("root_path", ""),
             "user": request.scope.get("promobot.user"),
             "ref": None,
+            "budget": budget.of(self.site.forge),
         }
         html = self.templates.get_template(name).render({**base, **context})
         return HTMLResponse(html, status_code=code)

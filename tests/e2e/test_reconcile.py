@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import events
+from bot.errors import RateLimited
 from bot.settings import Settings
 from tests.conftest import MakeRepo, git
 from tests.e2e.scene import Scene
@@ -136,3 +137,21 @@ def test_a_burst_of_published_versions_costs_one_sync(
     service.queue.run_pending()
     assert synced == [20]
     assert scene.open_pr("dev").title == "Promote api to dev: image 1.4.2 → 1.5.19"
+
+
+def test_a_tight_rate_limit_is_kept_for_commands(scene: Scene) -> None:
+    """2 % of the hour's calls left: the reconcile and new promotions wait for the window to
+    reset (the job is put back, as when the forge says so), a slash command still runs."""
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    scene.world.rate_remaining = scene.world.rate_limit // 50
+    scene.forge.get_pr(dev.number)  # promobot learns what is left from the answer
+    with pytest.raises(RateLimited) as waited:
+        scene.service.run({"kind": "reconcile"})
+    assert waited.value.retry_after > 60
+    with pytest.raises(RateLimited):
+        scene.service.run({"kind": "sync", "ticket": 0})
+    comment = scene.post("bob", dev.number, "/hold until the window resets")
+    event = scene.comment_event("bob", dev.number, comment, "/hold until the window resets")
+    scene.service.run({"kind": "event", "event": event.model_dump(mode="json")})
+    assert "promobot:hold" in scene.pr(dev.number).labels

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.budget import Pacer
 from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
 from bot.forges import github
 from bot.forges.github import GitHubForge
@@ -129,6 +130,23 @@ def test_every_read_is_conditional_free_when_unchanged_and_fresh_at_once(
     assert forge.get_pr(pr.number).title == "retitled"
     assert [c.body for c in forge.comments(pr.number)] == ["hello"]
     assert forge.list_prs(label="promotion")[0].title == "retitled"
+
+
+def test_writes_are_paced_under_the_secondary_limit(server: Server) -> None:
+    """GitHub stops a client that creates content too fast; promobot spaces its writes."""
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    forge = make(server, pacer=Pacer(per_minute=2, clock=lambda: now[0], sleep=sleep))
+    base = forge.head()
+    assert base is not None
+    forge.commit_files(BRANCH, base, promotion("1.4.2"), "m")  # tree, commit, ref: 3 writes
+    pr = forge.open_pr(BRANCH, "t", "b", LABELS)  # 2 more
+    forge.get_pr(pr.number)  # reads are never paced
+    assert slept == [60.0, 60.0]  # writes 3 and 5 waited for the minute to clear
 
 
 def test_opening_then_superseding_a_promotion_stays_within_the_call_targets(

@@ -390,7 +390,12 @@ def test_a_page_view_when_nothing_changed_costs_no_forge_call(tmp_path: Path) ->
             assert world.calls == {}  # from cache: the forge is not asked at all
             overview.recheck_head()  # the last look at the head is too old
             remaining = world.rate_remaining
-            assert "#1 waiting" in client.get("/").text
+            page = client.get("/").text
+            assert "#1 waiting" in page
+            left = (
+                f"{remaining:,} of {world.rate_limit:,} calls left until"  # from GitHub's answers
+            )
+            assert f"Rate limit: {left}" in " ".join(page.split())
             assert world.calls == {"github GET /repos/{owner}/{repo}/commits/{ref:path}": 1}
             assert world.rate_remaining == remaining  # answered 304: GitHub does not charge it
             world.reset_calls()
