@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -75,6 +76,7 @@ def _unexpanded(name: str) -> tuple[str, str]:
     return f"{{{name}}} is not a placeholder", "only {env} and {app} expand in a field"
 
 
+@lru_cache(maxsize=1024)  # thousands of targets share a few selectors; a Selector is immutable
 def parse_selector(text: str) -> Selector:
     return Selector(text, tuple(_SelectorParser(text).parse()))
 
@@ -233,6 +235,7 @@ class Template:
         return f"{self.prefix}{version}{self.suffix}"
 
 
+@lru_cache(maxsize=1024)
 def parse_template(text: str) -> Template:
     names = _PLACEHOLDER.findall(text)
     others = [name for name in names if name != "version"]
