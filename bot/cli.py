@@ -1,4 +1,9 @@
-"""The `promobot` command line. Thin: parse options, call the core, print."""
+"""The `promobot` command line. Thin: parse options, call the core, print.
+
+Each run reads `.promobot.yaml` once. Modules a command may not need (the engine, the planner,
+the renderer, the service) are imported in the commands that use them: a Python import is a
+large part of a `promobot status`.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bot import __version__, config, engine, planner, render, signing
+from bot import composition, config
 from bot.composition import Snapshot, Status
 from bot.errors import ConfigError, Problem, PromobotError
 from bot.forges.local import LocalForge
+
+if TYPE_CHECKING:
+    from bot import engine, planner
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,8 +77,53 @@ def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _open(repo: Path, ref: str) -> tuple[LocalForge, Snapshot, config.Config]:
+    """The checkout at `ref` and its configuration, read and validated once for the run."""
+    forge = LocalForge(repo)
+    snapshot = forge.snapshot(ref)
+    return forge, snapshot, config.load_at(snapshot.files.get(config.FILENAME), snapshot.commit)
+
+
+def _status(
+    forge: LocalForge,
+    snapshot: Snapshot,
+    cfg: config.Config,
+    apps: Iterable[str] | None = None,
+    envs: Iterable[str] | None = None,
+) -> Status:
+    """Every app × environment asked for, its files read from git in one go."""
+    apps = None if apps is None else list(apps)
+    snapshot.prefetch(composition.required_paths(cfg, apps))
+    return composition.status(cfg, snapshot, apps, envs)
+
+
+def _state(
+    forge: LocalForge, snapshot: Snapshot, cfg: config.Config, apps: Iterable[str]
+) -> engine.State:
+    from bot import engine
+
+    return engine.State(cfg, snapshot, _status(forge, snapshot, cfg, apps))
+
+
+def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    """click's --version, but looking the version up only when it is asked for."""
+    if not value or ctx.resilient_parsing:
+        return
+    from bot import __version__
+
+    click.echo(f"promobot, version {__version__}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="promobot")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """promobot promotes versions through GitOps environments with reviewable pull requests."""
 
@@ -105,16 +158,17 @@ def schema() -> None:
 @_friendly
 def status(repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: str) -> None:
     """Every app × environment with all component versions and the composition id."""
-    forge = LocalForge(repo)
-    cfg = engine.config_at(forge, ref)
+    forge, snapshot, cfg = _open(repo, ref)
     _check_names(cfg, apps, envs)
-    state = engine.read_state(forge, ref, apps or None, envs or None)
+    result = _status(forge, snapshot, cfg, apps or None, envs or None)
     if fmt == "json":
-        click.echo(json.dumps(state.status.to_json(), indent=1))
+        click.echo(json.dumps(result.to_json(), indent=1))
     elif fmt == "markdown":
-        click.echo(render.status_markdown(state.status, state.config))
+        from bot import render
+
+        click.echo(render.status_markdown(result, cfg))
     else:
-        _print_matrix(state.config, state.status)
+        _print_matrix(cfg, result)
 
 
 def _check_names(cfg: config.Config, apps: Iterable[str], envs: Iterable[str]) -> None:
@@ -181,8 +235,10 @@ def _print_matrix(cfg: config.Config, status: Status) -> None:
 @_friendly
 def plan(repo: Path, ref: str, fmt: str) -> None:
     """The promotions that are due: every environment whose upstream moved ahead."""
-    state = engine.read_state(LocalForge(repo), ref)
-    promotions = planner.plan(state.config, state.status)
+    from bot import planner, render
+
+    forge, snapshot, cfg = _open(repo, ref)
+    promotions = planner.plan(cfg, _status(forge, snapshot, cfg))
     if fmt == "json":
         click.echo(json.dumps([p.model_dump(mode="json") for p in promotions], indent=1))
         return
@@ -212,6 +268,8 @@ def _emit(
     older: Mapping[str, Snapshot] | None = None,
 ) -> None:
     """Write the promotion into the working tree, or make its branch and print the PR."""
+    from bot import engine, planner, render, signing
+
     if write:
         changes = planner.apply(state.config, promotion, state.snapshot, older)
         forge.write_worktree(changes)
@@ -242,10 +300,11 @@ def _emit(
 @_friendly
 def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: str) -> None:
     """Promote APP (or a group) into an environment from its upstream."""
-    forge = LocalForge(repo)
-    cfg = engine.config_at(forge, ref)
+    from bot import planner
+
+    forge, snapshot, cfg = _open(repo, ref)
     apps = planner.resolve_name(cfg, app)
-    state = engine.read_state(forge, ref, apps)
+    state = _state(forge, snapshot, cfg, apps)
     promotions = planner.plan(
         state.config, state.status, env=env, apps=apps, only=_csv(only), explicit=True
     )
@@ -273,10 +332,11 @@ def set_(
     app: str, component: str, version: str, env: str, write: bool, repo: Path, ref: str
 ) -> None:
     """Set COMPONENT of APP to VERSION in one environment (for CI after a release)."""
-    forge = LocalForge(repo)
-    cfg = engine.config_at(forge, ref)
+    from bot import planner
+
+    forge, snapshot, cfg = _open(repo, ref)
     apps = planner.resolve_name(cfg, app) if app in cfg.apps else [app]
-    state = engine.read_state(forge, ref, [a for a in apps if a in cfg.apps])
+    state = _state(forge, snapshot, cfg, [a for a in apps if a in cfg.apps])
     promotion = planner.plan_set(state.config, state.status, app, component, version, env)
     if promotion is None:
         click.echo(f"Nothing to do: {app} {component} in {env} is already {version}.")
@@ -303,12 +363,13 @@ def rollback(
     app: str, env: str, to: str, only: str | None, write: bool, repo: Path, ref: str
 ) -> None:
     """Restore an earlier composition of APP in an environment, from the git history."""
-    forge = LocalForge(repo)
-    cfg = engine.config_at(forge, ref)
+    from bot import engine, planner
+
+    forge, snapshot, cfg = _open(repo, ref)
     _check_names(cfg, [app], [env])
     entries = engine.history(forge, cfg, app, env, ref, limit=200)
     target = planner.pick_rollback(entries, to, app, env)
-    state = engine.read_state(forge, ref, planner.resolve_name(cfg, app))
+    state = _state(forge, snapshot, cfg, planner.resolve_name(cfg, app))
     promotion = planner.plan_rollback(state.config, state.status, app, env, target, _csv(only))
     if promotion is None:
         click.echo(f"Nothing to roll back: {app} in {env} already runs that.")
@@ -327,8 +388,9 @@ def rollback(
 @_friendly
 def history(app: str, env: str, limit: int, fmt: str, repo: Path, ref: str) -> None:
     """The compositions APP ran in an environment over time, newest first."""
-    forge = LocalForge(repo)
-    cfg = engine.config_at(forge, ref)
+    from bot import engine
+
+    forge, _, cfg = _open(repo, ref)
     _check_names(cfg, [app], [env])
     if env not in cfg.app_environments(app):
         raise PromobotError(f"{app} is not deployed to {env}")

@@ -646,6 +646,16 @@ def load(text: str, file: str = FILENAME) -> Config:
     return config
 
 
+def load_at(raw: bytes | None, commit: str) -> Config:
+    """The configuration committed at `commit`, whose `.promobot.yaml` is `raw` (None: absent)."""
+    if raw is None:
+        where = commit[:12]
+        raise ConfigError(
+            [Problem(FILENAME, 0, 0, f"not found at {where}; create it (see config/README.md)")]
+        )
+    return load(raw.decode("utf-8", errors="replace"))
+
+
 def _alias_bomb(text: str, file: str) -> Problem | None:
     """The alias at which YAML aliases have added more than MAX_ALIAS_NODES nodes, if any.
 

@@ -21,9 +21,6 @@ from typing import Any
 
 import yaml
 import yaml.resolver
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError as RuamelYAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from bot.errors import FieldError
 
@@ -786,6 +783,10 @@ class _Edit:
         return FieldError(f"{self.file}: cannot edit {self.where}: {why}")
 
     def in_yaml(self) -> tuple[int, int, str]:
+        # ruamel.yaml only for writes: reads (every `promobot status`) do without its import
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError as RuamelYAMLError
+
         try:
             roots = list(YAML().compose_all(self.text))
             chain, flow = self.yaml_chain(roots)
@@ -820,6 +821,8 @@ class _Edit:
             return [on_line[0][0]], on_line[0][1]
         if self.hit.document >= len(roots):
             raise self.fail("ruamel.yaml and PyYAML see different YAML documents")
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
         chain = [roots[self.hit.document]]
         for step in self.hit.path:
             node = chain[-1]
@@ -837,6 +840,8 @@ class _Edit:
         return chain, any(getattr(node, "flow_style", False) for node in chain[:-1])
 
     def yaml_scalar(self, node: Any, flow: bool) -> tuple[int, int, str]:
+        from ruamel.yaml.nodes import ScalarNode
+
         if not isinstance(node, ScalarNode):
             raise self.fail("ruamel.yaml and PyYAML see a different structure")
         text, a, b, version = self.text, self.start, self.end, self.version
