@@ -1,7 +1,8 @@
 """The `promobot` command line. Thin: parse options, call the core, print.
 
-Each run reads `.promobot.yaml` once. Modules a command may not need (the engine, the planner,
-the renderer, the service) are imported in the commands that use them: a Python import is a
+Each run reads `.promobot.yaml` once, and the versions through the version cache in the git
+directory (`bot.versioncache`). Modules a command may not need (the engine, the planner, the
+renderer, the service) are imported in the commands that use them: a Python import is a
 large part of a `promobot status`.
 """
 
@@ -21,6 +22,7 @@ from bot import composition, config
 from bot.composition import Snapshot, Status
 from bot.errors import ConfigError, Problem, PromobotError
 from bot.forges.local import LocalForge
+from bot.versioncache import VersionCache
 
 if TYPE_CHECKING:
     from bot import engine, planner
@@ -91,10 +93,14 @@ def _status(
     apps: Iterable[str] | None = None,
     envs: Iterable[str] | None = None,
 ) -> Status:
-    """Every app × environment asked for, its files read from git in one go."""
+    """Every app × environment asked for, parsing only files whose versions are not cached."""
     apps = None if apps is None else list(apps)
-    snapshot.prefetch(composition.required_paths(cfg, apps))
-    return composition.status(cfg, snapshot, apps, envs)
+    cache = VersionCache.of(forge.store.parent)
+    snapshot.prefetch(composition.unread(cfg, snapshot, cache.memo, apps, envs))
+    result = composition.status(cfg, snapshot, apps, envs, cache.memo)
+    objects = snapshot.objects
+    cache.save(objects[p] for p in composition.required_paths(cfg, apps) if p in objects)
+    return result
 
 
 def _state(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -258,6 +258,10 @@ class Target:
     selector: Selector | None = None
     template: Template | None = None
     marker: str | None = None
+    # What reading the target depends on besides the file's content: the selector, template or
+    # marker, and whether the file is read as JSON (by its name) or YAML. Two targets with
+    # equal `reads` read the same version from the same content (bot.versioncache's key).
+    reads: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.selector is None) == (self.marker is None):
@@ -279,6 +283,13 @@ class Target:
                 f"{self.file}: {self.selector.text} picks a list item by its template, but "
                 'there is none; add one like template: "ghcr.io/acme/api:{version}"'
             )
+        reads = (
+            "json" if self.file.lower().endswith(".json") else "yaml",
+            self.selector.text if self.selector is not None else None,
+            self.template.text if self.template is not None else None,
+            self.marker,
+        )
+        object.__setattr__(self, "reads", repr(reads))
 
 
 # --- reading ---------------------------------------------------------------------------------
