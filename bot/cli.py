@@ -8,6 +8,7 @@ large part of a `promobot status`.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -47,6 +48,10 @@ def _friendly(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # What the imports made (pydantic's schemas above all) lives as long as the command, so
+        # the collector need not walk it each time the many small objects of a large repo start
+        # a collection: a tenth of a `promobot plan` of 500 apps.
+        gc.freeze()
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
@@ -71,6 +76,8 @@ def _friendly(func: F) -> F:
                 err=True,
             )
             sys.exit(70)
+        finally:
+            gc.unfreeze()
 
     return wrapper  # type: ignore[return-value]
 
