@@ -82,6 +82,15 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _echo_json(data: Any, kind: Any = Any) -> None:
+    """`data` (of type `kind`) as json.dumps(data, indent=1) writes it, but serialized by
+    pydantic-core: Python's encoder takes tens of milliseconds to indent the 0.6 MB of a plan
+    of 500 apps, a tenth of the whole command. (One difference: DEL stays unescaped.)"""
+    from pydantic import TypeAdapter
+
+    click.echo(TypeAdapter(kind).dump_json(data, indent=1, ensure_ascii=True).decode())
+
+
 def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -175,7 +184,7 @@ def status(repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: 
     _check_names(cfg, apps, envs)
     result = _status(forge, snapshot, cfg, apps or None, envs or None)
     if fmt == "json":
-        click.echo(json.dumps(result.to_json(), indent=1))
+        _echo_json(result.to_json())
     elif fmt == "markdown":
         from bot import render
 
@@ -253,7 +262,7 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
     forge, snapshot, cfg = _open(repo, ref)
     promotions = planner.plan(cfg, _status(forge, snapshot, cfg))
     if fmt == "json":
-        click.echo(json.dumps([p.model_dump(mode="json") for p in promotions], indent=1))
+        _echo_json(promotions, list[planner.Promotion])
         return
     if not promotions:
         click.echo("Nothing to promote: every environment runs what its upstream runs.")
