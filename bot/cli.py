@@ -111,6 +111,7 @@ def _status(
 ) -> Status:
     """Every app × environment asked for, parsing only files whose versions are not cached."""
     apps = None if apps is None else list(apps)
+    envs = None if envs is None else list(envs)
     cache = VersionCache.of(forge.store.parent)
     snapshot.prefetch(composition.unread(cfg, snapshot, cache.memo, apps, envs))
     result = composition.status(cfg, snapshot, apps, envs, cache.memo)
