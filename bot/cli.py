@@ -258,13 +258,15 @@ def _print_matrix(cfg: config.Config, status: Status) -> None:
 @_friendly
 def plan(repo: Path, ref: str, fmt: str) -> None:
     """The promotions that are due: every environment whose upstream moved ahead."""
-    from bot import planner, render
+    from bot import planner
 
     forge, snapshot, cfg = _open(repo, ref)
     promotions = planner.plan(cfg, _status(forge, snapshot, cfg))
     if fmt == "json":
         _echo_json(promotions, list[planner.Promotion])
         return
+    from bot import render
+
     if not promotions:
         click.echo("Nothing to promote: every environment runs what its upstream runs.")
         return
