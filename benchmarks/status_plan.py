@@ -100,8 +100,10 @@ def generate(root: Path, apps: int, envs: list[str] = ENVS) -> None:
 
 
 def measure(command: list[str], runs: int, before: Callable[[], None]) -> dict[str, float]:
-    """Median wall time and the largest peak RSS of the process (git children not included)."""
-    walls, peaks = [], []
+    """Median wall time, median CPU time (user and system, the git processes it waited for
+    included: what other load on the machine changes least) and the largest peak RSS of the
+    process (git children not included)."""
+    walls, cpus, peaks = [], [], []
     for _ in range(runs):
         before()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -112,8 +114,13 @@ def measure(command: list[str], runs: int, before: Callable[[], None]) -> dict[s
             if status != 0:
                 err.seek(0)
                 sys.exit(f"{' '.join(command)} failed: {err.read().decode()}")
+            cpus.append(usage.ru_utime + usage.ru_stime)
             peaks.append(usage.ru_maxrss / 1024)
-    return {"wall_s": round(statistics.median(walls), 3), "peak_mb": round(max(peaks), 1)}
+    return {
+        "wall_s": round(statistics.median(walls), 3),
+        "cpu_s": round(statistics.median(cpus), 3),
+        "peak_mb": round(max(peaks), 1),
+    }
 
 
 def cold_and_warm(command: list[str], runs: int, cache: Path) -> dict[str, dict[str, float]]:
@@ -164,7 +171,10 @@ def main() -> None:
         )
     for name, result in (("status", status), ("plan", plan)):
         for kind, figures in result.items():
-            print(f"{name:<6} {kind}: {figures['wall_s']} s, {figures['peak_mb']} MB")
+            print(
+                f"{name:<6} {kind}: {figures['wall_s']} s ({figures['cpu_s']} s CPU), "
+                f"{figures['peak_mb']} MB"
+            )
     print(f"{len(planned)} promotions")
     summary = {
         "apps": args.apps,
