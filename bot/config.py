@@ -537,9 +537,17 @@ class Config(_Model):
                 break
         return tuple(done)
 
+    @cached_property
+    def _app_environments(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
     def app_environments(self, app: str) -> tuple[str, ...]:
-        wanted = self.apps[app].environments
-        return tuple(e for e in self.order if wanted is None or e in wanted)
+        known = self._app_environments.get(app)
+        if known is None:  # asked for every app × component of a status, and again by a plan
+            wanted = self.apps[app].environments
+            known = tuple(e for e in self.order if wanted is None or e in wanted)
+            self._app_environments[app] = known
+        return known
 
     def downstream(self, env: str) -> tuple[str, ...]:
         return tuple(e for e in self.order if self.environments[e].upstream == env)
