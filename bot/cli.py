@@ -115,8 +115,9 @@ def _status(
     cache = VersionCache.of(forge.store.parent)
     snapshot.prefetch(composition.unread(cfg, snapshot, cache.memo, apps, envs))
     result = composition.status(cfg, snapshot, apps, envs, cache.memo)
-    objects = snapshot.objects
-    cache.save(objects[p] for p in composition.required_paths(cfg, apps) if p in objects)
+    if cache.changed:
+        objects = snapshot.objects
+        cache.save([objects[p] for p in composition.required_paths(cfg, apps) if p in objects])
     return result
 
 

@@ -47,10 +47,15 @@ class VersionCache:
         """The cache in promobot's folder of a git directory (`.git/promobot`)."""
         return cls(folder / "cache" / "versions")
 
+    @property
+    def changed(self) -> bool:
+        """Whether versions were added since the cache was read or written."""
+        return len(self.memo) != self._stored
+
     def save(self, used: Iterable[str] = ()) -> None:
         """Write what was added, if anything, keeping the newest entries and those of the blobs
         in `used` (the blobs just read) when there are too many. Never fails: it is a cache."""
-        if len(self.memo) == self._stored:
+        if not self.changed:
             return
         keep = set(used)
         older = [(k, v) for k, v in self.memo.items() if k[0] not in keep]
