@@ -230,10 +230,14 @@ def _format_string(text: str) -> str:
 
 def expand(text: str, **values: str) -> str:
     """Fill a checked template's placeholders (str.format without its mini-language)."""
+    return _fill(text, _Keep(values))
+
+
+def _fill(text: str, values: _Keep) -> str:
     if "{" not in text and "}" not in text:
         return text
     # str.format_map in C: status expands tens of thousands of paths and selectors
-    return _format_string(text).format_map(_Keep(values))
+    return _format_string(text).format_map(values)
 
 
 def _placeholders(text: str) -> set[str]:
@@ -571,8 +575,8 @@ class Config(_Model):
 
     def _resolve(self, app: str, component: str, env: str) -> ResolvedTarget:
         target = self.apps[app].components[component].target
-        names = {"env": env, "app": app}
-        path = expand(target.copy_ if target.copy_ is not None else target.file or "", **names)
+        names = _Keep(env=env, app=app)
+        path = _fill(target.copy_ if target.copy_ is not None else target.file or "", names)
         why = path_problem(path)
         if why is not None:  # load() refuses these; a model built some other way must too
             raise FieldError(f"{path!r}: the path {why}")
@@ -580,18 +584,14 @@ class Config(_Model):
             return ResolvedTarget(path, None)
         template = None
         if target.template is not None:
-            template = fields.parse_template(expand(target.template, version="{version}", **names))
-        return ResolvedTarget(
-            path,
-            fields.Target(
-                file=path,
-                selector=fields.parse_selector(expand(target.field, **names))
-                if target.field is not None
-                else None,
-                template=template,
-                marker=expand(target.marker, **names) if target.marker else None,
-            ),
-        )
+            template = fields.parse_template(
+                _fill(target.template, _Keep(names, version="{version}"))
+            )
+        selector = None
+        if target.field is not None:
+            selector = fields.parse_selector(_fill(target.field, names))
+        marker = _fill(target.marker, names) if target.marker else None
+        return ResolvedTarget(path, fields.Target(path, selector, template, marker))
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,11 @@ Step = Key | Index | Match | Each
 class Selector:
     text: str
     steps: tuple[Step, ...]
+    # a list item picked by its template (`resources[*]`): asked of every target resolved
+    by_template: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_template", any(isinstance(s, Each) for s in self.steps))
 
 
 _SELECTOR_HINT = (
@@ -274,11 +279,7 @@ class Target:
                 f"{self.file}: bad marker name {self.marker!r}; "
                 "use one word without spaces or '#', like api.image"
             )
-        if (
-            self.selector is not None
-            and self.template is None
-            and any(isinstance(step, Each) for step in self.selector.steps)
-        ):
+        if self.selector is not None and self.template is None and self.selector.by_template:
             raise FieldError(
                 f"{self.file}: {self.selector.text} picks a list item by its template, but "
                 'there is none; add one like template: "ghcr.io/acme/api:{version}"'
