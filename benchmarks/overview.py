@@ -78,6 +78,9 @@ class Costs:
             "charged": charged,
             "not_modified": requests - charged,
             "bytes": len(response.content),
+            # as sent: the client asks for gzip (httpx's default Accept-Encoding), as browsers do
+            "wire_bytes": response.num_bytes_downloaded,
+            "encoding": response.headers.get("content-encoding", "identity"),
         }
 
 
@@ -142,6 +145,8 @@ def main() -> None:
         "components": 3,
         "open_prs": opened,
         "page_bytes": first["bytes"],
+        "wire_bytes": first["wire_bytes"],
+        "encoding": first["encoding"],
         "first_view": {k: first[k] for k in ("ms", "requests", "charged")},
         "from_cache": {
             "p50_ms": round(statistics.median(times), 1),
@@ -155,6 +160,7 @@ def main() -> None:
         "after_push": {k: after_push[k] for k in ("ms", "requests", "charged")},
         "api_status_ms": api["ms"],
     }
+    print(f"/: {first['bytes']} bytes, {first['wire_bytes']} on the wire ({first['encoding']})")
     print(
         f"/ from cache: p50 {result['from_cache']['p50_ms']} ms, "
         f"p99 {result['from_cache']['p99_ms']} ms, "

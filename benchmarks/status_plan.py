@@ -1,9 +1,16 @@
-"""`promobot status` and `promobot plan` on a generated repo of 500 apps × 5 envs × 3 components.
+"""`promobot status` and `promobot plan` on a generated repo of apps × environments × 3 components.
 
 Each command runs as its own process, as a user would run it; the figures are the median wall
-time of several runs and the peak resident memory of the slowest one.
+time of several runs and the peak resident memory of the slowest one. Each is measured twice:
 
-    .venv/bin/python benchmarks/status_plan.py [--apps 500] [--runs 5]
+  cold   no version cache: every run starts with `.git/promobot/cache` removed, so every file
+         is read from git and parsed
+  warm   the cache from an earlier run is there, as on every run after the first
+
+The generated repo is one fresh commit, so its files are loose objects, which git reads several
+times slower than the packed objects of a clone; `--repack` packs them first, as a clone has them.
+
+    .venv/bin/python benchmarks/status_plan.py [--apps 500] [--envs 5] [--runs 5] [--repack]
 
 The last line is one JSON object.
 """
@@ -13,14 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+# dev → qa → staging, then as many production regions as asked for, each fed by staging
 ENVS = ["dev", "qa", "staging", "prod-eu", "prod-us"]
+PRODS = ["prod-eu", "prod-us", "prod-ap", "prod-sa", "prod-af", "prod-me", "prod-ca"]
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
     "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -28,14 +39,7 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "bench@example.com",
 }
 
-CONFIG = """\
-version: 1
-environments:
-  dev: {}
-  qa: {from: dev, auto_merge: true}
-  staging: {from: qa, gates: {soak: 30m}}
-  prod-eu: {from: staging, gates: {approvals: 2, soak: 24h}}
-  prod-us: {from: staging, gates: {approvals: 2, soak: 24h}}
+COMPONENTS = """\
 apps:
   app000:
     components: &standard
@@ -51,11 +55,31 @@ apps:
 """
 
 
-def generate(root: Path, apps: int) -> None:
-    """One anchor holds the components; every other app refers to it, as people write it."""
+def environments(count: int) -> list[str]:
+    if not 1 <= count <= 3 + len(PRODS):
+        sys.exit(f"--envs must be between 1 and {3 + len(PRODS)}")
+    return (ENVS[:3] + PRODS)[:count]
+
+
+def config(envs: list[str], apps: int) -> str:
+    lines = ["version: 1", "environments:"]
+    for i, env in enumerate(envs):
+        if i == 0:
+            lines.append(f"  {env}: {{}}")
+        elif i == 1:
+            lines.append(f"  {env}: {{from: {envs[0]}, auto_merge: true}}")
+        elif i == 2:
+            lines.append(f"  {env}: {{from: {envs[1]}, gates: {{soak: 30m}}}}")
+        else:
+            lines.append(f"  {env}: {{from: {envs[2]}, gates: {{approvals: 2, soak: 24h}}}}")
+    # one anchor holds the components; every other app refers to it, as people write it
     others = "".join(f"  app{i:03d}: {{components: *standard}}\n" for i in range(1, apps))
-    (root / ".promobot.yaml").write_text(CONFIG + others)
-    for e, env in enumerate(ENVS):
+    return "\n".join(lines) + "\n" + COMPONENTS + others
+
+
+def generate(root: Path, apps: int, envs: list[str] = ENVS) -> None:
+    (root / ".promobot.yaml").write_text(config(envs, apps))
+    for e, env in enumerate(envs):
         for i in range(apps):
             folder = root / "envs" / env / f"app{i:03d}"
             folder.mkdir(parents=True)
@@ -75,10 +99,13 @@ def generate(root: Path, apps: int) -> None:
         subprocess.run(["git", "-C", str(root), *args], check=True, env=env)
 
 
-def measure(command: list[str], runs: int) -> dict[str, float]:
-    """Median wall time and the largest peak RSS of the process (git children not included)."""
-    walls, peaks = [], []
+def measure(command: list[str], runs: int, before: Callable[[], None]) -> dict[str, float]:
+    """Median wall time, median CPU time (user and system, the git processes it waited for
+    included: what other load on the machine changes least) and the largest peak RSS of the
+    process (git children not included)."""
+    walls, cpus, peaks = [], [], []
     for _ in range(runs):
+        before()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             start = time.perf_counter()
             proc = subprocess.Popen(command, stdout=out, stderr=err)
@@ -87,39 +114,77 @@ def measure(command: list[str], runs: int) -> dict[str, float]:
             if status != 0:
                 err.seek(0)
                 sys.exit(f"{' '.join(command)} failed: {err.read().decode()}")
+            cpus.append(usage.ru_utime + usage.ru_stime)
             peaks.append(usage.ru_maxrss / 1024)
-    return {"wall_s": round(statistics.median(walls), 3), "peak_mb": round(max(peaks), 1)}
+    return {
+        "wall_s": round(statistics.median(walls), 3),
+        "cpu_s": round(statistics.median(cpus), 3),
+        "peak_mb": round(max(peaks), 1),
+    }
+
+
+def cold_and_warm(command: list[str], runs: int, cache: Path) -> dict[str, dict[str, float]]:
+    def clear() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    cold = measure(command, runs, clear)
+    subprocess.run(command, check=True, capture_output=True)  # fills the cache
+    warm = measure(command, runs, lambda: None)
+    return {"cold": cold, "warm": warm}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=500)
+    parser.add_argument("--envs", type=int, default=len(ENVS))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--repack", action="store_true", help="Pack the repo's objects first.")
     args = parser.parse_args()
+    envs = environments(args.envs)
     promobot = str(Path(sys.executable).with_name("promobot"))
+    # Byte-compile promobot as `pip install` does, so no run pays for compiling its modules
+    # (an editable install under PYTHONDONTWRITEBYTECODE=1 would compile them every time).
+    package = subprocess.run(
+        [sys.executable, "-c", "import bot, os; print(os.path.dirname(bot.__file__))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
     with tempfile.TemporaryDirectory(prefix="promobot-bench-") as tmp:
         root = Path(tmp)
-        generate(root, args.apps)
-        status = measure([promobot, "status", "--repo", tmp, "--format", "json"], args.runs)
-        plan = measure([promobot, "plan", "--repo", tmp, "--format", "json"], args.runs)
+        generate(root, args.apps, envs)
+        if args.repack:
+            subprocess.run(["git", "-C", tmp, "repack", "-adq"], check=True)
+        cache = root / ".git" / "promobot" / "cache"
+        status_command = [promobot, "status", "--repo", tmp, "--format", "json"]
+        plan_command = [promobot, "plan", "--repo", tmp, "--format", "json"]
+        status = cold_and_warm(status_command, args.runs, cache)
+        plan = cold_and_warm(plan_command, args.runs, cache)
         planned = json.loads(
             subprocess.run(
-                [promobot, "plan", "--repo", tmp, "--format", "json"],
+                plan_command,
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout
         )
-    print(f"status: {status['wall_s']} s, {status['peak_mb']} MB")
-    print(f"plan:   {plan['wall_s']} s, {plan['peak_mb']} MB ({len(planned)} promotions)")
-    result = {
+    for name, result in (("status", status), ("plan", plan)):
+        for kind, figures in result.items():
+            print(
+                f"{name:<6} {kind}: {figures['wall_s']} s ({figures['cpu_s']} s CPU), "
+                f"{figures['peak_mb']} MB"
+            )
+    print(f"{len(planned)} promotions")
+    summary = {
         "apps": args.apps,
-        "environments": len(ENVS),
+        "environments": len(envs),
         "components": 3,
+        "packed": args.repack,
         "status": status,
         "plan": {**plan, "promotions": len(planned)},
     }
-    print(json.dumps(result))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

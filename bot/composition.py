@@ -1,12 +1,14 @@
 """Compositions: the versions of every component of an app in an environment, read from a repo.
 
-Pure: the repository state comes in as a `Snapshot` (made by a forge), values come out.
+Pure: the repository state comes in as a `Snapshot` (made by a forge), values come out. A
+`Memo` of versions already read, by git blob id, may come in too and is added to (a caller
+keeps it across runs: `bot.versioncache`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -105,16 +107,47 @@ def required_paths(config: Config, apps: Iterable[str] | None = None) -> set[str
     return paths
 
 
+# (git blob id, what is read from it: fields.Target.reads) -> the version read; a blob's
+# content never changes, so neither does the version
+Memo = MutableMapping[tuple[str, str], str]
+
+
+def unread(
+    config: Config,
+    snapshot: Snapshot,
+    memo: Mapping[tuple[str, str], str],
+    apps: Iterable[str] | None = None,
+    environments: Iterable[str] | None = None,
+) -> set[str]:
+    """The files whose contents a status needs because `memo` lacks a version they hold."""
+    wanted = None if environments is None else set(environments)
+    paths = set()
+    for app in config.apps if apps is None else apps:
+        for env in config.app_environments(app):
+            if wanted is not None and env not in wanted:
+                continue
+            for component in config.apps[app].components:
+                target = config.target(app, component, env)
+                if target.field is None or target.path in paths:
+                    continue
+                oid = snapshot.objects.get(target.path)
+                if oid is None or (oid, target.field.reads) not in memo:
+                    paths.add(target.path)
+    return paths
+
+
 class _Linked(FieldError):
     """A target on a symbolic link: reading it is refused, and so is writing it."""
 
 
 class Reader:
-    """Reads compositions from one snapshot, parsing each file at most once."""
+    """Reads compositions from one snapshot, parsing each file at most once, and no file whose
+    versions `memo` already holds."""
 
-    def __init__(self, config: Config, snapshot: Snapshot) -> None:
+    def __init__(self, config: Config, snapshot: Snapshot, memo: Memo | None = None) -> None:
         self.config = config
         self.snapshot = snapshot
+        self.memo = memo
         self._documents: dict[str, fields.Document | None] = {}
 
     def document(self, path: str) -> fields.Document | None:
@@ -135,10 +168,22 @@ class Reader:
             if oid is None:
                 raise FieldError(f"{target.path}: not in the repository")
             return oid[:12]
+        memo, key = self.memo, None
+        if memo is not None and target.path not in self.snapshot.trees:
+            oid = self.snapshot.objects.get(target.path)
+            if oid is not None:
+                key = (oid, target.field.reads)
+                known = memo.get(key)
+                if known is not None:
+                    return known
         document = self.document(target.path)
         if document is None:
             raise FieldError(f"{target.path}: not in the repository")
-        return document.read(target.field)
+        version = document.read(target.field)
+        if memo is not None and key is not None:
+            # only versions: a problem is read again (its message names the path, not the blob)
+            memo[key] = version
+        return version
 
     def composition(self, app: str, env: str) -> Composition:
         components: dict[str, str] = {}
@@ -181,8 +226,9 @@ def status(
     snapshot: Snapshot,
     apps: Iterable[str] | None = None,
     environments: Iterable[str] | None = None,
+    memo: Memo | None = None,
 ) -> Status:
-    reader = Reader(config, snapshot)
+    reader = Reader(config, snapshot, memo)
     wanted_envs = None if environments is None else set(environments)
     envs = tuple(e for e in config.order if wanted_envs is None or e in wanted_envs)
     result: dict[str, dict[str, Composition]] = {}

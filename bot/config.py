@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +21,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -154,7 +153,8 @@ _SAMPLE = {"env": "env", "app": "app"}  # to check paths, selectors and template
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def _pieces(text: str) -> list[tuple[str, str | None]]:
+@lru_cache(maxsize=4096)  # a configuration repeats a few templates for thousands of targets
+def _pieces(text: str) -> tuple[tuple[str, str | None], ...]:
     """A templated string as (literal text, placeholder name or None) pairs.
 
     Reads `{{` and `}}` as braces, as str.format does, but takes nothing else from it: a
@@ -191,7 +191,7 @@ def _pieces(text: str) -> list[tuple[str, str | None]]:
             literal.append(char)
             i += 1
     pieces.append(("".join(literal), None))
-    return pieces
+    return tuple(pieces)
 
 
 def _not_bare(text: str, name: str) -> str:
@@ -211,12 +211,33 @@ def _not_bare(text: str, name: str) -> str:
     )
 
 
-def expand(text: str, **values: str) -> str:
-    """Fill a checked template's placeholders (str.format without its mini-language)."""
+class _Keep(dict[str, str]):
+    """Placeholders without a value stay as they are written."""
+
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"
+
+
+@lru_cache(maxsize=4096)
+def _format_string(text: str) -> str:
+    """The template as a str.format pattern of bare names only: `_pieces` refuses format specs,
+    conversions and attributes, so str.format_map cannot do more than fill in names."""
     return "".join(
-        literal + ("" if name is None else values.get(name, "{" + name + "}"))
+        literal.replace("{", "{{").replace("}", "}}") + ("" if name is None else "{" + name + "}")
         for literal, name in _pieces(text)
     )
+
+
+def expand(text: str, **values: str) -> str:
+    """Fill a checked template's placeholders (str.format without its mini-language)."""
+    return _fill(text, _Keep(values))
+
+
+def _fill(text: str, values: _Keep) -> str:
+    if "{" not in text and "}" not in text:
+        return text
+    # str.format_map in C: status expands tens of thousands of paths and selectors
+    return _format_string(text).format_map(values)
 
 
 def _placeholders(text: str) -> set[str]:
@@ -240,6 +261,8 @@ def path_problem(path: str) -> str | None:
         return "leaves the repository (it is absolute)"
     if "\\" in path or not path.isprintable():
         return "has a backslash or a control character"
+    if "/." not in "/" + path and "//" not in path:
+        return None  # no empty, '.', '..' or '.git' segment: the usual path, told quickly
     for part in path.removesuffix("/").split("/"):
         if part == "..":
             return "leaves the repository (it has a '..' segment)"
@@ -500,7 +523,6 @@ class Config(_Model):
     permissions: dict[str, dict[str, tuple[str, ...]]] = Field(
         {}, description="Per command, environment globs to who may run it (default: write access)."
     )
-    _targets: dict[tuple[str, str, str], ResolvedTarget] = PrivateAttr(default_factory=dict)
 
     @cached_property
     def order(self) -> tuple[str, ...]:
@@ -519,9 +541,17 @@ class Config(_Model):
                 break
         return tuple(done)
 
+    @cached_property
+    def _app_environments(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
     def app_environments(self, app: str) -> tuple[str, ...]:
-        wanted = self.apps[app].environments
-        return tuple(e for e in self.order if wanted is None or e in wanted)
+        known = self._app_environments.get(app)
+        if known is None:  # asked for every app × component of a status, and again by a plan
+            wanted = self.apps[app].environments
+            known = tuple(e for e in self.order if wanted is None or e in wanted)
+            self._app_environments[app] = known
+        return known
 
     def downstream(self, env: str) -> tuple[str, ...]:
         return tuple(e for e in self.order if self.environments[e].upstream == env)
@@ -529,16 +559,24 @@ class Config(_Model):
     def group_of(self, app: str) -> str | None:
         return next((g for g, apps in self.groups.items() if app in apps), None)
 
+    @cached_property
+    def _targets(self) -> dict[tuple[str, str, str], ResolvedTarget]:
+        # a cached_property, not a pydantic private attribute, whose every read costs
+        # microseconds through BaseModel.__getattr__: status asks for tens of thousands
+        return {}
+
     def target(self, app: str, component: str, env: str) -> ResolvedTarget:
         key = (app, component, env)
-        if key not in self._targets:  # parsing selectors is the cost; status asks thousands
-            self._targets[key] = self._resolve(app, component, env)
-        return self._targets[key]
+        targets = self._targets
+        found = targets.get(key)
+        if found is None:  # parsing selectors is the cost; status asks thousands
+            found = targets[key] = self._resolve(app, component, env)
+        return found
 
     def _resolve(self, app: str, component: str, env: str) -> ResolvedTarget:
         target = self.apps[app].components[component].target
-        names = {"env": env, "app": app}
-        path = expand(target.copy_ if target.copy_ is not None else target.file or "", **names)
+        names = _Keep(env=env, app=app)
+        path = _fill(target.copy_ if target.copy_ is not None else target.file or "", names)
         why = path_problem(path)
         if why is not None:  # load() refuses these; a model built some other way must too
             raise FieldError(f"{path!r}: the path {why}")
@@ -546,18 +584,14 @@ class Config(_Model):
             return ResolvedTarget(path, None)
         template = None
         if target.template is not None:
-            template = fields.parse_template(expand(target.template, version="{version}", **names))
-        return ResolvedTarget(
-            path,
-            fields.Target(
-                file=path,
-                selector=fields.parse_selector(expand(target.field, **names))
-                if target.field is not None
-                else None,
-                template=template,
-                marker=expand(target.marker, **names) if target.marker else None,
-            ),
-        )
+            template = fields.parse_template(
+                _fill(target.template, _Keep(names, version="{version}"))
+            )
+        selector = None
+        if target.field is not None:
+            selector = fields.parse_selector(_fill(target.field, names))
+        marker = _fill(target.marker, names) if target.marker else None
+        return ResolvedTarget(path, fields.Target(path, selector, template, marker))
 
 
 @dataclass(frozen=True)
@@ -618,6 +652,16 @@ def load(text: str, file: str = FILENAME) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def load_at(raw: bytes | None, commit: str) -> Config:
+    """The configuration committed at `commit`, whose `.promobot.yaml` is `raw` (None: absent)."""
+    if raw is None:
+        where = commit[:12]
+        raise ConfigError(
+            [Problem(FILENAME, 0, 0, f"not found at {where}; create it (see config/README.md)")]
+        )
+    return load(raw.decode("utf-8", errors="replace"))
 
 
 def _alias_bomb(text: str, file: str) -> Problem | None:

@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import yaml
 import yaml.resolver
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError as RuamelYAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from bot.errors import FieldError
 
@@ -57,6 +55,11 @@ Step = Key | Index | Match | Each
 class Selector:
     text: str
     steps: tuple[Step, ...]
+    # a list item picked by its template (`resources[*]`): asked of every target resolved
+    by_template: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_template", any(isinstance(s, Each) for s in self.steps))
 
 
 _SELECTOR_HINT = (
@@ -75,6 +78,7 @@ def _unexpanded(name: str) -> tuple[str, str]:
     return f"{{{name}}} is not a placeholder", "only {env} and {app} expand in a field"
 
 
+@lru_cache(maxsize=1024)  # thousands of targets share a few selectors; a Selector is immutable
 def parse_selector(text: str) -> Selector:
     return Selector(text, tuple(_SelectorParser(text).parse()))
 
@@ -233,6 +237,7 @@ class Template:
         return f"{self.prefix}{version}{self.suffix}"
 
 
+@lru_cache(maxsize=1024)
 def parse_template(text: str) -> Template:
     names = _PLACEHOLDER.findall(text)
     others = [name for name in names if name != "version"]
@@ -258,6 +263,10 @@ class Target:
     selector: Selector | None = None
     template: Template | None = None
     marker: str | None = None
+    # What reading the target depends on besides the file's content: the selector, template or
+    # marker, and whether the file is read as JSON (by its name) or YAML. Two targets with
+    # equal `reads` read the same version from the same content (bot.versioncache's key).
+    reads: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.selector is None) == (self.marker is None):
@@ -270,15 +279,18 @@ class Target:
                 f"{self.file}: bad marker name {self.marker!r}; "
                 "use one word without spaces or '#', like api.image"
             )
-        if (
-            self.selector is not None
-            and self.template is None
-            and any(isinstance(step, Each) for step in self.selector.steps)
-        ):
+        if self.selector is not None and self.template is None and self.selector.by_template:
             raise FieldError(
                 f"{self.file}: {self.selector.text} picks a list item by its template, but "
                 'there is none; add one like template: "ghcr.io/acme/api:{version}"'
             )
+        reads = (
+            "json" if self.file.lower().endswith(".json") else "yaml",
+            self.selector.text if self.selector is not None else None,
+            self.template.text if self.template is not None else None,
+            self.marker,
+        )
+        object.__setattr__(self, "reads", repr(reads))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -783,6 +795,10 @@ class _Edit:
         return FieldError(f"{self.file}: cannot edit {self.where}: {why}")
 
     def in_yaml(self) -> tuple[int, int, str]:
+        # ruamel.yaml only for writes: reads (every `promobot status`) do without its import
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError as RuamelYAMLError
+
         try:
             roots = list(YAML().compose_all(self.text))
             chain, flow = self.yaml_chain(roots)
@@ -817,6 +833,8 @@ class _Edit:
             return [on_line[0][0]], on_line[0][1]
         if self.hit.document >= len(roots):
             raise self.fail("ruamel.yaml and PyYAML see different YAML documents")
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
         chain = [roots[self.hit.document]]
         for step in self.hit.path:
             node = chain[-1]
@@ -834,6 +852,8 @@ class _Edit:
         return chain, any(getattr(node, "flow_style", False) for node in chain[:-1])
 
     def yaml_scalar(self, node: Any, flow: bool) -> tuple[int, int, str]:
+        from ruamel.yaml.nodes import ScalarNode
+
         if not isinstance(node, ScalarNode):
             raise self.fail("ruamel.yaml and PyYAML see a different structure")
         text, a, b, version = self.text, self.start, self.end, self.version

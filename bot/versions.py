@@ -212,6 +212,7 @@ def _key(tag: str, strategy: Strategy) -> Any:
     return tag
 
 
+@functools.lru_cache(maxsize=4096)  # a plan compares the same few versions for every app
 def compare(a: str, b: str, strategy: Strategy = "semver") -> int | None:
     ka, kb = _key(a, strategy), _key(b, strategy)
     if ka is None or kb is None:

@@ -94,6 +94,18 @@ def test_plan_lists_the_promotions_due(make_repo: MakeRepo) -> None:
     ]
 
 
+def test_json_is_written_as_json_dumps_with_indent_1_writes_it(make_repo: MakeRepo) -> None:
+    repo = make_repo("helm-values")
+    values = repo / "envs/dev/api/values.yaml"
+    values.write_text(values.read_text().replace('"1.4.2"', '"1.4.2-é😀\\t"'))
+    commit_all(repo, "dev: an unusual tag")
+    for command in ("status", "plan"):
+        code, out = run(command, "--repo", str(repo), "--format", "json")
+        assert code == 0, out
+        assert out == json.dumps(json.loads(out), indent=1) + "\n"
+        assert "\\u00e9\\ud83d\\ude00\\t" in out  # escaped as json.dumps does
+
+
 def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     before = (repo / "envs/staging/api/values.yaml").read_text()

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -149,6 +150,7 @@ def create_app(service: Service) -> Starlette:
         yield
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: pages.not_found})
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # the overview of 500 apps is ~1 MB
     app.state.relevance = relevance
     app.state.overview = seen
     return app

@@ -100,3 +100,62 @@ def test_ha_runs_web_replicas_and_workers_on_one_redis() -> None:
     assert ("Service", "promobot-redis") in objects
     egress = objects[("NetworkPolicy", "promobot")]["spec"]["egress"]
     assert any(p.get("port") == 6379 for rule in egress for p in rule.get("ports", []))
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_ha_redis_keeps_its_queue_on_a_volume_and_is_probed() -> None:
+    objects = render("ha")
+    redis = objects[("Deployment", "promobot-redis")]
+    spec, pod = redis["spec"], redis["spec"]["template"]["spec"]
+    c = container(redis)
+    # one pod, stopped before the next starts: a ReadWriteOnce volume, one append-only file
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    args = c["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    data = next(v for v in pod["volumes"] if v["name"] == "data")
+    claim = data["persistentVolumeClaim"]["claimName"]
+    assert "emptyDir" not in data
+    pvc = objects[("PersistentVolumeClaim", claim)]["spec"]
+    assert pvc["accessModes"] == ["ReadWriteOnce"] and pvc["resources"]["requests"]["storage"]
+    assert {"name": "data", "mountPath": "/data"} in c["volumeMounts"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert "redis-cli ping" in " ".join(c[probe]["exec"]["command"]), probe
+    assert c["resources"]["requests"] and c["resources"]["limits"]
+    # full, Redis refuses writes rather than being killed at its limit or evicting jobs
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    maxmemory = int(args[args.index("--maxmemory") + 1].removesuffix("mb"))
+    assert maxmemory < int(c["resources"]["limits"]["memory"].removesuffix("Mi"))
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["fsGroup"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["automountServiceAccountToken"] is False
+
+    labels = spec["template"]["metadata"]["labels"]
+    service = objects[("Service", "promobot-redis")]["spec"]
+    assert matches(service["selector"], labels)
+    assert service["ports"][0]["targetPort"] in {p["name"] for p in c["ports"]}
+
+
+def test_ha_network_policies_let_only_promobot_reach_redis_and_redis_reach_no_one() -> None:
+    objects = render("ha")
+    redis_labels = objects[("Deployment", "promobot-redis")]["spec"]["template"]["metadata"]
+    policy = objects[("NetworkPolicy", "promobot-redis")]["spec"]
+    assert matches(policy["podSelector"]["matchLabels"], redis_labels["labels"])
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"} and not policy.get("egress")
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
+    (source,) = rule["from"]
+    for name in ("promobot", "promobot-worker"):  # web and workers, and nothing else
+        labels = objects[("Deployment", name)]["spec"]["template"]["metadata"]["labels"]
+        assert matches(source["podSelector"]["matchLabels"], labels), name
+    assert not matches(source["podSelector"]["matchLabels"], redis_labels["labels"])
+
+    out = objects[("NetworkPolicy", "promobot")]["spec"]
+    to_redis = [r for r in out["egress"] if {"port": 6379, "protocol": "TCP"} in r.get("ports", [])]
+    (rule,) = to_redis
+    assert matches(rule["to"][0]["podSelector"]["matchLabels"], redis_labels["labels"])
+    for name in ("promobot", "promobot-worker"):  # the policy with that egress covers both
+        labels = objects[("Deployment", name)]["spec"]["template"]["metadata"]["labels"]
+        assert matches(out["podSelector"]["matchLabels"], labels), name
