@@ -77,22 +77,29 @@ class Runner:
         if event.author.endswith("[bot]") or not commands.parse(event.body):
             return []  # the payload says there is nothing to run: no need to ask the forge
         comment = self.forge.get_comment(event.number, event.comment_id)
+        if str(comment.id) in self._answered(self.forge.comments(event.number)):
+            return []  # answered before: a redelivery the ledger lost (a Redis without its data)
         return self.run_comment(event.number, comment, event.on_pull_request)
 
     def pick_up(self, number: int) -> list[str]:
         """Commands on a PR that were never answered (promobot was down when they came)."""
         found = self.forge.comments(number)
-        answered = {
-            mark.get("comment")
-            for comment in found
-            if self.engine.mine(comment)
-            for mark in self.engine.signer.marks("ack", comment.body)
-        }
+        answered = self._answered(found)
         replies = []
         for comment in found:
             if str(comment.id) not in answered and "/" in comment.body:
                 replies += self.run_comment(number, comment, on_pull_request=True)
         return replies
+
+    def _answered(self, comments: list[Comment]) -> set[str]:
+        """The ids of the comments promobot's own, signed replies say it answered."""
+        return {
+            mark["comment"]
+            for comment in comments
+            if self.engine.mine(comment)
+            for mark in self.engine.signer.marks("ack", comment.body)
+            if "comment" in mark
+        }
 
     def run_comment(self, number: int, comment: Comment, on_pull_request: bool) -> list[str]:
         """Run a comment as the forge has it: never promobot's own, an edited one, or twice."""

@@ -245,3 +245,16 @@ def test_someone_taken_out_of_the_approver_team_stops_counting(
     assert "Not merged — approvals: 0 of 1" in answer
     assert unmerged(scene)
     assert "may not /promote" in scene.say("alice", pr.number, "/promote --to prod-eu")[0]
+
+
+def test_a_redelivered_command_runs_once_even_if_the_ledger_lost_it(scene: Scene) -> None:
+    """Webhook sender (a forge redelivering, after the queue's store lost its data): the
+    signed acknowledgement in promobot's reply still says the comment was answered."""
+    publish(scene, "1.5.0")
+    dev = scene.open_pr("dev")
+    scene.service.runner.claim = lambda key: True  # a ledger that remembers nothing
+    comment = scene.post("bob", dev.number, "/hold for the release")
+    event = scene.comment_event("bob", dev.number, comment, "/hold for the release")
+    assert scene.service.runner.handle(event)
+    assert scene.service.runner.handle(event) == []
+    assert sum("On hold" in r for r in scene.replies(dev.number)) == 1

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from bot.service import Service
 from bot.web.app import create_app
-from tests.conftest import MakeRepo
+from tests.conftest import MakeRepo, taken
 from tests.web.sites import helm_service
 
 SECRET = "s3cret-webhook-value"
@@ -75,15 +75,18 @@ def test_the_webhook_endpoints_still_work(client: TestClient, service: Service) 
             "Accept-Encoding": "gzip",
         },
     )
-    assert (github.status_code, github.json()["status"]) == (200, "ignored")
+    assert (github.status_code, github.json()["status"]) == (202, "accepted")
+    assert taken(service) == [("ignored", "ping")]
     unsigned = client.post("/webhooks/github", content=ping, headers={"Accept-Encoding": "gzip"})
     assert unsigned.status_code == 401
 
     version = json.dumps({"image": "ghcr.io/acme/api", "version": "1.5.0"}).encode()
+    waiting = service.queue.depth()  # the timers of the PRs the service opened
     artifact = client.post(
         "/webhooks/artifact",
         content=version,
         headers={"Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"},
     )
-    assert (artifact.status_code, artifact.json()["status"]) == (202, "queued")
-    assert service.queue.depth() == 1
+    assert (artifact.status_code, artifact.json()["status"]) == (202, "accepted")
+    assert taken(service) == [("queued", "artifact")]
+    assert service.queue.depth() == waiting + 1
