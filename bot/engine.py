@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,6 +27,7 @@ from bot.composition import Snapshot, Status
 from bot.config import Config
 from bot.errors import ConfigError, Problem, PromobotError, RateLimited, Unavailable
 from bot.forges.base import Account, Comment, Forge, PullRequest
+from bot.gates import GateResult
 from bot.logs import redact_urls
 from bot.signing import Signer
 
@@ -124,14 +125,16 @@ def prepare(
     promotion: planner.Promotion,
     signer: Signer,
     older: Mapping[str, Snapshot] | None = None,
+    gates: Sequence[GateResult] = (),
 ) -> Prepared:
-    """Write the promotion's commit on its branch (exactly one commit on the state's commit)."""
+    """Write the promotion's commit on its branch (exactly one commit on the state's commit);
+    `gates`, when known, go into the body's checklist at once."""
     changes = planner.apply(state.config, promotion, state.snapshot, older)
     title = render.title(promotion)
     commit = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
-    body = render.body(made, state.config, signer=signer, diffs=diffs)
+    body = render.body(made, state.config, gates, signer=signer, diffs=diffs)
     return Prepared(made, commit, title, body)
 
 
@@ -252,6 +255,9 @@ class Engine:
     def __init__(self, forge: Forge, signer: Signer) -> None:
         self.forge = forge
         self.signer = signer
+        # the gates a promotion will meet, so its PR opens with the checklist already written
+        # (the service sets the gatekeeper's; without one the checklist says "not evaluated")
+        self.preview: Callable[[State, planner.Promotion], Sequence[GateResult]] | None = None
         self._states: dict[str, State] = {}
         self._me: Account | None = None
         self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
@@ -353,7 +359,7 @@ class Engine:
         promotion = promotion.asked_by(*meta.requested_by)  # a requester never becomes approver
         if not rebuild and meta.same_change(promotion):
             return Action("unchanged", promotion.branch, pr.number)
-        prepared = prepare(self.forge, state, promotion, self.signer, older)
+        prepared = self._prepare(state, promotion, older)
         labels = _keep(pr, promotion)
         self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body, labels=labels)
         now = replace(
@@ -375,13 +381,22 @@ class Engine:
             meta = self.promotion_of(closed)
             if meta is not None and meta.same_change(promotion):
                 return Action("human-closed", promotion.branch, closed.number)
-        prepared = prepare(self.forge, state, promotion, self.signer, older)
+        prepared = self._prepare(state, promotion, older)
         pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, labels(promotion))
         if pr.body != prepared.body:  # an adopted PR (made by a run that died half-way)
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)
             pr = replace(pr, title=prepared.title, body=prepared.body)
         self._closed.pop(promotion.branch, None)
         return Action("opened", promotion.branch, pr.number, prepared.title, pr)
+
+    def _prepare(
+        self,
+        state: State,
+        promotion: planner.Promotion,
+        older: Mapping[str, Snapshot] | None,
+    ) -> Prepared:
+        gates = self.preview(state, promotion) if self.preview is not None else ()
+        return prepare(self.forge, state, promotion, self.signer, older, gates)
 
     def say_once(self, number: int, kind: str, text: str) -> None:
         """Comment `text` on a PR unless promobot already said it (found by a signed marker

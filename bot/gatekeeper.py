@@ -154,31 +154,9 @@ class Gatekeeper:
         env = state.config.environments.get(promotion.env)
         if env is None:
             return None
-        configured = env.gates
-        reviews = self.reviews(pr) if configured.approvals else []
-        reviewers = {r.user for r in reviews}
-        upstream_since = self.upstream_since(state, promotion) if configured.soak else None
         on_head = self.forge.checks(pr.head_sha)
-        checks = [c for c in on_head if c.name != STATUS]
-        now = self.clock()
-        versions = ", ".join(
-            f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed
-        )
-        inputs = gates.Inputs(
-            env=promotion.env,
-            gates=configured,
-            head_sha=pr.head_sha,
-            now=now,
-            reviews=reviews,
-            eligible=self.eligible(configured.approvers, reviewers) if reviewers else frozenset(),
-            requesters=frozenset(promotion.requested_by),
-            bots=frozenset({self.engine.me.login}),
-            upstream=promotion.upstream,
-            upstream_since=upstream_since,
-            versions=versions,
-            checks=checks,
-            labels=frozenset(pr.labels),
-        )
+        inputs = self._inputs(state, promotion, pr, [c for c in on_head if c.name != STATUS])
+        now = inputs.now
         results = gates.evaluate(inputs)
         overall = gates.overall(results)
         verdict = Verdict(promotion, pr, results, overall, next_look=gates.next_change(inputs))
@@ -198,6 +176,39 @@ class Gatekeeper:
                 log.warning("merge refused", extra={"number": pr.number, "error": str(exc)})
                 verdict.notes.append(str(exc))
         return verdict
+
+    def preview(self, state: State, promotion: Promotion) -> list[gates.GateResult]:
+        """The gates of a promotion about to be proposed (no reviews, checks or labels yet), so
+        its PR opens with the checklist its first evaluation would write."""
+        env = state.config.environments.get(promotion.env)
+        if env is None:
+            return []
+        return gates.evaluate(self._inputs(state, promotion, None, []))
+
+    def _inputs(
+        self, state: State, promotion: Promotion, pr: PullRequest | None, checks: list[Check]
+    ) -> gates.Inputs:
+        configured = state.config.environments[promotion.env].gates
+        reviews = self.reviews(pr) if pr is not None and configured.approvals else []
+        reviewers = {r.user for r in reviews}
+        versions = ", ".join(
+            f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed
+        )
+        return gates.Inputs(
+            env=promotion.env,
+            gates=configured,
+            head_sha=pr.head_sha if pr is not None else "",
+            now=self.clock(),
+            reviews=reviews,
+            eligible=self.eligible(configured.approvers, reviewers) if reviewers else frozenset(),
+            requesters=frozenset(promotion.requested_by),
+            bots=frozenset({self.engine.me.login}),
+            upstream=promotion.upstream,
+            upstream_since=self.upstream_since(state, promotion) if configured.soak else None,
+            versions=versions,
+            checks=checks,
+            labels=frozenset(pr.labels) if pr is not None else frozenset(),
+        )
 
     def check_what_merges(self, pr: PullRequest, promotion: Promotion) -> None:
         """Refuse unless the PR is exactly what promobot wrote: its head is the commit promobot

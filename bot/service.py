@@ -103,6 +103,7 @@ class Service:
         self.clock = clock
         self.engine = Engine(self.forge, build_signer(settings, self.forge))
         self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
+        self.engine.preview = self.gatekeeper.preview
         self.queue = Queue(settings, settings.repo, self.run)
         self.intake = Intake(self)
         self.runner = Runner(
