@@ -6,6 +6,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 IDENTITY = {
@@ -26,6 +27,8 @@ class BareRepo:
         # full ids known to name commits: an object never changes, so asking git once is enough
         # (the API resolves the same heads over and over; each answer is a git process)
         self._commits: set[str] = set()
+        # when a ref last moved: what GitHub shows as a repository's pushed_at and updated_at
+        self.pushed_at = datetime.now(UTC).replace(microsecond=0)
 
     @classmethod
     def create(cls, path: Path, files: Mapping[str, bytes], branch: str = "main") -> BareRepo:
@@ -80,6 +83,7 @@ class BareRepo:
 
     def set_ref(self, ref: str, sha: str, old: str | None = None) -> None:
         self.git("update-ref", ref, sha, *([old] if old else []))
+        self.pushed_at = datetime.now(UTC).replace(microsecond=0)
 
     def delete_ref(self, ref: str) -> None:
         self.git("update-ref", "-d", ref)
