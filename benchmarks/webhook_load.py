@@ -12,7 +12,10 @@ Two scenarios per queue backend (SQLite file, then Redis on 127.0.0.1:6379 db 15
         promote and supersede against the simulator while the answers go on
 and in each:
   paced     deliveries sent at a fixed rate (--rate, default 200/s) for --seconds: latency p50/p99
-  flat-out  as fast as --concurrency connections allow: the throughput ceiling
+  flat-out  as fast as --concurrency connections allow: the throughput ceiling (this client is
+            Python and shares the two cores, so it is the limit before promobot is)
+  wrk       idle only, when Debian's `wrk` is installed: the same signed delivery over 16
+            connections for 8 s from a load generator written in C — promobot's own ceiling
 
     .venv/bin/python benchmarks/webhook_load.py [--rate 200] [--seconds 10]
 
@@ -26,7 +29,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -153,6 +159,30 @@ async def flat_out(
     return {"sent": total, "accepted": accepted, "deliveries_per_s": round(total / elapsed, 1)}
 
 
+def wrk(url: str, seconds: int = 8) -> dict[str, float]:
+    """`wrk` posting one signed delivery (the intake keeps every one; the worker would dedupe)."""
+    path, body, headers = pull_request(0)
+    script = (
+        "wrk.method = 'POST'\nwrk.body = "
+        + json.dumps(body.decode())
+        + "\n"
+        + "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items())
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
+    done = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", lua.name, url + path],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    Path(lua.name).unlink()
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    return {
+        "deliveries_per_s": float(rate.group(1)) if rate else 0.0,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200)
@@ -203,6 +233,8 @@ def main() -> None:
                             )
                         ),
                     }
+                    if name == "idle" and shutil.which("wrk"):
+                        runs["wrk"] = wrk(promobot.url)
                 result.setdefault(backend, {})[name] = runs
                 print(f"{backend:6} {name:4} paced {runs['paced']}  flat-out {runs['flat_out']}",
                       file=sys.stderr)  # fmt: skip
