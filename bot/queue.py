@@ -33,6 +33,7 @@ log = logging.getLogger("promobot.queue")
 DEDUPE_TTL = 7 * 24 * 3600  # forges redeliver within hours; a week is plenty
 LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year on still finds it
 MAX_ATTEMPTS = 8
+LOCK_WAIT = 5.0  # seconds a job waits for its repo's lock before it is put back
 UNLOCKED = frozenset({"reconcile", "delivery"})  # they read no repo (polling, parsing)
 # Higher runs first: a delivery decides what comes next, a command never waits behind a
 # backlog of syncs, then what can merge, then new promotions, then the reconcile.
@@ -233,20 +234,41 @@ class Queue:
     def _locked(self) -> Iterator[None]:
         """The repo's lock. On Redis it expires (redis-py's lock: SET NX PX, checked release),
         so a killed worker cannot block the repo for long; SQLite has no expiry, so its locks
-        are cleared when a process starts (SQLite is for one host and one process)."""
+        are cleared when a process starts (SQLite is for one host and one process).
+
+        A job that finds the repo busy waits up to `LOCK_WAIT` for it (jobs on one repo are
+        seconds long) before it is put back: rescheduling at once made jobs retry against
+        each other for seconds while the repo stood idle in between."""
         if not self._redis:
-            with self.huey.lock_task(self._lock):
+            lock = self.huey.lock_task(self._lock)
+            self._wait_for(lock.acquire)
+            try:
                 yield
+            finally:
+                lock.release()
             return
         key = f"{self.huey.name}.lock.{self._lock}"
-        lock = self.huey.storage.conn.lock(key, timeout=self.settings.lock_seconds, blocking=False)
-        if not lock.acquire():
+        held = self.huey.storage.conn.lock(key, timeout=self.settings.lock_seconds)
+        if not held.acquire(blocking=True, blocking_timeout=LOCK_WAIT):
             raise TaskLockedException(f"{self._lock} is locked")
         try:
             yield
         finally:
             with suppress(LockError):  # it expired while we worked: someone may hold it now
-                lock.release()
+                held.release()
+
+    @staticmethod
+    def _wait_for(take: Callable[[], object]) -> None:
+        """Call `take` until it stops raising TaskLockedException, for at most `LOCK_WAIT`."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                take()
+                return
+            except TaskLockedException:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     def start(self, workers: int) -> None:
         """Worker threads in this process (the embedded default)."""
@@ -259,7 +281,7 @@ class Queue:
             periodic=False,
             check_worker_health=True,
             initial_delay=0.05,
-            max_delay=0.5,
+            max_delay=0.1,  # an idle worker looks ten times a second: a delivery is two hops
         )
         self._consumer.start()
 
@@ -275,6 +297,6 @@ class Queue:
             worker_type="thread",
             periodic=False,
             initial_delay=0.05,
-            max_delay=0.5,
+            max_delay=0.1,  # an idle worker looks ten times a second: a delivery is two hops
         )
         consumer.run()
