@@ -48,17 +48,7 @@ class State:
 
 
 def load_config(snapshot: Snapshot) -> Config:
-    raw = snapshot.files.get(config.FILENAME)
-    if raw is None:
-        where = snapshot.commit[:12]
-        raise ConfigError(
-            [
-                Problem(
-                    config.FILENAME, 0, 0, f"not found at {where}; create it (see config/README.md)"
-                )
-            ]
-        )
-    return config.load(raw.decode("utf-8", errors="replace"))
+    return config.load_at(snapshot.files.get(config.FILENAME), snapshot.commit)
 
 
 def config_at(forge: Forge, ref: str) -> Config:
