@@ -51,12 +51,6 @@ def load_config(snapshot: Snapshot) -> Config:
     return config.load_at(snapshot.files.get(config.FILENAME), snapshot.commit)
 
 
-def config_at(forge: Forge, ref: str) -> Config:
-    snapshot = forge.snapshot(ref)
-    snapshot.prefetch([config.FILENAME])
-    return load_config(snapshot)
-
-
 def read_state(
     forge: Forge,
     ref: str = "HEAD",

@@ -92,16 +92,6 @@ class Queue:
             )
             return cursor.rowcount == 1
 
-    def forget(self, delivery: str) -> None:
-        """Drop a delivery id again (its job could not be queued, so a redelivery must run)."""
-        key = f"{self.huey.name}.delivery.{delivery}"
-        with suppress(Exception):  # the store is what failed; forgetting is best effort
-            if self._redis:
-                self.huey.storage.conn.delete(key)
-            else:
-                with closing(self._sqlite()) as db:
-                    db.execute("DELETE FROM promobot_keys WHERE key = ?", (key,))
-
     def _sqlite(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.huey.storage.filename, timeout=30, isolation_level=None)
         db.execute("CREATE TABLE IF NOT EXISTS promobot_keys (key TEXT PRIMARY KEY, until REAL)")

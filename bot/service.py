@@ -113,7 +113,7 @@ class Service:
         self._other_forges: dict[str, Forge] = {}
         self._timer: threading.Thread | None = None
         self._stopping = threading.Event()
-        self.after_job: list[Callable[[], None]] = []  # e.g. the web layer's relevance cache
+        self.after_job: list[Callable[[], None]] = []  # e.g. the overview's cache
 
     # --- jobs ---------------------------------------------------------------------------------
 
