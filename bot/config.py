@@ -48,6 +48,7 @@ COMMANDS = (
 NAME_PATTERN = r"^(?!.*\.\.)(?!.*\.lock\Z)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?\Z"
 NAME_MAX = 100
 MAX_DURATION = timedelta(days=365)  # the longest duration .promobot.yaml may ask for
+MAX_BATCH = timedelta(days=1)  # a batch window longer than this only delays promotions
 # Nodes that YAML aliases (and `<<:` merges) may add to .promobot.yaml beyond what is written.
 # A configuration repeats an environment or a few settings (hundreds of nodes); a "billion
 # laughs" document of nested aliases expands to billions and would take minutes to validate.
@@ -327,12 +328,24 @@ class Environment(_Model):
         None, alias="from", description="The upstream environment; none: fed by sources."
     )
     auto_merge: bool = Field(False, description="Merge promotion PRs as soon as every gate passes.")
-    propose: Literal["auto", "manual"] = Field(
-        "auto", description="manual: PRs only on /promote, not on every upstream change."
+    propose: Literal["auto", "manual", "commit"] = Field(
+        "auto",
+        description="manual: PRs only on /promote, not on every upstream change; commit: no PR, "
+        "the promotion is committed straight to the default branch (an environment without "
+        "gates).",
+    )
+    batch: Duration | None = Field(
+        None,
+        description="Gather the automatic promotions into this environment into one PR (or one "
+        "commit) written at most once per window, e.g. 10m; /promote still opens its own PR.",
     )
     gates: Gates = Field(
         Gates(), description="What must hold before a promotion into this environment merges."
     )
+
+    @property
+    def batch_window(self) -> timedelta | None:
+        return parse_duration(self.batch) if self.batch else None
 
 
 class Source(_Model):
@@ -778,6 +791,17 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield (
                 ("environments", name, "from"),
                 f"unknown upstream environment {env.upstream!r}; {hint}known: {', '.join(envs)}",
+            )
+        if env.propose == "commit" and env.gates != Gates():
+            yield (
+                ("environments", name, "propose"),
+                "propose: commit writes to the default branch with no PR, so nothing could gate "
+                "it; remove gates: or use auto_merge: true (PRs merged when the gates pass)",
+            )
+        if env.batch_window is not None and env.batch_window > MAX_BATCH:
+            yield (
+                ("environments", name, "batch"),
+                f"batch: {env.batch} is longer than a day; promotions would wait too long",
             )
     for name in envs:  # a cycle in from:
         seen = [name]

@@ -25,7 +25,7 @@ from typing import Literal
 from bot import composition, config, planner, render
 from bot.composition import Snapshot, Status
 from bot.config import Config
-from bot.errors import ConfigError, Problem, PromobotError, RateLimited, Unavailable
+from bot.errors import ConfigError, Moved, Problem, PromobotError, RateLimited, Unavailable
 from bot.forges.base import Account, Comment, Forge, PullRequest
 from bot.gates import GateResult
 from bot.logs import redact_urls
@@ -66,7 +66,8 @@ def read_state(
 
 
 def labels(promotion: planner.Promotion) -> tuple[str, ...]:
-    return (LABEL, f"env:{promotion.env}", f"app:{promotion.name}")
+    what = "batch" if promotion.batched else f"app:{promotion.name}"
+    return (LABEL, f"env:{promotion.env}", what)
 
 
 def copy_diffs(
@@ -179,6 +180,9 @@ Outcome = Literal[
     "human-pushed",
     "not-ours",
     "failed",
+    "committed",  # straight to the default branch (`propose: commit`)
+    "moved",  # not committed: the default branch moved meanwhile; the next pass retries
+    "deferred",  # a batched environment was written less than its window ago
 ]
 
 
@@ -189,6 +193,7 @@ class Action:
     number: int | None
     detail: str = ""
     pr: PullRequest | None = None  # the PR as it is now, when this action changed it
+    wait: float = 0.0  # deferred: seconds until the environment's window lets it be written
 
 
 @contextmanager
@@ -242,6 +247,10 @@ class Engine:
         # the gates a promotion will meet, so its PR opens with the checklist already written
         # (the service sets the gatekeeper's; without one the checklist says "not evaluated")
         self.preview: Callable[[State, planner.Promotion], Sequence[GateResult]] | None = None
+        # Batched environments (`batch:`) are written at most once per window: given a key and
+        # the window in seconds, the seconds left to wait, or 0 when a write may start the next
+        # window now (the service keeps windows in the queue's store; None: never wait).
+        self.window: Callable[[str, float], float] | None = None
         self._states: dict[str, State] = {}
         self._me: Account | None = None
         self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
@@ -299,23 +308,94 @@ class Engine:
             self._closed.pop(branch, None)
         problems: dict[str, Failure] = {}
         actions = []
-        for promotion in self.due(state, artifacts):
+        due = planner.batch(state.config, self.due(state, artifacts), alone=open_prs)
+        direct = []
+        for promotion in due:
             try:
-                actions.append(
-                    self.ensure(state, promotion, open_pr=open_prs.get(promotion.branch))
-                )
+                open_pr = open_prs.get(promotion.branch)
+                deferred = self._deferred(state, promotion, open_pr)
+                if deferred is not None:
+                    actions.append(deferred)
+                elif state.config.environments[promotion.env].propose == "commit":
+                    direct.append(promotion)
+                else:
+                    actions.append(self.ensure(state, promotion, open_pr=open_pr))
             except (Unavailable, RateLimited):
                 raise  # the forge, not the promotion: the job is retried
             except Exception as exc:  # one promotion never stalls the others
                 action = self._failed(promotion, exc)
                 problems[promotion.branch] = Failure(promotion.branch, action.detail)
                 actions.append(action)
+        if direct:
+            actions += self.commit(state, direct, problems)
         self.problems = problems
         keep = {a.branch for a in actions}
         actions += self.close_no_ops(
             state, [pr for pr in open_prs.values() if pr.branch not in keep]
         )
         return actions
+
+    def _deferred(
+        self, state: State, promotion: planner.Promotion, open_pr: PullRequest | None
+    ) -> Action | None:
+        """A batched environment's promotion that must wait for its window, if it would write
+        now: its PR, when there is one, proposes something else (or nothing is open)."""
+        window = state.config.environments[promotion.env].batch_window
+        if window is None or self.window is None or not promotion.batched:
+            return None
+        if open_pr is not None:
+            meta = self.promotion_of(open_pr)
+            if meta is None or meta.commit != open_pr.head_sha or meta.same_change(promotion):
+                return None  # nothing to write: ensure() says why (or that it is unchanged)
+        wait = self.window(f"batch:{promotion.env}", window.total_seconds())
+        if wait <= 0:
+            return None
+        number = open_pr.number if open_pr is not None else None
+        return Action(
+            "deferred", promotion.branch, number, f"written again in {wait:.0f}s", None, wait
+        )
+
+    def commit(
+        self,
+        state: State,
+        promotions: Sequence[planner.Promotion],
+        problems: dict[str, Failure] | None = None,
+    ) -> list[Action]:
+        """Promotions into `propose: commit` environments, as one commit on the default branch
+        made only if the branch is still at the state's commit. Two that write one file wait
+        for the next pass (on the new head), so every change is computed on what it replaces."""
+        changes: dict[str, bytes | None] = {}
+        taken: list[planner.Promotion] = []
+        actions: list[Action] = []
+        for promotion in promotions:
+            try:
+                mine = planner.apply(state.config, promotion, state.snapshot)
+            except Exception as exc:  # one promotion never stalls the others
+                action = self._failed(promotion, exc)
+                if problems is not None:
+                    problems[promotion.branch] = Failure(promotion.branch, action.detail)
+                actions.append(action)
+                continue
+            if changes.keys() & mine.keys():
+                continue
+            changes.update(mine)
+            taken.append(promotion)
+        if not taken:
+            return actions
+        message = render.commit_message(taken, state.config)
+        try:
+            sha = self.forge.commit_on_default(state.snapshot.commit, changes, message)
+        except Moved as exc:
+            log.info("default branch moved", extra={"error": str(exc)})
+            return actions + [Action("moved", p.branch, None, str(exc)) for p in taken]
+        except (Unavailable, RateLimited):
+            raise
+        except Exception as exc:  # refused (a protected branch?): reported, the others go on
+            failed = [self._failed(p, exc) for p in taken]
+            if problems is not None:
+                problems.update((a.branch, Failure(a.branch, a.detail)) for a in failed)
+            return actions + failed
+        return actions + [Action("committed", p.branch, None, sha) for p in taken]
 
     def ensure(
         self,

@@ -12,6 +12,7 @@
         ├── RateLimited    403/429 with a rate limit: worth retrying after `retry_after`
         ├── NotFound       404: no such repo, ref, PR or user (or no access to it)
         ├── Conflict       409/422: the ref moved, the PR exists, the branch is gone
+        │   └── Moved      the default branch is no longer where a direct commit began
         └── MergeRefused   the PR's head is not the expected SHA, or it cannot be merged
 
 Library exceptions are translated into these at the module that calls the library, so the CLI
@@ -84,6 +85,10 @@ class NotFound(ForgeError):
 
 class Conflict(ForgeError):
     pass
+
+
+class Moved(Conflict):
+    """A direct commit (`propose: commit`) was computed on a head the branch has left."""
 
 
 class MergeRefused(ForgeError):

@@ -25,6 +25,9 @@ from bot.config import Config, Source
 from bot.errors import FieldError, PlanError
 
 Change = Literal["up", "down", "changed", "same"]
+# The name of an environment's batch (`batch:`): promobot/ENV/_batch. Names in .promobot.yaml
+# start with a letter or digit, so no app or group can be called this.
+BATCH = "_batch"
 Reason = Literal["upstream", "artifact", "manual", "set", "rollback"]
 
 
@@ -97,6 +100,18 @@ class Promotion(_Plan):
     @property
     def key(self) -> tuple[str, str]:
         return (self.env, self.name)
+
+    @property
+    def batched(self) -> bool:
+        """Whether this gathers an environment's automatic promotions (`batch:`)."""
+        return self.name == BATCH
+
+    @property
+    def display(self) -> str:
+        """How people read the promotion's name: the app or group, or "N apps" for a batch."""
+        if not self.batched:
+            return self.name
+        return f"{len(self.apps)} app" + ("" if len(self.apps) == 1 else "s")
 
     def same_change(self, other: Promotion) -> bool:
         """Whether two plans write the same versions (wherever they were computed)."""
@@ -313,6 +328,40 @@ def plan(
                     promotion.model_copy(update={"reason": "manual"}) if explicit else promotion
                 )
     return promotions
+
+
+def batch(
+    config: Config, promotions: Sequence[Promotion], alone: Iterable[str] = ()
+) -> list[Promotion]:
+    """Gather the automatic promotions into each environment with `batch:` into one.
+
+    The promotions on `alone` branches stay as they are: an open PR already proposes them
+    there (an explicit /promote, or a PR from before the environment was batched).
+    """
+    kept = set(alone)
+    out: list[Promotion] = []
+    gathered: dict[str, list[Promotion]] = {}
+    for promotion in promotions:
+        batched = config.environments[promotion.env].batch is not None
+        if not batched or promotion.branch in kept or promotion.reason not in AUTOMATIC:
+            out.append(promotion)
+        else:
+            gathered.setdefault(promotion.env, []).append(promotion)
+    for members in gathered.values():
+        apps = sorted((plan for p in members for plan in p.apps), key=lambda plan: plan.app)
+        by_app: dict[str, list[Edit]] = {}
+        for member in members:
+            for edit in member.edits:
+                by_app.setdefault(edit.app, []).append(edit)
+        edits = [edit for plan in apps for edit in by_app.get(plan.app, [])]
+        first = members[0]
+        out.append(
+            first.model_copy(update={"name": BATCH, "apps": tuple(apps), "edits": tuple(edits)})
+        )
+    return out
+
+
+AUTOMATIC = ("upstream", "artifact")
 
 
 def plan_artifact(

@@ -80,6 +80,28 @@ class Queue:
         """True the first time `key` is claimed (a comment's commands may run), then False."""
         return self._first(f"{self.huey.name}.ledger.{key}", LEDGER_TTL)
 
+    def window(self, key: str, seconds: float) -> float:
+        """Seconds left in `key`'s window, or 0 after starting a new one of `seconds` (a
+        batched environment is written at most once per window; losing the store costs one
+        early write, never a lost one)."""
+        name = f"{self.huey.name}.window.{key}"
+        if self._redis:
+            conn = self.huey.storage.conn
+            if conn.set(name, "1", nx=True, px=max(int(seconds * 1000), 1)):
+                return 0.0
+            return max(float(conn.pttl(name)) / 1000, 0.0)
+        now = time.time()
+        with closing(self._sqlite()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM promobot_keys WHERE key = ? AND until < ?", (name, now))
+            row = db.execute("SELECT until FROM promobot_keys WHERE key = ?", (name,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO promobot_keys (key, until) VALUES (?, ?)", (name, now + seconds)
+                )
+            db.execute("COMMIT")
+            return 0.0 if row is None else max(float(row[0]) - now, 0.0)
+
     def _first(self, key: str, ttl: int) -> bool:
         """Set `key` unless it is set; whether this call set it. Keys expire after `ttl`."""
         if self._redis:  # SET NX EX: atomic, and expires on its own

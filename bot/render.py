@@ -29,6 +29,7 @@ from bot.versions import split_digest
 
 MAX_BODY = 65_536  # what GitHub accepts for a PR body
 MAX_TITLE = 250  # GitHub allows 256
+MAX_COMMIT_MESSAGE = 32_768  # enough for a few hundred rows; the diff itself has the rest
 META_VERSION = 1
 
 COMMANDS_HELP = """\
@@ -64,7 +65,7 @@ def title(promotion: Promotion) -> str:
         for plan in promotion.apps
         for row in plan.changed
     ]
-    head = _oneline(_verb(promotion, promotion.name, promotion.env))
+    head = _oneline(_verb(promotion, promotion.display, promotion.env))
     if not parts:
         return _cap(head, MAX_TITLE)
     for kept in range(min(len(parts), MAX_TITLE // 2), 0, -1):
@@ -108,8 +109,45 @@ def body(
     return document.text()
 
 
+def commit_message(
+    promotions: Sequence[Promotion], config: Config, max_chars: int = MAX_COMMIT_MESSAGE
+) -> str:
+    """The message of a `propose: commit` commit: a title, then each promotion's first line and
+    version-diff tables as its PR would show them (no gates: nothing gates such a commit)."""
+    if len(promotions) == 1:
+        head = title(promotions[0])
+    else:
+        what = ", ".join(f"{p.display} to {p.env}" for p in promotions)
+        head = _cap(_oneline(f"Promote {what}"), MAX_TITLE)
+    blocks: list[str] = []
+    for promotion in promotions:
+        blocks.append(_first_line(promotion))
+        grouped = _grouped(promotion)
+        for plan in promotion.apps:
+            app = config.apps.get(plan.app)
+            mine = [e for e in promotion.edits if e.app == plan.app]
+            table = _table(promotion, plan, mine, app.links if app is not None else {}, {})
+            blocks.append((f"{_text(plan.app)}:\n" if grouped else "") + table.text())
+    text, shown = head, 0
+    for block in blocks:
+        if len(text) + len(block) + 200 > max_chars:
+            break
+        text += "\n\n" + block
+        shown += 1
+    if shown < len(blocks):
+        text += f"\n\n… {len(blocks) - shown} more tables not shown; see the commit's diff"
+    return text + "\n\nPromoted-by: promobot"
+
+
 def _first_line(promotion: Promotion) -> str:
-    head = _verb(promotion, f"**{_text(promotion.name)}**", f"**{_text(promotion.env)}**")
+    head = _verb(promotion, f"**{_text(promotion.display)}**", f"**{_text(promotion.env)}**")
+    if promotion.batched:
+        origin = (
+            f"from **{_text(promotion.upstream)}**"
+            if promotion.upstream is not None
+            else "with newly published versions"
+        )
+        return f"{head} {origin} — every automatic promotion due here, gathered (`batch:`)"
     if not _grouped(promotion):
         return f"{head} — {_summary(promotion, promotion.apps[0])}"
     count = len(promotion.apps)

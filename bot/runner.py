@@ -213,9 +213,8 @@ class Runner:
 
     def _promote(self, command: commands.Promote, context: Context, env: str | None) -> str:
         state = self.engine.state()
-        names = list(command.apps) or (
-            [context.promotion.name] if context.promotion is not None else []
-        )
+        here = context.promotion
+        names = list(command.apps) or ([here.name] if here and not here.batched else [])
         if not names or env is None:
             raise PromobotError("name the app and the environment: /promote APP --to ENV")
         done = []
@@ -302,6 +301,9 @@ class Runner:
         apps = [plan.app for plan in promotion.apps]
         if promotion.upstream is None:
             fresh = [promotion]  # a set, artifact or rollback: its versions stay as asked
+        elif promotion.batched:  # what is due into the environment now, gathered again
+            due = [p for p in self.engine.due(state) if p.env == promotion.env]
+            fresh = planner.batch(state.config, due)
         else:
             fresh = planner.plan(
                 state.config, state.status, env=promotion.env, apps=apps, explicit=True

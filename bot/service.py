@@ -105,6 +105,7 @@ class Service:
         self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
         self.engine.preview = self.gatekeeper.preview
         self.queue = Queue(settings, settings.repo, self.run)
+        self.engine.window = self.queue.window
         self.intake = Intake(self)
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
@@ -136,15 +137,17 @@ class Service:
         job = {"id": str(uuid.uuid4()), "kind": "event", "event": event.model_dump(mode="json")}
         self.queue.submit(job, priority=PRIORITY[kind])
 
-    def submit_sync(self, artifacts: Sequence[Published] = (), *, review: bool = False) -> None:
+    def submit_sync(
+        self, artifacts: Sequence[Published] = (), *, review: bool = False, after: float = 0
+    ) -> None:
         """Ask for a sync (with newly published versions); `review` also re-evaluates the open
-        PRs afterwards, as the reconcile does."""
+        PRs afterwards, as the reconcile does; `after` seconds from now at the earliest."""
         items: list[str | None] = [json.dumps(artifact) for artifact in artifacts]
         ticket = 0
         for item in items or [None]:
             ticket = self.queue.request("sync", item)
         job = {"id": str(uuid.uuid4()), "kind": "sync", "ticket": ticket, "review": review}
-        delay = self.settings.coalesce_seconds  # pushes moments apart: one promotion
+        delay = max(self.settings.coalesce_seconds, after)  # pushes moments apart: one sync
         self.queue.submit(job, delay=delay, priority=PRIORITY["sync"])
 
     def submit_evaluation(self, number: int, at: datetime) -> None:
@@ -262,19 +265,28 @@ class Service:
         return sender is not None and sender == self.engine.me.id
 
     def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
-        """Bring PRs in step, evaluate the ones touched, and cascade after auto-merges."""
+        """Bring PRs in step, evaluate the ones touched, and cascade after auto-merges and
+        direct commits; a batched environment that must wait gets a sync when it may go on."""
         actions = self.engine.sync(artifacts)
+        waits = []
         for _ in range(len(self.engine.state().config.environments)):  # one step per env
-            merged = False
+            moved = False
             for action in actions:
                 # Only PRs this sync opened or rebuilt: an unchanged one has changed nothing
                 # its gates depend on (events and timers take care of those).
                 if action.pr is not None:
                     verdict = self.gatekeeper.evaluate(action.pr)
-                    merged |= bool(verdict and verdict.merged)
-            if not merged:
+                    moved |= bool(verdict and verdict.merged)
+                moved |= action.outcome in ("committed", "moved")
+                if action.outcome == "deferred":
+                    waits.append(action.wait)
+            if not moved:
                 break
             actions = self.engine.sync()
+        else:
+            waits += [a.wait for a in actions if a.outcome == "deferred"]
+        if waits:
+            self.submit_sync(after=min(waits) + 1)
         return actions
 
     def _evaluate(self, number: int) -> None:

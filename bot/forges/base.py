@@ -117,6 +117,12 @@ class Forge(Protocol):
     ) -> str:
         """Create or reset `branch` to exactly one new commit on `base` (None deletes a file)."""
 
+    def commit_on_default(
+        self, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        """One new commit on `base`, made the default branch's head only if that is still
+        `base` (else Conflict): a promotion without a PR (`propose: commit`)."""
+
     def find_pr(self, branch: str, state: Literal["open", "closed"] = "open") -> PullRequest | None:
         """The newest PR from `branch` in that state (closed includes merged), if any."""
 

@@ -45,7 +45,15 @@ from github.Repository import Repository
 
 from bot.budget import Pacer
 from bot.composition import Commit, Snapshot, newest_first
-from bot.errors import Conflict, ForgeError, MergeRefused, NotFound, RateLimited, Unavailable
+from bot.errors import (
+    Conflict,
+    ForgeError,
+    MergeRefused,
+    Moved,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
 from bot.forges import httpcache, observe
 from bot.forges.archive import snapshot_from_tarball
 from bot.forges.base import (
@@ -345,6 +353,29 @@ class GitHubForge:
     def commit_files(
         self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
     ) -> str:
+        sha = self._make_commit(branch, base, changes, message)
+        self._point(branch, sha)
+        return sha
+
+    def commit_on_default(
+        self, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        branch = self.default_branch()
+        sha = self._make_commit(branch, base, changes, message)
+        ref = GitRef(self._gh.requester, url=f"{self._repo.url}/git/refs/heads/{quote(branch)}")
+        # Without force GitHub moves the ref only forward, and the commit's parent is `base`:
+        # so it lands only if the branch is still at `base` (422 "not a fast forward": Conflict).
+        try:
+            self._write(f"advance {branch} to {sha[:12]} in {self.repo}", lambda: ref.edit(sha))
+        except Conflict as exc:
+            if "fast forward" not in str(exc):
+                raise  # a protected branch, say: not something a retry on a new head fixes
+            raise Moved(f"{branch} moved since {base[:12]}; not committed") from None
+        return sha
+
+    def _make_commit(
+        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
         base_sha = self._resolve(base)
         stored = self._snapshots.get(base_sha)
         modes = stored.modes if stored else {}
@@ -370,8 +401,7 @@ class GitHubForge:
             lambda: self._repo.create_git_commit(message, tree, [self._commit(base_sha)]),
         )
         self._trees[commit.sha] = tree.sha
-        self._point(branch, commit.sha)
-        return commit.sha
+        return str(commit.sha)
 
     def _upload(self, path: str, content: bytes) -> str:
         encoded = base64.b64encode(content).decode()

@@ -24,6 +24,7 @@ everything else is translated where each call is made. No message carries the to
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -42,6 +43,7 @@ from bot.errors import (
     Conflict,
     ForgeError,
     MergeRefused,
+    Moved,
     NotFound,
     RateLimited,
     Unavailable,
@@ -61,6 +63,8 @@ from bot.forges.base import (
     quote_first_line,
 )
 from bot.forges.retry import DEFAULT, Policy, retrying
+
+log = logging.getLogger("promobot.forges.gitlab")
 
 T = TypeVar("T")
 
@@ -358,6 +362,51 @@ class GitLabForge:
     def commit_files(
         self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
     ) -> str:
+        actions = self._actions(branch, base, changes)
+        data = {
+            "branch": branch,
+            "start_sha": base,
+            "force": True,  # reset the branch onto `base`: one commit, never a stack
+            "commit_message": message,
+            "actions": actions,
+        }
+        commit = self._call(
+            f"committing {len(actions)} file(s) to {branch}",
+            lambda: self._project.commits.create(data).attributes,
+        )
+        return str(commit["id"])
+
+    def commit_on_default(
+        self, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        branch = self.default_branch()
+        actions = self._actions(branch, base, changes)
+        # GitLab's commits API has no compare-and-swap on a branch (start_sha with force would
+        # reset it, dropping what came after `base`): the head is checked just before, and the
+        # commit's parent after — a push in between is reported, though it cannot be undone.
+        if self.head() != base:
+            raise Moved(f"{branch} moved since {base[:12]}; not committed")
+        data = {"branch": branch, "commit_message": message, "actions": actions}
+        commit = self._call(
+            f"committing {len(actions)} file(s) to {branch}",
+            lambda: self._project.commits.create(data).attributes,
+        )
+        parents = commit.get("parent_ids") or []
+        if parents and parents[0] != base:
+            log.warning(
+                "default branch moved during a commit",
+                extra={
+                    "branch": branch,
+                    "base": base,
+                    "parent": parents[0],
+                    "commit": commit["id"],
+                },
+            )
+        return str(commit["id"])
+
+    def _actions(
+        self, branch: str, base: str, changes: Mapping[str, bytes | None]
+    ) -> list[dict[str, str]]:
         existing = self.snapshot(base)
         actions: list[dict[str, str]] = []
         for path, content in sorted(changes.items()):
@@ -378,18 +427,7 @@ class GitLabForge:
             raise ForgeError(
                 f"nothing to commit on {branch}: the changes are already in {base[:12]}"
             )
-        data = {
-            "branch": branch,
-            "start_sha": base,
-            "force": True,  # reset the branch onto `base`: one commit, never a stack
-            "commit_message": message,
-            "actions": actions,
-        }
-        commit = self._call(
-            f"committing {len(actions)} file(s) to {branch}",
-            lambda: self._project.commits.create(data).attributes,
-        )
-        return str(commit["id"])
+        return actions
 
     # --- merge requests -------------------------------------------------------------------
 

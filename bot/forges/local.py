@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.composition import Commit, Snapshot
-from bot.errors import Conflict, ForgeError, MergeRefused, NotFound
+from bot.errors import Conflict, ForgeError, MergeRefused, Moved, NotFound
 from bot.forges.base import (
     Account,
     Check,
@@ -186,6 +186,31 @@ class LocalForge:
         self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
     ) -> str:
         """Create or reset `branch` to exactly one commit on `base` with `changes`."""
+        commit = self._commit(base, changes, message)
+        self.git.run("update-ref", f"refs/heads/{branch}", commit)
+        return commit
+
+    def commit_on_default(
+        self, base: str, changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        branch = self.default_branch()
+        commit = self._commit(base, changes, message)
+        moved = Moved(f"{branch} moved since {base[:12]}; not committed")
+        if self.current_branch() == branch:  # the checkout follows, as after `git pull`
+            if self.resolve("HEAD") != base:
+                raise moved
+            if self.git.text("status", "--porcelain", "--untracked-files=no"):
+                raise Conflict(f"the checkout of {branch} has uncommitted changes; not committed")
+            self.git.run("merge", "--ff-only", "--quiet", commit, env=BOT_IDENTITY)
+            return commit
+        try:  # compare-and-swap: only if the branch is still at `base`
+            self.git.run("update-ref", f"refs/heads/{branch}", commit, base)
+        except ForgeError:
+            raise moved from None
+        return commit
+
+    def _commit(self, base: str, changes: Mapping[str, bytes | None], message: str) -> str:
+        """A commit of `changes` on `base`, on no branch yet."""
         with tempfile.TemporaryDirectory(prefix="promobot-") as tmp:
             env = {**BOT_IDENTITY, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.git.run("read-tree", base, env=env)
@@ -214,7 +239,6 @@ class LocalForge:
                 .decode()
                 .strip()
             )
-        self.git.run("update-ref", f"refs/heads/{branch}", commit)
         return commit
 
     def _mode(self, ref: str, path: str) -> str:

@@ -142,7 +142,7 @@ def open_promotion(pr: PullRequest, engine: Engine) -> OpenPromotion | None:
         title=pr.title,
         env=promotion.env,
         upstream=promotion.upstream,
-        name=promotion.name,
+        name=promotion.display,
         apps=tuple(plan.app for plan in promotion.apps),
         changes=changes,
         gates=parse_gates(checklist) if checklist is not None else (_UNVERIFIED,),
@@ -269,6 +269,10 @@ def rules(config: Config, env: str) -> tuple[str, ...]:
         out.append("auto-merge")
     if settings.propose == "manual":
         out.append("manual (/promote)")
+    if settings.propose == "commit":
+        out.append("direct commits")
+    if settings.batch:
+        out.append(f"batch {settings.batch}")
     if gates.approvals:
         out.append(f"{gates.approvals} approval{'s' if gates.approvals != 1 else ''}")
     if gates.soak:

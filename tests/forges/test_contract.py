@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ForgeError, MergeRefused, Unavailable
+from bot.errors import ForgeError, MergeRefused, Moved, Unavailable
 from bot.forges.base import Forge
 from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
@@ -197,6 +197,25 @@ def test_commit_files_makes_exactly_one_commit_on_base_and_resets_on_repeat(rig:
     assert second != first
     assert rig.forge.head("promobot/prod/api") == second
     assert rig.git("rev-parse", f"{second}^") == base  # superseded, not stacked
+
+
+def test_commit_on_default_lands_only_on_the_base_it_was_computed_on(rig: Rig) -> None:
+    """`propose: commit`: one commit on the default branch, never over a commit that came
+    in meanwhile (GitHub: a ref update without force; GitLab: the head read just before)."""
+    base = rig.forge.head()
+    assert base is not None
+    change: dict[str, bytes | None] = {"envs/dev/values.yaml": b"image:\n  tag: 1.1.0\n"}
+    first = rig.forge.commit_on_default(base, change, "Promote api to dev: 1.1.0")
+    assert rig.forge.head() == first == rig.git("rev-parse", "main")
+    assert rig.git("rev-parse", f"{first}^") == base
+    assert rig.git("show", "main:envs/dev/values.yaml") == "image:\n  tag: 1.1.0"
+    assert rig.git("log", "-1", "--format=%s", "main") == "Promote api to dev: 1.1.0"
+    person = rig.human_push("main", {"envs/prod/values.yaml": "image:\n  tag: 0.9.9\n"})
+    later: dict[str, bytes | None] = {"envs/dev/values.yaml": b"image:\n  tag: 1.2.0\n"}
+    with pytest.raises(Moved, match="main moved since"):
+        rig.forge.commit_on_default(first, later, "Promote api to dev: 1.2.0")
+    assert rig.git("rev-parse", "main") == person  # the person's commit stands
+    assert rig.git("show", "main:envs/dev/values.yaml") == "image:\n  tag: 1.1.0"
 
 
 def test_pull_request_lifecycle(rig: Rig) -> None:
