@@ -1,0 +1,128 @@
+"""`propose: commit` and `batch:` on the GitHub and GitLab simulators, through the real client
+libraries: new versions go to dev and qa as commits on main, and staging gets one PR for every
+app, rewritten at most once per window."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.forges.base import Forge
+from bot.service import Service
+from bot.settings import Settings
+from tests.conftest import SIGNING_KEY
+from tests.e2e.scene import FAST
+from tests.forgesim import Server
+from tests.forgesim.world import Pull, World
+
+REPO = "acme/env-repo"
+WINDOW = 2.0  # seconds: staging's batch window
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+CONFIG = f"""\
+version: 1
+environments:
+  dev: {{propose: commit}}
+  qa: {{from: dev, propose: commit}}
+  staging: {{from: qa, batch: {WINDOW:.0f}s}}
+apps:
+""" + "".join(
+    f"""\
+  {app}:
+    components:
+      image:
+        source: {{image: ghcr.io/acme/{app}}}
+        target: {{file: "envs/{{env}}/{app}.yaml", field: image.tag}}
+"""
+    for app in ("api", "web")
+)
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[World, Service]]:
+    kind: str = request.param
+    with Server() as server:
+        world = server.world
+        world.add_user("promobot[bot]", bot=True, token="bot-token")
+        files = {
+            f"envs/{env}/{app}.yaml": "image:\n  tag: 1.0.0\n"
+            for env in ("dev", "qa", "staging")
+            for app in ("api", "web")
+        }
+        world.add_repo(REPO, {".promobot.yaml": CONFIG, **files})
+        world.repos[REPO].permissions["promobot[bot]"] = "admin"
+        settings = Settings(
+            forge=kind,
+            repo=REPO,
+            signing_key=SIGNING_KEY,  # type: ignore[arg-type]
+            data_dir=tmp_path,
+            workers=0,  # type: ignore[arg-type]
+            github_token="bot-token",  # type: ignore[arg-type]
+            gitlab_token="bot-token",  # type: ignore[arg-type]
+        )
+        forge: Forge
+        if kind == "github":
+            from bot.forges.github import GitHubForge
+
+            forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
+        else:
+            from bot.forges.gitlab import GitLabForge
+
+            forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
+        yield world, Service(settings, forge=forge)
+
+
+def on_main(world: World, env: str, app: str) -> str:
+    return world.repos[REPO].git.text("show", f"refs/heads/main:envs/{env}/{app}.yaml")
+
+
+def open_pulls(world: World) -> list[Pull]:
+    return [p for p in world.repos[REPO].pulls.values() if p.state == "open"]
+
+
+def writes(world: World) -> int:
+    return sum(n for endpoint, n in world.calls.items() if endpoint.split(" ")[1] in WRITES)
+
+
+def test_new_versions_reach_dev_and_qa_by_commits_and_staging_by_one_batched_pr(
+    rig: tuple[World, Service],
+) -> None:
+    world, service = rig
+    git = world.repos[REPO].git
+    start = git.text("rev-parse", "refs/heads/main")
+
+    service.sync([("image:ghcr.io/acme/api", "1.1.0", None)])
+    assert on_main(world, "dev", "api") == on_main(world, "qa", "api") == "image:\n  tag: 1.1.0"
+    subjects = git.text("log", "--format=%s", f"{start}..refs/heads/main").splitlines()
+    assert subjects == [
+        "Promote api to qa: image 1.0.0 → 1.1.0",
+        "Promote api to dev: image 1.0.0 → 1.1.0",
+    ]
+    body = git.text("log", "-1", "--format=%B", "refs/heads/main")
+    assert "| image | ghcr.io/acme/api | 1.0.0 | **1.1.0** | 1.1.0 |" in body
+    (batch,) = open_pulls(world)
+    assert batch.branch == "promobot/staging/_batch"
+    assert batch.title == "Promote 1 app to staging: api image 1.0.0 → 1.1.0"
+    first_head = git.text("rev-parse", f"refs/heads/{batch.branch}")
+
+    # web moments later: committed to dev and qa; staging waits for its window
+    world.reset_calls()
+    service.sync([("image:ghcr.io/acme/web", "1.1.0", None)])
+    assert on_main(world, "qa", "web") == "image:\n  tag: 1.1.0"
+    assert open_pulls(world) == [batch]
+    assert git.text("rev-parse", f"refs/heads/{batch.branch}") == first_head
+    assert service.queue.depth() == 1  # the sync that comes when staging may be written
+    # two commits: on GitHub a tree, a commit and a ref update each; on GitLab one call each
+    assert writes(world) == (6 if service.forge.name == "github" else 2)
+
+    time.sleep(WINDOW + 0.2)
+    service.sync()
+    (pull,) = open_pulls(world)
+    assert pull.number == batch.number
+    assert pull.title.startswith("Promote 2 apps to staging: api image 1.0.0 → 1.1.0, web image")
+    assert "### api" in pull.body and "### web" in pull.body
+    head = git.text("rev-parse", f"refs/heads/{batch.branch}")
+    for app in ("api", "web"):
+        assert git.text("show", f"{head}:envs/staging/{app}.yaml") == "image:\n  tag: 1.1.0"
