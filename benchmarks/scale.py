@@ -69,6 +69,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -76,9 +77,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -137,12 +138,28 @@ apps:
 """
 
 
+def batched_head(minutes: int) -> str:
+    """The same environments with `batch:` windows, and dev and qa taking direct commits."""
+    w = f"batch: {minutes}m"
+    return f"""\
+version: 1
+environments:
+  dev: {{propose: commit, {w}}}
+  qa: {{from: dev, propose: commit, {w}}}
+  staging: {{from: qa, {w}}}
+  prod-eu: &prod {{from: staging, {w}, gates: {{approvals: 1, approvers: ["@acme/sre"]}}}}
+  prod-us: *prod
+  prod-asia: *prod
+apps:
+"""
+
+
 def app_name(i: int) -> str:
     return f"app{i:03d}"
 
 
-def config(apps: int, images: str, charts: str) -> str:
-    parts = [CONFIG_HEAD]
+def config(apps: int, images: str, charts: str, head: str = CONFIG_HEAD) -> str:
+    parts = [head]
     for i in range(apps):
         app = app_name(i)
         parts.append(
@@ -159,9 +176,11 @@ def config(apps: int, images: str, charts: str) -> str:
     return "".join(parts)
 
 
-def files(apps: int, open_prs: int, images: str, charts: str) -> dict[str, bytes]:
+def files(
+    apps: int, open_prs: int, images: str, charts: str, head: str = CONFIG_HEAD
+) -> dict[str, bytes]:
     """The repo's files; `images` is where its apps' images live (`host/namespace`)."""
-    out = {".promobot.yaml": config(apps, images, charts).encode()}
+    out = {".promobot.yaml": config(apps, images, charts, head).encode()}
     for i in range(apps):
         app = app_name(i)
         for env in ENVS:
@@ -277,6 +296,7 @@ class Bench:
     data: Path
     apps: int
     open_prs: int
+    batch: int = 0  # minutes: the batched layout's window; 0 for one PR per app
     registry_host: str = ""
     charts: str = ""
     tenants: list[Tenant] = field(default_factory=list)
@@ -295,7 +315,8 @@ class Bench:
         for i in range(self.apps):
             self.registry.repos[f"{namespace}/{app_name(i)}"] = [OLD, CURRENT]
         images = f"{self.registry_host}/{namespace}"
-        content = files(self.apps, self.open_prs, images, self.charts)
+        head = batched_head(self.batch) if self.batch else CONFIG_HEAD
+        content = files(self.apps, self.open_prs, images, self.charts, head)
         add_repo(world, repo, content).permissions.update(
             {"promobot[bot]": "admin", PERSON: "write"}
         )
@@ -339,12 +360,22 @@ class Bench:
 
     def drain_queue(self, tenant: Tenant) -> None:
         """Jobs the service queued for itself (a reconcile queues its sync), run here as a
-        worker would run them."""
+        worker would run them. Jobs for minutes from now (a batched environment's next window)
+        are not run: the bench says when time has passed (`open_windows`)."""
         huey = tenant.service.queue.huey
         while (task := huey.dequeue()) is not None:
+            later = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=10)
+            if task.eta is not None and task.eta > later:  # not a coalescing second
+                continue
             payload, _attempt = task.args
             self.jobs += 1
             tenant.service.run(json.loads(payload))
+
+    def open_windows(self, tenant: Tenant) -> None:
+        """As if the batch windows had passed: forget when each environment was last written."""
+        store = tenant.service.queue.huey.storage.filename
+        with closing(sqlite3.connect(store)) as db, db:
+            db.execute("DELETE FROM promobot_keys WHERE key LIKE '%.window.%'")
 
     def reconcile(self, tenant: Tenant) -> None:
         self.run(tenant, {"kind": "reconcile"})
@@ -513,7 +544,77 @@ def scenarios(bench: Bench) -> dict[str, Cost]:
     return results
 
 
-def projection(results: dict[str, Cost], repos_measured: int) -> dict[str, Any]:
+def scenarios_batched(bench: Bench) -> dict[str, Cost]:
+    """The batched layout: dev and qa take direct commits, every environment has a window, and
+    the open promotions into staging are one PR (`promobot/staging/_batch`)."""
+    tenant = bench.tenants[0]
+    repo = tenant.repo
+    results: dict[str, Cost] = {}
+
+    def push(app: str) -> Callable[[], None]:
+        def work() -> None:
+            image = f"{tenant.namespace}/{app}"
+            bench.registry.repos[image].append(NEW)
+            kind = "application/vnd.docker.distribution.events.v2+json"
+            body = notification(bench, image, NEW)
+            bench.run(tenant, intake.delivery("registry", {"content-type": kind}, body))
+            bench.drain_queue(tenant)
+            bench.deliver(tenant)
+
+        return work
+
+    def on_main(env: str, app: str) -> bool:
+        return f'tag: "{NEW}"' in bench.file_on_main(repo, f"envs/{env}/{app}/values.yaml")
+
+    first, second = app_name(bench.apps - 1), app_name(bench.apps - 2)
+    bench.open_windows(tenant)  # the setup's writes were a window ago
+    results["push"] = bench.measure(push(first))
+    if not (on_main("dev", first) and on_main("qa", first)):
+        raise SystemExit(f"push: {first} {NEW} did not reach dev and qa")
+    results["push-deferred"] = bench.measure(push(second))  # within the window: waits
+    if on_main("dev", second):
+        raise SystemExit(f"push-deferred: {second} reached dev inside the window")
+
+    def window() -> None:
+        bench.open_windows(tenant)
+        bench.run(tenant, {"kind": "sync"})
+        bench.drain_queue(tenant)
+        bench.deliver(tenant)
+
+    results["window"] = bench.measure(window)
+    if not (on_main("dev", second) and on_main("qa", second)):
+        raise SystemExit(f"window: {second} {NEW} did not reach dev and qa")
+
+    staging = bench.open_pull(repo, "staging", "_batch")
+    bench.open_windows(tenant)
+    sha = bench.head_of(repo, staging.number)
+    bench.as_person("PUT", f"/repos/{repo}/pulls/{staging.number}/merge", sha=sha)
+    results["merge-staging"] = bench.measure(lambda: bench.deliver(tenant))
+    prods = {env: bench.open_pull(repo, env, "_batch") for env in PRODS}
+
+    sha = bench.head_of(repo, prods["prod-eu"].number)
+    bench.as_person("PUT", f"/repos/{repo}/pulls/{prods['prod-eu'].number}/merge", sha=sha)
+    results["merge-prod"] = bench.measure(lambda: bench.deliver(tenant))
+    if not on_main("prod-eu", first):
+        raise SystemExit(f"merge-prod: {first} {NEW} is not in prod-eu")
+
+    number = prods["prod-us"].number
+    sha = bench.head_of(repo, number)
+    bench.as_person("POST", f"/repos/{repo}/pulls/{number}/reviews", event="APPROVE", commit_id=sha)
+    results["approval"] = bench.measure(lambda: bench.deliver(tenant))
+
+    for each in bench.tenants:
+        bench.reconcile(each)
+    tick = Cost()
+    for each in bench.tenants:
+        tick.add(bench.measure(partial(bench.reconcile, each)))
+    results["tick"] = tick
+    return results
+
+
+def projection(
+    results: dict[str, Cost], repos_measured: int, batch_minutes: int = 0
+) -> dict[str, Any]:
     pushes = MODEL["pushes_per_hour"]
     staging_merges = pushes * MODEL["staging_merge_share"]
     prod_merges = staging_merges * MODEL["prod_prs_per_staging_merge"]
@@ -524,8 +625,13 @@ def projection(results: dict[str, Cost], repos_measured: int) -> dict[str, Any]:
             value = float(getattr(results[name], metric))
             return value / repos_measured if name == "tick" else value
 
+        if "window" in results:  # batched: each window writes once what its pushes brought
+            rounds = min(pushes, MODEL["repos"] * 60 / batch_minutes)
+            writing = pushes * per("push-deferred") + rounds * per("window")
+        else:
+            writing = pushes * per("push")
         total = (
-            pushes * per("push")
+            writing
             + staging_merges * per("merge-staging")
             + prod_merges * (per("approval") + per("merge-prod"))
             + ticks * per("tick")
@@ -538,6 +644,7 @@ def projection(results: dict[str, Cost], repos_measured: int) -> dict[str, Any]:
         "approvals_per_hour": round(prod_merges),
         "prod_merges_per_hour": round(prod_merges),
         "ticks_per_hour": ticks,
+        "batch_minutes": batch_minutes or None,
         "calls_per_hour": hourly("charged"),
         "writes_per_hour": hourly("writes"),
     }
@@ -572,6 +679,14 @@ def main() -> None:
     parser.add_argument("--open-prs", type=int, default=200)
     parser.add_argument("--repos", type=int, default=1, help="repos to run the tick on (summed)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="MINUTES",
+        help="the batched layout: dev and qa by direct commits, every environment batched "
+        "with this window (default: one PR per app)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.apps, args.open_prs = min(args.apps, 12), min(args.open_prs, 4)
@@ -605,7 +720,7 @@ def main() -> None:
         helm = HelmServer()
         helm.url = stack.enter_context(serve(helm.app()))
         data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="promobot-scale-")))
-        bench = Bench(server, registry, helm, data, args.apps, args.open_prs)
+        bench = Bench(server, registry, helm, data, args.apps, args.open_prs, args.batch)
         bench.registry_host = f"127.0.0.1:{port}"
         bench.charts = f"{helm.url}/charts"
         helm.index = helm_index(args.apps, bench.charts)
@@ -615,13 +730,14 @@ def main() -> None:
             tenant = bench.add_tenant(f"{OWNER}/env-repo" + (f"-{r + 1}" if r else ""))
             mark = lap(f"setup {tenant.repo}: generate", mark)
             opened = [a for a in tenant.service.sync() if a.outcome == "opened"]
-            if len(opened) != args.open_prs:
-                raise SystemExit(f"setup: {len(opened)} PRs opened, not {args.open_prs}")
+            expected = min(args.open_prs, 1) if args.batch else args.open_prs
+            if len(opened) != expected:
+                raise SystemExit(f"setup: {len(opened)} PRs opened, not {expected}")
             mark = lap(f"setup {tenant.repo}: first sync, {len(opened)} PRs", mark)
         world.webhook_url = stack.enter_context(collector())
         bench.seen = len(world.deliveries)
 
-        results = scenarios(bench)
+        results = scenarios_batched(bench) if args.batch else scenarios(bench)
         lap("scenarios", mark)
         for tenant in bench.tenants:
             tenant.service.stop()
@@ -633,13 +749,14 @@ def main() -> None:
         "environments": len(ENVS),
         "open_prs": args.open_prs,
         "repos": args.repos,
+        "layout": f"batched, {args.batch}m windows" if args.batch else "one PR per app",
         "scenarios": {name: cost.summary() for name, cost in results.items()},
         "targets": TARGETS,
         "within_target": {
             name: (results[name].charged / (args.repos if name == "tick" else 1)) <= limit
             for name, limit in TARGETS.items()
         },
-        "projection": projection(results, args.repos),
+        "projection": projection(results, args.repos, args.batch),
         "registry_by_kind": {name: dict(cost.sources) for name, cost in results.items()},
         "seconds": {**timings, "total": round(time.perf_counter() - started, 1)},
         "promobot_warnings": sum(problems.seen.values()),

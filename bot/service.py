@@ -285,8 +285,8 @@ class Service:
             actions = self.engine.sync()
         else:
             waits += [a.wait for a in actions if a.outcome == "deferred"]
-        if waits:
-            self.submit_sync(after=min(waits) + 1)
+        if waits:  # with the new versions: a first environment's batch needs them then
+            self.submit_sync(artifacts, after=min(waits) + 1)
         return actions
 
     def _evaluate(self, number: int) -> None:

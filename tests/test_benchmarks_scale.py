@@ -48,3 +48,27 @@ def test_the_quick_scale_benchmark_reports_every_scenario_and_the_projection() -
     # the projection is at least its ticks: 120 an hour, each as dear as the measured one
     tick = result["scenarios"]["tick"]["charged"] / result["repos"]
     assert projection["calls_per_hour"] >= projection["ticks_per_hour"] * tick
+
+
+def test_the_batched_layout_writes_once_per_window_whatever_arrives_within_it() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick", "--batch", "10"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    scenarios = result["scenarios"]
+    assert set(scenarios) == {"push", "push-deferred", "window", *SCENARIOS}
+    # a push inside the window writes nothing; the window's one sync writes what came
+    assert scenarios["push-deferred"]["writes"] == 0
+    assert scenarios["window"]["writes"] >= 3 + 3 + 1  # two direct commits, the batch PR
+    # dev and qa take commits, not PRs: no POST /pulls for a push into a batched repo
+    assert "POST /pulls" not in scenarios["push"]["top"]
+    projection = result["projection"]
+    assert projection["batch_minutes"] == 10
+    # 10 repos × 6 windows an hour write; the other 240 pushes only read
+    rounds = min(projection["pushes_per_hour"], projection["repos"] * 6)
+    assert projection["writes_per_hour"] >= rounds * scenarios["window"]["writes"]
