@@ -159,6 +159,13 @@ def _chart(source: Source) -> tuple[str, str]:
     return source.repo, source.chart
 
 
+def oci_chart(source: Source) -> ImageRef | None:
+    """The OCI repository an `oci://` chart source is read from; None for an HTTP repository."""
+    if source.chart is None or source.repo is None or not source.repo.startswith("oci://"):
+        return None
+    return _oci_ref(source.repo, source.chart)
+
+
 def _oci_ref(repo: str, chart: str) -> ImageRef:
     return ImageRef.parse(f"{repo.removeprefix('oci://').rstrip('/')}/{chart}")
 
