@@ -2,7 +2,9 @@
 
 An index can be tens of megabytes (every version of every chart), so it is fetched with a
 conditional GET (`If-None-Match` / `If-Modified-Since`) and a 304 reuses what was read last
-time; only chart names and version strings are kept. Like every registry answer it is read
+time (static hosts such as nginx, S3 and GitHub Pages send an ETag or Last-Modified;
+ChartMuseum's index handler sends neither, so there every poll reads it whole); only chart
+names and version strings are kept. Like every registry answer it is read
 through `bot.download`, which stops at `MAX_BYTES` after decompression. It is parsed
 with libyaml's base loader: safe (it builds nothing but strings, lists and mappings; aliases
 share one object, so nested aliases cost nothing) and typeless, so `version: 1.10` stays
