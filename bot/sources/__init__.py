@@ -18,8 +18,8 @@ from bot.errors import PromobotError
 from bot.forges.base import Forge
 from bot.sources.base import Poller, SourceError, latest
 from bot.sources.git import GitTags
-from bot.sources.helm import HelmRepository
-from bot.sources.oci import OciRegistry
+from bot.sources.helm import HelmRepository, oci_chart
+from bot.sources.oci import ImageRef, OciRegistry
 
 __all__ = ["POLLERS", "Poller", "SourceError", "Sources", "latest"]
 
@@ -96,7 +96,11 @@ class Sources:
         """
         once = _Once(self)
         found: dict[Source, str | None] = {}
-        for source in distinct_sources(config):
+        sources = distinct_sources(config)
+        # Told up front, the registry asks one token for many repositories and keeps tag
+        # lists only for what this configuration names.
+        self.registry.expect(registry_repositories(sources))
+        for source in sources:
             try:
                 found[source] = latest(source, once)
             except PromobotError as exc:
@@ -128,6 +132,20 @@ def distinct_sources(config: Config) -> list[Source]:
             if component.source is not None:
                 seen.setdefault(component.source, None)
     return list(seen)
+
+
+def registry_repositories(sources: list[Source]) -> list[ImageRef]:
+    """The OCI repositories that polling `sources` reads: images and `oci://` charts."""
+    refs: list[ImageRef] = []
+    for source in sources:
+        try:
+            if source.image:
+                refs.append(ImageRef.parse(source.image))
+            elif (ref := oci_chart(source)) is not None:
+                refs.append(ref)
+        except SourceError:
+            continue  # a malformed reference fails again when its source is polled, and is named
+    return refs
 
 
 class _Once:

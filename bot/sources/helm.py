@@ -2,7 +2,9 @@
 
 An index can be tens of megabytes (every version of every chart), so it is fetched with a
 conditional GET (`If-None-Match` / `If-Modified-Since`) and a 304 reuses what was read last
-time; only chart names and version strings are kept. Like every registry answer it is read
+time (static hosts such as nginx, S3 and GitHub Pages send an ETag or Last-Modified;
+ChartMuseum's index handler sends neither, so there every poll reads it whole); only chart
+names and version strings are kept. Like every registry answer it is read
 through `bot.download`, which stops at `MAX_BYTES` after decompression. It is parsed
 with libyaml's base loader: safe (it builds nothing but strings, lists and mappings; aliases
 share one object, so nested aliases cost nothing) and typeless, so `version: 1.10` stays
@@ -157,6 +159,13 @@ def _chart(source: Source) -> tuple[str, str]:
     if source.chart is None or source.repo is None:
         raise SourceError(f"{source.label} is not a chart source")
     return source.repo, source.chart
+
+
+def oci_chart(source: Source) -> ImageRef | None:
+    """The OCI repository an `oci://` chart source is read from; None for an HTTP repository."""
+    if source.chart is None or source.repo is None or not source.repo.startswith("oci://"):
+        return None
+    return _oci_ref(source.repo, source.chart)
 
 
 def _oci_ref(repo: str, chart: str) -> ImageRef:

@@ -3,7 +3,23 @@
 Tags come from `GET /v2/<name>/tags/list`, following `Link: <…>; rel="next"` pages. Auth is
 what `docker pull` does: a 401 names a scheme in `WWW-Authenticate`; for `Bearer` we fetch a
 token from the realm (anonymously, or with the host's basic credentials) and keep it until it
-expires, for `Basic` we send the credentials. Credentials never appear in errors or logs.
+expires, for `Basic` we send the credentials. Credentials and tokens never appear in errors or
+logs.
+
+What a poll of N repositories on one registry costs: N tag-list requests (one per page), and
+about N / SCOPES_PER_TOKEN token requests when the tokens have expired (Docker Hub's live 300 s,
+the reconcile interval, so in practice every poll). `expect()` tells the registry which
+repositories the poll will read; the first token it then needs asks for up to SCOPES_PER_TOKEN
+of their pull scopes at once (the token spec's repeated `scope=` parameter, which Docker Hub,
+Harbor, Quay and Distribution's token servers read; a server grants the subset it allows). A
+realm that grants fewer than it was asked is asked one scope per token, as before.
+
+Tag lists are asked with `If-None-Match` / `If-Modified-Since` when the last answer carried
+an `ETag` / `Last-Modified`, and a 304 reuses the remembered page. Of the registries checked,
+none sends them on tag lists: Distribution 2.8 (Debian's `docker-registry`, tested in
+tests/sources/test_oci.py), Harbor and Quay (their tag-list handlers, read) — for GHCR and
+Docker Hub it is unknown. So today this saves bodies only where a registry (or a caching proxy
+in front of it) adds validators; it never costs a request.
 """
 
 from __future__ import annotations
@@ -21,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -47,6 +63,13 @@ PAGE_SIZE = 1000
 MAX_PAGES = 1000
 TOKEN_MIN_LIFETIME = 60  # seconds; the token spec's default when `expires_in` is missing
 TOKEN_MARGIN = 10  # renew this long before a token expires
+# Pull scopes asked in one token request: ~60 bytes each keeps the URL near 3 KB, well under
+# the 8 KB that common proxies and servers accept in a request line.
+SCOPES_PER_TOKEN = 50
+# How long a realm that granted fewer scopes than asked is asked one scope per token; then
+# batches are tried again (a server restart that voids tokens looks the same from here).
+ONE_SCOPE_FOR = 3600.0
+MAX_LISTINGS = 10_000  # remembered tag lists, whatever `expect()` was told
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
@@ -109,6 +132,17 @@ _TokenKey = tuple[str, str, str, str | None]  # realm, service, scope, user
 class _Token:
     value: str
     expires: float  # on the poller's clock
+    scopes: int = 1  # how many scopes it was asked for: more than one is a batch
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One page of a tag list as last answered, with the validators to ask again with."""
+
+    etag: str | None
+    modified: str | None
+    tags: tuple[str, ...]
+    next: str | None  # the `Link: rel="next"` target, as sent
 
 
 class OciRegistry:
@@ -131,7 +165,11 @@ class OciRegistry:
         self._retry = retry
         self._clock = clock
         self._schemes: dict[str, _Challenge] = {}  # host → how it last asked us to log in
-        self._tokens: dict[_TokenKey, _Token] = {}
+        self._tokens: dict[_TokenKey, _Token] = {}  # a batch token sits under each of its scopes
+        self._one_scope: dict[tuple[str, str], float] = {}  # (realm, service) → until when
+        self._alone: set[tuple[str, str, str]] = set()  # (realm, service, scope) not batched
+        self._expected: dict[str, tuple[str, ...]] = {}  # host → repositories the poll reads
+        self._listings: dict[ImageRef, dict[str, _Page]] = {}  # tag list pages by URL
 
     # --- the Poller interface ----------------------------------------------------------------
 
@@ -143,27 +181,44 @@ class OciRegistry:
 
     # --- the registry ------------------------------------------------------------------------
 
+    def expect(self, images: Iterable[ImageRef]) -> None:
+        """The repositories the coming poll reads (and only those: earlier ones are forgotten).
+
+        Their tokens are then asked for in batches, and remembered tag lists of repositories
+        not named here are dropped, so what is kept follows the configuration.
+        """
+        by_host: dict[str, dict[str, None]] = {}
+        for ref in images:
+            by_host.setdefault(ref.host, {})[ref.name] = None
+        self._expected = {host: tuple(names) for host, names in by_host.items()}
+        named = {_pull_scope(ImageRef(h, n)) for h, names in by_host.items() for n in names}
+        self._alone = {entry for entry in self._alone if entry[2] in named}
+        for ref in list(self._listings):
+            if ref.name not in by_host.get(ref.host, {}):
+                del self._listings[ref]
+
     def tags(self, image: str | ImageRef) -> list[str]:
         """Every tag of the repository, in the registry's order, across all pages."""
         ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
         url: str | None = f"{self.base_url(ref.host)}/v2/{ref.name}/tags/list?n={PAGE_SIZE}"
-        seen: set[str] = set()
+        known = self._listings.get(ref, {})
+        pages: dict[str, _Page] = {}
         tags: list[str] = []
         while url is not None:
-            if url in seen or len(seen) >= MAX_PAGES:
+            if url in pages or len(pages) >= MAX_PAGES:
                 raise SourceError(f"{ref.host} pages the tags of {ref} in a loop; giving up")
-            seen.add(url)
-            response = self._request(ref, "GET", url, {"Accept": "application/json"})
-            if response.status_code == 400 and len(seen) == 1:
+            response = self._request(ref, "GET", url, _conditional(known.get(url)))
+            if response.status_code == 400 and not pages:
                 # A registry that rejects our page size: take its own pages instead.
                 url = url.partition("?")[0]
-                response = self._request(ref, "GET", url, {"Accept": "application/json"})
-            if response.status_code == 404:
-                raise SourceError(f"no repository {ref} on {ref.host} ({_reason(response)})")
-            _expect_ok(response, f"listing the tags of {ref}")
-            tags.extend(_tag_page(response, ref))
-            link = response.links.get("next", {}).get("url")
-            url = urljoin(url, link) if link else None
+                response = self._request(ref, "GET", url, _conditional(known.get(url)))
+            page = known.get(url) if response.status_code == 304 else None
+            if page is None:
+                page = _read_page(response, ref)
+            pages[url] = page
+            tags.extend(page.tags)
+            url = urljoin(url, page.next) if page.next else None
+        self._remember(ref, pages)
         return tags
 
     def digest(self, image: str | ImageRef, tag: str) -> str:
@@ -186,6 +241,15 @@ class OciRegistry:
         if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
             raise SourceError(f"{ref.host} sent no usable digest for {ref}:{tag}")
         return digest
+
+    def _remember(self, ref: ImageRef, pages: dict[str, _Page]) -> None:
+        """Keep a tag list for next time only if the registry sent a way to ask if it changed."""
+        self._listings.pop(ref, None)
+        if not any(p.etag or p.modified for p in pages.values()):
+            return  # nothing to send If-None-Match with: keeping it would cost memory for naught
+        if len(self._listings) >= MAX_LISTINGS:
+            del self._listings[next(iter(self._listings))]  # the least recently listed
+        self._listings[ref] = pages
 
     def base_url(self, host: str) -> str:
         plain = host in self._insecure or _is_loopback(host)
@@ -223,7 +287,7 @@ class OciRegistry:
             raise SourceError(f"{ref.host} refused access to {ref} and named no way to log in")
         self._schemes[ref.host] = challenge
         if token is not None:  # the registry no longer takes the token we sent
-            self._tokens.pop(token, None)
+            self._forget(ref, token)
         again, _ = self._authorization(ref, challenge)
         if again and again != sent:
             response = self._send(ref.host, method, url, {**headers, **again})
@@ -250,13 +314,89 @@ class OciRegistry:
         cached = self._tokens.get(key)
         if cached is not None and cached.expires > self._clock():
             return cached.value
-        params = {
-            k: v for k, v in (("service", challenge.service), ("scope", challenge.scope)) if v
-        }
+        scopes = self._batch(ref, challenge, key)
+        token, lifetime = self._fetch_token(ref, challenge, scopes)
+        granted = _granted(token, scopes)
+        refused = [scope for scope in scopes if scope not in granted]
+        if len(scopes) > 1 and refused:
+            # The spec lets a token service grant a subset (no access to a private repository,
+            # or a server that reads one scope): those scopes are asked alone from now on.
+            self._alone.update((challenge.realm, challenge.service, s) for s in refused)
+            log.info(
+                "registry token service granted fewer scopes than asked",
+                extra={"host": ref.host, "asked": len(scopes), "granted": len(granted)},
+            )
+            if challenge.scope in refused:
+                scopes = [challenge.scope]
+                token, lifetime = self._fetch_token(ref, challenge, scopes)
+                granted = scopes
+        now = self._clock()
+        expires = now + max(lifetime - TOKEN_MARGIN, 1)
+        for stale in [k for k, t in self._tokens.items() if t.expires <= now]:
+            del self._tokens[stale]  # what is kept: the tokens still alive
+        # An opaque token (or claims not read) is trusted with every scope asked and shown
+        # wrong by a 401 (`_forget`); its own scope is always kept: the registry decides.
+        for scope in {challenge.scope, *granted}:
+            self._tokens[(*key[:2], scope, key[3])] = _Token(token, expires, len(scopes))
+        log.debug(
+            "registry token fetched",
+            extra={"host": ref.host, "scope": challenge.scope, "scopes": len(scopes)},
+        )
+        return token
+
+    def _batch(self, ref: ImageRef, challenge: _Challenge, key: _TokenKey) -> list[str]:
+        """The scopes to ask with this one: the pull scopes of expected repositories without
+        a live token, when the realm grants several; at most SCOPES_PER_TOKEN in all."""
+        realm = (challenge.realm, challenge.service)
+        now = self._clock()
+        if (
+            challenge.scope != _pull_scope(ref)
+            or self._one_scope.get(realm, 0.0) > now
+            or (*realm, challenge.scope) in self._alone
+        ):
+            return [challenge.scope]
+        scopes = [challenge.scope]
+        for name in self._expected.get(ref.host, ()):
+            if len(scopes) >= SCOPES_PER_TOKEN:
+                break
+            scope = _pull_scope(ImageRef(ref.host, name))
+            held = self._tokens.get((*key[:2], scope, key[3]))
+            if (
+                name != ref.name
+                and (held is None or held.expires <= now)
+                and (*realm, scope) not in self._alone
+            ):
+                scopes.append(scope)
+        return scopes
+
+    def _forget(self, ref: ImageRef, key: _TokenKey) -> None:
+        """Drop a token the registry refused. An opaque batch token does not say what it
+        granted, so a refusal cannot be pinned on one scope: it is dropped for all its scopes
+        and its realm is asked one scope per token for a while."""
+        refused = self._tokens.pop(key, None)
+        if refused is None or refused.scopes == 1:
+            return
+        for other in [k for k, t in self._tokens.items() if t.value == refused.value]:
+            del self._tokens[other]
+        self._one_scope[key[:2]] = self._clock() + ONE_SCOPE_FOR
+        log.info(
+            "registry refused a multi-scope token; asking one scope per token",
+            extra={"host": ref.host, "scopes": refused.scopes},
+        )
+
+    def _fetch_token(
+        self, ref: ImageRef, challenge: _Challenge, scopes: list[str]
+    ) -> tuple[str, int]:
+        """A token for `scopes` from the realm, and its lifetime in seconds."""
+        query = [("service", challenge.service)] if challenge.service else []
+        query += [("scope", scope) for scope in scopes if scope]
+        url = challenge.realm  # a realm may carry its own query: keep it, add ours
+        if query:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(query)
         user = self._credentials.get(ref.host)
         headers = {"Authorization": _basic(*user)} if user else {}
         realm_host = urlsplit(challenge.realm).netloc or ref.host
-        response = self._send(realm_host, "GET", challenge.realm, headers, params)
+        response = self._send(realm_host, "GET", url, headers)
         if response.status_code in (401, 403):
             who = f"the credentials of {user[0]!r}" if user else "anonymous access"
             raise SourceError(
@@ -270,9 +410,7 @@ class OciRegistry:
             raise SourceError(f"the token service of {ref.host} answered without a token")
         lifetime = body.get("expires_in")
         seconds = lifetime if isinstance(lifetime, int) and lifetime > 0 else TOKEN_MIN_LIFETIME
-        self._tokens[key] = _Token(token, self._clock() + max(seconds - TOKEN_MARGIN, 1))
-        log.debug("registry token fetched", extra={"host": ref.host, "scope": challenge.scope})
-        return token
+        return token, seconds
 
     def _denied(self, ref: ImageRef) -> SourceError:
         user = self._credentials.get(ref.host)
@@ -292,10 +430,9 @@ class OciRegistry:
         method: str,
         url: str,
         headers: Mapping[str, str],
-        params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:  # tag lists, manifests and token answers alike: at most MAX_BYTES
-            return fetch(self._client, method, url, headers=headers, params=params)
+            return fetch(self._client, method, url, headers=headers)
         except httpx.TimeoutException as exc:
             raise Unavailable(f"registry {host} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -312,6 +449,53 @@ def _image(source: Source) -> ImageRef:
 
 def _pull_scope(ref: ImageRef) -> str:
     return f"repository:{ref.name}:pull"
+
+
+def _granted(token: str, asked: list[str]) -> list[str]:
+    """The asked scopes a JWT's `access` claims grant pull on; all of them if it is opaque.
+
+    The claims are read, not verified: they only decide which repositories this token is
+    tried for; the registry verifies it and a 401 undoes a wrong guess.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or len(asked) == 1:
+        return asked
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        access = claims["access"]
+        pullable = {
+            f"{entry['type']}:{entry['name']}:pull"
+            for entry in access
+            if {"pull", "*"} & set(entry.get("actions") or ())
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return asked  # not a JWT we can read: the 401 fallback still holds
+    return [scope for scope in asked if scope in pullable]
+
+
+def _conditional(page: _Page | None) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    if page is not None and page.etag:
+        headers["If-None-Match"] = page.etag
+    if page is not None and page.modified:
+        headers["If-Modified-Since"] = page.modified
+    return headers
+
+
+def _read_page(response: httpx.Response, ref: ImageRef) -> _Page:
+    if response.status_code == 404:
+        raise SourceError(f"no repository {ref} on {ref.host} ({_reason(response)})")
+    _expect_ok(response, f"listing the tags of {ref}")
+    if response.status_code != 200:  # a 304 we did not ask for, or a stray 2xx
+        raise SourceError(
+            f"{ref.host} answered {response.status_code} while listing the tags of {ref}"
+        )
+    return _Page(
+        response.headers.get("ETag"),
+        response.headers.get("Last-Modified"),
+        tuple(_tag_page(response, ref)),
+        response.links.get("next", {}).get("url"),
+    )
 
 
 def _is_loopback(host: str) -> bool:

@@ -2,13 +2,19 @@
 
 Distribution's own token auth needs certificates, so the token flow is tested against
 `TokenRegistry`, which answers like Docker Hub or GHCR: 401 with a `Bearer` challenge, a token
-service at the realm, tag lists in pages linked by `Link: <…>; rel="next"`.
+service at the realm, tag lists in pages linked by `Link: <…>; rel="next"`. Its token service
+grants every `scope=` asked in one token, as Docker Hub's, Harbor's, Quay's and Distribution's
+token servers do (or at most `max_scopes` of them), as a JWT whose `access` claims list what it
+grants (or, with `opaque`, a token that says nothing). Tag lists carry an `ETag` or
+`Last-Modified` only when `validator` asks for one: Distribution 2.8, Harbor and Quay send
+neither, so by default neither does the stand-in.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -16,7 +22,8 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from email.utils import formatdate
+from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -60,11 +67,18 @@ class TokenRegistry:
     page_size: int = 2  # caps `n`, as Docker Hub and GHCR do
     credentials: tuple[str, str] | None = None  # required by the token service when set
     url: str = ""
-    hits: Counter[str] = field(default_factory=Counter)  # "token", "401", "tags", "manifest"
+    # "token", "401", "tags", "tags unchanged" (answered 304), "manifest"
+    hits: Counter[str] = field(default_factory=Counter)
     token_auth: list[str | None] = field(default_factory=list)  # Authorization seen by /token
-    issued: set[str] = field(default_factory=set)
+    token_scopes: list[list[str]] = field(default_factory=list)  # scopes asked, per request
+    issued: dict[str, set[str]] = field(default_factory=dict)  # token → the scopes it grants
     faults: list[int] = field(default_factory=list)  # statuses to answer first, one per request
     expires_in: int = 300
+    max_scopes: int | None = None  # grant at most this many of the scopes asked (None: all)
+    opaque: bool = False  # tokens that are not JWTs: the client cannot read what they grant
+    private: set[str] = field(default_factory=set)  # repositories no token grants pull on
+    validator: Literal["etag", "last-modified"] | None = None  # sent with tag lists
+    _stamps: dict[str, str] = field(default_factory=dict)  # tag page → its Last-Modified
 
     def app(self) -> Starlette:
         return Starlette(
@@ -86,8 +100,25 @@ class TokenRegistry:
             wanted = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
             if auth != wanted:
                 return JSONResponse({"details": "incorrect username or password"}, 401)
-        token = f"token-{self.hits['token']}-{request.query_params.get('scope')}"
-        self.issued.add(token)
+        # Harbor also splits a parameter on spaces; Docker sends one parameter per scope.
+        asked = [s for p in request.query_params.getlist("scope") for s in p.split(" ") if s]
+        self.token_scopes.append(asked)
+        parsed = [(scope, _parse_scope(scope)) for scope in asked]
+        granted = [s for s, (_, name, _) in parsed if name and name not in self.private]
+        granted = granted[: self.max_scopes]
+        number = self.hits["token"]
+        if self.opaque:
+            token = f"opaque-{number}"
+        else:  # a JWT as Docker Hub's: unsigned here, since the client only reads it
+            access = [
+                {"type": kind, "name": name, "actions": actions.split(",")}
+                for kind, name, actions in map(_parse_scope, granted)
+            ]
+            claims = {"iss": "stand-in", "aud": "stand-in", "jti": str(number), "access": access}
+            token = ".".join(
+                (_b64(json.dumps({"alg": "none", "typ": "JWT"})), _b64(json.dumps(claims)), "")
+            )
+        self.issued[token] = set(granted)
         return JSONResponse({"token": token, "expires_in": self.expires_in})
 
     def _denied(self, request: Request, name: str) -> Response | None:
@@ -95,7 +126,7 @@ class TokenRegistry:
             status = self.faults.pop(0)
             return JSONResponse({"errors": [{"message": "injected"}]}, status, {"Retry-After": "0"})
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if token in self.issued and token.endswith(f"repository:{name}:pull"):
+        if f"repository:{name}:pull" in self.issued.get(token, ()):
             return None
         self.hits["401"] += 1
         challenge = (
@@ -112,7 +143,6 @@ class TokenRegistry:
         denied = self._denied(request, name)
         if denied is not None:
             return denied
-        self.hits["tags"] += 1
         if name not in self.repos:
             return JSONResponse({"errors": [{"code": "NAME_UNKNOWN", "message": "no repo"}]}, 404)
         tags = sorted(self.repos[name])
@@ -123,7 +153,25 @@ class TokenRegistry:
         headers = {}
         if more:  # a relative link, as Distribution sends
             headers["Link"] = f'</v2/{name}/tags/list?n={n}&last={page[-1]}>; rel="next"'
-        return JSONResponse({"name": name, "tags": page}, headers=headers)
+        body = {"name": name, "tags": page}
+        digest = hashlib.sha256(json.dumps([body, headers]).encode()).hexdigest()[:16]
+        if self.validator == "etag":
+            headers["ETag"] = f'"{digest}"'
+            fresh = request.headers.get("If-None-Match") == headers["ETag"]
+        elif self.validator == "last-modified":
+            # a later second for each new content, as a registry's last-push time would be
+            stamp = self._stamps.setdefault(
+                digest, formatdate(1_800_000_000 + len(self._stamps), usegmt=True)
+            )
+            headers["Last-Modified"] = stamp
+            fresh = request.headers.get("If-Modified-Since") == stamp
+        else:
+            fresh = False
+        if fresh:
+            self.hits["tags unchanged"] += 1
+            return Response(status_code=304, headers=headers)
+        self.hits["tags"] += 1
+        return JSONResponse(body, headers=headers)
 
     async def manifest(self, request: Request) -> Response:
         name, ref = request.path_params["name"], request.path_params["ref"]
@@ -134,6 +182,17 @@ class TokenRegistry:
         if ref not in self.repos.get(name, []):
             return JSONResponse({"errors": [{"code": "MANIFEST_UNKNOWN"}]}, 404)
         return Response(b"", headers={"Docker-Content-Digest": self.digest_of(name, ref)})
+
+
+def _parse_scope(scope: str) -> tuple[str, str, str]:
+    """`repository:team/api:pull` → ("repository", "team/api", "pull"); blanks if malformed."""
+    kind, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")
+    return kind, name, actions
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 @contextmanager

@@ -6,7 +6,9 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
+import httpx
 import pytest
 
 from bot.config import Source
@@ -180,6 +182,19 @@ def test_a_missing_repository_or_tag_is_a_clear_source_error(registry: Registry)
 
 
 @needs_registry
+def test_the_real_registry_sends_no_validators_on_tag_lists(registry: Registry) -> None:
+    # What the README says of Distribution 2.8: no ETag / Last-Modified on a tag list (its
+    # manifests have an ETag), so a poll cannot be answered 304. If this fails, say so there.
+    response = httpx.get(f"{registry.url}/v2/team/api/tags/list?n=1000")
+    assert response.status_code == 200
+    assert "etag" not in response.headers and "last-modified" not in response.headers
+    with OciRegistry() as oci:
+        oci.expect([ImageRef(registry.host, "team/api")])
+        assert sorted(oci.tags(f"{registry.host}/team/api")) == sorted(TAGS)
+        assert sorted(oci.tags(f"{registry.host}/team/api")) == sorted(TAGS)
+
+
+@needs_registry
 def test_basic_auth_with_the_right_credentials(locked: Registry) -> None:
     with OciRegistry({locked.host: (USER, PASSWORD)}) as oci:
         source = Source(image=f"{locked.host}/team/api", digest=True)
@@ -273,6 +288,101 @@ def test_the_token_service_gets_basic_credentials_when_configured() -> None:
         with OciRegistry() as oci, pytest.raises(SourceError, match="refused anonymous access"):
             oci.tags(f"{host}/acme/api")
     assert reg.token_auth[0] == "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def refs(host: str, *names: str) -> list[ImageRef]:
+    return [ImageRef(host, name) for name in names]
+
+
+NAMES = [f"acme/app{i}" for i in range(5)]
+
+
+def test_expected_repositories_share_one_token() -> None:
+    with token_registry(repos={n: ["1.0.0"] for n in NAMES}) as reg:
+        host = reg.url.removeprefix("http://")
+        with OciRegistry() as oci:
+            oci.expect(refs(host, *NAMES))
+            for name in NAMES:
+                assert oci.tags(f"{host}/{name}") == ["1.0.0"]
+    assert reg.hits == {"401": 1, "token": 1, "tags": 5}
+    assert reg.token_scopes == [[f"repository:{n}:pull" for n in NAMES]]
+
+
+def test_a_token_service_that_grants_one_scope_per_token_still_serves_every_repository() -> None:
+    # Its JWT says what it granted: the others are asked alone, without a 401 each.
+    with token_registry(repos={n: ["1.0.0"] for n in NAMES}, max_scopes=1) as reg:
+        host = reg.url.removeprefix("http://")
+        with OciRegistry() as oci:
+            oci.expect(refs(host, *NAMES))
+            for name in NAMES:
+                assert oci.tags(f"{host}/{name}") == ["1.0.0"]
+            assert reg.hits == {"401": 1, "token": 5, "tags": 5}
+            for name in NAMES:  # next poll: the tokens are alive, nothing more is asked
+                oci.tags(f"{host}/{name}")
+    assert reg.hits == {"401": 1, "token": 5, "tags": 10}
+    assert [len(scopes) for scopes in reg.token_scopes] == [5, 1, 1, 1, 1]
+
+
+def test_an_opaque_token_refused_for_one_repository_falls_back_to_one_scope_per_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with token_registry(repos={n: ["1.0.0"] for n in NAMES}, max_scopes=1, opaque=True) as reg:
+        host = reg.url.removeprefix("http://")
+        with OciRegistry() as oci:
+            oci.expect(refs(host, *NAMES))
+            for name in NAMES:
+                assert oci.tags(f"{host}/{name}") == ["1.0.0"]
+    # one 401 shows the batch token was not good for app1; from then on, one scope per token
+    assert reg.hits == {"401": 2, "token": 5, "tags": 5}
+    assert [len(scopes) for scopes in reg.token_scopes] == [5, 1, 1, 1, 1]
+    assert "registry refused a multi-scope token; asking one scope per token" in caplog.messages
+    assert not any(token in caplog.text for token in reg.issued)  # tokens are never logged
+
+
+def test_a_private_repository_in_a_batch_fails_alone() -> None:
+    with token_registry(repos={n: ["1.0.0"] for n in NAMES}, private={"acme/app2"}) as reg:
+        host = reg.url.removeprefix("http://")
+        with OciRegistry() as oci:
+            oci.expect(refs(host, *NAMES))
+            for name in NAMES:
+                if name == "acme/app2":
+                    with pytest.raises(SourceError, match="wants credentials"):
+                        oci.tags(f"{host}/{name}")
+                else:
+                    assert oci.tags(f"{host}/{name}") == ["1.0.0"]
+    assert reg.token_scopes[0] == [f"repository:{n}:pull" for n in NAMES]
+    assert all(scopes == ["repository:acme/app2:pull"] for scopes in reg.token_scopes[1:])
+
+
+@pytest.mark.parametrize("validator", ["etag", "last-modified"])
+def test_an_unchanged_tag_list_is_answered_304_and_a_changed_one_is_read(
+    validator: Literal["etag", "last-modified"],
+) -> None:
+    tags = ["1.0.0", "1.1.0", "1.2.0", "2.0.0", "latest"]
+    with token_registry(repos={"acme/api": list(tags)}, validator=validator) as reg:
+        host = reg.url.removeprefix("http://")
+        with OciRegistry() as oci:
+            assert oci.tags(f"{host}/acme/api") == tags  # three pages of two
+            assert oci.tags(f"{host}/acme/api") == tags
+            assert (reg.hits["tags"], reg.hits["tags unchanged"]) == (3, 3)
+            reg.repos["acme/api"].append("2.1.0")  # the last page changes
+            assert oci.tags(f"{host}/acme/api") == [*tags[:4], "2.1.0", "latest"]
+            assert (reg.hits["tags"], reg.hits["tags unchanged"]) == (4, 5)
+
+
+def test_only_tag_lists_of_expected_repositories_are_kept() -> None:
+    repos = {"acme/api": ["1.0.0"], "acme/web": ["2.0.0"]}
+    with token_registry(repos=repos, validator="etag") as reg:
+        host = reg.url.removeprefix("http://")
+        with OciRegistry() as oci:
+            oci.expect(refs(host, "acme/api", "acme/web"))
+            oci.tags(f"{host}/acme/api")
+            oci.tags(f"{host}/acme/web")
+            oci.expect(refs(host, "acme/web"))  # the configuration no longer names acme/api
+            oci.tags(f"{host}/acme/api")
+            oci.tags(f"{host}/acme/web")
+    assert (reg.hits["tags"], reg.hits["tags unchanged"]) == (3, 1)
 
 
 # --- failures ------------------------------------------------------------------------------

@@ -141,3 +141,51 @@ def test_a_failure_logs_a_fixed_message_with_fields(caplog: pytest.LogCaptureFix
     assert record.getMessage() == "source poll failed"
     assert record.__dict__["source"] == f"image:{dead}/a"
     assert "unreachable" in record.__dict__["error"]
+
+
+def images_config(host: str, count: int) -> config.Config:
+    text = "version: 1\nenvironments: {dev: {}}\napps:\n"
+    for i in range(count):
+        text += (
+            f"  app{i}:\n    components:\n      image:\n"
+            f"        source: {{image: {host}/acme/app{i}}}\n"
+            f'        target: {{file: "envs/{{env}}/app{i}.yaml", field: tag}}\n'
+        )
+    return config.load(text)
+
+
+@pytest.mark.parametrize("count", [1, 50, 51, 120])
+def test_a_tick_over_n_images_asks_one_token_per_50_repositories(count: int) -> None:
+    now = [1000.0]
+    repos = {f"acme/app{i}": ["1.0.0", f"1.{i}.0"] for i in range(count)}
+    with (
+        token_registry(repos=repos, page_size=10, expires_in=300) as reg,
+        Sources(OciRegistry(retry=FAST, clock=lambda: now[0])) as sources,
+    ):
+        host = reg.url.removeprefix("http://")
+        cfg = images_config(host, count)
+        wanted = {f"image:{host}/acme/app{i}": f"1.{i}.0" for i in range(count)}
+        assert sources.poll(cfg) == wanted
+        batches = -(-count // 50)
+        assert reg.hits == {"401": 1, "token": batches, "tags": count}
+        assert all(len(scopes) <= 50 for scopes in reg.token_scopes)
+        now[0] += 300  # the next tick, when Docker Hub's tokens have expired
+        assert sources.poll(cfg) == wanted
+        assert reg.hits == {"401": 1, "token": 2 * batches, "tags": 2 * count}
+
+
+def test_a_tick_sees_a_new_tag_at_once_when_tag_lists_are_answered_304() -> None:
+    repos = {f"acme/app{i}": ["1.0.0", "1.1.0", "1.2.0"] for i in range(3)}
+    with (
+        token_registry(repos=repos, page_size=2, validator="etag") as reg,
+        Sources(OciRegistry(retry=FAST)) as sources,
+    ):
+        host = reg.url.removeprefix("http://")
+        cfg = images_config(host, 3)
+        assert set(sources.poll(cfg).values()) == {"1.2.0"}
+        assert reg.hits["tags"] == 6  # two pages each
+        assert set(sources.poll(cfg).values()) == {"1.2.0"}
+        assert (reg.hits["tags"], reg.hits["tags unchanged"]) == (6, 6)
+        repos["acme/app1"].append("1.3.0")
+        assert sources.poll(cfg)[f"image:{host}/acme/app1"] == "1.3.0"
+        assert (reg.hits["tags"], reg.hits["tags unchanged"]) == (7, 11)  # its second page
