@@ -268,7 +268,8 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
     from bot import planner
 
     forge, snapshot, cfg = _open(repo, ref)
-    promotions = planner.plan(cfg, _status(forge, snapshot, cfg))
+    # as the service would propose them: batched environments' promotions gathered into one
+    promotions = planner.batch(cfg, planner.plan(cfg, _status(forge, snapshot, cfg)))
     if fmt == "json":
         _echo_json(promotions, list[planner.Promotion])
         return
@@ -279,7 +280,9 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
         return
     for p in promotions:
         click.secho(f"{render.title(p)}", bold=True)
-        click.secho(f"  branch {p.branch}", fg="bright_black")
+        direct = cfg.environments[p.env].propose == "commit"
+        where = "a commit on the default branch (propose: commit)" if direct else p.branch
+        click.secho(f"  {'as' if direct else 'branch'} {where}", fg="bright_black")
         for app in p.apps:
             for row in app.changed:
                 arrow = "⚠ downgrade" if row.change == "down" else ""

@@ -308,7 +308,7 @@ class Engine:
             self._closed.pop(branch, None)
         problems: dict[str, Failure] = {}
         actions = []
-        due = planner.batch(state.config, self.due(state, artifacts), alone=open_prs)
+        due = planner.batch(state.config, self.due(state, artifacts), alone=open_prs.keys())
         direct = []
         for promotion in due:
             try:
@@ -351,9 +351,7 @@ class Engine:
         if wait <= 0:
             return None
         number = open_pr.number if open_pr is not None else None
-        return Action(
-            "deferred", promotion.branch, number, f"written again in {wait:.0f}s", None, wait
-        )
+        return Action("deferred", promotion.branch, number, f"in {wait:.0f}s", wait=wait)
 
     def commit(
         self,
