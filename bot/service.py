@@ -1,7 +1,8 @@
 """The service: one environment repo, its forge, the engine, the queue and the source pollers.
 
-`promobot serve` and `promobot worker` both build a `Service`; a job (an event, or a
-reconcile) runs here inside the repo's lock. Events are hints: every job recomputes from the
+`promobot serve` and `promobot worker` build a `Service` for a repo served alone, and a
+`bot.fleet.Fleet` of them — one per repo, sharing one queue — for several; a job (an event, or
+a reconcile) runs here inside the repo's lock. Events are hints: every job recomputes from the
 environment repo and the forge, so a lost, repeated or reordered event changes nothing.
 """
 
@@ -26,7 +27,7 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
-from bot.queue import PRIORITY, Queue
+from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
 from bot.signing import Signer, load_key
@@ -82,12 +83,16 @@ def _wants_sync(event: events.Event) -> bool:
     return isinstance(event, events.PullRequestEvent) and event.merged
 
 
-def build_signer(settings: Settings, forge: Forge) -> Signer:
+def build_signer(settings: Settings, forge: Forge, *, among_others: bool = False) -> Signer:
     """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
-    generated once beside the forge's own state in the repository's git directory."""
+    generated once beside the forge's own state in the repository's git directory.
+
+    The scope is the repo; `among_others` (several local checkouts served at once, which may
+    share a configured key) scopes a local checkout by its path rather than as "local"."""
     configured = settings.signing_key.get_secret_value() if settings.signing_key else None
     if isinstance(forge, LocalForge):
-        return signing.local(forge.key_path, configured)
+        scope = f"local:{forge.root}" if among_others else "local"
+        return signing.local(forge.key_path, configured, scope=scope)
     return Signer(load_key(configured, None), scope=settings.repo)
 
 
@@ -97,14 +102,23 @@ class Service:
         settings: Settings,
         forge: Forge | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        queue: RepoQueue | None = None,
+        budget_key: str | None = None,
+        among_others: bool = False,
     ) -> None:
+        """`queue`: this repo's view of a queue shared with other repos (a `Fleet`'s); by
+        default the repo has a queue of its own. `budget_key` names the rate limit the repo
+        spends (its installation's or token's; by default the forge kind's)."""
         self.settings = settings
         self.forge = forge or build_forge(settings)
         self.clock = clock
-        self.engine = Engine(self.forge, build_signer(settings, self.forge))
+        self.budget_key = budget_key or self.forge.name
+        signer = build_signer(settings, self.forge, among_others=among_others)
+        self.engine = Engine(self.forge, signer)
         self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
         self.engine.preview = self.gatekeeper.preview
-        self.queue = Queue(settings, settings.repo, self.run)
+        self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         self.intake = Intake(self)
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
@@ -208,7 +222,7 @@ class Service:
         spends = SPENDS.get(str(kind), "delivery")
         if kind == "event" and job.get("event", {}).get("kind") == "comment":
             spends = "command"
-        wait = budget.of(self.forge.name).wait(spends, time.time())
+        wait = budget.of(self.budget_key).wait(spends, time.time())
         if wait > 0:
             metrics.BUDGET_DEFERRED.labels(spends).inc()
             raise RateLimited(f"keeping the rate limit's reserve: {spends} waits", wait)
