@@ -37,7 +37,8 @@ FORGE_CALLS = Counter(
 )
 RATE_LIMIT_REMAINING = Gauge(
     "promobot_forge_rate_limit_remaining",
-    "The forge's remaining API rate limit, as last reported",
+    "The forge's remaining API rate limit, as last reported: by forge kind, or by GitHub App "
+    "installation (github:installation:<id>) when several repos are served",
     ["forge"],
     registry=REGISTRY,
 )

@@ -176,22 +176,8 @@ class Service:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            self._within_budget(job)
-            if kind == "reconcile":
-                actions = []
-                self.submit_sync(self.poll(), review=True)
-            elif kind == "sync":
-                actions = self.coalesced_sync(int(job.get("ticket", 0)))
-                if job.get("review"):
-                    self.review_open()
-            elif kind == "evaluate":
-                actions = []
-                self._evaluate(int(job["number"]))
-            elif kind == "delivery":
-                actions = []
-                self.intake.take(job)
-            else:
-                actions = self.handle(events.load(job["event"]))
+            with budget.spending(self.budget_key):  # the forge calls spend this repo's budget
+                actions = self._run(job)
             for action in actions:
                 metrics.ACTIONS.labels(action.outcome).inc()
                 log.info(
@@ -214,6 +200,25 @@ class Service:
                 self.intake.relevance.refresh(self, self.engine.latest)  # no extra forge call
             for listener in self.after_job:
                 listener()
+
+    def _run(self, job: dict[str, Any]) -> list[Action]:
+        kind = job.get("kind", "?")
+        self._within_budget(job)
+        if kind == "reconcile":
+            self.submit_sync(self.poll(), review=True)
+            return []
+        if kind == "sync":
+            actions = self.coalesced_sync(int(job.get("ticket", 0)))
+            if job.get("review"):
+                self.review_open()
+            return actions
+        if kind == "evaluate":
+            self._evaluate(int(job["number"]))
+            return []
+        if kind == "delivery":
+            self.intake.take(job)
+            return []
+        return self.handle(events.load(job["event"]))
 
     def _within_budget(self, job: dict[str, Any]) -> None:
         """Spend the forge's rate limit by priority: a job that must keep a reserve for more
