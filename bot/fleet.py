@@ -71,6 +71,8 @@ class Fleet:
         self.after_job: list[Callable[[], None]] = []
         self.on_context: list[Callable[[Service], None]] = []  # the web's overview, say
         self.problems: list[str] = []  # discovery that failed (the repos found stay served)
+        self._discovered = 0.0  # when discovery last ran (monotonic)
+        self.recheck_seconds = RECHECK_SECONDS
         for name in settings.repo_names:
             self._entries[name.lower()] = Entry(Candidate(name), named=True, served=True)
 
@@ -81,6 +83,7 @@ class Fleet:
         serve those with a `.promobot.yaml`; a repo that went away is no longer served."""
         if not self.settings.discovers:
             return
+        self._discovered = time.monotonic()
         try:
             found = self.finder.candidates()
         except PromobotError as exc:
@@ -98,13 +101,13 @@ class Fleet:
 
     def _consider(self, candidate: Candidate, *, force: bool = False) -> Entry | None:
         """Serve `candidate` if it has a `.promobot.yaml` (looked for at most every
-        `RECHECK_SECONDS`, unless `force`)."""
+        `self.recheck_seconds`, unless `force`)."""
         key = candidate.repo.lower()
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and (entry.named or entry.served):
                 return entry
-            recent = entry is not None and time.monotonic() - entry.checked < RECHECK_SECONDS
+            recent = entry is not None and time.monotonic() - entry.checked < self.recheck_seconds
             if entry is not None and recent and not force:
                 return entry
         try:
@@ -150,6 +153,14 @@ class Fleet:
                     self._drop(key, f"installation {ident} {event.action}")
         for candidate in repos:
             self._consider(candidate, force=candidate.repo in event.repos)
+
+    def _stale(self) -> bool:
+        """Whether discovery last ran over `self.recheck_seconds` ago (then: it runs now)."""
+        with self._lock:
+            if time.monotonic() - self._discovered < self.recheck_seconds:
+                return False
+            self._discovered = time.monotonic()
+            return True
 
     def served(self) -> list[str]:
         with self._lock:
@@ -255,6 +266,10 @@ class Fleet:
             return
         repo = str(job.get("repo", ""))
         context = self.context(repo)
+        if context is None and self.settings.discovers and self._stale():
+            # another process (the one that took an installation event) may know this repo
+            self.discover()
+            context = self.context(repo)
         if context is None:
             log.info("job dropped", extra={"job": job.get("id"), "repo": repo, "why": "not served"})
             return
@@ -275,6 +290,9 @@ class Fleet:
                         "error": context.intake.relevance.problems[0],
                     },
                 )
+        metrics.REPOS.labels("served").set(len(self.served()) - len(problems))
+        metrics.REPOS.labels("misconfigured").set(len(problems))
+        metrics.REPOS.labels("skipped").set(len(self.skipped()))
         return problems
 
     # --- running ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot import budget, events, intake, metrics, signing
@@ -128,6 +129,12 @@ class Service:
         self._timer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.after_job: list[Callable[[], None]] = []  # e.g. the overview's cache
+        # what metrics call the repo: a local checkout by its folder's name, never its path
+        self.label = (
+            Path(settings.repo).resolve().name
+            if isinstance(self.forge, LocalForge)
+            else settings.repo
+        )
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -179,7 +186,7 @@ class Service:
             with budget.spending(self.budget_key):  # the forge calls spend this repo's budget
                 actions = self._run(job)
             for action in actions:
-                metrics.ACTIONS.labels(action.outcome).inc()
+                metrics.ACTIONS.labels(self.label, action.outcome).inc()
                 log.info(
                     "promotion",
                     extra={
