@@ -14,7 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 RESERVE = {"delivery": 0.0, "command": 0.0, "gates": 0.05, "sync": 0.10, "reconcile": 0.25}
@@ -51,13 +53,32 @@ class Budget:
         return max((self.reset or now + 60) - now, 1.0)
 
 
-# By forge ("github", "gitlab"): one installation or token per process today; with several,
-# the key will name it.
+# By the rate limit they count: the forge kind ("github", "gitlab") for the one token of a
+# deployment, "github:installation:<id>" for each GitHub App installation of a fleet.
 BUDGETS: dict[str, Budget] = {}
+_spender: ContextVar[str | None] = ContextVar("promobot_budget", default=None)
 
 
-def of(forge: str) -> Budget:
-    return BUDGETS.setdefault(forge, Budget())
+def of(key: str) -> Budget:
+    return BUDGETS.setdefault(key, Budget())
+
+
+@contextmanager
+def spending(key: str) -> Iterator[None]:
+    """Forge calls made inside (in this thread or task) spend budget `key`: a job or a page
+    of one repo spends its installation's. The client libraries report each answer to
+    `bot.forges.observe` in the thread that made the call, which reads the key back here."""
+    token = _spender.set(key)
+    try:
+        yield
+    finally:
+        _spender.reset(token)
+
+
+def spender(forge: str) -> str:
+    """The budget a call to `forge` spends now: the one `spending` named, else the forge's."""
+    key = _spender.get()
+    return key if key is not None and key.startswith(forge) else forge
 
 
 class Pacer:

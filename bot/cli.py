@@ -481,9 +481,27 @@ def _service(env_file: Path | None) -> Any:
         if s is not None
     ]
     logs.setup(config.log_level, secrets)
+    if config.many:  # several repos (or repos to find): one context per repo, one queue
+        from bot.fleet import Fleet
+
+        fleet = Fleet(config)
+        fleet.discover()
+        return fleet
     from bot.service import Service
 
     return Service(config)
+
+
+def _serving(service: Any) -> str:
+    """What the banner says is served: the repo, or the list of repos."""
+    settings = service.settings
+    if not settings.many:
+        return f"{settings.forge}:{settings.repo}"
+    served = service.served()
+    shown = ", ".join(served[:20]) + (f" and {len(served) - 20} more" if len(served) > 20 else "")
+    skipped = len(service.skipped())
+    extra = f"; {skipped} without .promobot.yaml skipped" if skipped else ""
+    return f"{len(served)} {settings.forge} repos ({shown or 'none yet'}{extra})"
 
 
 @main.command()
@@ -504,7 +522,7 @@ def serve(env_file: Path | None) -> None:
     app = create_app(service)
     service.start()
     click.secho(
-        f"promobot serving {settings.forge}:{settings.repo} on http://{settings.listen} "
+        f"promobot serving {_serving(service)} on http://{settings.listen} "
         f"(queue: {logs.redact_urls(settings.queue_url or str(settings.data_dir / 'queue.db'))}, "
         f"{settings.workers} worker threads, reconcile every {settings.reconcile_interval})",
         fg="green",
@@ -525,5 +543,5 @@ def serve(env_file: Path | None) -> None:
 def worker(env_file: Path | None, threads: int) -> None:
     """Run only workers, sharing the queue of `promobot serve` (PROMOBOT_QUEUE_URL=redis://…)."""
     service = _service(env_file)
-    click.secho(f"promobot worker for {service.settings.forge}:{service.settings.repo}", err=True)
+    click.secho(f"promobot worker for {_serving(service)}", err=True)
     service.queue.run_forever(threads)

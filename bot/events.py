@@ -117,6 +117,16 @@ class StatusEvent(_Event):
     state: StatusState
 
 
+class Installation(_Event):
+    """A GitHub App installation, or the repos it may reach, changed: the hint to ask GitHub
+    again which repos that installation has (the payload's lists are only what to look at)."""
+
+    kind: Literal["installation"] = "installation"
+    installation_id: int
+    action: str
+    repos: tuple[str, ...] = ()  # the repos the payload names (added, removed or listed)
+
+
 class Ping(_Event):
     kind: Literal["ping"] = "ping"
 
@@ -129,7 +139,15 @@ class Ignored(_Event):
 
 
 Event = Annotated[
-    Artifact | Push | PullRequestEvent | ReviewEvent | CommentEvent | StatusEvent | Ping | Ignored,
+    Artifact
+    | Push
+    | PullRequestEvent
+    | ReviewEvent
+    | CommentEvent
+    | StatusEvent
+    | Installation
+    | Ping
+    | Ignored,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -536,8 +554,19 @@ def _github_check(field: str) -> Callable[[_Obj], Event]:
     return parse
 
 
-def _github_nothing(reason: str) -> Callable[[_Obj], Event]:
-    return lambda doc: Ignored(reason=reason)
+def _github_installation(doc: _Obj) -> Event:
+    """`installation` (created, deleted, suspend, …) and `installation_repositories` (added,
+    removed): which installation, and the repos the payload names."""
+    named = [
+        r.string("full_name")
+        for key in ("repositories", "repositories_added", "repositories_removed")
+        for r in doc.objects(key)
+    ]
+    return Installation(
+        installation_id=doc.obj("installation").integer("id"),
+        action=doc.string("action"),
+        repos=tuple(dict.fromkeys(named)),
+    )
 
 
 _GITHUB: dict[str, Callable[[_Obj], Event]] = {
@@ -552,8 +581,8 @@ _GITHUB: dict[str, Callable[[_Obj], Event]] = {
     "check_suite": _github_check("check_suite"),
     "check_run": _github_check("check_run"),
     "ping": lambda doc: Ping(),
-    "installation": _github_nothing("installation events need nothing"),
-    "installation_repositories": _github_nothing("installation events need nothing"),
+    "installation": _github_installation,
+    "installation_repositories": _github_installation,
 }
 
 # --- GitLab ------------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ class Relevance:
         """None when the event may need work; otherwise why it needs none."""
         if isinstance(event, events.Ping | events.Ignored):
             return event.reason if isinstance(event, events.Ignored) else "ping"
+        if isinstance(event, events.Installation):
+            return "installation events change which repos a fleet serves, not a repo"
         sender = getattr(event, "sender_id", None)
         if sender is not None and sender == self.me:
             return "promobot's own action"
@@ -128,24 +130,32 @@ class Intake:
         try:
             parsed = parse(source, job.get("headers") or {}, body)
         except EventError as exc:
-            return [self._outcome(source, "malformed", str(exc))]
+            return [outcome_of(source, "malformed", str(exc))]
+        return [self.accept(source, key, event) for key, event in parsed]
+
+    def accept(self, source: str, key: str, event: events.Event) -> tuple[str, str]:
+        """One parsed event for this repo: ignored, a duplicate, or queued."""
         if not self.relevance.loaded:
             self.relevance.refresh(self.service)
-        outcomes = []
-        for key, event in parsed:
-            reason = self.relevance.why_not(event)
-            if reason is not None:
-                outcomes.append(self._outcome(source, "ignored", reason, key))
-            elif self.service.queue.seen(key):
-                outcomes.append(self._outcome(source, "duplicate", key, key))
-            else:
-                self.service.submit_event(event)
-                outcomes.append(self._outcome(source, "queued", event.kind, key))
-        return outcomes
+        reason = self.relevance.why_not(event)
+        if reason is not None:
+            return self._outcome(source, "ignored", reason, key)
+        if self.service.queue.seen(key):
+            return self._outcome(source, "duplicate", key, key)
+        self.service.submit_event(event)
+        return self._outcome(source, "queued", event.kind, key)
 
-    @staticmethod
-    def _outcome(source: str, outcome: str, detail: str, key: str = "") -> tuple[str, str]:
-        metrics.DELIVERIES.labels(source, outcome).inc()
-        fields = {"source": source, "outcome": outcome, "detail": detail, "delivery": key}
-        log.info("delivery", extra=fields)
-        return outcome, detail
+    def _outcome(self, source: str, outcome: str, detail: str, key: str = "") -> tuple[str, str]:
+        return outcome_of(source, outcome, detail, key, self.relevance.repo)
+
+
+def outcome_of(
+    source: str, outcome: str, detail: str, key: str = "", repo: str | None = None
+) -> tuple[str, str]:
+    """Count and log what became of one event of a delivery."""
+    metrics.DELIVERIES.labels(source, outcome).inc()
+    fields = {"source": source, "outcome": outcome, "detail": detail, "delivery": key}
+    if repo is not None:
+        fields["repo"] = repo
+    log.info("delivery", extra=fields)
+    return outcome, detail

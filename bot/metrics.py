@@ -37,7 +37,8 @@ FORGE_CALLS = Counter(
 )
 RATE_LIMIT_REMAINING = Gauge(
     "promobot_forge_rate_limit_remaining",
-    "The forge's remaining API rate limit, as last reported",
+    "The forge's remaining API rate limit, as last reported: by forge kind, or by GitHub App "
+    "installation (github:installation:<id>) when several repos are served",
     ["forge"],
     registry=REGISTRY,
 )
@@ -49,7 +50,14 @@ BUDGET_DEFERRED = Counter(
 )
 ACTIONS = Counter(
     "promobot_promotions_total",
-    "Promotion PR actions by outcome (opened, superseded, closed, …)",
-    ["outcome"],
+    "Promotion PR actions by repo and outcome (opened, superseded, closed, …)",
+    ["repo", "outcome"],
+    registry=REGISTRY,
+)
+REPOS = Gauge(
+    "promobot_repos",
+    "Environment repos this deployment reaches: served, skipped (no .promobot.yaml) or "
+    "misconfigured (served, but its .promobot.yaml or its forge cannot be read)",
+    ["state"],
     registry=REGISTRY,
 )

@@ -3,9 +3,19 @@
 Jobs are JSON (a normalized event, or a reconcile), so any promobot version can read them.
 The same store keeps delivery ids for deduplication and the ledger of comments whose commands
 ran (each key set once, atomically, on both backends), and one lock per environment repo, so
-work on a repo is serialized while other repos (other queues sharing a Redis) proceed in
-parallel. A job whose repo is locked, or whose forge is briefly unavailable, is scheduled again
-with exponential backoff.
+work on a repo is serialized while other repos proceed in parallel. A job whose forge is
+briefly unavailable is scheduled again with exponential backoff.
+
+One repo (`Queue(settings, repo, run)`) or many (`Queue(settings, None, run)`, shared): the
+shared queue's jobs carry their repo, and `scope(repo)` gives the view a repo's context uses.
+Every key of a repo — deliveries, ledger, sync tickets, lock — is named after the repo, the
+same names whether it is served alone or with others, so a deployment can grow from one repo
+to many without forgetting what ran.
+
+Locked repos: alone, a job waits up to `LOCK_WAIT` for its repo (jobs on one repo are seconds
+long) and is then put back. Shared, a worker that waits for a busy repo is a worker the other
+repos do not get, so the job is *parked* at once beside the repo's lock and put back on the
+queue, at its priority, by whoever releases that lock: a busy repo holds one worker, never all.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year o
 MAX_ATTEMPTS = 8
 LOCK_WAIT = 5.0  # seconds a job waits for its repo's lock before it is put back
 UNLOCKED = frozenset({"reconcile", "delivery"})  # they read no repo (polling, parsing)
+SHARED = "promobot:repos"  # the huey name of the queue that serves many repos
 # Higher runs first: a delivery decides what comes next, a command never waits behind a
 # backlog of syncs, then what can merge, then new promotions, then the reconcile.
 PRIORITY = {"delivery": 50, "command": 40, "gates": 30, "sync": 20, "reconcile": 10}
@@ -55,54 +66,92 @@ def backoff(attempt: int) -> float:
     return float(min(300.0, 2.0**attempt) * random.uniform(0.5, 1.0))
 
 
-class Queue:
-    """Submit jobs; run them in worker threads or processes, one repo at a time."""
+def prefix(repo: str) -> str:
+    """The start of every key of `repo` in the store (its queue's name when served alone)."""
+    return f"promobot:{repo}"
 
-    def __init__(self, settings: Settings, repo: str, run: Runner) -> None:
+
+class Queue:
+    """Submit jobs; run them in worker threads or processes, one job per repo at a time.
+
+    `repo` names the one repo served; None makes the queue shared by many, whose jobs carry
+    their repo (`scope(repo).submit`)."""
+
+    def __init__(self, settings: Settings, repo: str | None, run: Runner) -> None:
         self.settings = settings
         self.repo = repo
-        self.huey = make_huey(settings, name=f"promobot:{repo}")
+        self.shared = repo is None
+        self.huey = make_huey(settings, name=SHARED if repo is None else prefix(repo))
         self._run = run
         self._consumer: Consumer | None = None
-        self._task = self.huey.task(name="promobot.job")(self._execute)
-        self._lock = f"repo:{repo}"
-        self.huey.lock_task(self._lock)  # registered, so a starting consumer can flush it
+        self._task = self.huey.task(name="promobot.job", context=True)(self._execute)
+        if repo is not None:
+            self.watch(repo)
 
     @property
     def _redis(self) -> bool:
         return isinstance(self.huey, PriorityRedisHuey)
 
+    def watch(self, repo: str) -> None:
+        """Register `repo`'s lock, so that a starting consumer can flush a stale one (SQLite)."""
+        self.huey.lock_task(f"repo:{repo}")
+
+    def scope(self, repo: str) -> RepoQueue:
+        if self.repo is not None and repo != self.repo:
+            raise ValueError(f"this queue serves {self.repo}, not {repo}")
+        self.watch(repo)
+        return RepoQueue(self, repo)
+
+    # --- the single-repo face (what a `Service` of its own calls) -----------------------------
+
+    def _only(self) -> RepoQueue:
+        if self.repo is None:
+            raise ValueError("a shared queue needs a repo: use scope(repo)")
+        return RepoQueue(self, self.repo)
+
     def seen(self, delivery: str) -> bool:
-        """Record a delivery id; True if it was recorded before (a duplicate)."""
-        return not self._first(f"{self.huey.name}.delivery.{delivery}", DEDUPE_TTL)
+        return self._only().seen(delivery)
 
     def claim(self, key: str) -> bool:
-        """True the first time `key` is claimed (a comment's commands may run), then False."""
-        return self._first(f"{self.huey.name}.ledger.{key}", LEDGER_TTL)
+        return self._only().claim(key)
+
+    def request(self, name: str, item: str | None = None) -> int:
+        return self._only().request(name, item)
+
+    def served(self, name: str, ticket: int) -> bool:
+        return self._only().served(name, ticket)
+
+    def serve(self, name: str) -> tuple[int, list[str]]:
+        return self._only().serve(name)
+
+    def done(self, name: str, ticket: int) -> None:
+        self._only().done(name, ticket)
 
     def window(self, key: str, seconds: float) -> float:
-        """Seconds left in `key`'s window, or 0 after starting a new one of `seconds` (a
-        batched environment is written at most once per window; losing the store costs one
-        early write, never a lost one)."""
-        name = f"{self.huey.name}.window.{key}"
+        return self._only().window(key, seconds)
+
+    # --- the store ------------------------------------------------------------------------------
+
+    def window_left(self, key: str, seconds: float) -> float:
+        """Seconds left in the window `key`, or 0 after starting a new one of `seconds`."""
         if self._redis:
             conn = self.huey.storage.conn
-            if conn.set(name, "1", nx=True, px=max(int(seconds * 1000), 1)):
+            if conn.set(key, "1", nx=True, px=max(int(seconds * 1000), 1)):
                 return 0.0
-            return max(float(conn.pttl(name)) / 1000, 0.0)
+            return max(float(conn.pttl(key)) / 1000, 0.0)
         now = time.time()
         with closing(self._sqlite()) as db:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM promobot_keys WHERE key = ? AND until < ?", (name, now))
-            row = db.execute("SELECT until FROM promobot_keys WHERE key = ?", (name,)).fetchone()
+            db.execute("DELETE FROM promobot_keys WHERE key = ? AND until < ?", (key, now))
+            row = db.execute("SELECT until FROM promobot_keys WHERE key = ?", (key,)).fetchone()
             if row is None:
                 db.execute(
-                    "INSERT INTO promobot_keys (key, until) VALUES (?, ?)", (name, now + seconds)
+                    "INSERT INTO promobot_keys (key, until) VALUES (?, ?)", (key, now + seconds)
                 )
             db.execute("COMMIT")
             return 0.0 if row is None else max(float(row[0]) - now, 0.0)
 
-    def _first(self, key: str, ttl: int) -> bool:
+    def first(self, key: str, ttl: int) -> bool:
         """Set `key` unless it is set; whether this call set it. Keys expire after `ttl`."""
         if self._redis:  # SET NX EX: atomic, and expires on its own
             return bool(self.huey.storage.conn.set(key, "1", nx=True, ex=ttl))
@@ -126,16 +175,38 @@ class Queue:
         return db
 
     def submit(self, job: dict[str, Any], delay: float = 0, priority: int = 0) -> None:
+        if self.shared and job.get("kind") != "delivery" and "repo" not in job:
+            raise ValueError("a job on the shared queue names its repo")
         if delay:
             self._task.schedule(args=(json.dumps(job), 0), delay=delay, priority=priority)
         else:
             self._task(json.dumps(job), 0, priority=priority)
 
+    def push(self, name: str, item: str) -> None:
+        """Keep `item` in the list `name` (taken out by `take`)."""
+        if self._redis:
+            self.huey.storage.conn.rpush(name, item)
+            return
+        with closing(self._sqlite()) as db:
+            db.execute("INSERT INTO promobot_items (name, item) VALUES (?, ?)", (name, item))
+
+    def take(self, name: str) -> list[str]:
+        """Every item of the list `name`, taken out at once (two takers never share one)."""
+        if self._redis:
+            pipe = self.huey.storage.conn.pipeline(transaction=True)
+            pipe.lrange(name, 0, -1).delete(name)
+            taken, _ = pipe.execute()
+            return [i.decode() for i in taken]
+        with closing(self._sqlite()) as db:
+            rows = db.execute(
+                "DELETE FROM promobot_items WHERE name = ? RETURNING item", (name,)
+            ).fetchall()
+            return [r[0] for r in rows]
+
     # --- coalescing: many requests for a sync, few syncs ----------------------------------------
 
-    def request(self, name: str, item: str | None = None) -> int:
-        """Count a request for `name` (keeping `item` with it); the request's ticket."""
-        counter, items = f"{self.huey.name}.requested.{name}", f"{self.huey.name}.items.{name}"
+    def count(self, counter: str, items: str, item: str | None) -> int:
+        """Count a request on `counter` (keeping `item` in `items`); the request's ticket."""
         if self._redis:
             conn = self.huey.storage.conn
             if item is not None:
@@ -156,14 +227,8 @@ class Queue:
             db.execute("COMMIT")
             return int(ticket)
 
-    def served(self, name: str, ticket: int) -> bool:
-        """Whether work that began after request `ticket` was made has already finished."""
-        return self._counter(f"{self.huey.name}.served.{name}") >= ticket
-
-    def serve(self, name: str) -> tuple[int, list[str]]:
-        """Begin serving `name`: every request so far (the ticket to pass to `done`) and the
-        items they kept, taken out so that nothing is served twice."""
-        counter, items = f"{self.huey.name}.requested.{name}", f"{self.huey.name}.items.{name}"
+    def begin(self, counter: str, items: str) -> tuple[int, list[str]]:
+        """The count so far and the items kept with it, taken out."""
         if self._redis:
             pipe = self.huey.storage.conn.pipeline(transaction=True)
             pipe.get(counter).lrange(items, 0, -1).delete(items)
@@ -179,16 +244,15 @@ class Queue:
             db.execute("COMMIT")
             return int(row[0]) if row else 0, [r[0] for r in rows]
 
-    def done(self, name: str, ticket: int) -> None:
-        """Every request up to `ticket` is served (the counter only ever rises)."""
-        served = f"{self.huey.name}.served.{name}"
+    def raise_to(self, counter: str, ticket: int) -> None:
+        """Raise `counter` to `ticket`, never lower it."""
         if self._redis:
             # one round trip, atomic: raise the counter, never lower it
             self.huey.storage.conn.eval(
                 "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then "
                 "redis.call('set', KEYS[1], ARGV[1]) end",
                 1,
-                served,
+                counter,
                 ticket,
             )
             return
@@ -196,10 +260,10 @@ class Queue:
             db.execute(
                 "INSERT INTO promobot_counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
-                (served, ticket),
+                (counter, ticket),
             )
 
-    def _counter(self, key: str) -> int:
+    def counter(self, key: str) -> int:
         if self._redis:
             return int(self.huey.storage.conn.get(key) or 0)
         with closing(self._sqlite()) as db:
@@ -218,13 +282,23 @@ class Queue:
     def depth(self) -> int:
         return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
 
-    def _execute(self, payload: str, attempt: int) -> None:
+    def _execute(self, payload: str, attempt: int, task: Any = None) -> None:
         job = json.loads(payload)
+        repo = str(job.get("repo") or self.repo)
         try:
             if job.get("kind") in UNLOCKED:
                 self._run(job)
                 return
-            with self._locked():
+            if self.shared:
+                priority = int(getattr(task, "priority", None) or 0)
+                if not self._try_lock(repo, payload, attempt, priority):
+                    return  # parked: the lock's holder puts it back
+                try:
+                    self._run(job)
+                finally:
+                    self._unlock(repo)
+                return
+            with self._locked(repo):
                 self._run(job)
         except (TaskLockedException, Unavailable, RateLimited) as exc:
             if attempt + 1 >= MAX_ATTEMPTS:
@@ -242,8 +316,13 @@ class Queue:
             )
             self._task.schedule(args=(payload, attempt + 1), delay=delay)
 
+    # --- locks ----------------------------------------------------------------------------------
+
+    def _lock_key(self, repo: str) -> str:
+        return f"{self.huey.name}.lock.repo:{repo}"
+
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, repo: str) -> Iterator[None]:
         """The repo's lock. On Redis it expires (redis-py's lock: SET NX PX, checked release),
         so a killed worker cannot block the repo for long; SQLite has no expiry, so its locks
         are cleared when a process starts (SQLite is for one host and one process).
@@ -252,22 +331,62 @@ class Queue:
         seconds long) before it is put back: rescheduling at once made jobs retry against
         each other for seconds while the repo stood idle in between."""
         if not self._redis:
-            lock = self.huey.lock_task(self._lock)
+            lock = self.huey.lock_task(f"repo:{repo}")
             self._wait_for(lock.acquire)
             try:
                 yield
             finally:
                 lock.release()
             return
-        key = f"{self.huey.name}.lock.{self._lock}"
-        held = self.huey.storage.conn.lock(key, timeout=self.settings.lock_seconds)
+        held = self.huey.storage.conn.lock(self._lock_key(repo), timeout=self.settings.lock_seconds)
         if not held.acquire(blocking=True, blocking_timeout=LOCK_WAIT):
-            raise TaskLockedException(f"{self._lock} is locked")
+            raise TaskLockedException(f"repo:{repo} is locked")
         try:
             yield
         finally:
             with suppress(LockError):  # it expired while we worked: someone may hold it now
                 held.release()
+
+    def _try_lock(self, repo: str, payload: str, attempt: int, priority: int) -> bool:
+        """Take `repo`'s lock at once, or park the job beside it (shared queue). A lock on Redis
+        expires after `lock_ttl`, so a killed worker parks a repo's jobs for that long at most
+        (the next job that runs on the repo puts them back); the SQLite lock is cleared when a
+        process starts."""
+        if self._redis:
+            taken = self.huey.storage.conn.set(
+                self._lock_key(repo), "1", nx=True, ex=self.settings.lock_seconds
+            )
+        else:
+            taken = self.huey.put_if_empty(self._lock_key(repo), "1")
+        if taken:
+            return True
+        self.push(self._parked(repo), json.dumps([payload, attempt, priority]))
+        log.info("job parked", extra={"job": json.loads(payload).get("id"), "repo": repo})
+        # The holder may have released between our try and our push: it then found nothing
+        # to put back, so look again ourselves — one of the two always sees the parked job.
+        if not self._is_locked(repo):
+            self._unpark(repo)
+        return False
+
+    def _unlock(self, repo: str) -> None:
+        if self._redis:
+            self.huey.storage.conn.delete(self._lock_key(repo))
+        else:
+            self.huey.delete(self._lock_key(repo))
+        self._unpark(repo)
+
+    def _is_locked(self, repo: str) -> bool:
+        if self._redis:
+            return bool(self.huey.storage.conn.exists(self._lock_key(repo)))
+        return bool(self.huey.storage.has_data_for_key(self._lock_key(repo)))
+
+    def _parked(self, repo: str) -> str:
+        return f"{prefix(repo)}.parked"
+
+    def _unpark(self, repo: str) -> None:
+        for item in self.take(self._parked(repo)):
+            payload, attempt, priority = json.loads(item)
+            self._task(payload, attempt, priority=priority)
 
     @staticmethod
     def _wait_for(take: Callable[[], object]) -> None:
@@ -312,3 +431,69 @@ class Queue:
             max_delay=0.1,  # an idle worker looks ten times a second: a delivery is two hops
         )
         consumer.run()
+
+
+class RepoQueue:
+    """One repo's view of a queue: its jobs, its delivery ids, its ledger, its sync tickets."""
+
+    def __init__(self, queue: Queue, repo: str) -> None:
+        self.queue = queue
+        self.repo = repo
+        self.prefix = prefix(repo)
+
+    @property
+    def huey(self) -> Huey:
+        return self.queue.huey
+
+    def seen(self, delivery: str) -> bool:
+        """Record a delivery id; True if it was recorded before (a duplicate)."""
+        return not self.queue.first(f"{self.prefix}.delivery.{delivery}", DEDUPE_TTL)
+
+    def claim(self, key: str) -> bool:
+        """True the first time `key` is claimed (a comment's commands may run), then False."""
+        return self.queue.first(f"{self.prefix}.ledger.{key}", LEDGER_TTL)
+
+    def window(self, key: str, seconds: float) -> float:
+        """Seconds left in `key`'s window, or 0 after starting a new one of `seconds` (a
+        batched environment is written at most once per window; losing the store costs one
+        early write, never a lost one)."""
+        return self.queue.window_left(f"{self.prefix}.window.{key}", seconds)
+
+    def submit(self, job: dict[str, Any], delay: float = 0, priority: int = 0) -> None:
+        if self.queue.shared:
+            job = {**job, "repo": self.repo}
+        self.queue.submit(job, delay=delay, priority=priority)
+
+    def request(self, name: str, item: str | None = None) -> int:
+        """Count a request for `name` (keeping `item` with it); the request's ticket."""
+        return self.queue.count(
+            f"{self.prefix}.requested.{name}", f"{self.prefix}.items.{name}", item
+        )
+
+    def served(self, name: str, ticket: int) -> bool:
+        """Whether work that began after request `ticket` was made has already finished."""
+        return self.queue.counter(f"{self.prefix}.served.{name}") >= ticket
+
+    def serve(self, name: str) -> tuple[int, list[str]]:
+        """Begin serving `name`: every request so far (the ticket to pass to `done`) and the
+        items they kept, taken out so that nothing is served twice."""
+        return self.queue.begin(f"{self.prefix}.requested.{name}", f"{self.prefix}.items.{name}")
+
+    def done(self, name: str, ticket: int) -> None:
+        """Every request up to `ticket` is served (the counter only ever rises)."""
+        self.queue.raise_to(f"{self.prefix}.served.{name}", ticket)
+
+    def depth(self) -> int:
+        return self.queue.depth()
+
+    def run_pending(self) -> int:
+        return self.queue.run_pending()
+
+    def start(self, workers: int) -> None:
+        self.queue.start(workers)
+
+    def stop(self) -> None:
+        self.queue.stop()
+
+    def run_forever(self, workers: int) -> None:
+        self.queue.run_forever(workers)

@@ -1,7 +1,8 @@
 """The service: one environment repo, its forge, the engine, the queue and the source pollers.
 
-`promobot serve` and `promobot worker` both build a `Service`; a job (an event, or a
-reconcile) runs here inside the repo's lock. Events are hints: every job recomputes from the
+`promobot serve` and `promobot worker` build a `Service` for a repo served alone, and a
+`bot.fleet.Fleet` of them — one per repo, sharing one queue — for several; a job (an event, or
+a reconcile) runs here inside the repo's lock. Events are hints: every job recomputes from the
 environment repo and the forge, so a lost, repeated or reordered event changes nothing.
 """
 
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot import budget, events, intake, metrics, signing
@@ -26,7 +28,7 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
-from bot.queue import PRIORITY, Queue
+from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
 from bot.signing import Signer, load_key
@@ -82,12 +84,16 @@ def _wants_sync(event: events.Event) -> bool:
     return isinstance(event, events.PullRequestEvent) and event.merged
 
 
-def build_signer(settings: Settings, forge: Forge) -> Signer:
+def build_signer(settings: Settings, forge: Forge, *, among_others: bool = False) -> Signer:
     """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
-    generated once beside the forge's own state in the repository's git directory."""
+    generated once beside the forge's own state in the repository's git directory.
+
+    The scope is the repo; `among_others` (several local checkouts served at once, which may
+    share a configured key) scopes a local checkout by its path rather than as "local"."""
     configured = settings.signing_key.get_secret_value() if settings.signing_key else None
     if isinstance(forge, LocalForge):
-        return signing.local(forge.key_path, configured)
+        scope = f"local:{forge.root}" if among_others else "local"
+        return signing.local(forge.key_path, configured, scope=scope)
     return Signer(load_key(configured, None), scope=settings.repo)
 
 
@@ -97,14 +103,23 @@ class Service:
         settings: Settings,
         forge: Forge | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        queue: RepoQueue | None = None,
+        budget_key: str | None = None,
+        among_others: bool = False,
     ) -> None:
+        """`queue`: this repo's view of a queue shared with other repos (a `Fleet`'s); by
+        default the repo has a queue of its own. `budget_key` names the rate limit the repo
+        spends (its installation's or token's; by default the forge kind's)."""
         self.settings = settings
         self.forge = forge or build_forge(settings)
         self.clock = clock
-        self.engine = Engine(self.forge, build_signer(settings, self.forge))
+        self.budget_key = budget_key or self.forge.name
+        signer = build_signer(settings, self.forge, among_others=among_others)
+        self.engine = Engine(self.forge, signer)
         self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
         self.engine.preview = self.gatekeeper.preview
-        self.queue = Queue(settings, settings.repo, self.run)
+        self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         self.engine.window = self.queue.window
         self.intake = Intake(self)
         self.runner = Runner(
@@ -115,6 +130,12 @@ class Service:
         self._timer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.after_job: list[Callable[[], None]] = []  # e.g. the overview's cache
+        # what metrics call the repo: a local checkout by its folder's name, never its path
+        self.label = (
+            Path(settings.repo).resolve().name
+            if isinstance(self.forge, LocalForge)
+            else settings.repo
+        )
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -165,24 +186,10 @@ class Service:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            self._within_budget(job)
-            if kind == "reconcile":
-                actions = []
-                self.submit_sync(self.poll(), review=True)
-            elif kind == "sync":
-                actions = self.coalesced_sync(int(job.get("ticket", 0)))
-                if job.get("review"):
-                    self.review_open()
-            elif kind == "evaluate":
-                actions = []
-                self._evaluate(int(job["number"]))
-            elif kind == "delivery":
-                actions = []
-                self.intake.take(job)
-            else:
-                actions = self.handle(events.load(job["event"]))
+            with budget.spending(self.budget_key):  # the forge calls spend this repo's budget
+                actions = self._run(job)
             for action in actions:
-                metrics.ACTIONS.labels(action.outcome).inc()
+                metrics.ACTIONS.labels(self.label, action.outcome).inc()
                 log.info(
                     "promotion",
                     extra={
@@ -204,6 +211,25 @@ class Service:
             for listener in self.after_job:
                 listener()
 
+    def _run(self, job: dict[str, Any]) -> list[Action]:
+        kind = job.get("kind", "?")
+        self._within_budget(job)
+        if kind == "reconcile":
+            self.submit_sync(self.poll(), review=True)
+            return []
+        if kind == "sync":
+            actions = self.coalesced_sync(int(job.get("ticket", 0)))
+            if job.get("review"):
+                self.review_open()
+            return actions
+        if kind == "evaluate":
+            self._evaluate(int(job["number"]))
+            return []
+        if kind == "delivery":
+            self.intake.take(job)
+            return []
+        return self.handle(events.load(job["event"]))
+
     def _within_budget(self, job: dict[str, Any]) -> None:
         """Spend the forge's rate limit by priority: a job that must keep a reserve for more
         urgent ones is put back until the window resets (as the forge itself would say)."""
@@ -211,7 +237,7 @@ class Service:
         spends = SPENDS.get(str(kind), "delivery")
         if kind == "event" and job.get("event", {}).get("kind") == "comment":
             spends = "command"
-        wait = budget.of(self.forge.name).wait(spends, time.time())
+        wait = budget.of(self.budget_key).wait(spends, time.time())
         if wait > 0:
             metrics.BUDGET_DEFERRED.labels(spends).inc()
             raise RateLimited(f"keeping the rate limit's reserve: {spends} waits", wait)

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
 
     forge: Literal["github", "gitlab", "local"] = "local"
     repo: str = Field(".", description="owner/name, group/project, or a path for local")
+    # several repos: comma-separated, as `repo`; with neither, a GitHub App serves every repo
+    # of its installations that has a .promobot.yaml
+    repos: str = ""
+    gitlab_groups: str = ""  # comma-separated: their projects (subgroups too) with .promobot.yaml
     github_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
     github_app_id: int | None = None
@@ -80,11 +84,60 @@ class Settings(BaseSettings):
             )
         if self.signing_key and len(self.signing_key.get_secret_value()) < KEY_MIN:
             raise ValueError(f"PROMOBOT_SIGNING_KEY must have at least {KEY_MIN} characters")
-        if self.forge != "local" and "/" not in self.repo:
-            raise ValueError(f"PROMOBOT_REPO={self.repo!r}: name the repo as owner/name")
+        if "repo" in self.model_fields_set and self.repos.strip():
+            raise ValueError("set PROMOBOT_REPO (one repo) or PROMOBOT_REPOS (several), not both")
+        if self.gitlab_groups.strip() and self.forge != "gitlab":
+            raise ValueError("PROMOBOT_GITLAB_GROUPS needs PROMOBOT_FORGE=gitlab")
+        if self.forge != "local":
+            for name in self.repo_names:
+                if "/" not in name:
+                    setting = "PROMOBOT_REPOS" if self.repos.strip() else "PROMOBOT_REPO"
+                    raise ValueError(f"{setting}: {name!r}: name the repo as owner/name")
+            if not self.repo_names and not self.discovers:
+                raise ValueError(
+                    f"PROMOBOT_FORGE={self.forge} needs PROMOBOT_REPO or PROMOBOT_REPOS"
+                    + (
+                        " (or PROMOBOT_GITLAB_GROUPS)"
+                        if self.forge == "gitlab"
+                        else " (or a GitHub App's PROMOBOT_GITHUB_APP_ID: its installations)"
+                    )
+                )
         if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "sqlite:")):
             raise ValueError("PROMOBOT_QUEUE_URL must be redis://…, rediss://… or sqlite:PATH")
         return self
+
+    @property
+    def repo_names(self) -> list[str]:
+        """The repos named in the settings (not those found in groups or installations)."""
+        if self.repos.strip():
+            return list(dict.fromkeys(r.strip() for r in self.repos.split(",") if r.strip()))
+        if "repo" in self.model_fields_set or self.forge == "local":
+            return [self.repo]
+        return []
+
+    @property
+    def group_names(self) -> list[str]:
+        return list(
+            dict.fromkeys(g.strip().strip("/") for g in self.gitlab_groups.split(",") if g.strip())
+        )
+
+    @property
+    def discovers(self) -> bool:
+        """Whether repos are found on the forge: GitLab groups, or a GitHub App's
+        installations when no repo is named."""
+        if self.group_names:
+            return True
+        return (
+            self.forge == "github"
+            and not self.repo_names
+            and self.github_app_id is not None
+            and self.github_private_key_file is not None
+        )
+
+    @property
+    def many(self) -> bool:
+        """Whether this deployment serves several repos (or finds them), not exactly one."""
+        return self.discovers or len(self.repo_names) != 1
 
     @property
     def host(self) -> str:

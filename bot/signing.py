@@ -62,9 +62,11 @@ class Signer:
             yield {name: value for name, _, value in pairs}
 
 
-def local(key_path: Path, configured: str | None = None) -> Signer:
-    """The signer of a local checkout: its key is generated once into `key_path`."""
-    return Signer(load_key(configured, key_path), scope="local")
+def local(key_path: Path, configured: str | None = None, scope: str = "local") -> Signer:
+    """The signer of a local checkout: its key is generated once into `key_path` (so two
+    checkouts never share one), unless one is configured — then, when one process serves
+    several checkouts, `scope` tells them apart."""
+    return Signer(load_key(configured, key_path), scope=scope)
 
 
 def load_key(configured: str | None, generated_at: Path | None) -> bytes:

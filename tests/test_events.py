@@ -16,6 +16,7 @@ from bot.events import (
     Event,
     EventError,
     Ignored,
+    Installation,
     Ping,
     PullRequestEvent,
     Push,
@@ -70,7 +71,17 @@ GITHUB: list[tuple[str, str, Event]] = [
     (
         "installation.created.json",
         "installation",
-        Ignored(reason="installation events need nothing"),
+        Installation(installation_id=957387, action="created", repos=(HELLO,)),
+    ),
+    (
+        "installation_repositories.added.json",
+        "installation_repositories",
+        Installation(installation_id=957387, action="added", repos=("Codertocat/Space",)),
+    ),
+    (
+        "installation_repositories.removed.json",
+        "installation_repositories",
+        Installation(installation_id=2, action="removed", repos=("octocat/Hello-World",)),
     ),
     (
         "issue_comment.created.on-issue.json",

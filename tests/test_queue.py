@@ -107,3 +107,68 @@ def test_one_sync_serves_every_request_made_before_it_began(settings: Settings) 
     assert queue.serve("sync") == (4, ["late"])  # nothing is served twice
     queue.done("sync", 2)  # an older sync finishing late never lowers the mark
     assert queue.served("sync", 3)
+
+
+# --- one queue shared by many repos ------------------------------------------------------------
+
+SHARED_REDIS = "redis://127.0.0.1:6379/12"  # 13 to 15 belong to the other suites
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "redis":
+        redis.Redis.from_url(SHARED_REDIS).flushdb()
+        return Settings(data_dir=tmp_path, queue_url=SHARED_REDIS, lock_ttl="5s")
+    return Settings(data_dir=tmp_path)
+
+
+def wait_until(done: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_busy_repo_does_not_starve_the_others(shared: Settings) -> None:
+    order: list[tuple[str, int]] = []
+    running: dict[str, int] = {}
+    overlap: list[str] = []
+    guard = threading.Lock()
+
+    def run(job: dict[str, Any]) -> None:
+        repo = job["repo"]
+        with guard:
+            running[repo] = running.get(repo, 0) + 1
+            if running[repo] > 1:
+                overlap.append(repo)
+        time.sleep(0.1)
+        with guard:
+            running[repo] -= 1
+            order.append((repo, job["n"]))
+
+    queue = Queue(shared, None, run)
+    busy, quiet = queue.scope("acme/busy"), queue.scope("acme/quiet")
+    for n in range(8):
+        busy.submit({"kind": "event", "n": n}, priority=PRIORITY["gates"])
+    quiet.submit({"kind": "event", "n": 0}, priority=PRIORITY["gates"])  # after the backlog
+    queue.start(2)
+    try:
+        wait_until(lambda: len(order) == 9)
+    finally:
+        queue.stop()
+    assert sorted(n for repo, n in order if repo == "acme/busy") == list(range(8))  # none lost
+    # The second worker does not wait on the busy repo: it parks the busy repo's jobs and
+    # runs the quiet repo's while the first works through the backlog.
+    assert order.index(("acme/quiet", 0)) < 3, order
+    assert not overlap  # each repo still one job at a time
+
+
+def test_a_shared_queue_keeps_each_repos_keys_apart(shared: Settings) -> None:
+    queue = Queue(shared, None, lambda job: None)
+    one, other = queue.scope("acme/one"), queue.scope("acme/other")
+    assert one.claim("comment:1") and other.claim("comment:1")  # the same id, two repos
+    assert not one.claim("comment:1")
+    assert one.request("sync") == 1 and other.request("sync") == 1
+    alone = Queue(shared, "acme/one", lambda job: None)  # the same repo served alone
+    assert alone.seen("github:x") is False and one.seen("github:x") is True  # same names
+    with pytest.raises(ValueError, match="names its repo"):
+        queue.submit({"kind": "event"})

@@ -39,10 +39,11 @@ def endpoint(url: str) -> str:
 
 def record(forge: str, method: str, url: str, status: int, headers: Mapping[str, str]) -> None:
     metrics.FORGE_CALLS.labels(forge, f"{method.upper()} {endpoint(url)}", str(status)).inc()
-    left = budget.of(forge)
+    key = budget.spender(forge)  # the forge kind, or the installation a fleet's job spends
+    left = budget.of(key)
     left.update(headers)
     if left.remaining is not None:
-        metrics.RATE_LIMIT_REMAINING.labels(forge).set(left.remaining)
+        metrics.RATE_LIMIT_REMAINING.labels(key).set(left.remaining)
 
 
 def gitlab_hook(response: requests.Response, *args: object, **kwargs: object) -> None:

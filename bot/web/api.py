@@ -27,16 +27,18 @@ PREFIX = "/api/v1"
 
 
 class Api:
-    def __init__(self, overview: Overview, read: ReadAccess) -> None:
+    def __init__(self, overview: Overview, read: ReadAccess, prefix: str = PREFIX) -> None:
         self.overview = overview
         self.read = read
+        self.prefix = prefix  # "" under /api/v1/repos/<repo>, when several repos are served
 
     def routes(self) -> list[BaseRoute]:
+        prefix = self.prefix
         return [
-            Route(f"{PREFIX}/status", self.guard(self.status)),
-            Route(f"{PREFIX}/apps/{{app}}", self.guard(self.app)),
-            Route(f"{PREFIX}/envs/{{env}}/history", self.guard(self.env_history)),
-            Route(f"{PREFIX}/openapi.json", self.guard(self.openapi)),
+            Route(f"{prefix}/status", self.guard(self.status)),
+            Route(f"{prefix}/apps/{{app}}", self.guard(self.app)),
+            Route(f"{prefix}/envs/{{env}}/history", self.guard(self.env_history)),
+            Route(f"{prefix}/openapi.json", self.guard(self.openapi)),
         ]
 
     def guard(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:

@@ -21,13 +21,15 @@ from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from bot import metrics
+from bot.fleet import Fleet
 from bot.service import Service
+from bot.web import fleet as many
 from bot.web import overview, verify
 from bot.web.access import ReadAccess
-from bot.web.api import Api
+from bot.web.api import PREFIX, Api
 from bot.web.pages import Pages, Site
 
 log = logging.getLogger("promobot.web")
@@ -53,12 +55,33 @@ async def read_body(request: Request, limit: int, seconds: float) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(service: Service) -> Starlette:
+def create_app(service: Service | Fleet) -> Starlette:
+    """The app for one repo (`Service`: every page at the root) or several (`Fleet`: a list
+    of repos at the root, each repo's pages under /repos/<repo>/, its API under
+    /api/v1/repos/<repo>/)."""
     settings = service.settings
-    relevance = service.intake.relevance
-    seen = overview.Overview(service.engine)  # what the pages show, cached
     read = ReadAccess.from_settings(settings)
-    pages = Pages(seen, Site.of(settings), read)
+    views: list[BaseRoute]
+    if isinstance(service, Fleet):
+        fleet = service
+        apps = many.RepoApps(fleet, read)
+        home = Pages(many._Nothing(), Site.of(settings), read)
+        views = [
+            Route("/", many.home(fleet, apps, read)),
+            Route(f"{PREFIX}/repos", many.repos_json(fleet, apps, read)),
+            Mount(f"{PREFIX}/repos", app=many.RepoRouter(fleet, apps, "api", home.not_found)),
+            Mount("/repos", app=many.RepoRouter(fleet, apps, "pages", home.not_found)),
+            *home.routes()[-1:],  # the stylesheet
+        ]
+        invalidate = apps.invalidate
+        not_found = home.not_found
+    else:
+        relevance = service.intake.relevance
+        seen = overview.Overview(service.engine)  # what the pages show, cached
+        pages = Pages(seen, Site.of(settings), read)
+        views = [*pages.routes(), *Api(seen, read).routes()]
+        invalidate = seen.invalidate
+        not_found = pages.not_found
 
     def secret(value: object) -> str:
         return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
@@ -96,7 +119,7 @@ def create_app(service: Service) -> Starlette:
             except Exception as exc:  # the queue's store is down: ask the sender to retry
                 log.error("queue unavailable", extra={"source": source, "error": str(exc)})
                 return answer("unavailable", 503, {"error": "the queue is unavailable; retry"})
-            seen.invalidate()  # it may move the head or change the open promotions
+            invalidate()  # it may move the head or change the open promotions
             return answer("accepted", 202)
 
         return handler
@@ -120,7 +143,10 @@ def create_app(service: Service) -> Starlette:
 
     async def readyz(request: Request) -> Response:
         # Unauthenticated: it says ready or not, nothing about the repo or the machine (the
-        # problems go to the log).
+        # problems go to the log). Several repos: ready once they are found; a repo whose
+        # configuration is broken is shown on the overview and stops none of the others.
+        if isinstance(service, Fleet):
+            return JSONResponse({"ready": True})
         if not relevance.loaded:
             await asyncio.to_thread(relevance.refresh, service)
         if relevance.problems:
@@ -139,18 +165,21 @@ def create_app(service: Service) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
-        *pages.routes(),
-        *Api(seen, read).routes(),
+        *views,
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(relevance.refresh, service)
-        service.after_job.append(seen.invalidate)
+        if isinstance(service, Fleet):
+            await asyncio.to_thread(service.check)  # logs each misconfigured repo
+        else:
+            await asyncio.to_thread(relevance.refresh, service)
+            service.after_job.append(invalidate)
         yield
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: pages.not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     app.add_middleware(GZipMiddleware, minimum_size=1024)  # the overview of 500 apps is ~1 MB
-    app.state.relevance = relevance
-    app.state.overview = seen
+    if isinstance(service, Service):
+        app.state.relevance = relevance
+        app.state.overview = seen
     return app

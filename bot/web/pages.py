@@ -45,14 +45,22 @@ class Site:
     repo: str
     forge: str
     links: Links
+    budget: str = ""  # the rate limit its forge calls spend (`bot.budget`); "" = the forge's
+    repo_pages: bool = True  # False for the home page of several repos
 
     @classmethod
-    def of(cls, settings: Settings) -> Site:
-        repo = settings.repo
-        if settings.forge == "local":  # a path on the server: its folder's name is enough
-            repo = Path(repo).resolve().name
+    def of(cls, settings: Settings, budget_key: str = "") -> Site:
+        repo = label(settings)
         links = overview.links(settings.forge, repo, settings.github_url, settings.gitlab_url)
-        return cls(repo, settings.forge, links)
+        return cls(repo, settings.forge, links, budget_key)
+
+
+def label(settings: Settings) -> str:
+    """What pages and metrics call the repo: its name, or for a local checkout (a path on the
+    server) its folder's name."""
+    if settings.forge == "local":
+        return Path(settings.repo).resolve().name
+    return settings.repo
 
 
 class BadRequest(Exception):
@@ -143,12 +151,15 @@ class Pages:
     # --- responses -----------------------------------------------------------------------------
 
     def render(self, request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
         base = {
             "site": self.site,
-            "root": request.scope.get("root_path", ""),
+            "root": root,
+            "home": request.scope.get("promobot.home"),  # the list of repos, when several
+            "api_root": request.scope.get("promobot.api_root", f"{root}/api/v1"),
             "user": request.scope.get("promobot.user"),
             "ref": None,
-            "budget": budget.of(self.site.forge),
+            "budget": budget.of(self.site.budget or self.site.forge),
         }
         html = self.templates.get_template(name).render({**base, **context})
         return HTMLResponse(html, status_code=code)

@@ -6,7 +6,10 @@ in tests/fixtures/github-api): `Location` on every 201, a weak `ETag` on every J
 pagination with `per_page`/`page`, and the validation errors GitHub sends (422 with `errors`).
 
 GitHub Apps: `world.apps[app_id] = {"public_key": pem, "installation": id, "slug": name}`,
-optionally `"token_ttl": seconds` (default 3600) so tests can watch installation tokens expire.
+optionally `"token_ttl": seconds` (default 3600) so tests can watch installation tokens expire,
+and `"installations": {id: [full_name, …]}` for an app installed more than once, each
+installation on some repos (without it: one installation, on every repo). `/app/installations`
+lists them (with the JWT), `/installation/repositories` an installation's repos (with its token).
 Tarballs redirect (302) to `/_codeload/...` at the server's root, which is not an API call.
 Webhooks are built by `emit()`, registered as `World.emitters["github"]`.
 """
@@ -55,6 +58,7 @@ class _State:
 
     codeload: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (repo, expiry)
     issued: list[str] = field(default_factory=list)  # installation tokens, in order of issue
+    installation_of: dict[str, int] = field(default_factory=dict)  # token -> installation
 
 
 _states: weakref.WeakKeyDictionary[World, _State] = weakref.WeakKeyDictionary()
@@ -2007,7 +2011,8 @@ class _GitHub:
         if isinstance(found, Response):
             return found
         _, app = found
-        if int(request.path_params["installation"]) != int(app["installation"]):
+        ident = int(request.path_params["installation"])
+        if ident not in installations_of(app):
             return not_found()
         token = "ghs_" + secrets.token_urlsafe(27)
         expires = int(time.time()) + int(app.get("token_ttl", 3600))
@@ -2016,6 +2021,7 @@ class _GitHub:
             self.world.add_user(login, bot=True, token=token)
             self.world.token_expiry[token] = expires
             state(self.world).issued.append(token)
+            state(self.world).installation_of[token] = ident
         data = {
             "token": token,
             "expires_at": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -2030,9 +2036,56 @@ class _GitHub:
             },
             "repository_selection": "all",
         }
-        return created(
-            request, self.world, data, api(self.world, f"/app/installations/{app['installation']}")
-        )
+        return created(request, self.world, data, api(self.world, f"/app/installations/{ident}"))
+
+    def installation_json(self, app_id: int, app: dict[str, Any], ident: int) -> dict[str, Any]:
+        owner = "acme"
+        return {
+            "id": ident,
+            "account": owner_json(self.world, owner),
+            "repository_selection": "all" if installations_of(app)[ident] is None else "selected",
+            "access_tokens_url": api(self.world, f"/app/installations/{ident}/access_tokens"),
+            "repositories_url": api(self.world, "/installation/repositories"),
+            "html_url": web(self.world, f"organizations/{owner}/settings/installations/{ident}"),
+            "app_id": app_id,
+            "app_slug": app.get("slug", "promobot"),
+            "target_id": stable_id(owner),
+            "target_type": "Organization",
+            "permissions": {"contents": "write", "pull_requests": "write", "metadata": "read"},
+            "events": ["pull_request", "pull_request_review", "issue_comment", "push", "status"],
+            "created_at": CREATED,
+            "updated_at": CREATED,
+            "single_file_name": None,
+            "suspended_at": None,
+            "suspended_by": None,
+        }
+
+    async def list_installations(self, request: Request) -> Response:
+        found = self.app_from_jwt(request)
+        if isinstance(found, Response):
+            return found
+        app_id, app = found
+        items = [self.installation_json(app_id, app, i) for i in sorted(installations_of(app))]
+        page, links = paginate(request, items)
+        return respond(request, self.world, page, headers=links)
+
+    async def installation_repositories(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        ident = state(self.world).installation_of.get(token)
+        if ident is None:  # a user's token, or an app's JWT: not an installation
+            return error(403, "Resource not accessible by integration")
+        app = next((a for a in self.world.apps.values() if ident in installations_of(a)), None)
+        if app is None:
+            return error(401, "Bad credentials")  # uninstalled since the token was issued
+        names = installations_of(app).get(ident)
+        repos = [
+            repo_json(self.world, r)
+            for n, r in sorted(self.world.repos.items())
+            if names is None or n in names
+        ]
+        page, links = paginate(request, repos)
+        data = {"total_count": len(repos), "repository_selection": "selected", "repositories": page}
+        return respond(request, self.world, data, headers=links)
 
     async def installation(self, request: Request) -> Response:
         found = self.app_from_jwt(request)
@@ -2066,6 +2119,14 @@ class _GitHub:
             "suspended_by": None,
         }
         return respond(request, self.world, data)
+
+
+def installations_of(app: dict[str, Any]) -> dict[int, list[str] | None]:
+    """An app's installations: id -> the repos it is on (None: every repo)."""
+    listed = app.get("installations")
+    if listed is None:
+        return {int(app["installation"]): None}
+    return {int(k): v for k, v in listed.items()}
 
 
 def routes(world: World) -> list[Route]:
@@ -2155,6 +2216,10 @@ def routes(world: World) -> list[Route]:
             auth=False,
         ),
         endpoint(world, "github", "GET", repo + "/installation", gh.installation, auth=False),
+        endpoint(world, "github", "GET", "/app/installations", gh.list_installations, auth=False),
+        endpoint(
+            world, "github", "GET", "/installation/repositories", gh.installation_repositories
+        ),
     ]
 
 

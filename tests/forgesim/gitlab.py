@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -1127,6 +1127,36 @@ def routes(world: World) -> list[Route]:
             note.reactions.append((login(request), name))
         return JSONResponse(emoji_json(world, note, len(note.reactions) - 1), status_code=201)
 
+    # groups and files: what finds the projects promobot serves
+
+    async def group_projects(request: Request) -> Response:
+        group = unquote(request.path_params["group"]).strip("/")
+        subgroups = request.query_params.get("include_subgroups") == "true"
+        found = [
+            r
+            for name, r in sorted(world.repos.items())
+            if r.owner == group or (subgroups and r.owner.startswith(group + "/"))
+        ]
+        if not found and not any(r.owner.startswith(group) for r in world.repos.values()):
+            return not_found("Group")
+        return paginate(request, found, lambda r: project_json(world, r, login(request)))
+
+    async def file_head(request: Request) -> Response:
+        repo = repo_of(request)
+        if repo is None:
+            return not_found("Project")
+        ref = request.query_params.get("ref")
+        if not ref:
+            return fail(400, "ref is missing, ref is empty", key="error")
+        path = unquote(request.path_params["file_path"])
+        try:
+            blob = repo.git.text("rev-parse", "--verify", "--quiet", f"{ref}:{path}")
+        except GitError:
+            return Response(status_code=404)
+        return Response(
+            status_code=200, headers={"X-Gitlab-File-Path": path, "X-Gitlab-Blob-Id": blob}
+        )
+
     # approvals and versions
 
     async def get_approvals(request: Request) -> Response:
@@ -1199,6 +1229,8 @@ def routes(world: World) -> list[Route]:
         ("GET", "/users", list_users),
         ("GET", "/users/{user_id:int}", get_user),
         ("GET", "/groups/{group:path}/members/all/{user_id:int}", group_member),
+        ("GET", "/groups/{group:path}/projects", group_projects),
+        ("HEAD", project + "/repository/files/{file_path:path}", file_head),
         ("GET", project + "/repository/branches/{branch:path}", get_branch),
         ("GET", project + "/repository/branches", list_branches),
         ("GET", project + "/repository/tags", list_tags),
