@@ -297,13 +297,21 @@ class Engine:
             promotions += planner.plan_artifacts(state.config, state.status, artifacts)
         return promotions
 
-    def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
+    def open_prs(self) -> dict[str, PullRequest]:
+        """The open promotion PRs by branch: a page per hundred."""
+        return {pr.branch: pr for pr in self.forge.list_prs(label=LABEL)}
+
+    def sync(
+        self, artifacts: Sequence[Published] = (), open_prs: Mapping[str, PullRequest] | None = None
+    ) -> list[Action]:
         """Open, supersede or close promotion PRs until the forge shows what is due.
 
-        The open promotion PRs are listed once (a page per hundred), so a promotion whose PR
-        already proposes it costs no call at all, however many PRs are open."""
+        The open promotion PRs are listed once (or given: what the caller's last listing and
+        promobot's own actions since say), so a promotion whose PR already proposes it costs no
+        call at all, however many PRs are open."""
         state = self.state()
-        open_prs = {pr.branch: pr for pr in self.forge.list_prs(label=LABEL)}
+        if open_prs is None:
+            open_prs = self.open_prs()
         for branch in open_prs:
             self._closed.pop(branch, None)
         problems: dict[str, Failure] = {}

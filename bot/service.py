@@ -293,22 +293,30 @@ class Service:
     def sync(self, artifacts: Sequence[Published] = ()) -> list[Action]:
         """Bring PRs in step, evaluate the ones touched, and cascade after auto-merges and
         direct commits; a batched environment that must wait gets a sync when it may go on."""
-        actions = self.engine.sync(artifacts)
+        # Listed once for the whole cascade, then kept in step with what promobot itself does
+        # to the PRs (opens, rebuilds, closes, merges): each step costs no listing of its own.
+        listed = self.engine.open_prs()
+        actions = self.engine.sync(artifacts, open_prs=listed)
         waits = []
         for _ in range(len(self.engine.state().config.environments)):  # one step per env
             moved = False
             for action in actions:
+                if action.outcome == "closed":
+                    listed.pop(action.branch, None)
                 # Only PRs this sync opened or rebuilt: an unchanged one has changed nothing
                 # its gates depend on (events and timers take care of those).
                 if action.pr is not None:
+                    listed[action.branch] = action.pr
                     verdict = self.gatekeeper.evaluate(action.pr)
-                    moved |= bool(verdict and verdict.merged)
+                    if verdict is not None and verdict.merged:
+                        listed.pop(action.branch, None)
+                        moved = True
                 moved |= action.outcome in ("committed", "moved")
                 if action.outcome == "deferred":
                     waits.append(action.wait)
             if not moved:
                 break
-            actions = self.engine.sync()
+            actions = self.engine.sync(open_prs=listed)
         else:
             waits += [a.wait for a in actions if a.outcome == "deferred"]
         if waits:  # with the new versions: a first environment's batch needs them then
@@ -347,6 +355,8 @@ class Service:
         merged = False
         for verdict in self.gatekeeper.evaluate_all():
             merged |= bool(verdict.merged)
+            # comments are read even when `updated_at` did not move: it has whole seconds,
+            # so a comment in the second of the last look would not show (a 304 once read)
             with isolated("commands failed", number=verdict.pr.number):
                 self.runner.pick_up(verdict.pr.number)
         if merged:
