@@ -142,10 +142,15 @@ class Gatekeeper:
 
     # --- evaluation ----------------------------------------------------------------------------
 
-    def evaluate(self, pr: PullRequest, *, merge: bool | None = None) -> Verdict | None:
+    def evaluate(
+        self, pr: PullRequest, *, merge: bool | None = None, fresh: bool = False
+    ) -> Verdict | None:
         """Evaluate one promotion PR, publish the result, and merge when allowed.
 
         `merge`: None merges only where the environment auto-merges; True is `/merge`.
+        `fresh`: promobot made the head a moment ago (the PR was just opened or rebuilt), so no
+        review, approval or check can be on it yet: none is read. If CI is quicker than that,
+        its status event brings the PR back.
         """
         promotion = self.engine.promotion_of(pr)
         if promotion is None or pr.state != "open":
@@ -154,8 +159,9 @@ class Gatekeeper:
         env = state.config.environments.get(promotion.env)
         if env is None:
             return None
-        on_head = self.forge.checks(pr.head_sha)
-        inputs = self._inputs(state, promotion, pr, [c for c in on_head if c.name != STATUS])
+        on_head = [] if fresh else self.forge.checks(pr.head_sha)
+        checks = [c for c in on_head if c.name != STATUS]
+        inputs = self._inputs(state, promotion, pr, checks, fresh=fresh)
         now = inputs.now
         results = gates.evaluate(inputs)
         overall = gates.overall(results)
@@ -186,10 +192,16 @@ class Gatekeeper:
         return gates.evaluate(self._inputs(state, promotion, None, []))
 
     def _inputs(
-        self, state: State, promotion: Promotion, pr: PullRequest | None, checks: list[Check]
+        self,
+        state: State,
+        promotion: Promotion,
+        pr: PullRequest | None,
+        checks: list[Check],
+        fresh: bool = False,
     ) -> gates.Inputs:
         configured = state.config.environments[promotion.env].gates
-        reviews = self.reviews(pr) if pr is not None and configured.approvals else []
+        asks = pr is not None and configured.approvals and not fresh
+        reviews = self.reviews(pr) if pr is not None and asks else []
         reviewers = {r.user for r in reviews}
         versions = ", ".join(
             f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed

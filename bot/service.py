@@ -307,7 +307,7 @@ class Service:
                 # its gates depend on (events and timers take care of those).
                 if action.pr is not None:
                     listed[action.branch] = action.pr
-                    verdict = self.gatekeeper.evaluate(action.pr)
+                    verdict = self.gatekeeper.evaluate(action.pr, fresh=True)
                     if verdict is not None and verdict.merged:
                         listed.pop(action.branch, None)
                         moved = True
