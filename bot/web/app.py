@@ -30,7 +30,7 @@ from bot.web import fleet as many
 from bot.web import overview, verify
 from bot.web.access import ReadAccess
 from bot.web.api import PREFIX, Api
-from bot.web.pages import Pages, Site
+from bot.web.pages import Pages, Renderer, Site
 
 log = logging.getLogger("promobot.web")
 
@@ -65,13 +65,13 @@ def create_app(service: Service | Fleet) -> Starlette:
     if isinstance(service, Fleet):
         fleet = service
         apps = many.RepoApps(fleet, read)
-        home = Pages(many._Nothing(), Site.of(settings), read)
+        home = Renderer(Site.of(settings), read)
         views = [
             Route("/", many.home(fleet, apps, read)),
             Route(f"{PREFIX}/repos", many.repos_json(fleet, apps, read)),
             Mount(f"{PREFIX}/repos", app=many.RepoRouter(fleet, apps, "api", home.not_found)),
             Mount("/repos", app=many.RepoRouter(fleet, apps, "pages", home.not_found)),
-            *home.routes()[-1:],  # the stylesheet
+            home.static(),
         ]
         invalidate = apps.invalidate
         not_found = home.not_found

@@ -31,7 +31,7 @@ from bot.service import Service
 from bot.web.access import ReadAccess
 from bot.web.api import Api
 from bot.web.overview import Links, Overview
-from bot.web.pages import Pages, Site, label
+from bot.web.pages import Pages, Renderer, Site, label
 
 log = logging.getLogger("promobot.web")
 
@@ -164,7 +164,7 @@ def home(fleet: Fleet, apps: RepoApps, read: ReadAccess) -> Callable[[Request], 
     site = Site(
         f"{len(fleet.served())} repos", settings.forge, Links(None, settings.forge), "", False
     )
-    pages = Pages(_Nothing(), site, read)  # for its rendering, guard and error pages
+    pages = Renderer(site, read)
 
     def page(request: Request) -> Response:
         request.scope["promobot.home"] = None
@@ -201,10 +201,3 @@ def repos_json(fleet: Fleet, apps: RepoApps, read: ReadAccess) -> Callable[[Requ
         )
 
     return endpoint
-
-
-class _Nothing(Overview):
-    """The home page has no repo of its own to read."""
-
-    def __init__(self) -> None:
-        pass

@@ -127,26 +127,13 @@ def filters(request: Request, environments: Sequence[str]) -> Filters:
     return Filters(apps, envs, only == "differing")
 
 
-class Pages:
-    def __init__(
-        self,
-        overview: Overview,
-        site: Site,
-        read: ReadAccess,
-    ) -> None:
-        self.overview = overview
+class Renderer:
+    """Templates, error pages and read protection: what every page shares."""
+
+    def __init__(self, site: Site, read: ReadAccess) -> None:
         self.site = site
         self.read = read
         self.templates = environment()
-
-    def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/", self.guard(self.index)),
-            Route("/apps/{app}", self.guard(self.app)),
-            Route("/envs/{env}", self.guard(self.env)),
-            Route("/compare", self.guard(self.compare)),
-            Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
-        ]
 
     # --- responses -----------------------------------------------------------------------------
 
@@ -225,7 +212,34 @@ class Pages:
 
         return endpoint
 
-    # --- pages ---------------------------------------------------------------------------------
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """Paths no route knows: JSON under /api/ and for anything but GET, a page elsewhere."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+        if request.url.path.startswith("/api/") or request.method not in ("GET", "HEAD"):
+            return JSONResponse({"error": detail}, status_code=status)
+        return self.error(request, status, detail, f"Nothing is served at {request.url.path}.")
+
+    def static(self) -> BaseRoute:
+        """The stylesheet and the other files every page links."""
+        return Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")
+
+
+class Pages(Renderer):
+    """One environment repo's pages: the matrix, an app, an environment, a comparison."""
+
+    def __init__(self, overview: Overview, site: Site, read: ReadAccess) -> None:
+        super().__init__(site, read)
+        self.overview = overview
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.guard(self.index)),
+            Route("/apps/{app}", self.guard(self.app)),
+            Route("/envs/{env}", self.guard(self.env)),
+            Route("/compare", self.guard(self.compare)),
+            self.static(),
+        ]
 
     def index(self, request: Request) -> Response:
         state = self.overview.state()
@@ -315,11 +329,3 @@ class Pages:
         return self.render(
             request, "compare.html", **{**context, "left": left, "right": right, "rows": rows}
         )
-
-    async def not_found(self, request: Request, exc: Exception) -> Response:
-        """Paths no route knows: JSON under /api/ and for anything but GET, a page elsewhere."""
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
-        detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
-        if request.url.path.startswith("/api/") or request.method not in ("GET", "HEAD"):
-            return JSONResponse({"error": detail}, status_code=status)
-        return self.error(request, status, detail, f"Nothing is served at {request.url.path}.")
