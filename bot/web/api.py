@@ -106,7 +106,12 @@ class Api:
         )
 
     def openapi(self, request: Request) -> Response:
-        return JSONResponse(OPENAPI)
+        if self.prefix == PREFIX:
+            return JSONResponse(OPENAPI)
+        # one repo of several (/api/v1/repos/<repo>/…): the same operations, under its base
+        base = request.url.path.removesuffix("/openapi.json")
+        paths = {path.removeprefix(PREFIX): item for path, item in OPENAPI["paths"].items()}
+        return JSONResponse({**OPENAPI, "servers": [{"url": base}], "paths": paths})
 
 
 def error(status: int, message: str) -> JSONResponse:

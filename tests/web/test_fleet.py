@@ -51,6 +51,10 @@ def test_the_home_page_lists_the_repos_and_each_has_its_pages_and_api(
         assert client.get("/repos/payments/apps/api").status_code == 200
         status = client.get("/api/v1/repos/payments/status")
         assert status.status_code == 200 and "api" in status.text
+        # the repo's API description names its own base, so its paths resolve where it is served
+        described = client.get("/api/v1/repos/payments/openapi.json").json()
+        assert described["servers"] == [{"url": "/api/v1/repos/payments"}]
+        assert "/status" in described["paths"] and "/api/v1/status" not in described["paths"]
         assert client.get("/repos/nowhere/").status_code == 404
         assert client.get("/api/v1/repos/nowhere/status").status_code == 404
         assert client.get("/repos/broken/").status_code == 503  # its own page says why
