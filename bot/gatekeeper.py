@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,6 +31,7 @@ log = logging.getLogger("promobot.gates")
 
 STATUS = "promobot/gates"
 MEMBERSHIP_TTL = 60.0  # seconds a team membership answer is reused (a removal counts after it)
+SINCE_KEPT = 20_000  # apps × environments whose soak start is remembered
 SWEEP = 10  # PRs a reconcile re-evaluates although nothing says they changed (oldest first)
 Wake = Callable[[int, datetime], None]  # look at PR `number` again at that instant
 
@@ -72,6 +74,10 @@ class Gatekeeper:
         self.wake = wake  # soak timers and freeze windows end without an event: be woken then
         self._teams: dict[tuple[str, str], tuple[bool, float]] = {}
         self._looks: dict[int, _Look] = {}
+        # (env, app) → (its files' blob ids, versions, since when env has run them): see
+        # _running_since; replaced when the files change under the app
+        self._since: OrderedDict[tuple[str, str], tuple[tuple[str, ...], dict[str, str], datetime]]
+        self._since = OrderedDict()
         self.sweep = SWEEP
 
     # --- inputs --------------------------------------------------------------------------------
@@ -120,25 +126,41 @@ class Gatekeeper:
         return frozenset(out)
 
     def upstream_since(self, state: State, promotion: Promotion) -> datetime | None:
-        """Since when the upstream has run exactly the versions this promotion brings."""
+        """Since when the upstream has run exactly the versions this promotion brings (for a
+        group or a batch: since the last of its apps got them)."""
         if promotion.upstream is None:
             return None
         since: datetime | None = None
         for plan in promotion.apps:
             versions = {r.component: r.after for r in plan.changed if r.after is not None}
-            entries = history(
-                self.forge,
-                state.config,
-                plan.app,
-                promotion.upstream,
-                state.snapshot.commit,
-                limit=20,
-            )
-            started = running_since(entries, versions)
+            started = self._running_since(state, plan.app, promotion.upstream, versions)
             if started is None:
                 return None
             since = started if since is None else max(since, started)
         return since
+
+    def _running_since(
+        self, state: State, app: str, env: str, versions: Mapping[str, str]
+    ) -> datetime | None:
+        """From the app's history in `env` (a log and a snapshot per commit: dear), kept while
+        the app's files there are the same blobs — so a batch of hundreds of apps reads the
+        history of the apps that moved, not of all of them, at each evaluation."""
+        paths = sorted(
+            {state.config.target(app, c, env).path for c in state.config.apps[app].components}
+        )
+        blobs = tuple(state.snapshot.objects.get(path, "") for path in paths)
+        key = (env, app)
+        known = self._since.get(key)
+        if known is not None and known[0] == blobs and known[1] == dict(versions):
+            self._since.move_to_end(key)
+            return known[2]
+        entries = history(self.forge, state.config, app, env, state.snapshot.commit, limit=20)
+        started = running_since(entries, versions)
+        if started is not None:
+            self._since[key] = (blobs, dict(versions), started)
+            while len(self._since) > SINCE_KEPT:
+                self._since.popitem(last=False)
+        return started
 
     # --- evaluation ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import pytest
 
 from bot import events
 from bot.errors import RateLimited
+from bot.gatekeeper import Gatekeeper
 from bot.settings import Settings
 from tests.conftest import MakeRepo, git
 from tests.e2e.scene import Scene
@@ -46,6 +47,31 @@ def test_a_reconcile_looks_again_only_at_what_moved(scene: Scene) -> None:
     gatekeeper.sweep = 1
     assert len(evaluated(scene)) == 1  # the one looked at longest ago
     assert us.number in evaluated(scene) + evaluated(scene)  # the sweep goes round
+
+
+def evaluation_cost(scene: Scene, gatekeeper: Gatekeeper, number: int) -> int:
+    scene.world.reset_calls()
+    gatekeeper.evaluate(scene.service.forge.get_pr(number))
+    return sum(scene.world.calls.values())
+
+
+def test_a_soak_reads_the_upstream_history_again_only_when_the_upstream_moves(
+    scene: Scene,
+) -> None:
+    publish(scene, "1.5.0")
+    scene.say("bob", scene.open_pr("dev").number, "/merge")  # staging opens and soaks 30m
+    staging = scene.open_pr("staging").number
+    assert "soak: dev has run image 1.5.0 since" in scene.pr(staging).body
+    # a review, a sweep, a timer: the history of dev is known, as long as dev's files stay
+    known = [evaluation_cost(scene, scene.service.gatekeeper, staging) for _ in range(3)]
+    fresh = Gatekeeper(scene.service.engine, scene.clock)  # a process that just started
+    first = evaluation_cost(scene, fresh, staging)
+    assert max(known) < first  # the log of dev's files (snapshots the forge keeps anyway)
+    time.sleep(1)  # forges time commits to the second
+    publish(scene, "1.6.0")  # dev moves on: staging's PR is rebuilt and its soak starts again
+    scene.say("bob", scene.open_pr("dev").number, "/merge")
+    body = scene.pr(staging).body
+    assert "soak: dev has run image 1.6.0 since" in body and "1.5.0 since" not in body
 
 
 def test_a_missed_review_webhook_is_made_good_by_the_reconcile(scene: Scene) -> None:
