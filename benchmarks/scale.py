@@ -62,7 +62,8 @@ a time; the registry sends no ETag on tag lists (as `docker-registry`, Harbor an
 so every tag list is read.
 
 --batch MINUTES measures the batched layout instead: dev and qa take direct commits
-(`propose: commit`) and every environment has `batch: MINUTESm`; its scenarios add
+(`propose: commit`), every environment has `batch: MINUTESm` and staging a 30-minute soak
+(so each look at the staging batch asks when its apps got to qa); its scenarios add
 `push-deferred` (a second push inside the windows: it writes nothing) and `window` (the sync
 the windows schedule, writing what came), and the projection counts one `window` per repo and
 window an hour (at most one per push) plus a `push-deferred` per push.
@@ -158,7 +159,7 @@ version: 1
 environments:
   dev: {{propose: commit, {w}}}
   qa: {{from: dev, propose: commit, {w}}}
-  staging: {{from: qa, {w}}}
+  staging: {{from: qa, {w}, gates: {{soak: 30m}}}}
   prod-eu: &prod {{from: staging, {w}, gates: {{approvals: 1, approvers: ["@acme/sre"]}}}}
   prod-us: *prod
   prod-asia: *prod
