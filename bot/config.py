@@ -798,6 +798,12 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 "propose: commit writes to the default branch with no PR, so nothing could gate "
                 "it; remove gates: or use auto_merge: true (PRs merged when the gates pass)",
             )
+        if env.batch is not None and env.propose == "manual":
+            yield (
+                ("environments", name, "batch"),
+                "batch: gathers automatic promotions, and propose: manual makes none; remove "
+                "one of them",
+            )
         if env.batch_window is not None and env.batch_window > MAX_BATCH:
             yield (
                 ("environments", name, "batch"),

@@ -64,9 +64,11 @@ def test_propose_commit_refuses_gates_with_the_line_that_asks_for_them() -> None
     assert "propose: commit writes to the default branch with no PR" in problem.message
 
 
-def test_a_batch_window_longer_than_a_day_is_refused() -> None:
+def test_a_batch_window_longer_than_a_day_or_on_a_manual_environment_is_refused() -> None:
     with pytest.raises(ConfigError, match=r":3:\d+: batch: 2d is longer than a day"):
         config.load(CONFIG_HEAD + "  dev: {batch: 2d}\n" + APPS_YAML)
+    with pytest.raises(ConfigError, match=r":3:\d+: batch: gathers automatic promotions"):
+        config.load(CONFIG_HEAD + "  dev: {propose: manual, batch: 10m}\n" + APPS_YAML)
     cfg = config.load(CONFIG_HEAD + BATCHED + APPS_YAML)
     assert cfg.environments["staging"].batch_window is not None
     assert cfg.environments["staging"].batch_window.total_seconds() == 3600
