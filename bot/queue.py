@@ -25,6 +25,7 @@ import logging
 import random
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
@@ -291,12 +292,13 @@ class Queue:
                 return
             if self.shared:
                 priority = int(getattr(task, "priority", None) or 0)
-                if not self._try_lock(repo, payload, attempt, priority):
+                token = self._try_lock(repo, payload, attempt, priority)
+                if token is None:
                     return  # parked: the lock's holder puts it back
                 try:
                     self._run(job)
                 finally:
-                    self._unlock(repo)
+                    self._unlock(repo, token)
                 return
             with self._locked(repo):
                 self._run(job)
@@ -347,31 +349,37 @@ class Queue:
             with suppress(LockError):  # it expired while we worked: someone may hold it now
                 held.release()
 
-    def _try_lock(self, repo: str, payload: str, attempt: int, priority: int) -> bool:
+    def _try_lock(self, repo: str, payload: str, attempt: int, priority: int) -> str | None:
         """Take `repo`'s lock at once, or park the job beside it (shared queue). A lock on Redis
         expires after `lock_ttl`, so a killed worker parks a repo's jobs for that long at most
         (the next job that runs on the repo puts them back); the SQLite lock is cleared when a
         process starts."""
+        token = uuid.uuid4().hex  # the holder's own: its release never frees a later holder's
         if self._redis:
             taken = self.huey.storage.conn.set(
-                self._lock_key(repo), "1", nx=True, ex=self.settings.lock_seconds
+                self._lock_key(repo), token, nx=True, ex=self.settings.lock_seconds
             )
         else:
-            taken = self.huey.put_if_empty(self._lock_key(repo), "1")
+            taken = self.huey.put_if_empty(self._lock_key(repo), token)
         if taken:
-            return True
+            return token
         self.push(self._parked(repo), json.dumps([payload, attempt, priority]))
         log.info("job parked", extra={"job": json.loads(payload).get("id"), "repo": repo})
         # The holder may have released between our try and our push: it then found nothing
         # to put back, so look again ourselves — one of the two always sees the parked job.
         if not self._is_locked(repo):
             self._unpark(repo)
-        return False
+        return None
 
-    def _unlock(self, repo: str) -> None:
-        if self._redis:
-            self.huey.storage.conn.delete(self._lock_key(repo))
-        else:
+    def _unlock(self, repo: str, token: str) -> None:
+        if self._redis:  # only if still ours: past `lock_ttl` another worker may hold it
+            self.huey.storage.conn.eval(
+                "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end",
+                1,
+                self._lock_key(repo),
+                token,
+            )
+        else:  # one process: nobody else can have taken it
             self.huey.delete(self._lock_key(repo))
         self._unpark(repo)
 

@@ -172,3 +172,31 @@ def test_a_shared_queue_keeps_each_repos_keys_apart(shared: Settings) -> None:
     assert alone.seen("github:x") is False and one.seen("github:x") is True  # same names
     with pytest.raises(ValueError, match="names its repo"):
         queue.submit({"kind": "event"})
+
+
+def test_a_job_that_outlives_its_lock_never_frees_the_next_holders(tmp_path: Path) -> None:
+    """Redis: a job still running when its lock expires must not, on finishing, release the
+    lock a later job took since — or a third job would run beside that one."""
+    redis.Redis.from_url(SHARED_REDIS).flushdb()
+    settings = Settings(data_dir=tmp_path, queue_url=SHARED_REDIS, lock_ttl="1s")
+    spans: dict[str, tuple[float, float]] = {}
+    lengths = {"slow": 1.6, "next": 1.2, "third": 0.1}
+
+    def run(job: dict[str, Any]) -> None:
+        started = time.monotonic()
+        time.sleep(lengths[job["name"]])
+        spans[job["name"]] = (started, time.monotonic())
+
+    queue = Queue(settings, None, run)
+    repo = queue.scope("acme/env")
+    queue.start(3)
+    try:
+        repo.submit({"kind": "event", "name": "slow"})
+        time.sleep(1.3)  # the slow job's lock has expired: the next one takes it
+        repo.submit({"kind": "event", "name": "next"})
+        time.sleep(0.6)  # the slow job has finished and let go of its (expired) lock
+        repo.submit({"kind": "event", "name": "third"})
+        wait_until(lambda: len(spans) == 3)
+    finally:
+        queue.stop()
+    assert spans["third"][0] >= spans["next"][1], spans  # it waited for the lock's holder
