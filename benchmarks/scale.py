@@ -66,7 +66,9 @@ so every tag list is read.
 (so each look at the staging batch asks when its apps got to qa); its scenarios add
 `push-deferred` (a second push inside the windows: it writes nothing) and `window` (the sync
 the windows schedule, writing what came), and the projection counts one `window` per repo and
-window an hour (at most one per push) plus a `push-deferred` per push.
+window an hour (at most one per push) plus a `push-deferred` per push; and since a batch PR
+changes at most once a window, its staging merges are at most one per repo and window (each
+still bringing three prod batches, each approved and merged).
 
     .venv/bin/python benchmarks/scale.py [--apps 500] [--open-prs 200] [--repos 1] [--quick]
                                          [--batch MINUTES]
@@ -633,6 +635,8 @@ def projection(
 ) -> dict[str, Any]:
     pushes = MODEL["pushes_per_hour"]
     staging_merges = pushes * MODEL["staging_merge_share"]
+    if batch_minutes:  # a batch PR is rewritten once a window: it can be merged no oftener
+        staging_merges = min(staging_merges, MODEL["repos"] * 60 / batch_minutes)
     prod_merges = staging_merges * MODEL["prod_prs_per_staging_merge"]
     ticks = MODEL["ticks_per_hour_per_repo"] * MODEL["repos"]
 
