@@ -105,6 +105,7 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import intake
+from bot.gatekeeper import SETTLE_SECONDS
 from bot.service import Service
 from bot.settings import Settings
 from tests.forgesim import Server, World
@@ -621,6 +622,7 @@ def measure_tick(bench: Bench) -> Cost:
     """The reconcile, after one that settles what the scenarios moved: nothing new since, and
     the registry tokens expired, as they are at every tick when they live as long as the
     interval (Docker Hub's 300 s and the default 5 minutes; here one second, then a wait)."""
+    time.sleep(SETTLE_SECONDS)  # minutes pass between reconciles: the last changes settle
     for each in bench.tenants:
         bench.reconcile(each)
     time.sleep(TOKEN_SECONDS + 0.2)

@@ -32,6 +32,7 @@ log = logging.getLogger("promobot.gates")
 STATUS = "promobot/gates"
 MEMBERSHIP_TTL = 60.0  # seconds a team membership answer is reused (a removal counts after it)
 SINCE_KEPT = 20_000  # apps × environments whose soak start is remembered
+SETTLE_SECONDS = 3.0  # a PR changed this recently may have changed again in the same second
 SWEEP = 10  # PRs a reconcile re-evaluates although nothing says they changed (oldest first)
 Wake = Callable[[int, datetime], None]  # look at PR `number` again at that instant
 
@@ -43,6 +44,16 @@ class _Look:
     seen: tuple[object, ...]
     at: datetime
     wake: datetime | None
+    # Forges give `updated_at` in whole seconds: a comment in the same second as what this look
+    # saw would not move it. A look taken that soon after the PR's last change is not trusted
+    # to say "unchanged": the next reconcile looks once more.
+    settled: bool = True
+
+
+def _env_of(pr: PullRequest) -> str:
+    """The environment a promotion branch names: promobot/<env>/<name>. Only which PRs to look
+    at again is chosen by it; the evaluation itself trusts the signed metadata alone."""
+    return pr.branch.split("/")[1] if pr.branch.count("/") >= 2 else ""
 
 
 def _fingerprint(pr: PullRequest) -> tuple[object, ...]:
@@ -192,7 +203,9 @@ class Gatekeeper:
         wake = verdict.next_look
         if self.wake is not None and wake is not None and (last is None or last.wake != wake):
             self.wake(pr.number, wake)
-        self._looks[pr.number] = _Look(_fingerprint(pr), now, verdict.next_look)
+        changed = pr.updated_at.timestamp() if pr.updated_at is not None else 0.0
+        settled = time.time() - changed >= SETTLE_SECONDS  # wall clocks: the forge's and ours
+        self._looks[pr.number] = _Look(_fingerprint(pr), now, verdict.next_look, settled)
         self.publish(verdict, next((c for c in on_head if c.name == STATUS), None))
         wants_merge = env.auto_merge if merge is None else merge
         if wants_merge and overall.state == "pass":
@@ -275,13 +288,20 @@ class Gatekeeper:
         """The open promotion PRs that may have changed since their last evaluation — the
         reconcile's safety net for lost webhooks, costing nothing for PRs that did not: those
         whose reviews, comments, labels or head moved, whose soak or freeze ends by now, that
-        were never evaluated here, and the `sweep` evaluated longest ago (a lost status
-        webhook moves nothing on the PR itself)."""
+        were never evaluated here, and, among those into environments with a `checks:` gate,
+        the `sweep` evaluated longest ago (a lost status webhook moves nothing on the PR)."""
         now = self.clock()
         prs = self.forge.list_prs(label="promotion")
         self._looks = {n: look for n, look in self._looks.items() if n in {p.number for p in prs}}
         due = [pr for pr in prs if self._due(pr, now)]
-        rest = sorted((p for p in prs if p not in due), key=lambda p: self._looks[p.number].at)
+        # Only a status moves nothing on the PR, and only a `checks:` gate reads statuses: the
+        # sweep goes round the PRs into environments that have one.
+        environments = self.engine.state().config.environments
+        checked = {name for name, env in environments.items() if env.gates.checks}
+        rest = sorted(
+            (p for p in prs if p not in due and _env_of(p) in checked),
+            key=lambda p: self._looks[p.number].at,
+        )
         verdicts = []
         for pr in due + rest[: self.sweep]:
             with isolated("gate evaluation failed", number=pr.number):  # the others go on
@@ -293,5 +313,7 @@ class Gatekeeper:
     def _due(self, pr: PullRequest, now: datetime) -> bool:
         look = self._looks.get(pr.number)
         if look is None or pr.updated_at is None or look.seen != _fingerprint(pr):
+            return True
+        if not look.settled:
             return True
         return look.wake is not None and look.wake <= now
