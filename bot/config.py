@@ -323,6 +323,101 @@ class Gates(_Model):
         return parse_duration(self.soak) if self.soak else timedelta(0)
 
 
+def _app_env_template(value: str, what: str) -> str:
+    _only_placeholders(value, {"env", "app"}, what)
+    if not value.strip():
+        raise ValueError(f"{what} is empty")
+    return value
+
+
+class ArgoCDLive(_Model):
+    """An Argo CD Application per app (the Argo CD instance is a service setting)."""
+
+    application: str = Field(
+        "{app}-{env}", description="The Application's name; {app} and {env} expand."
+    )
+
+    @field_validator("application")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _app_env_template(value, "application")
+
+
+class FluxLive(_Model):
+    """The Flux object whose events (notification-controller, generic-hmac) speak for the app."""
+
+    kind: Literal["Kustomization", "HelmRelease"] = Field(
+        "Kustomization", description="Kustomization or HelmRelease."
+    )
+    name: str = Field("{app}", description="The object's name; {app} and {env} expand.")
+    namespace: str = Field("flux-system", description="The object's namespace.")
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _app_env_template(value, "name")
+
+
+class FleetLive(_Model):
+    """The Fleet bundle deployed for the app (read from the Kubernetes API)."""
+
+    bundle: str = Field("{app}-{env}", description="The Bundle's name; {app} and {env} expand.")
+    namespace: str = Field("fleet-default", description="The workspace namespace of the GitRepo.")
+
+    @field_validator("bundle", "namespace")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _app_env_template(value, "bundle")
+
+
+class StatusLive(_Model):
+    """A commit status on the env repo's default-branch commits that reports the deployment."""
+
+    context: str = Field(
+        description="The status context, e.g. argocd/{app}-{env}; {app} and {env} expand."
+    )
+
+    @field_validator("context")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _app_env_template(value, "context")
+
+
+class LiveSource(_Model):
+    """Where to learn what the environment's cluster runs: exactly one source."""
+
+    argocd: ArgoCDLive | None = Field(None, description="Argo CD's API and notifications.")
+    flux: FluxLive | None = Field(None, description="Flux notification-controller events.")
+    fleet: FleetLive | None = Field(None, description="Fleet BundleDeployments.")
+    status: StatusLive | None = Field(None, description="A commit status context.")
+
+    @model_validator(mode="after")
+    def _one(self) -> LiveSource:
+        kinds = [k for k in ("argocd", "flux", "fleet", "status") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(
+                "live: names exactly one of argocd:, flux:, fleet: or status:"
+                + (f" (found {', '.join(kinds)})" if kinds else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("argocd", "flux", "fleet", "status") if getattr(self, k))
+
+    def name(self, app: str, env: str) -> str:
+        """What the source calls this app in this environment: the Application, the Flux
+        object (`namespace/name`), the Bundle (`namespace/name`) or the status context."""
+        if self.argocd is not None:
+            return expand(self.argocd.application, app=app, env=env)
+        if self.flux is not None:
+            return expand(f"{self.flux.namespace}/{self.flux.name}", app=app, env=env)
+        if self.fleet is not None:
+            return expand(f"{self.fleet.namespace}/{self.fleet.bundle}", app=app, env=env)
+        assert self.status is not None
+        return expand(self.status.context, app=app, env=env)
+
+
 class Environment(_Model):
     upstream: str | None = Field(
         None, alias="from", description="The upstream environment; none: fed by sources."
@@ -341,6 +436,9 @@ class Environment(_Model):
     )
     gates: Gates = Field(
         Gates(), description="What must hold before a promotion into this environment merges."
+    )
+    live: LiveSource | None = Field(
+        None, description="Where to learn what the environment's cluster runs."
     )
 
     @property

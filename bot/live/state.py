@@ -1,0 +1,64 @@
+"""`Live`: what one environment's cluster reports for one app, whatever reported it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+# Argo CD's health statuses, which Flux's and Fleet's conditions map onto.
+Health = Literal["healthy", "progressing", "degraded", "suspended", "missing", "unknown"]
+# Synced: the cluster applied the revision it names; out-of-sync: git asks for something else.
+Sync = Literal["synced", "out-of-sync", "unknown"]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A canary or blue-green rollout in progress (Argo Rollouts, Flagger)."""
+
+    strategy: Literal["canary", "blue-green"]
+    phase: Literal["progressing", "paused", "promoting", "succeeded", "aborted", "failed"]
+    step: int | None = None  # canary: the current step, 1-based
+    steps: int | None = None  # canary: how many steps there are
+    weight: int | None = None  # canary: the share of traffic on the new version, percent
+
+    @property
+    def failed(self) -> bool:
+        return self.phase in ("aborted", "failed")
+
+    def describe(self) -> str:
+        """`canary 20%, step 2 of 5`, `blue-green: preview`."""
+        if self.strategy == "blue-green":
+            return "blue-green: " + ("preview" if self.phase != "succeeded" else "promoted")
+        parts = [f"canary {self.weight}%" if self.weight is not None else "canary"]
+        if self.step is not None and self.steps is not None:
+            parts.append(f"step {self.step} of {self.steps}")
+        if self.phase in ("paused", "aborted", "failed"):
+            parts.append(self.phase)
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Live:
+    """What a source last said about one app in one environment."""
+
+    source: str  # where it came from: "argocd https://argocd.example.com", "flux", …
+    sync: Sync
+    health: Health
+    revision: str | None  # the env-repo commit the cluster is synced to, when it says
+    since: datetime | None  # since when it has been in this state at this revision
+    observed: datetime  # when promobot learned it
+    images: tuple[str, ...] = ()  # the images it runs, when the source lists them
+    message: str = ""  # the source's own words for a problem ("Deployment … exceeded …")
+    rollout: Rollout | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Synced and healthy, with no rollout still under way: it runs `revision`."""
+        rolling = self.rollout is not None and self.rollout.phase != "succeeded"
+        return self.sync == "synced" and self.health == "healthy" and not rolling
+
+    @property
+    def failed(self) -> bool:
+        """What verification after a merge counts as a failure."""
+        return self.health == "degraded" or (self.rollout is not None and self.rollout.failed)

@@ -1,0 +1,97 @@
+"""`live:` in .promobot.yaml, and what a `Live` report means for gates and the overview."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot import config
+from bot.errors import ConfigError
+from bot.live import Live, Rollout
+
+APPS = """\
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: "envs/{env}/api.yaml", field: image.tag}
+"""
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def load(envs: str) -> config.Config:
+    return config.load("version: 1\nenvironments:\n" + envs + APPS)
+
+
+def test_each_source_names_the_app_in_the_environment_as_it_knows_it() -> None:
+    cfg = load(
+        "  dev: {live: {argocd: {}}}\n"
+        "  qa: {from: dev, live: {flux: {name: '{app}-{env}', kind: HelmRelease}}}\n"
+        "  edge: {from: qa, live: {fleet: {}}}\n"
+        "  prod: {from: edge, live: {status: {context: 'argocd/{app}-{env}'}}}\n"
+    )
+    names = {env: e.live.name("api", env) for env, e in cfg.environments.items() if e.live}
+    assert names == {
+        "dev": "api-dev",
+        "qa": "flux-system/api-qa",
+        "edge": "fleet-default/api-edge",
+        "prod": "argocd/api-prod",
+    }
+    assert [e.live.kind for e in cfg.environments.values() if e.live] == [
+        "argocd",
+        "flux",
+        "fleet",
+        "status",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("live", "where", "message"),
+    [
+        ("{}", (3, 9), "live: names exactly one of argocd:, flux:, fleet: or status:"),
+        ("{argocd: {}, status: {context: x}}", (3, 9), "(found argocd, status)"),
+        ("{argocd: {application: '{app:>9}'}}", (3, 38), "has a format spec"),
+        ("{flux: {name: '{version}'}}", (3, 29), "unknown placeholder {version}"),
+        ("{status: {}}", (3, 24), "required key is missing"),
+        ("{argocd: {url: 'https://evil.example'}}", (3, 25), "unknown key 'url'"),
+    ],
+)
+def test_a_bad_live_block_is_refused_with_its_line_and_column(
+    live: str, where: tuple[int, int], message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load(f"  dev: {{live: {live}}}\n")
+    (problem,) = error.value.problems
+    assert (problem.line, problem.column) == where
+    assert message in problem.message
+
+
+def report(**fields: object) -> Live:
+    base: dict[str, object] = {
+        "source": "argocd",
+        "sync": "synced",
+        "health": "healthy",
+        "revision": "a" * 40,
+        "since": NOW,
+        "observed": NOW,
+    }
+    return Live(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_only_synced_healthy_and_done_rolling_counts_as_running_the_revision() -> None:
+    assert report().settled
+    assert not report(sync="out-of-sync").settled
+    assert not report(health="progressing").settled
+    canary = Rollout("canary", "paused", step=2, steps=5, weight=20)
+    assert not report(rollout=canary).settled
+    assert report(rollout=Rollout("canary", "succeeded", step=5, steps=5, weight=100)).settled
+    assert canary.describe() == "canary 20%, step 2 of 5, paused"
+    assert Rollout("blue-green", "paused").describe() == "blue-green: preview"
+
+
+def test_a_degraded_app_or_an_aborted_rollout_fails_verification() -> None:
+    assert report(health="degraded").failed
+    assert report(health="progressing", rollout=Rollout("canary", "aborted")).failed
+    assert not report(health="progressing").failed
