@@ -59,6 +59,8 @@ class Check:
     name: str
     state: CheckState
     url: str | None = None
+    # when it took this state, as the forge says (a status's update, a check run's end)
+    at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -332,10 +332,10 @@ class GitHubForge:
 
     def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
         commits: dict[str, Commit] = {}
-        for path in paths:  # the commits API filters by one path at a time
+        for path in paths or [""]:  # one path at a time; none: the whole branch
 
             def fetch(path: str = path) -> list[Any]:
-                pages = self._repo.get_commits(sha=ref, path=path)
+                pages = self._repo.get_commits(sha=ref, path=path or NotSet)
                 return list(itertools.islice(pages, limit))
 
             for item in self._call(f"list the commits of {path} in {self.repo}", fetch):
@@ -682,11 +682,13 @@ class GitHubForge:
 
         for status in combined.statuses:
             state = STATUS_STATES.get(status.state, "pending")
-            keep(status.updated_at, Check(status.context, state, status.target_url))
+            at = status.updated_at
+            keep(at, Check(status.context, state, status.target_url, at))
         for run in runs:
             conclusion = CONCLUSIONS.get(run.conclusion or "", "pending")
             state = conclusion if run.status == "completed" else "pending"
-            keep(run.completed_at or run.started_at, Check(run.name, state, run.html_url))
+            at = run.completed_at or run.started_at
+            keep(at, Check(run.name, state, run.html_url, at))
         return [check for _, check in latest.values()]
 
     def set_status(

@@ -138,6 +138,14 @@ def _time(value: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _time_or_none(value: object) -> datetime | None:
+    """A time GitLab may leave out (or send in a form this does not read): None then."""
+    try:
+        return _time(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
 def _is_sha(ref: str) -> bool:
     return len(ref) == 40 and all(c in "0123456789abcdef" for c in ref)
 
@@ -338,11 +346,11 @@ class GitLabForge:
 
     def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
         commits: dict[str, Commit] = {}
-        for path in paths:  # the commits API filters by one path at a time
+        for path in paths or [""]:  # one path at a time; none: the whole branch
 
             def fetch(path: str = path) -> list[Any]:
                 # `path=` is python-gitlab's own keyword (the URL); the filter goes as a query
-                query = {"ref_name": ref, "path": path}
+                query = {"ref_name": ref, **({"path": path} if path else {})}
                 return list(
                     self._project.commits.list(
                         query_parameters=query, per_page=min(limit, 100), get_all=False
@@ -706,7 +714,12 @@ class GitLabForge:
         for status in sorted((s.attributes for s in statuses), key=lambda s: int(s["id"])):
             latest[str(status["name"])] = status
         return [
-            Check(name, CHECK_STATES.get(str(s["status"]), "pending"), s.get("target_url"))
+            Check(
+                name,
+                CHECK_STATES.get(str(s["status"]), "pending"),
+                s.get("target_url"),
+                _time_or_none(s.get("finished_at") or s.get("started_at") or s.get("created_at")),
+            )
             for name, s in latest.items()
         ]
 

@@ -495,7 +495,8 @@ class LocalForge:
             for status in state["statuses"]:
                 if status["sha"] == sha:
                     mapped = {"error": "failure"}.get(status["state"], status["state"])
-                    latest[status["context"]] = Check(status["context"], mapped, status["url"])
+                    at = datetime.fromisoformat(status["at"]) if status.get("at") else None
+                    latest[status["context"]] = Check(status["context"], mapped, status["url"], at)
         return list(latest.values())
 
     def set_status(
@@ -509,6 +510,7 @@ class LocalForge:
                     "state": state,
                     "description": description,
                     "url": url,
+                    "at": datetime.now(UTC).isoformat(),
                 }
             )
 

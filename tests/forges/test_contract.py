@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,21 @@ def test_log_lists_the_commits_that_touched_the_paths_newest_first(rig: Rig) -> 
     assert log[0].time >= log[1].time
     both = rig.forge.log("main", ["envs/prod/values.yaml", "envs/dev/values.yaml"], limit=3)
     assert len(both) == 3 and both[0].sha == second
+
+
+def test_log_without_paths_lists_the_branchs_newest_commits(rig: Rig) -> None:
+    first = rig.human_push("main", {"envs/dev/values.yaml": "image:\n  tag: 1.0.1\n"})
+    second = rig.human_push("main", {"envs/prod/values.yaml": "image:\n  tag: 0.9.1\n"})
+    assert [c.sha for c in rig.forge.log("main", [], limit=2)] == [second, first]
+
+
+def test_a_check_says_when_it_took_its_state(rig: Rig) -> None:
+    sha = rig.git("rev-parse", "main")
+    rig.ci_status(sha, "deploy/api", "success")
+    (check,) = [c for c in rig.forge.checks(sha) if c.name == "deploy/api"]
+    assert check.state == "success"
+    assert check.at is not None and check.at.tzinfo is not None
+    assert abs((datetime.now(UTC) - check.at).total_seconds()) < 120
 
 
 # --- writing ---------------------------------------------------------------------------------
