@@ -48,6 +48,7 @@ COMMANDS = (
 NAME_PATTERN = r"^(?!.*\.\.)(?!.*\.lock\Z)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?\Z"
 NAME_MAX = 100
 MAX_DURATION = timedelta(days=365)  # the longest duration .promobot.yaml may ask for
+LIVE_GATED = ("status",)  # the live: sources the healthy: gate reads
 MAX_BATCH = timedelta(days=1)  # a batch window longer than this only delays promotions
 # Nodes that YAML aliases (and `<<:` merges) may add to .promobot.yaml beyond what is written.
 # A configuration repeats an environment or a few settings (hundreds of nodes); a "billion
@@ -311,6 +312,11 @@ class Gates(_Model):
         description="How long the upstream environment must have run the promoted versions, "
         "e.g. 30m, 24h; at most 365d.",
     )
+    healthy: Duration | None = Field(
+        None,
+        description="How long the upstream's cluster must have run the promoted versions synced "
+        "and healthy, as its live: source reports, e.g. 30m; at most 365d.",
+    )
     checks: tuple[str, ...] = Field(
         (), description="Commit statuses or check runs that must succeed on the PR head."
     )
@@ -321,6 +327,10 @@ class Gates(_Model):
     @property
     def soak_time(self) -> timedelta:
         return parse_duration(self.soak) if self.soak else timedelta(0)
+
+    @property
+    def healthy_time(self) -> timedelta:
+        return parse_duration(self.healthy) if self.healthy else timedelta(0)
 
 
 def _app_env_template(value: str, what: str) -> str:
@@ -896,6 +906,22 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 "propose: commit writes to the default branch with no PR, so nothing could gate "
                 "it; remove gates: or use auto_merge: true (PRs merged when the gates pass)",
             )
+        if env.gates.healthy is not None:
+            watched = config.environments.get(env.upstream) if env.upstream else None
+            live = watched.live if watched is not None else None
+            if env.upstream is None:
+                why = "needs an upstream (from:) whose cluster it watches"
+            elif live is None:
+                why = f"needs live: on {env.upstream} to learn what its cluster runs"
+            elif live.kind not in LIVE_GATED:
+                why = (
+                    f"reads live state from {', '.join(LIVE_GATED)} so far, and {env.upstream} "
+                    f"has {live.kind}:"
+                )
+            else:
+                why = ""
+            if why:
+                yield ("environments", name, "gates", "healthy"), f"healthy: {why}"
         if env.batch is not None and env.propose == "manual":
             yield (
                 ("environments", name, "batch"),

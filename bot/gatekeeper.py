@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot import gates, render
+from bot import composition, gates, render
 from bot.engine import Engine, State, history, isolated, outside, running_since
 from bot.errors import MergeRefused
 from bot.forges.base import Check, Forge, PullRequest, Review
+from bot.live import statuses
 from bot.planner import Promotion
 
 log = logging.getLogger("promobot.gates")
@@ -173,6 +174,40 @@ class Gatekeeper:
                 self._since.popitem(last=False)
         return started
 
+    def upstream_healthy(self, state: State, promotion: Promotion) -> tuple[datetime | None, str]:
+        """Since when the upstream's cluster has run exactly the promoted versions synced and
+        healthy (for several apps: since the last of them did) — or None, and what its live
+        source says instead."""
+        upstream = promotion.upstream
+        if upstream is None:
+            return None, ""
+        reports = statuses.read(
+            self.forge, state, upstream, [plan.app for plan in promotion.apps], self.clock
+        )
+        since: datetime | None = None
+        for plan in promotion.apps:
+            live = reports.get(plan.app)
+            if live is None or live.revision is None or live.since is None:
+                return None, f"{plan.app}: no report from {upstream}'s cluster yet"
+            if not live.settled:
+                return None, f"{plan.app}: {live.health} at {live.revision[:10]}"
+            wanted = {r.component: r.after for r in plan.changed if r.after is not None}
+            running = self._deployed(state, plan.app, upstream, live.revision)
+            if running is None or any(running.get(c) != v for c, v in wanted.items()):
+                return None, f"{plan.app}: it runs {live.revision[:10]}, not these versions yet"
+            since = live.since if since is None else max(since, live.since)
+        return since, ""
+
+    def _deployed(self, state: State, app: str, env: str, revision: str) -> dict[str, str] | None:
+        """The app's versions in `env` at the env-repo commit its cluster runs."""
+        if revision == state.snapshot.commit:
+            found = state.status.get(app, env)
+        else:
+            snapshot = self.forge.snapshot(revision)
+            snapshot.prefetch(composition.required_paths(state.config, [app]))
+            found = composition.status(state.config, snapshot, [app], [env]).get(app, env)
+        return dict(found.components) if found is not None else None
+
     # --- evaluation ----------------------------------------------------------------------------
 
     def evaluate(
@@ -241,6 +276,9 @@ class Gatekeeper:
         versions = ", ".join(
             f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed
         )
+        healthy_since, live_note = (
+            self.upstream_healthy(state, promotion) if configured.healthy else (None, "")
+        )
         return gates.Inputs(
             env=promotion.env,
             gates=configured,
@@ -252,6 +290,8 @@ class Gatekeeper:
             bots=frozenset({self.engine.me.login}),
             upstream=promotion.upstream,
             upstream_since=self.upstream_since(state, promotion) if configured.soak else None,
+            upstream_healthy_since=healthy_since,
+            upstream_live=live_note,
             versions=versions,
             checks=checks,
             labels=frozenset(pr.labels) if pr is not None else frozenset(),

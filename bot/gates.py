@@ -52,6 +52,10 @@ class Inputs:
     bots: frozenset[str] = frozenset()  # never count
     upstream: str | None = None
     upstream_since: datetime | None = None  # since when upstream runs exactly these versions
+    # since when upstream's cluster has run them synced and healthy (its live: source), and,
+    # when it has not, what the source says instead
+    upstream_healthy_since: datetime | None = None
+    upstream_live: str = ""
     versions: str = ""  # "1.4.2" or "image 1.4.2, chart 2.3.0", for reasons
     checks: Sequence[Check] = ()  # on the head, without promobot's own status
     labels: frozenset[str] = frozenset()
@@ -67,6 +71,8 @@ def evaluate(inputs: Inputs) -> list[GateResult]:
         results.append(_approvals(inputs))
     if gates.soak is not None:
         results.append(_soak(inputs))
+    if gates.healthy is not None:
+        results.append(_healthy(inputs))
     if gates.checks:
         results.append(_checks(gates.checks, inputs.checks))
     if gates.freeze:
@@ -98,6 +104,8 @@ def next_change(inputs: Inputs) -> datetime | None:
     gates = inputs.gates
     if gates.soak is not None and inputs.upstream and inputs.upstream_since is not None:
         times.append(inputs.upstream_since + gates.soak_time)
+    if gates.healthy is not None and inputs.upstream and inputs.upstream_healthy_since:
+        times.append(inputs.upstream_healthy_since + gates.healthy_time)
     for window in map(config.parse_freeze, gates.freeze):
         if not _whole_week(window):
             times.extend(t for start, end in _occurrences(window, now) for t in (start, end))
@@ -188,6 +196,26 @@ def _soak(inputs: Inputs) -> GateResult:
         return GateResult("soak", "pass", f"{running} (needs {duration(needed)})")
     ready = _instant_text(since + needed, round_up=True)
     return GateResult("soak", "pending", f"{running}; needs {duration(needed)}, until {ready}")
+
+
+def _healthy(inputs: Inputs) -> GateResult:
+    upstream, needed = inputs.upstream, inputs.gates.healthy_time
+    what = _oneline(inputs.versions) or "these versions"
+    if not upstream:
+        return GateResult("healthy", "pass", "healthy: no upstream to watch")
+    since = inputs.upstream_healthy_since
+    if since is None:
+        said = f" ({_oneline(inputs.upstream_live)})" if inputs.upstream_live else ""
+        return GateResult(
+            "healthy",
+            "pending",
+            f"healthy: waiting for {upstream} to run {what} synced and healthy{said}",
+        )
+    running = f"healthy: {upstream} has run {what} synced and healthy since {_instant_text(since)}"
+    if inputs.now - since >= needed:
+        return GateResult("healthy", "pass", f"{running} (needs {duration(needed)})")
+    ready = _instant_text(since + needed, round_up=True)
+    return GateResult("healthy", "pending", f"{running}; needs {duration(needed)}, until {ready}")
 
 
 def _instant_text(when: datetime, round_up: bool = False) -> str:
@@ -336,11 +364,12 @@ def _limit(text: str) -> str:
 def _in_utc(inputs: Inputs) -> Inputs:
     # Python compares and subtracts two times in one zone by their wall clocks, ignoring the
     # hour that repeats in autumn; in UTC they are instants.
-    since = inputs.upstream_since
+    since, healthy = inputs.upstream_since, inputs.upstream_healthy_since
     return replace(
         inputs,
         now=_utc(inputs.now, "now"),
         upstream_since=None if since is None else _utc(since, "upstream_since"),
+        upstream_healthy_since=None if healthy is None else _utc(healthy, "upstream_healthy_since"),
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import config
+from bot import config, gates
 from bot.errors import ConfigError
 from bot.live import Live, Rollout
 
@@ -95,3 +96,65 @@ def test_a_degraded_app_or_an_aborted_rollout_fails_verification() -> None:
     assert report(health="degraded").failed
     assert report(health="progressing", rollout=Rollout("canary", "aborted")).failed
     assert not report(health="progressing").failed
+
+
+@pytest.mark.parametrize(
+    ("envs", "message"),
+    [
+        ("  dev: {gates: {healthy: 30m}}\n", "healthy: needs an upstream (from:)"),
+        ("  dev: {}\n  prod: {from: dev, gates: {healthy: 30m}}\n", "needs live: on dev"),
+        (
+            "  dev: {live: {argocd: {}}}\n  prod: {from: dev, gates: {healthy: 30m}}\n",
+            "reads live state from status so far, and dev has argocd:",
+        ),
+    ],
+)
+def test_a_healthy_gate_needs_an_upstream_whose_cluster_it_can_read(
+    envs: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(envs)
+    load(
+        "  dev: {live: {status: {context: 'deploy/{app}'}}}\n  prod: {from: dev, gates: {healthy: 30m}}\n"
+    )
+
+
+def healthy(since: datetime | None, now: datetime = NOW, note: str = "") -> gates.GateResult:
+    inputs = gates.Inputs(
+        env="prod",
+        gates=config.Gates(healthy="30m"),
+        head_sha="b" * 40,
+        now=now,
+        upstream="staging",
+        upstream_healthy_since=since,
+        upstream_live=note,
+        versions="image 1.5.0",
+    )
+    (result, _hold) = gates.evaluate(inputs)
+    return result
+
+
+def test_the_healthy_gate_counts_from_when_the_cluster_said_so() -> None:
+    waiting = healthy(None, note="api: progressing at 1a2b3c4d5e")
+    assert (waiting.state, waiting.reason) == (
+        "pending",
+        "healthy: waiting for staging to run image 1.5.0 synced and healthy "
+        "(api: progressing at 1a2b3c4d5e)",
+    )
+    since = datetime(2026, 11, 30, 11, 48, tzinfo=UTC)
+    early = healthy(since)
+    assert early.state == "pending"
+    assert early.reason == (
+        "healthy: staging has run image 1.5.0 synced and healthy since 2026-11-30 11:48 UTC; "
+        "needs 30m, until 2026-11-30 12:18 UTC"
+    )
+    assert healthy(since, now=since + timedelta(minutes=30)).state == "pass"
+    timer = gates.Inputs(
+        env="prod",
+        gates=config.Gates(healthy="30m"),
+        head_sha="b" * 40,
+        now=NOW,
+        upstream="staging",
+        upstream_healthy_since=since,
+    )
+    assert gates.next_change(timer) == since + timedelta(minutes=30)

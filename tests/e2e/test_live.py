@@ -1,0 +1,157 @@
+"""The `healthy:` gate on the GitHub and GitLab simulators: prod waits until staging's cluster
+has run the promoted versions synced and healthy for 30 minutes, as the deploying system
+reports it in a commit status on the env repo (`live: {status: …}`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from bot.forges.base import Forge
+from bot.service import Service
+from bot.settings import Settings
+from tests.conftest import SIGNING_KEY
+from tests.e2e.scene import FAST, Clock
+from tests.forgesim import Server
+from tests.forgesim.world import Pull, World
+
+REPO = "acme/env-repo"
+CONFIG = """\
+version: 1
+environments:
+  staging:
+    live: {status: {context: "deploy/{app}-{env}"}}
+  prod:
+    from: staging
+    auto_merge: true
+    gates: {healthy: 30m}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: "envs/{env}/api.yaml", field: image.tag}
+"""
+
+
+class Rig:
+    def __init__(self, kind: str, server: Server, service: Service, clock: Clock) -> None:
+        self.kind, self.server, self.service, self.clock = kind, server, service, clock
+
+    @property
+    def world(self) -> World:
+        return self.server.world
+
+    def main(self) -> str:
+        return self.world.repos[REPO].git.text("rev-parse", "refs/heads/main")
+
+    def deployer_reports(self, sha: str, state: str) -> None:
+        """The deploying system (Argo CD Notifications, say) posts its commit status."""
+        if self.kind == "github":
+            url = f"{self.server.github_url}/repos/{REPO}/statuses/{sha}"
+            headers, body = {"Authorization": "token argocd-token"}, {"state": state}
+            body["context"] = "deploy/api-staging"
+        else:
+            url = f"{self.server.url}/api/v4/projects/{quote(REPO, safe='')}/statuses/{sha}"
+            headers = {"PRIVATE-TOKEN": "argocd-token"}
+            body = {
+                "state": {"pending": "running", "failure": "failed"}.get(state, state),
+                "name": "deploy/api-staging",
+            }
+        response = httpx.post(url, json=body, headers=headers)
+        assert response.status_code < 300, response.text
+
+    def prod_pr(self) -> Pull:
+        (pull,) = [
+            p for p in self.world.repos[REPO].pulls.values() if p.branch == "promobot/prod/api"
+        ]
+        return pull
+
+    def evaluate(self) -> Any:
+        return self.service.gatekeeper.evaluate(self.service.forge.get_pr(self.prod_pr().number))
+
+    def reason(self) -> str:
+        verdict = self.evaluate()
+        assert verdict is not None
+        (healthy,) = [r for r in verdict.results if r.name == "healthy"]
+        return healthy.reason
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    kind: str = request.param
+    with Server() as server:
+        world = server.world
+        world.add_user("promobot[bot]", bot=True, token="bot-token")
+        world.add_user("argocd", token="argocd-token")
+        world.add_user("ada", token="ada-token")
+        files = {f"envs/{env}/api.yaml": "image:\n  tag: 1.4.2\n" for env in ("staging", "prod")}
+        repo = world.add_repo(REPO, {".promobot.yaml": CONFIG, **files})
+        repo.permissions.update({"promobot[bot]": "admin", "argocd": "write", "ada": "write"})
+        settings = Settings(
+            forge=kind,
+            repo=REPO,
+            signing_key=SIGNING_KEY,  # type: ignore[arg-type]
+            data_dir=tmp_path,
+            workers=0,  # type: ignore[arg-type]
+            github_token="bot-token",  # type: ignore[arg-type]
+            gitlab_token="bot-token",  # type: ignore[arg-type]
+        )
+        forge: Forge
+        if kind == "github":
+            from bot.forges.github import GitHubForge
+
+            forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
+        else:
+            from bot.forges.gitlab import GitLabForge
+
+            forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
+        clock = Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5))
+        yield Rig(kind, server, Service(settings, forge=forge, clock=clock), clock)
+
+
+def test_prod_waits_for_staging_to_run_the_versions_healthy_for_30_minutes(rig: Rig) -> None:
+    before = rig.main()
+    rig.deployer_reports(before, "success")  # staging runs 1.4.2, healthy
+    rig.world.push(
+        REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "staging 1.5.0"
+    )
+    rig.service.sync()
+    assert "healthy: waiting for staging to run image 1.5.0 synced and healthy" in rig.reason()
+    # the cluster still runs the commit before: not these versions
+    assert f"it runs {before[:10]}, not these versions yet" in rig.reason()
+
+    head = rig.main()
+    rig.deployer_reports(head, "pending")  # Argo CD syncs the new commit
+    assert f"api: progressing at {head[:10]}" in rig.reason()
+
+    rig.deployer_reports(head, "success")
+    healthy_at = datetime.now(UTC)
+    reason = rig.reason()
+    assert reason.startswith("healthy: staging has run image 1.5.0 synced and healthy since ")
+    assert "needs 30m, until" in reason
+    assert rig.prod_pr().state == "open"
+    assert "- [ ] healthy: staging has run image 1.5.0" in rig.prod_pr().body
+
+    rig.clock.now = healthy_at + timedelta(minutes=31)
+    verdict = rig.evaluate()
+    assert verdict is not None and verdict.merged  # the gate passed: prod auto-merges
+    prod = rig.world.repos[REPO].git.text("show", "refs/heads/main:envs/prod/api.yaml")
+    assert prod == "image:\n  tag: 1.5.0"
+
+
+def test_a_degraded_upstream_holds_the_promotion(rig: Rig) -> None:
+    rig.world.push(
+        REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "staging 1.5.0"
+    )
+    rig.service.sync()
+    rig.deployer_reports(rig.main(), "failure")
+    rig.clock.now += timedelta(hours=2)
+    assert f"api: degraded at {rig.main()[:10]}" in rig.reason()
+    assert rig.prod_pr().state == "open"
