@@ -3,10 +3,15 @@ JavaScript off) opens the pages of `promobot serve` running as its own process a
 GitHub simulator, on the helm-values example with the promotion PRs the service opened itself.
 
 Saves a screenshot of `/` (to docs/overview.png with PROMOBOT_UPDATE_SCREENSHOT=1).
+
+The matrix at real width: `promobot serve` on the local forge with a generated repo of 11
+environments and long app names, measured in the browser (every cell holds its content, no two
+texts overlap, ids never break, the matrix scrolls inside its own box).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
@@ -19,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SIGNING_KEY
+from tests.conftest import SIGNING_KEY, commit_all, git
 from tests.e2e.service import Promobot, wait_for
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
@@ -248,3 +253,132 @@ def test_no_page_scrolls_sideways_at_1280_or_390_pixels(
                 "getComputedStyle(document.querySelector('td[data-env=staging]'), '::before').content"
             )
         page.context.close()
+
+
+# --- the matrix at real width ------------------------------------------------------------------
+
+# (environment, upstream), in promotion order: two chains, long names
+WIDE_ENVS = [
+    ("integration-gpu", None), ("integration-cpu", "integration-gpu"),
+    ("qa-functional-tests", "integration-cpu"), ("qa-performance-tests", "qa-functional-tests"),
+    ("staging-eu-central-1", "qa-performance-tests"), ("staging-us-east-1", "qa-performance-tests"),
+    ("canary-eu-central-1", "staging-eu-central-1"), ("prod-eu-central-1", "canary-eu-central-1"),
+    ("prod-us-east-1", "staging-us-east-1"), ("prod-asia-northeast-1", "prod-us-east-1"),
+    ("prod-asia-southeast-2", "prod-asia-northeast-1"),
+]  # fmt: skip
+WIDE_APPS = ["customer-data-platform-ingestion-gateway", "payments-settlement-reconciliation-jobs", "api"]  # fmt: skip
+
+
+def wide_files() -> dict[str, str]:
+    """Every environment one release behind its upstream, so every cell but the first column
+    differs: a 12-character commit id, a long pre-release and a pinned digest per app."""
+    config = ["version: 1", "environments:"]
+    for env, upstream in WIDE_ENVS:
+        gates = ", gates: {approvals: 1}" if env.startswith("prod-") else ""
+        config.append(f"  {env}: {{from: {upstream}{gates}}}" if upstream else f"  {env}: {{}}")
+    config.append("apps:")
+    files = {}
+    for app in WIDE_APPS:
+        config += [
+            f"  {app}:",
+            "    components:",
+            f"      image: {{source: {{image: 127.0.0.1:9/acme/{app}}}, target: {{file: 'envs/{{env}}/{app}.yaml', field: image.tag}}}}",
+            f"      chart: {{source: {{chart: {app}, repo: 'oci://127.0.0.1:9/charts'}}, target: {{file: 'envs/{{env}}/{app}.yaml', field: chart.version}}}}",
+            f"      proxy: {{source: {{image: 127.0.0.1:9/acme/proxy, digest: true}}, target: {{file: 'envs/{{env}}/{app}.yaml', field: proxy.image}}}}",
+        ]  # fmt: skip
+        for depth, (env, _) in enumerate(WIDE_ENVS):
+            release = len(WIDE_ENVS) - depth
+            commit = hashlib.sha1(f"{app} {release}".encode()).hexdigest()[:12]
+            digest = "sha256:" + hashlib.sha256(f"proxy {release}".encode()).hexdigest()
+            files[f"envs/{env}/{app}.yaml"] = (
+                f'image: {{tag: "{commit}"}}\n'
+                f'chart: {{version: "2.14.{release}-rc.{release}+build.202601{release:02}"}}\n'
+                f'proxy: {{image: "1.27.{release}@{digest}"}}\n'
+            )
+    return {".promobot.yaml": "\n".join(config) + "\n", **files}
+
+
+@pytest.fixture(scope="module")
+def wide_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`promobot serve` on a local checkout of the wide repo, with the promotion PRs it opened."""
+    repo = tmp_path_factory.mktemp("wide") / "env-repo"
+    for path, text in wide_files().items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "Initial environments")
+    data = tmp_path_factory.mktemp("promobot-wide")
+    settings = {"PROMOBOT_FORGE": "local", "PROMOBOT_REPO": str(repo), "PROMOBOT_DATA_DIR": str(data)}  # fmt: skip
+    with Promobot(settings) as promobot:
+        every = f">{(len(WIDE_ENVS) - 1) * len(WIDE_APPS)} open promotions<"
+        wait_for(
+            "promobot to open its promotions", lambda: every in httpx.get(promobot.url).text, 60
+        )
+        yield promobot.url
+
+
+# In the page: what is out of place in the matrix, as sentences (none when the layout holds).
+MISPLACED = """() => {
+  const box = (e) => e.getBoundingClientRect();
+  const where = (e) => `${e.tagName.toLowerCase()}.${e.className || "-"} "${e.textContent.trim().slice(0, 50)}"`
+    + ` in ${e.closest("td")?.dataset.env || e.closest("th")?.textContent.trim().slice(0, 50)}`;
+  const problems = [], texts = [];
+  for (const cell of document.querySelectorAll("table.matrix th, table.matrix td")) {
+    const c = box(cell);
+    for (const e of cell.querySelectorAll("*")) {
+      const r = box(e);
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.left < c.left - 0.5 || r.right > c.right + 0.5 || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5)
+        problems.push(`${where(e)} overflows its cell`);
+      if ([...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
+        texts.push(e);
+    }
+  }
+  for (const e of document.querySelectorAll("table.matrix :is(.v, .up, .id, .badge)")) {
+    const range = document.createRange();
+    range.selectNodeContents(e);
+    const lines = [...range.getClientRects()];
+    const top = Math.min(...lines.map((r) => r.top)), bottom = Math.max(...lines.map((r) => r.bottom));
+    if (bottom - top > 1.5 * Math.max(...lines.map((r) => r.height))) problems.push(`${where(e)} breaks across lines`);
+  }
+  for (let i = 0; i < texts.length; i++) {
+    const a = box(texts[i]);
+    for (let j = i + 1; j < texts.length; j++) {
+      const b = box(texts[j]);
+      if (texts[i].contains(texts[j]) || texts[j].contains(texts[i])) continue;
+      if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5
+          && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5)
+        problems.push(`${where(texts[i])} overlaps ${where(texts[j])}`);
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_matrix_holds_11_environments_and_long_names(
+    wide_site: str, browser: Browser, width: int
+) -> None:
+    page = open_page(browser, wide_site + "/", width)
+    headers = page.locator("table.matrix thead th a").all_inner_texts()
+    assert [h.strip() for h in headers] == [env for env, _ in WIDE_ENVS]
+    assert page.locator("table.matrix td .up").count() == 10 * len(WIDE_APPS) * 3
+    problems: list[str] = page.evaluate(MISPLACED)
+    assert problems == [], f"{len(problems)} problems, the first: {problems[:10]}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    wrap = page.evaluate(
+        "(w => ({scroll: w.scrollWidth, client: w.clientWidth}))(document.querySelector('.matrix-wrap'))"
+    )
+    if width >= 760:  # the matrix scrolls sideways inside its box, the app column stays
+        assert wrap["scroll"] > wrap["client"]
+        sticky = """() => {
+          const wrap = document.querySelector('.matrix-wrap');
+          wrap.scrollLeft = wrap.scrollWidth;
+          const app = document.querySelector('table.matrix tbody th.app').getBoundingClientRect();
+          return [app.left - wrap.getBoundingClientRect().left, wrap.scrollLeft];
+        }"""
+        offset, scrolled = page.evaluate(sticky)
+        assert scrolled > 0 and abs(offset) <= 1
+    else:  # cards: nothing to scroll
+        assert wrap["scroll"] <= wrap["client"]
+    page.context.close()
