@@ -31,7 +31,7 @@ def sign(body: bytes, secret: str = SECRET, algorithm: str = "sha256") -> str:
 
 
 def event(
-    reason: str = "ReconciliationSucceeded", severity: str = "info", **extra: object
+    reason: str = "ReconciliationSucceeded", severity: object = "info", **extra: object
 ) -> bytes:
     body: dict[str, object] = {
         "involvedObject": {
