@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    # the `token` of Flux's generic-hmac Provider secret: /webhooks/flux checks X-Signature
+    flux_webhook_secret: SecretStr | None = None
     # signs what promobot writes on PRs (metadata, approvals, acks); every process shares it
     signing_key: SecretStr | None = None
     registry_token: SecretStr | None = None
