@@ -249,7 +249,7 @@ class ArgoCDServer:
                 for f in chosen
                 if not any(f.startswith(other + ".") for other in chosen if other != f)
             ]
-            items = [_pick(a, chosen) for a in items]
+            items = [pick(a, chosen) for a in items]
         body = json.dumps(
             {"metadata": {"resourceVersion": str(self._version)}, "items": items},
             separators=(",", ":"),
@@ -268,7 +268,7 @@ class ArgoCDServer:
         return JSONResponse(app)
 
 
-def _pick(app: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
+def pick(app: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
     picked: dict[str, Any] = {}
     for name in chosen:
         value = _selected(app, name)
