@@ -246,3 +246,21 @@ def test_the_configuration_names_the_applications_to_read() -> None:
         "        target: {file: 'envs/{env}/api.yaml', field: image.tag}\n"
     )
     assert wanted(cfg) == {"api-dev": [("api", "dev")], "prod-api": [("api", "prod")]}
+
+
+def test_the_argo_cd_settings_are_service_settings_and_the_token_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot import settings
+
+    monkeypatch.setenv("PROMOBOT_ARGOCD_URL", "https://argocd.example.com")
+    with pytest.raises(settings.SettingsError, match="needs PROMOBOT_ARGOCD_TOKEN"):
+        settings.load()
+    monkeypatch.setenv("PROMOBOT_ARGOCD_TOKEN", "argocd-secret-token")
+    monkeypatch.setenv("PROMOBOT_ARGOCD_PROJECTS", "apps, ops,apps")
+    loaded = settings.load()
+    assert "argocd-secret-token" not in repr(loaded)
+    assert loaded.argocd_project_names == ["apps", "ops"]
+    monkeypatch.setenv("PROMOBOT_ARGOCD_URL", "argocd.example.com")
+    with pytest.raises(settings.SettingsError, match="http"):
+        settings.load()
