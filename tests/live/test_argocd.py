@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot import config
+from bot.errors import SourceError
 from bot.forges.retry import Policy
 from bot.live import Rollout
 from bot.live.argocd import ArgoCD, ArgoCDError, Poll, wanted
@@ -264,3 +265,12 @@ def test_the_argo_cd_settings_are_service_settings_and_the_token_a_secret(
     monkeypatch.setenv("PROMOBOT_ARGOCD_URL", "argocd.example.com")
     with pytest.raises(settings.SettingsError, match="http"):
         settings.load()
+
+
+def test_a_list_past_the_download_cap_is_an_error_not_a_memory_spike() -> None:
+    with argocd_server() as server:
+        server.put(*(application(f"app{i}-dev") for i in range(50)))
+        client = ArgoCD(server.url, "argocd-token", limit=4096, policy=QUICK)
+        with pytest.raises(SourceError, match="larger than"):
+            client.poll(["app0-dev"], NOW)
+        client.close()
