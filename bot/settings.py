@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     coalesce: str = "1s"  # sync requests this close together are served by one sync
     body_timeout: str = "10s"  # a webhook body that takes longer to arrive gets 408 (slowloris)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Argo CD, for environments with `live: {argocd: …}`: a service setting, never in the repo,
+    # so an author of .promobot.yaml cannot send the token to a server of their choosing
+    argocd_url: str | None = None  # https://argocd.example.com
+    argocd_token: SecretStr | None = None  # an account or project token that may get apps
+    argocd_webhook_secret: SecretStr | None = None  # X-Promobot-Token from Argo CD Notifications
+    argocd_selector: str = ""  # a label selector that narrows the one list call a poll
+    argocd_projects: str = ""  # comma-separated Argo CD projects, the same
 
     @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce")
     @classmethod
@@ -104,6 +111,10 @@ class Settings(BaseSettings):
                         else " (or a GitHub App's PROMOBOT_GITHUB_APP_ID: its installations)"
                     )
                 )
+        if self.argocd_url and not self.argocd_url.startswith(("https://", "http://")):
+            raise ValueError("PROMOBOT_ARGOCD_URL must be an http(s):// URL")
+        if self.argocd_url and not self.argocd_token:
+            raise ValueError("PROMOBOT_ARGOCD_URL needs PROMOBOT_ARGOCD_TOKEN")
         if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "sqlite:")):
             raise ValueError("PROMOBOT_QUEUE_URL must be redis://…, rediss://… or sqlite:PATH")
         return self
@@ -140,6 +151,10 @@ class Settings(BaseSettings):
     def many(self) -> bool:
         """Whether this deployment serves several repos (or finds them), not exactly one."""
         return self.discovers or len(self.repo_names) != 1
+
+    @property
+    def argocd_project_names(self) -> list[str]:
+        return list(dict.fromkeys(p.strip() for p in self.argocd_projects.split(",") if p.strip()))
 
     @property
     def host(self) -> str:

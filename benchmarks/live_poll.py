@@ -1,0 +1,135 @@
+"""What one poll of Argo CD costs: API calls and time, on the Argo CD simulator over loopback.
+
+--apps apps × 5 environments, each environment `live: {argocd: {}}`, so --apps × 5
+Applications (realistic ones: two resources, a finished sync, an image each; some out of sync,
+progressing or degraded). A poll reads every Application the configuration names into `Live`.
+
+    .venv/bin/python benchmarks/live_poll.py [--apps 500] [--polls 5]
+
+The target is one list call per Argo CD instance per poll, whatever the number of apps. Beside
+it, the bytes of the list with promobot's `fields=` and without (the whole Applications).
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bot import config
+from bot.live.argocd import FIELDS, ArgoCD, wanted
+from tests.argocd.server import application, argocd_server, pick
+
+ENVS = ["dev", "qa", "staging", "prod-eu", "prod-us"]
+TOKEN = "bench-token"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "argocd"
+
+
+def configuration(apps: int) -> config.Config:
+    envs = "".join(
+        f"  {env}: {{{'from: ' + ENVS[i - 1] + ', ' if i else ''}live: {{argocd: {{}}}}}}\n"
+        for i, env in enumerate(ENVS)
+    )
+    body = "".join(
+        f"  app{i:03d}:\n    components:\n      image:\n"
+        f"        source: {{image: ghcr.io/acme/app{i:03d}}}\n"
+        f"        target: {{file: 'envs/{{env}}/app{i:03d}.yaml', field: image.tag}}\n"
+        for i in range(apps)
+    )
+    return config.load("version: 1\nenvironments:\n" + envs + "apps:\n" + body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--apps", type=int, default=500)
+    parser.add_argument("--polls", type=int, default=5)
+    args = parser.parse_args()
+    cfg = configuration(args.apps)
+    names = list(wanted(cfg))
+    states = [("Synced", "Healthy")] * 7 + [
+        ("OutOfSync", "Healthy"),
+        ("Synced", "Progressing"),
+        ("Synced", "Degraded"),
+    ]
+    with argocd_server(token=TOKEN) as server:
+        for n, name in enumerate(names):
+            sync, health = states[n % len(states)]
+            server.put(
+                application(
+                    name,
+                    sync=sync,
+                    health=health,
+                    revision=f"{n:040x}",
+                    images=[f"ghcr.io/acme/{name.rsplit('-', 1)[0]}:1.{n % 50}.0"],
+                    resources=[
+                        {
+                            "group": "",
+                            "version": "v1",
+                            "kind": "Service",
+                            "name": name,
+                            "namespace": name,
+                            "status": sync,
+                            "health": {"status": "Healthy"},
+                        },
+                        {
+                            "group": "apps",
+                            "version": "v1",
+                            "kind": "Deployment",
+                            "name": name,
+                            "namespace": name,
+                            "status": sync,
+                            "health": {"status": health},
+                        },
+                    ],
+                )
+            )
+        client = ArgoCD(server.url, TOKEN)
+        times, calls = [], []
+        server.sent = 0
+        for _ in range(args.polls):
+            started = time.perf_counter()
+            result = client.poll(names)
+            times.append(time.perf_counter() - started)
+            calls.append(result.calls)
+        client.close()
+        lists, gets = server.hits["list"], server.hits["get"]
+        fielded = server.sent // args.polls
+        whole = len(
+            httpx.get(
+                f"{server.url}/api/v1/applications", headers={"Authorization": f"Bearer {TOKEN}"}
+            ).content
+        )
+    # the simulator's Applications are lean; a real one carries its history and sync result
+    real = json.loads((FIXTURES / "application.velero-test.json").read_text())
+    real_fielded = pick(real, [f.removeprefix("items.") for f in FIELDS])
+    healthy = sum(1 for live in result.lives.values() if live.settled)
+    report = {
+        "applications": len(names),
+        "polls": args.polls,
+        "list_calls_per_poll": lists / args.polls,
+        "get_calls_per_poll": gets / args.polls,
+        "calls_per_poll_seen_by_client": max(calls),
+        "poll_seconds_median": round(statistics.median(times), 3),
+        "poll_seconds_max": round(max(times), 3),
+        "list_bytes_with_fields": fielded,
+        "list_bytes_whole": whole,
+        "real_application_bytes_whole": len(json.dumps(real, separators=(",", ":"))),
+        "real_application_bytes_with_fields": len(json.dumps(real_fielded, separators=(",", ":"))),
+        "settled": healthy,
+        "target_met": lists == args.polls and gets == 0,
+    }
+    for key, value in report.items():
+        print(f"{key:32} {value}")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
