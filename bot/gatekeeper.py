@@ -334,10 +334,12 @@ class Gatekeeper:
         prs = self.forge.list_prs(label="promotion")
         self._looks = {n: look for n, look in self._looks.items() if n in {p.number for p in prs}}
         due = [pr for pr in prs if self._due(pr, now)]
-        # Only a status moves nothing on the PR, and only a `checks:` gate reads statuses: the
-        # sweep goes round the PRs into environments that have one.
+        # A status, or a cluster's report, moves nothing on the PR; only `checks:` and
+        # `healthy:` gates read them: the sweep goes round the PRs into environments with one.
         environments = self.engine.state().config.environments
-        checked = {name for name, env in environments.items() if env.gates.checks}
+        checked = {
+            name for name, env in environments.items() if env.gates.checks or env.gates.healthy
+        }
         rest = sorted(
             (p for p in prs if p not in due and _env_of(p) in checked),
             key=lambda p: self._looks[p.number].at,

@@ -277,12 +277,27 @@ class Service:
         if isinstance(event, events.ReviewEvent):
             self._evaluate(event.number)
         elif isinstance(event, events.StatusEvent) and event.context != STATUS:
+            # a check on a PR's head; or a deploying system's report on a default-branch
+            # commit (live: {status: …}), which moves the PRs whose upstream it watches
+            watched = self._live_envs(event.context)
             for pr in self.forge.list_prs(label=LABEL):
-                if pr.head_sha == event.sha:
+                promotion = self.engine.promotion_of(pr) if watched else None
+                if pr.head_sha == event.sha or (promotion and promotion.upstream in watched):
                     self._evaluate(pr.number)
         elif isinstance(event, events.CommentEvent):
             self.runner.handle(event)
         return []
+
+    def _live_envs(self, context: str) -> set[str]:
+        """The environments whose `live: {status: …}` context this is, for some app."""
+        cfg = self.engine.state().config
+        return {
+            env
+            for env, settings in cfg.environments.items()
+            if settings.live is not None
+            and settings.live.status is not None
+            and any(settings.live.name(app, env) == context for app in cfg.apps)
+        }
 
     def echo(self, event: events.Event) -> bool:
         """Whether promobot's own account did what the event reports (its PR opened, labelled,

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from bot import events
 from bot.forges.base import Forge
 from bot.service import Service
 from bot.settings import Settings
@@ -155,3 +156,25 @@ def test_a_degraded_upstream_holds_the_promotion(rig: Rig) -> None:
     rig.clock.now += timedelta(hours=2)
     assert f"api: degraded at {rig.main()[:10]}" in rig.reason()
     assert rig.prod_pr().state == "open"
+
+
+def test_the_deployers_status_on_main_wakes_the_pr_and_its_timer_merges_it(rig: Rig) -> None:
+    rig.world.push(
+        REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "staging 1.5.0"
+    )
+    rig.service.sync()
+    number = rig.prod_pr().number
+    head = rig.main()
+    rig.deployer_reports(head, "success")
+    # the status webhook names main's commit, not the PR's head: it still reaches the PR
+    event = events.StatusEvent(repo=REPO, sha=head, context="deploy/api-staging", state="success")
+    rig.service.handle(event)
+    assert (
+        "- [ ] healthy: staging has run image 1.5.0 synced and healthy since" in rig.prod_pr().body
+    )
+    # the gate knows when it will pass: a job is queued for that instant, and it merges
+    assert rig.service.queue.depth() >= 1
+    rig.clock.now += timedelta(minutes=31)
+    rig.service.run({"id": "timer", "kind": "evaluate", "number": number})
+    prod = rig.world.repos[REPO].git.text("show", "refs/heads/main:envs/prod/api.yaml")
+    assert prod == "image:\n  tag: 1.5.0" and rig.prod_pr().state != "open"
