@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 
 from bot import composition, gates, render
 from bot.engine import Engine, State, history, isolated, outside, running_since
-from bot.errors import MergeRefused
+from bot.errors import MergeRefused, SourceError
 from bot.forges.base import Check, Forge, PullRequest, Review
-from bot.live import statuses
+from bot.live.reader import LiveReader
 from bot.planner import Promotion
 
 log = logging.getLogger("promobot.gates")
@@ -79,8 +79,10 @@ class Gatekeeper:
         engine: Engine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wake: Wake | None = None,
+        live: LiveReader | None = None,
     ) -> None:
         self.engine = engine
+        self.live = live  # what clusters run, for healthy: gates
         self.forge: Forge = engine.forge
         self.clock = clock
         self.wake = wake  # soak timers and freeze windows end without an event: be woken then
@@ -181,16 +183,23 @@ class Gatekeeper:
         upstream = promotion.upstream
         if upstream is None:
             return None, ""
-        reports = statuses.read(
-            self.forge, state, upstream, [plan.app for plan in promotion.apps], self.clock
-        )
+        source = state.config.environments[upstream].live
+        if self.live is None or source is None:
+            return None, f"{upstream}'s live state is not read here"
+        if source.argocd is not None and self.live.argocd is None:
+            return None, "Argo CD is not configured (PROMOBOT_ARGOCD_URL, PROMOBOT_ARGOCD_TOKEN)"
+        try:
+            reports = self.live.read(state, upstream, [plan.app for plan in promotion.apps])
+        except SourceError as exc:  # an unreachable Argo CD: unknown, the others go on
+            return None, f"{upstream}'s cluster is unknown: {exc}"
         since: datetime | None = None
         for plan in promotion.apps:
             live = reports.get(plan.app)
             if live is None or live.revision is None or live.since is None:
                 return None, f"{plan.app}: no report from {upstream}'s cluster yet"
             if not live.settled:
-                return None, f"{plan.app}: {live.health} at {live.revision[:10]}"
+                said = f": {live.message}" if live.message else ""
+                return None, f"{plan.app}: {live.health} at {live.revision[:10]}{said}"
             wanted = {r.component: r.after for r in plan.changed if r.after is not None}
             running = self._deployed(state, plan.app, upstream, live.revision)
             if running is None or any(running.get(c) != v for c, v in wanted.items()):

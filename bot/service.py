@@ -28,6 +28,7 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
+from bot.live.reader import LiveReader
 from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
@@ -117,7 +118,10 @@ class Service:
         self.budget_key = budget_key or self.forge.name
         signer = build_signer(settings, self.forge, among_others=among_others)
         self.engine = Engine(self.forge, signer)
-        self.gatekeeper = Gatekeeper(self.engine, clock, wake=self.submit_evaluation)
+        self.live = LiveReader(self.forge, settings, clock)
+        self.gatekeeper = Gatekeeper(
+            self.engine, clock, wake=self.submit_evaluation, live=self.live
+        )
         self.engine.preview = self.gatekeeper.preview
         self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         self.engine.window = self.queue.window

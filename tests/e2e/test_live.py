@@ -5,6 +5,7 @@ reports it in a commit status on the env repo (`live: {status: …}`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from bot import events
 from bot.forges.base import Forge
 from bot.service import Service
 from bot.settings import Settings
+from tests.argocd.server import application, argocd_server
 from tests.conftest import SIGNING_KEY
 from tests.e2e.scene import FAST, Clock
 from tests.forgesim import Server
@@ -84,16 +86,15 @@ class Rig:
         return healthy.reason
 
 
-@pytest.fixture(params=["github", "gitlab"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    kind: str = request.param
+@contextmanager
+def running(kind: str, tmp_path: Path, config: str, **extra: Any) -> Iterator[Rig]:
     with Server() as server:
         world = server.world
         world.add_user("promobot[bot]", bot=True, token="bot-token")
         world.add_user("argocd", token="argocd-token")
         world.add_user("ada", token="ada-token")
         files = {f"envs/{env}/api.yaml": "image:\n  tag: 1.4.2\n" for env in ("staging", "prod")}
-        repo = world.add_repo(REPO, {".promobot.yaml": CONFIG, **files})
+        repo = world.add_repo(REPO, {".promobot.yaml": config, **files})
         repo.permissions.update({"promobot[bot]": "admin", "argocd": "write", "ada": "write"})
         settings = Settings(
             forge=kind,
@@ -103,6 +104,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
             workers=0,  # type: ignore[arg-type]
             github_token="bot-token",  # type: ignore[arg-type]
             gitlab_token="bot-token",  # type: ignore[arg-type]
+            **extra,
         )
         forge: Forge
         if kind == "github":
@@ -115,6 +117,12 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
             forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
         clock = Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5))
         yield Rig(kind, server, Service(settings, forge=forge, clock=clock), clock)
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    with running(request.param, tmp_path, CONFIG) as rig:
+        yield rig
 
 
 def test_prod_waits_for_staging_to_run_the_versions_healthy_for_30_minutes(rig: Rig) -> None:
@@ -178,3 +186,45 @@ def test_the_deployers_status_on_main_wakes_the_pr_and_its_timer_merges_it(rig: 
     rig.service.run({"id": "timer", "kind": "evaluate", "number": number})
     prod = rig.world.repos[REPO].git.text("show", "refs/heads/main:envs/prod/api.yaml")
     assert prod == "image:\n  tag: 1.5.0" and rig.prod_pr().state != "open"
+
+
+def test_prod_waits_for_argo_cd_to_report_staging_synced_and_healthy(tmp_path: Path) -> None:
+    """The same gate reading Argo CD's API: one list call answers for every Application."""
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}"}}',
+        'live: {argocd: {application: "{app}-{env}"}}',
+    )
+    with (
+        argocd_server() as argo,
+        running(
+            "github", tmp_path, config, argocd_url=argo.url, argocd_token="argocd-token"
+        ) as rig,
+    ):
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        head = rig.main()
+        argo.put(application("api-staging", health="Progressing", revision=head))
+        rig.service.sync()
+        assert f"api: progressing at {head[:10]}" in rig.reason()
+
+        healthy_at = rig.clock.now.replace(microsecond=0)
+        stamp = healthy_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        argo.put(application("api-staging", revision=head, finished=stamp, health_since=stamp))
+        rig.service.live.refresh()  # as after ARGOCD_FRESH, or a notification
+        lists = argo.hits["list"]
+        assert "synced and healthy since" in rig.reason()
+        assert argo.hits["list"] == lists + 1 and argo.hits["get"] == 0
+        rig.clock.now = healthy_at + timedelta(minutes=31)
+        verdict = rig.evaluate()
+        assert verdict is not None and verdict.merged
+
+
+def test_an_unreachable_argo_cd_leaves_the_gate_waiting_with_the_reason(tmp_path: Path) -> None:
+    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
+    with running(
+        "github", tmp_path, config, argocd_url="http://127.0.0.1:9", argocd_token="argocd-token"
+    ) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        rig.service.live.argocd._policy = FAST  # type: ignore[union-attr]
+        rig.service.sync()
+        assert "staging's cluster is unknown: " in rig.reason()
+        assert rig.prod_pr().state == "open"
