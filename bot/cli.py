@@ -477,6 +477,9 @@ def _service(env_file: Path | None) -> Any:
             config.registry_token,
             config.read_token,
             config.signing_key,
+            config.argocd_token,
+            config.argocd_webhook_secret,
+            config.flux_webhook_secret,
         )
         if s is not None
     ]

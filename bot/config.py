@@ -48,7 +48,7 @@ COMMANDS = (
 NAME_PATTERN = r"^(?!.*\.\.)(?!.*\.lock\Z)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?\Z"
 NAME_MAX = 100
 MAX_DURATION = timedelta(days=365)  # the longest duration .promobot.yaml may ask for
-LIVE_GATED = ("status", "argocd")  # the live: sources the healthy: gate reads
+LIVE_GATED = ("status", "argocd", "flux")  # the live: sources the healthy: gate reads
 MAX_BATCH = timedelta(days=1)  # a batch window longer than this only delays promotions
 # Nodes that YAML aliases (and `<<:` merges) may add to .promobot.yaml beyond what is written.
 # A configuration repeats an environment or a few settings (hundreds of nodes); a "billion

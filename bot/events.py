@@ -117,6 +117,17 @@ class StatusEvent(_Event):
     state: StatusState
 
 
+class LiveReport(_Event):
+    """A deploying system says something changed in a cluster. Argo CD Notifications names
+    Applications (promobot reads them again from Argo CD's API; a payload is never believed);
+    Flux sends the state itself, in its signed event (`body`, parsed again where it is used)."""
+
+    kind: Literal["live"] = "live"
+    source: Literal["argocd", "flux"]
+    names: tuple[str, ...]  # Argo CD: Application names; Flux: "Kind namespace/name"
+    body: str | None = None  # Flux: the event as it came
+
+
 class Installation(_Event):
     """A GitHub App installation, or the repos it may reach, changed: the hint to ask GitHub
     again which repos that installation has (the payload's lists are only what to look at)."""
@@ -145,6 +156,7 @@ Event = Annotated[
     | ReviewEvent
     | CommentEvent
     | StatusEvent
+    | LiveReport
     | Installation
     | Ping
     | Ignored,

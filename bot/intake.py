@@ -10,6 +10,7 @@ burst of deliveries costs the web process a write each, and a slow job never slo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "gitlab": ("x-gitlab-event", "idempotency-key", "x-gitlab-event-uuid"),
     "registry": ("content-type",),
     "artifact": (),
+    "argocd": (),
+    "flux": (),
 }
 
 
@@ -61,8 +64,23 @@ def parse(source: str, headers: Mapping[str, str], body: bytes) -> list[tuple[st
         return [(key, event)]
     if source == "registry":
         return list(events.parse_registry(h("content-type"), body))
+    if source in ("argocd", "flux"):
+        return [live_report(source, body)]
     key, artifact = events.parse_artifact(body)
     return [(key, artifact)]
+
+
+def live_report(source: str, body: bytes) -> tuple[str, events.Event]:
+    """A deploying system's notification (its secret or signature was checked): the objects it
+    names, keyed by its body's hash (Flux repeats an event; the same body is one report)."""
+    from bot.live import argocd_webhook, flux  # the live sources: only where they are used
+
+    key = f"{source}:{hashlib.sha256(body).hexdigest()[:32]}"
+    if source == "argocd":
+        return key, events.LiveReport(source="argocd", names=argocd_webhook.names(body))
+    event = flux.parse(body)
+    text = body.decode("utf-8", errors="replace")
+    return key, events.LiveReport(source="flux", names=(str(event.involved),), body=text)
 
 
 @dataclass

@@ -44,6 +44,7 @@ log = logging.getLogger("promobot.queue")
 DEDUPE_TTL = 7 * 24 * 3600  # forges redeliver within hours; a week is plenty
 LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year on still finds it
 MAX_ATTEMPTS = 8
+VALUE_TTL = 30 * 24 * 3600  # a cluster's last report is kept a month after it was made
 LOCK_WAIT = 5.0  # seconds a job waits for its repo's lock before it is put back
 UNLOCKED = frozenset({"reconcile", "delivery"})  # they read no repo (polling, parsing)
 SHARED = "promobot:repos"  # the huey name of the queue that serves many repos
@@ -133,6 +134,27 @@ class Queue:
 
     # --- the store ------------------------------------------------------------------------------
 
+    def put(self, key: str, value: str) -> None:
+        if self._redis:
+            self.huey.storage.conn.set(key, value, ex=VALUE_TTL)
+            return
+        with closing(self._sqlite()) as db:
+            db.execute(
+                "INSERT INTO promobot_values (key, value, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, until = excluded.until",
+                (key, value, time.time() + VALUE_TTL),
+            )
+
+    def get(self, key: str) -> str | None:
+        if self._redis:
+            found = self.huey.storage.conn.get(key)
+            return found.decode() if isinstance(found, bytes) else found
+        with closing(self._sqlite()) as db:
+            row = db.execute(
+                "SELECT value FROM promobot_values WHERE key = ? AND until >= ?", (key, time.time())
+            ).fetchone()
+            return str(row[0]) if row else None
+
     def window_left(self, key: str, seconds: float) -> float:
         """Seconds left in the window `key`, or 0 after starting a new one of `seconds`."""
         if self._redis:
@@ -169,6 +191,10 @@ class Queue:
         db.execute("CREATE TABLE IF NOT EXISTS promobot_keys (key TEXT PRIMARY KEY, until REAL)")
         db.execute("CREATE INDEX IF NOT EXISTS promobot_keys_until ON promobot_keys (until)")
         db.execute("CREATE TABLE IF NOT EXISTS promobot_counters (name TEXT PRIMARY KEY, value)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS promobot_values "
+            "(key TEXT PRIMARY KEY, value TEXT, until REAL)"
+        )
         db.execute(
             "CREATE TABLE IF NOT EXISTS promobot_items "
             "(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, item TEXT)"
@@ -460,6 +486,13 @@ class RepoQueue:
     def claim(self, key: str) -> bool:
         """True the first time `key` is claimed (a comment's commands may run), then False."""
         return self.queue.first(f"{self.prefix}.ledger.{key}", LEDGER_TTL)
+
+    def remember(self, name: str, value: str) -> None:
+        """Keep `value` under `name` for this repo, for every process (a cluster's report)."""
+        self.queue.put(f"{self.prefix}.value.{name}", value)
+
+    def recall(self, name: str) -> str | None:
+        return self.queue.get(f"{self.prefix}.value.{name}")
 
     def window(self, key: str, seconds: float) -> float:
         """Seconds left in `key`'s window, or 0 after starting a new one of `seconds` (a

@@ -118,13 +118,14 @@ class Service:
         self.budget_key = budget_key or self.forge.name
         signer = build_signer(settings, self.forge, among_others=among_others)
         self.engine = Engine(self.forge, signer)
-        self.live = LiveReader(self.forge, settings, clock)
+        self.live = LiveReader(self.forge, settings, clock)  # its store: the queue, below
         self.gatekeeper = Gatekeeper(
             self.engine, clock, wake=self.submit_evaluation, live=self.live
         )
         self.engine.preview = self.gatekeeper.preview
         self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         self.engine.window = self.queue.window
+        self.live.store = self.queue
         self.intake = Intake(self)
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
@@ -288,9 +289,30 @@ class Service:
                 promotion = self.engine.promotion_of(pr) if watched else None
                 if pr.head_sha == event.sha or (promotion and promotion.upstream in watched):
                     self._evaluate(pr.number)
+        elif isinstance(event, events.LiveReport):
+            self.live.heard(event)
+            watched = self._watching(event)
+            for pr in self.forge.list_prs(label=LABEL) if watched else []:
+                promotion = self.engine.promotion_of(pr)
+                if promotion is not None and promotion.upstream in watched:
+                    self._evaluate(pr.number)
         elif isinstance(event, events.CommentEvent):
             self.runner.handle(event)
         return []
+
+    def _watching(self, report: events.LiveReport) -> set[str]:
+        """The environments whose `live:` reads what the report names."""
+        cfg = self.engine.state().config
+        named = set(report.names)
+        out = set()
+        for env, settings in cfg.environments.items():
+            live = settings.live
+            if live is None or live.kind != report.source:
+                continue
+            prefix = f"{live.flux.kind} " if live.flux is not None else ""
+            if any(prefix + live.name(app, env) in named for app in cfg.apps):
+                out.add(env)
+        return out
 
     def _live_envs(self, context: str) -> set[str]:
         """The environments whose `live: {status: …}` context this is, for some app."""

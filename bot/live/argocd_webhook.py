@@ -57,6 +57,11 @@ def applications(secret: str, header: str | None, body: bytes) -> tuple[str, ...
     """
     if not token_ok(secret, header):
         raise Refused("argocd webhook: missing or wrong " + HEADER)
+    return names(body)
+
+
+def names(body: bytes) -> tuple[str, ...]:
+    """The Application names in a delivery whose secret was checked (the worker's half)."""
     try:
         data = json.loads(body)
     except ValueError:

@@ -9,14 +9,17 @@ hundreds of apps, or many PRs in one reconcile, costs one call.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
 from bot.engine import State
+from bot.events import LiveReport
 from bot.forges.base import Forge
-from bot.live import statuses
+from bot.live import flux, statuses
 from bot.live.argocd import ArgoCD, wanted
 from bot.live.state import Live
 from bot.settings import Settings
@@ -24,10 +27,29 @@ from bot.settings import Settings
 ARGOCD_FRESH = 10.0  # seconds one poll of Argo CD answers for
 
 
+class Store(Protocol):
+    """The queue's store, as a repo sees it (`bot.queue.RepoQueue`)."""
+
+    def remember(self, name: str, value: str) -> None: ...
+
+    def recall(self, name: str) -> str | None: ...
+
+
+def _flux_key(obj: str) -> str:
+    return f"live.flux.{obj}"
+
+
 class LiveReader:
-    def __init__(self, forge: Forge, settings: Settings, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        forge: Forge,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        store: Store | None = None,
+    ) -> None:
         self.forge = forge
         self.clock = clock
+        self.store = store  # where pushed reports (Flux's) are kept, for every process
         self.argocd: ArgoCD | None = None
         if settings.argocd_url and settings.argocd_token:
             self.argocd = ArgoCD(
@@ -50,7 +72,29 @@ class LiveReader:
             lives = self._argocd(state)
             named = {app: source.name(app, env) for app in apps}
             return {app: lives[name] for app, name in named.items() if name in lives}
-        return {}  # flux and fleet: validate refuses a healthy: gate on them for now
+        if source.flux is not None and self.store is not None:
+            found = {}
+            for app in apps:
+                kept = self.store.recall(_flux_key(f"{source.flux.kind} {source.name(app, env)}"))
+                if kept is not None:
+                    found[app] = Live.from_json(json.loads(kept))
+            return found
+        return {}  # fleet: validate refuses a healthy: gate on it for now
+
+    def heard(self, report: LiveReport) -> None:
+        """A notification: Flux's state is kept (its first `since` while it repeats itself);
+        Argo CD's is only a hint to read the API again."""
+        if report.source == "argocd":
+            self.refresh()
+            return
+        if self.store is None or report.body is None:
+            return
+        event = flux.parse(report.body.encode())
+        key = _flux_key(str(event.involved))
+        kept = self.store.recall(key)
+        previous = Live.from_json(json.loads(kept)) if kept is not None else None
+        current = flux.carry_since(previous, flux.live(event, self.clock()))
+        self.store.remember(key, json.dumps(current.to_json()))
 
     def refresh(self) -> None:
         """Forget the last poll: the next question asks the sources again (a notification

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 # Argo CD's health statuses, which Flux's and Fleet's conditions map onto.
 Health = Literal["healthy", "progressing", "degraded", "suspended", "missing", "unknown"]
@@ -51,6 +52,24 @@ class Live:
     images: tuple[str, ...] = ()  # the images it runs, when the source lists them
     message: str = ""  # the source's own words for a problem ("Deployment … exceeded …")
     rollout: Rollout | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """For the queue's store (a pushed report, such as Flux's, kept between processes)."""
+        data = asdict(self)
+        for key in ("since", "observed"):
+            value = data[key]
+            data[key] = value.isoformat() if value is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Live:
+        fields = dict(data)
+        for key in ("since", "observed"):
+            fields[key] = datetime.fromisoformat(fields[key]) if fields.get(key) else None
+        fields["images"] = tuple(fields.get("images") or ())
+        rollout = fields.get("rollout")
+        fields["rollout"] = Rollout(**rollout) if rollout else None
+        return cls(**fields)
 
     @property
     def settled(self) -> bool:

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from bot import metrics
 from bot.fleet import Fleet
+from bot.live import argocd_webhook, flux
 from bot.service import Service
 from bot.web import fleet as many
 from bot.web import overview, verify
@@ -88,6 +89,8 @@ def create_app(service: Service | Fleet) -> Starlette:
 
     webhook_secret = secret(settings.webhook_secret)
     registry_token = secret(settings.registry_token)
+    flux_secret = secret(settings.flux_webhook_secret)
+    argocd_secret = secret(settings.argocd_webhook_secret)
 
     def webhook(
         source: str,
@@ -138,6 +141,13 @@ def create_app(service: Service | Fleet) -> Starlette:
         header = request.headers.get("authorization") or (f"Bearer {query}" if query else None)
         return verify.bearer_ok(registry_token, header)
 
+    def flux_ok(request: Request, body: bytes | None) -> bool:
+        header = request.headers.get("x-signature")
+        return body is not None and flux.signature_ok(flux_secret, body, header)
+
+    def argocd_ok(request: Request, _: bytes | None) -> bool:
+        return argocd_webhook.token_ok(argocd_secret, request.headers.get("x-promobot-token"))
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -162,6 +172,8 @@ def create_app(service: Service | Fleet) -> Starlette:
         Route("/webhooks/gitlab", webhook("gitlab", gitlab_ok), methods=["POST"]),
         Route("/webhooks/registry", webhook("registry", bearer_ok), methods=["POST"]),
         Route("/webhooks/artifact", webhook("artifact", bearer_ok), methods=["POST"]),
+        Route("/webhooks/flux", webhook("flux", flux_ok, True), methods=["POST"]),
+        Route("/webhooks/argocd", webhook("argocd", argocd_ok), methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

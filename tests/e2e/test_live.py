@@ -4,6 +4,7 @@ reports it in a commit status on the env repo (`live: {status: …}`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from bot.forges.base import Forge
 from bot.service import Service
 from bot.settings import Settings
 from tests.argocd.server import application, argocd_server
-from tests.conftest import SIGNING_KEY
+from tests.conftest import SIGNING_KEY, taken
 from tests.e2e.scene import FAST, Clock
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
@@ -228,3 +229,54 @@ def test_an_unreachable_argo_cd_leaves_the_gate_waiting_with_the_reason(tmp_path
         rig.service.sync()
         assert "staging's cluster is unknown: " in rig.reason()
         assert rig.prod_pr().state == "open"
+
+
+def flux_event(sha: str, reason: str, severity: str, at: datetime) -> bytes:
+    return json.dumps(
+        {
+            "involvedObject": {
+                "kind": "Kustomization",
+                "namespace": "flux-system",
+                "name": "api",
+                "uid": "351d7dcc-a14b-4a58-b32b-c2e47a0d751d",
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            },
+            "severity": severity,
+            "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "message": "Applied revision: main@sha1:" + sha,
+            "reason": reason,
+            "metadata": {"revision": f"main@sha1:{sha}"},
+            "reportingController": "kustomize-controller",
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_prod_waits_for_flux_to_report_staging_healthy(kind: str, tmp_path: Path) -> None:
+    """Flux's signed events, as the worker takes them from /webhooks/flux, feed the gate; a
+    repeat of the same state keeps its first time."""
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}"}}', 'live: {flux: {name: "{app}"}}'
+    )
+    with running(kind, tmp_path, config) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        rig.service.sync()
+        head = rig.main()
+
+        def deliver(body: bytes) -> None:
+            rig.service.submit_delivery("flux", {}, body)
+            assert taken(rig.service) == [("queued", "live")]
+            rig.service.queue.run_pending()  # the event job: kept, and the PR looked at
+
+        healthy_at = rig.clock.now.replace(microsecond=0)
+        deliver(flux_event(head, "Progressing", "info", healthy_at))
+        assert f"api: progressing at {head[:10]}" in rig.prod_pr().body
+        deliver(flux_event(head, "ReconciliationSucceeded", "info", healthy_at))
+        deliver(
+            flux_event(head, "ReconciliationSucceeded", "info", healthy_at + timedelta(minutes=5))
+        )
+        since = healthy_at.strftime("%Y-%m-%d %H:%M")
+        assert f"synced and healthy since {since} UTC" in rig.prod_pr().body
+        rig.clock.now = healthy_at + timedelta(minutes=31)
+        verdict = rig.evaluate()
+        assert verdict is not None and verdict.merged

@@ -104,8 +104,8 @@ def test_a_degraded_app_or_an_aborted_rollout_fails_verification() -> None:
         ("  dev: {gates: {healthy: 30m}}\n", "healthy: needs an upstream (from:)"),
         ("  dev: {}\n  prod: {from: dev, gates: {healthy: 30m}}\n", "needs live: on dev"),
         (
-            "  dev: {live: {flux: {}}}\n  prod: {from: dev, gates: {healthy: 30m}}\n",
-            "reads live state from status, argocd so far, and dev has flux:",
+            "  dev: {live: {fleet: {}}}\n  prod: {from: dev, gates: {healthy: 30m}}\n",
+            "reads live state from status, argocd, flux so far, and dev has fleet:",
         ),
     ],
 )
