@@ -58,7 +58,16 @@ class Api:
         return endpoint
 
     def status(self, request: Request) -> Response:
-        return JSONResponse(self.overview.state().status.to_json())
+        state = self.overview.state()
+        data = state.status.to_json()
+        live: dict[str, dict[str, Any]] = {}
+        for row in self.overview.matrix(state).rows:
+            for cell in row.cells:
+                found = cell.live_json()
+                if found is not None:
+                    live.setdefault(cell.app, {})[cell.env] = found
+        watched = any(env.live is not None for env in state.config.environments.values())
+        return JSONResponse({**data, "live": live} if watched else data)
 
     def app(self, request: Request) -> Response:
         state = self.overview.state()
@@ -75,6 +84,7 @@ class Api:
                 "upstream": cell.upstream,
                 "differs": {v.component: v.upstream for v in cell.versions if v.upstream},
                 "promotion": cell.promotion.number if cell.promotion else None,
+                "live": cell.live_json(),
             }
         history = self.overview.app_history(state, name)
         return JSONResponse(
@@ -239,6 +249,42 @@ OPENAPI: dict[str, Any] = {
                             "type": "object",
                             "additionalProperties": _ref("Composition"),
                         },
+                    },
+                    "live": {
+                        "type": "object",
+                        "description": "only when an environment has live: — app → "
+                        "environment → what its cluster reports",
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": _ref("Live"),
+                        },
+                    },
+                },
+            },
+            "Live": {
+                "type": "object",
+                "properties": {
+                    "source": {"type": "string"},
+                    "sync": {"enum": ["synced", "out-of-sync", "unknown"]},
+                    "health": {
+                        "enum": [
+                            "healthy",
+                            "progressing",
+                            "degraded",
+                            "suspended",
+                            "missing",
+                            "unknown",
+                        ]
+                    },
+                    "revision": {"type": ["string", "null"], "description": "env-repo commit"},
+                    "since": {"type": ["string", "null"], "format": "date-time"},
+                    "observed": {"type": "string", "format": "date-time"},
+                    "images": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                    "rollout": {"type": ["object", "null"]},
+                    "drift": {
+                        "type": "object",
+                        "description": "component → {git, running} where they differ",
                     },
                 },
             },

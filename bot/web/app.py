@@ -78,7 +78,7 @@ def create_app(service: Service | Fleet) -> Starlette:
         not_found = home.not_found
     else:
         relevance = service.intake.relevance
-        seen = overview.Overview(service.engine)  # what the pages show, cached
+        seen = overview.Overview(service.engine, live=service.live)  # what the pages show, cached
         pages = Pages(seen, Site.of(settings), read)
         views = [*pages.routes(), *Api(seen, read).routes()]
         invalidate = seen.invalidate

@@ -74,7 +74,7 @@ class RepoApps:
         with self._lock:
             repo = context.settings.repo
             if repo not in self._overviews:
-                self._overviews[repo] = Overview(context.engine)
+                self._overviews[repo] = Overview(context.engine, live=context.live)
                 context.after_job.append(self._overviews[repo].invalidate)
             return self._overviews[repo]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import html
+import logging
 import re
 import threading
 import time
@@ -25,14 +26,21 @@ from bot import composition, render, versions
 from bot.composition import Commit, Composition, HistoryEntry, Snapshot, Status
 from bot.config import Config
 from bot.engine import LABEL, Engine, State
+from bot.errors import PromobotError
 from bot.forges.base import Forge, PullRequest
+from bot.live.reader import LiveReader
+from bot.live.state import Live
 
 GateState = Literal["pass", "pending", "fail"]
 Difference = Literal["same", "newer", "older", "different", "only-from", "only-to"]
 
+log = logging.getLogger("promobot.overview")
+
 HISTORY_LIMIT = 20  # commits read per history: each costs a snapshot (a tarball) once per head
 HEAD_TTL = 10.0  # seconds; the default branch's head is re-checked at most this often
 PR_TTL = 300.0  # seconds; open PRs are re-read at least this often even without events
+LIVE_TTL = 10.0  # seconds; what clusters run is asked again at most this often
+RUNNING_KEPT = 8  # commits whose compositions are kept, for the commits clusters run
 
 # --- open promotions and their gates --------------------------------------------------------
 
@@ -180,10 +188,46 @@ class Cell:
     upstream: str | None = None  # the upstream environment, when it runs the app too
     versions: tuple[Version, ...] = ()
     promotion: OpenPromotion | None = None  # the open PR that changes this app here
+    live: Live | None = None  # what the environment's cluster reports, when `live:` says where
+    running: Mapping[str, str] | None = None  # the versions at the commit the cluster runs
 
     @property
     def differs(self) -> bool:
         return any(v.upstream is not None for v in self.versions)
+
+    @property
+    def drift(self) -> tuple[tuple[str, str, str], ...]:
+        """(component, in git, running) where the cluster runs something else than git asks."""
+        if self.composition is None or self.running is None:
+            return ()
+        asked = self.composition.components
+        return tuple(
+            (name, asked[name], self.running.get(name) or "none")
+            for name in asked
+            if self.running.get(name) != asked[name]
+        )
+
+    @property
+    def live_text(self) -> str:
+        """`healthy at 1a2b3c4d5e since 2026-11-30 10:42 UTC`, `degraded: …`, as a line."""
+        live = self.live
+        if live is None:
+            return ""
+        state = live.health if live.sync == "synced" else f"{live.health}, {live.sync}"
+        if live.rollout is not None and live.rollout.phase != "succeeded":
+            state += f" ({live.rollout.describe()})"
+        at = f" at {live.revision[:10]}" if live.revision else ""
+        since = f" since {live.since:%Y-%m-%d %H:%M} UTC" if live.since else ""
+        said = f": {live.message}" if live.message and not live.settled else ""
+        return f"{state}{at}{since}{said}"
+
+    def live_json(self) -> dict[str, Any] | None:
+        if self.live is None:
+            return None
+        return {
+            **self.live.to_json(),
+            "drift": {name: {"git": git, "running": ran} for name, git, ran in self.drift},
+        }
 
 
 @dataclass(frozen=True)
@@ -285,7 +329,13 @@ def rules(config: Config, env: str) -> tuple[str, ...]:
 
 
 def cell(
-    config: Config, app: str, env: str, by_env: Mapping[str, Composition], pr: OpenPromotion | None
+    config: Config,
+    app: str,
+    env: str,
+    by_env: Mapping[str, Composition],
+    pr: OpenPromotion | None,
+    live: Live | None = None,
+    running: Mapping[str, str] | None = None,
 ) -> Cell:
     current = by_env.get(env)
     if current is None:
@@ -296,18 +346,38 @@ def cell(
     for name, value in current.components.items():
         theirs = source.components.get(name) if source is not None else None
         shown.append(Version(name, value, theirs if theirs not in (None, value) else None))
-    return Cell(app, env, current, upstream if source is not None else None, tuple(shown), pr)
+    upstream = upstream if source is not None else None
+    return Cell(app, env, current, upstream, tuple(shown), pr, live, running)
 
 
-def build_matrix(config: Config, status: Status, promotions: Sequence[OpenPromotion]) -> Matrix:
-    """Every app × environment (promotion order), each cell against its upstream."""
+def build_matrix(
+    config: Config,
+    status: Status,
+    promotions: Sequence[OpenPromotion],
+    lives: Mapping[tuple[str, str], Live] = {},
+    running: Mapping[tuple[str, str], Mapping[str, str]] = {},
+) -> Matrix:
+    """Every app × environment (promotion order), each cell against its upstream, and what
+    its cluster runs where the environment says how to learn it."""
     pending = {(p.env, app): p for p in promotions for app in p.apps}
     columns = tuple(
         Column(e, config.environments[e].upstream, rules(config, e)) for e in status.environments
     )
     rows = tuple(
         Row(
-            app, tuple(cell(config, app, c.env, by_env, pending.get((c.env, app))) for c in columns)
+            app,
+            tuple(
+                cell(
+                    config,
+                    app,
+                    c.env,
+                    by_env,
+                    pending.get((c.env, app)),
+                    lives.get((app, c.env)),
+                    running.get((app, c.env)),
+                )
+                for c in columns
+            ),
         )
         for app, by_env in status.apps.items()
     )
@@ -556,6 +626,7 @@ class Overview:
         self,
         engine: Engine,
         *,
+        live: LiveReader | None = None,
         head_ttl: float = HEAD_TTL,
         pr_ttl: float = PR_TTL,
         history_limit: int = HISTORY_LIMIT,
@@ -563,6 +634,7 @@ class Overview:
     ) -> None:
         self.engine = engine
         self.forge: Forge = engine.forge
+        self.live = live
         self.head_ttl = head_ttl
         self.pr_ttl = pr_ttl
         self.history_limit = history_limit
@@ -574,7 +646,8 @@ class Overview:
         self._state: tuple[float, State] | None = None  # when the head was last checked
         self._prs: tuple[float, int, tuple[OpenPromotion, ...]] | None = None
         self._generation = 0
-        self._matrix: tuple[tuple[str, int], Matrix] | None = None
+        self._matrix: tuple[tuple[str, int, int], Matrix] | None = None
+        self._running: OrderedDict[str, Status] = OrderedDict()  # by the commit clusters run
         self._histories: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 
     def invalidate(self) -> None:
@@ -619,13 +692,58 @@ class Overview:
 
     def matrix(self, state: State) -> Matrix:
         prs, generation = self.promotions()
-        key = (state.snapshot.commit, generation)
+        watched = [e for e, env in state.config.environments.items() if env.live is not None]
+        # a cluster changes without an event here: its state is asked again every LIVE_TTL
+        epoch = int(self.clock() // LIVE_TTL) if watched and self.live is not None else 0
+        key = (state.snapshot.commit, generation, epoch)
         cached = self._matrix
         if cached is not None and cached[0] == key:
             return cached[1]
-        built = build_matrix(state.config, state.status, prs)
+        lives, running = self._clusters(state, watched)
+        built = build_matrix(state.config, state.status, prs, lives, running)
         self._matrix = (key, built)
         return built
+
+    def _clusters(
+        self, state: State, watched: Sequence[str]
+    ) -> tuple[dict[tuple[str, str], Live], dict[tuple[str, str], Mapping[str, str]]]:
+        """What each watched environment's cluster reports, and the versions at the commit it
+        runs (one snapshot per distinct commit: clusters mostly run the same few)."""
+        lives: dict[tuple[str, str], Live] = {}
+        running: dict[tuple[str, str], Mapping[str, str]] = {}
+        if self.live is None:
+            return lives, running
+        for env in watched:
+            apps = [a for a in state.config.apps if env in state.config.app_environments(a)]
+            try:
+                found = self.live.read(state, env, apps)
+            except PromobotError as exc:  # that environment shows unknown; the rest goes on
+                log.warning("live state unavailable", extra={"env": env, "error": str(exc)})
+                continue
+            for app, live in found.items():
+                lives[(app, env)] = live
+                if live.revision is None:
+                    continue
+                at = self._status_at(state, live.revision)
+                composition = at.get(app, env) if at is not None else None
+                if composition is not None:
+                    running[(app, env)] = composition.components
+        return lives, running
+
+    def _status_at(self, state: State, commit: str) -> Status | None:
+        if commit == state.snapshot.commit:
+            return state.status
+        if commit not in self._running:
+            try:
+                snapshot = self.forge.snapshot(commit)
+                config = state.config
+                snapshot.prefetch(composition.required_paths(config, list(config.apps)))
+                self._running[commit] = composition.status(config, snapshot, list(config.apps))
+            except PromobotError:  # a commit the repo does not have (a force-push): unknown
+                return None
+            while len(self._running) > RUNNING_KEPT:
+                self._running.popitem(last=False)
+        return self._running[commit]
 
     def env_history(self, state: State, env: str) -> list[EnvEntry]:
         config = state.config
