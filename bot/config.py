@@ -428,6 +428,23 @@ class LiveSource(_Model):
         return expand(self.status.context, app=app, env=env)
 
 
+class Verify(_Model):
+    """After a promotion merges into the environment, its cluster must run the promoted
+    versions synced and healthy within a while (read from the environment's live:)."""
+
+    within: Duration = Field("15m", description="How long the cluster may take, e.g. 15m.")
+    on_failure: Literal["comment", "rollback"] = Field(
+        "comment",
+        description="comment: say so on the PR and hold automatic promotions from here; "
+        "rollback: also open a rollback PR to what ran before (merged at once if the "
+        "environment auto-merges and its gates pass).",
+    )
+
+    @property
+    def within_time(self) -> timedelta:
+        return parse_duration(self.within)
+
+
 class Environment(_Model):
     upstream: str | None = Field(
         None, alias="from", description="The upstream environment; none: fed by sources."
@@ -449,6 +466,9 @@ class Environment(_Model):
     )
     live: LiveSource | None = Field(
         None, description="Where to learn what the environment's cluster runs."
+    )
+    verify: Verify | None = Field(
+        None, description="Watch the cluster after a promotion merges here (needs live:)."
     )
 
     @property
@@ -922,6 +942,13 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 why = ""
             if why:
                 yield ("environments", name, "gates", "healthy"), f"healthy: {why}"
+        if env.verify is not None and (env.live is None or env.live.kind not in LIVE_GATED):
+            has = f"has {env.live.kind}:" if env.live is not None else "has no live:"
+            yield (
+                ("environments", name, "verify"),
+                f"verify: watches the cluster through live: ({', '.join(LIVE_GATED)}), and "
+                f"{name} {has}",
+            )
         if env.batch is not None and env.propose == "manual":
             yield (
                 ("environments", name, "batch"),

@@ -251,6 +251,12 @@ class Engine:
         # the window in seconds, the seconds left to wait, or 0 when a write may start the next
         # window now (the service keeps windows in the queue's store; None: never wait).
         self.window: Callable[[str, float], float] | None = None
+        # why automatic promotions from an environment wait (its verification after a merge
+        # failed), or None: the service reads it from the queue's store
+        self.holds: Callable[[str], str | None] | None = None
+        # the versions whose verification failed in an environment (app → component →
+        # version): automatic promotions do not bring them there again; /promote still can
+        self.refused: Callable[[str], list[dict[str, dict[str, str]]]] | None = None
         self._states: dict[str, State] = {}
         self._me: Account | None = None
         self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
@@ -295,6 +301,11 @@ class Engine:
         promotions = planner.plan(state.config, state.status)
         if artifacts:
             promotions += planner.plan_artifacts(state.config, state.status, artifacts)
+        if self.holds is not None:  # an environment whose verification failed holds its own
+            held = {e for e in state.config.environments if self.holds(e)}
+            promotions = [p for p in promotions if p.upstream not in held]
+        if self.refused is not None:  # and what failed there is not proposed there again
+            promotions = [p for p in promotions if not _refused(p, self.refused(p.env))]
         return promotions
 
     def open_prs(self) -> dict[str, PullRequest]:
@@ -533,6 +544,15 @@ class Engine:
             self.forge.close_pr(pr.number)
             actions.append(Action("closed", pr.branch, pr.number))
         return actions
+
+
+def _refused(promotion: planner.Promotion, refused: list[dict[str, dict[str, str]]]) -> bool:
+    """Whether everything the promotion brings is one set of versions that failed there."""
+    brings = {(plan.app, r.component, r.after) for plan in promotion.apps for r in plan.changed}
+    return any(
+        all(versions.get(app, {}).get(component) == after for app, component, after in brings)
+        for versions in refused
+    )
 
 
 def _keep(pr: PullRequest, promotion: planner.Promotion) -> tuple[str, ...]:

@@ -83,6 +83,7 @@ class Gatekeeper:
     ) -> None:
         self.engine = engine
         self.live = live  # what clusters run, for healthy: gates
+        self.on_merge: Callable[[int, Promotion], None] | None = None  # verification starts
         self.forge: Forge = engine.forge
         self.clock = clock
         self.wake = wake  # soak timers and freeze windows end without an event: be woken then
@@ -201,13 +202,13 @@ class Gatekeeper:
                 said = f": {live.message}" if live.message else ""
                 return None, f"{plan.app}: {live.health} at {live.revision[:10]}{said}"
             wanted = {r.component: r.after for r in plan.changed if r.after is not None}
-            running = self._deployed(state, plan.app, upstream, live.revision)
+            running = self.deployed(state, plan.app, upstream, live.revision)
             if running is None or any(running.get(c) != v for c, v in wanted.items()):
                 return None, f"{plan.app}: it runs {live.revision[:10]}, not these versions yet"
             since = live.since if since is None else max(since, live.since)
         return since, ""
 
-    def _deployed(self, state: State, app: str, env: str, revision: str) -> dict[str, str] | None:
+    def deployed(self, state: State, app: str, env: str, revision: str) -> dict[str, str] | None:
         """The app's versions in `env` at the env-repo commit its cluster runs."""
         if revision == state.snapshot.commit:
             found = state.status.get(app, env)
@@ -257,6 +258,8 @@ class Gatekeeper:
                 self.check_what_merges(pr, promotion)
                 verdict.merged = self.forge.merge(pr.number, pr.head_sha)
                 log.info("merged", extra={"number": pr.number, "branch": pr.branch})
+                if self.on_merge is not None:
+                    self.on_merge(pr.number, promotion)
             except MergeRefused as exc:
                 log.warning("merge refused", extra={"number": pr.number, "error": str(exc)})
                 verdict.notes.append(str(exc))

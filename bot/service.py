@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import budget, events, intake, metrics, signing
+from bot import budget, events, intake, metrics, planner, signing
 from bot.budget import Pacer
-from bot.engine import LABEL, Action, Engine, Published, isolated
+from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
 from bot.errors import PromobotError, RateLimited
 from bot.forges import forge_class
 from bot.forges.base import Forge
@@ -29,6 +29,7 @@ from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
 from bot.live.reader import LiveReader
+from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
@@ -36,6 +37,7 @@ from bot.signing import Signer, load_key
 from bot.sources import Sources
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
+from bot.verify import Watch, judge
 
 log = logging.getLogger("promobot.service")
 
@@ -74,7 +76,14 @@ def build_forge(settings: Settings) -> Forge:
     return forge
 
 
-SPENDS = {"event": "gates", "evaluate": "gates", "sync": "sync", "reconcile": "reconcile"}
+REFUSED_KEPT = 20  # sets of versions remembered per environment as failed there
+SPENDS = {
+    "event": "gates",
+    "evaluate": "gates",
+    "verify": "gates",
+    "sync": "sync",
+    "reconcile": "reconcile",
+}
 
 
 def _wants_sync(event: events.Event) -> bool:
@@ -125,6 +134,9 @@ class Service:
         self.engine.preview = self.gatekeeper.preview
         self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         self.engine.window = self.queue.window
+        self.engine.holds = self.holds
+        self.engine.refused = self.refused
+        self.gatekeeper.on_merge = self.watch_merge
         self.live.store = self.queue
         self.intake = Intake(self)
         self.runner = Runner(
@@ -152,6 +164,12 @@ class Service:
         """Queue the work an event needs. Whatever asks for a sync (a push to the default
         branch, a merge, a new version) only records the request: one sync serves every
         request made before it begins, so a burst of pushes costs one or two syncs."""
+        if isinstance(event, events.PullRequestEvent) and event.merged and self._verifies():
+            with isolated("verification not started", number=event.number):
+                pr = self.forge.get_pr(event.number)
+                promotion = self.engine.promotion_of(pr)
+                if promotion is not None:
+                    self.watch_merge(event.number, promotion)
         if _wants_sync(event):
             self.submit_sync(
                 [(event.source_key, event.version, event.digest)]
@@ -230,6 +248,9 @@ class Service:
         if kind == "evaluate":
             self._evaluate(int(job["number"]))
             return []
+        if kind == "verify":
+            self.verify(str(job["env"]))
+            return []
         if kind == "delivery":
             self.intake.take(job)
             return []
@@ -285,6 +306,8 @@ class Service:
             # a check on a PR's head; or a deploying system's report on a default-branch
             # commit (live: {status: …}), which moves the PRs whose upstream it watches
             watched = self._live_envs(event.context)
+            for env in watched:
+                self.verify(env)
             for pr in self.forge.list_prs(label=LABEL):
                 promotion = self.engine.promotion_of(pr) if watched else None
                 if pr.head_sha == event.sha or (promotion and promotion.upstream in watched):
@@ -292,6 +315,8 @@ class Service:
         elif isinstance(event, events.LiveReport):
             self.live.heard(event)
             watched = self._watching(event)
+            for env in watched:
+                self.verify(env)
             for pr in self.forge.list_prs(label=LABEL) if watched else []:
                 promotion = self.engine.promotion_of(pr)
                 if promotion is not None and promotion.upstream in watched:
@@ -299,6 +324,103 @@ class Service:
         elif isinstance(event, events.CommentEvent):
             self.runner.handle(event)
         return []
+
+    # --- verification after a merge -------------------------------------------------------------
+
+    def _verifies(self) -> bool:
+        latest = self.engine.latest
+        config = latest.config if latest is not None else self.engine.state().config
+        return any(env.verify is not None for env in config.environments.values())
+
+    def watch_merge(self, number: int, promotion: Promotion) -> None:
+        """A promotion merged: watch its environment's cluster, if it says to, until it runs
+        what the promotion brought (a job looks once more when the time is up)."""
+        settings = self.engine.state().config.environments.get(promotion.env)
+        if settings is None or settings.verify is None:
+            return
+        now = self.clock()
+        wanted = {
+            plan.app: {r.component: r.after for r in plan.changed if r.after is not None}
+            for plan in promotion.apps
+        }
+        watch = Watch(promotion.env, number, now, now + settings.verify.within_time, wanted)
+        self.queue.remember(f"verify.{promotion.env}", watch.to_text())
+        job = {"id": str(uuid.uuid4()), "kind": "verify", "env": promotion.env}
+        delay = settings.verify.within_time.total_seconds() + 1
+        self.queue.submit(job, delay=delay, priority=PRIORITY["gates"])
+
+    def watched(self, env: str) -> Watch | None:
+        kept = self.queue.recall(f"verify.{env}")
+        return Watch.from_text(kept) if kept is not None else None
+
+    def holds(self, env: str) -> str | None:
+        """Why automatic promotions from `env` wait, if they do."""
+        watch = self.watched(env)
+        if watch is None or not watch.holds:
+            return None
+        return f"verification of #{watch.number} failed: {watch.reason}"
+
+    def refused(self, env: str) -> list[dict[str, dict[str, str]]]:
+        """The versions whose verification failed in `env`, newest first (at most 20)."""
+        kept = self.queue.recall(f"verify.refused.{env}")
+        return list(json.loads(kept)) if kept is not None else []
+
+    def verify(self, env: str) -> None:
+        """Look at the cluster of a watched environment; say on the PR what became of it."""
+        watch = self.watched(env)
+        if watch is None or watch.state != "watching":
+            return
+        state = self.engine.state()
+        settings = state.config.environments[env].verify
+        try:
+            lives = self.live.read(state, env, list(watch.wanted))
+        except PromobotError as exc:  # an unknown cluster takes no promotion: time tells
+            log.warning("live state unavailable", extra={"env": env, "error": str(exc)})
+            lives = {}
+        running = {
+            app: self.gatekeeper.deployed(state, app, env, live.revision) or {}
+            for app, live in lives.items()
+            if live.revision is not None
+        }
+        judged = judge(watch, lives, running, self.clock())
+        if judged == watch:
+            return
+        self.queue.remember(f"verify.{env}", judged.to_text())
+        if judged.state == "verified":
+            self.engine.say_once(
+                watch.number,
+                "verified",
+                f"✅ Verified: {env}'s cluster runs this promotion synced and healthy.",
+            )
+            return
+        failed = [{a: dict(v) for a, v in watch.wanted.items()}, *self.refused(env)][:REFUSED_KEPT]
+        self.queue.remember(f"verify.refused.{env}", json.dumps(failed))
+        rollback = settings is not None and settings.on_failure == "rollback"
+        self.engine.say_once(
+            watch.number,
+            "verify-failed",
+            f"✗ Verification failed in {env}: {judged.reason}. These versions are not proposed "
+            f"to {env} again on their own (`/promote` still can), and automatic promotions from "
+            f"{env} wait until the next merge into it"
+            + (", and promobot proposes rolling back." if rollback else "."),
+        )
+        if rollback:
+            self._roll_back(state, env, judged)
+
+    def _roll_back(self, state: State, env: str, watch: Watch) -> None:
+        """Propose each app of a failed promotion back to what ran before it (merged at once
+        where the environment auto-merges and its gates pass)."""
+        for app in watch.wanted:
+            with isolated("rollback not proposed", env=env, app=app):
+                entries = history(self.forge, state.config, app, env, state.snapshot.commit, 30)
+                target = planner.pick_rollback(entries, "previous", app, env)
+                promotion = planner.plan_rollback(state.config, state.status, app, env, target)
+                if promotion is None:
+                    continue
+                older = {target.commit.sha: self.forge.snapshot(target.commit.sha)}
+                action = self.engine.ensure(state, promotion, rebuild=True, older=older)
+                if action.pr is not None:
+                    self.gatekeeper.evaluate(action.pr, fresh=True)
 
     def _watching(self, report: events.LiveReport) -> set[str]:
         """The environments whose `live:` reads what the report names."""
@@ -394,6 +516,10 @@ class Service:
         """What no event announces: soak timers and freeze windows that ended, and commands
         in comments that were never acknowledged (promobot was down when they came)."""
         merged = False
+        for env, settings in self.engine.state().config.environments.items():
+            if settings.verify is not None:
+                with isolated("verification failed to run", env=env):
+                    self.verify(env)
         for verdict in self.gatekeeper.evaluate_all():
             merged |= bool(verdict.merged)
             # comments are read even when `updated_at` did not move: it has whole seconds,

@@ -26,6 +26,7 @@ SECTIONS = [
     ("FluxLive", "`…live.flux`", "the Flux object whose events speak for the app"),
     ("FleetLive", "`…live.fleet`", "the Fleet bundle deployed for the app"),
     ("StatusLive", "`…live.status`", "a commit status that reports the deployment"),
+    ("Verify", "`environments.<name>.verify`", "watching the cluster after a merge"),
     ("App", "`apps.<name>`", "one app"),
     ("Component", "`apps.<name>.components.<name>`", "one independently versioned input"),
     ("Source", "`…components.<name>.source`", "where new versions come from"),

@@ -33,7 +33,7 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     lines = out.strip().splitlines()
     assert lines == [
         f"error: {config}:8:5: unknown key 'automerge'; did you mean 'auto_merge'? "
-        "allowed here: from, auto_merge, propose, batch, gates, live"
+        "allowed here: from, auto_merge, propose, batch, gates, live, verify"
     ]
     config.write_text(config.read_text().replace("automerge", "auto_merge"))
     code, out = run("validate", "--repo", str(repo))

@@ -245,6 +245,7 @@ class Column:
     env: str
     upstream: str | None
     rules: tuple[str, ...]  # "auto-merge", "soak 30m", "2 approvals", … — why PRs wait
+    held: str | None = None  # why automatic promotions from here wait (a failed verification)
 
 
 @dataclass(frozen=True)
@@ -356,12 +357,14 @@ def build_matrix(
     promotions: Sequence[OpenPromotion],
     lives: Mapping[tuple[str, str], Live] = {},
     running: Mapping[tuple[str, str], Mapping[str, str]] = {},
+    held: Mapping[str, str] = {},
 ) -> Matrix:
     """Every app × environment (promotion order), each cell against its upstream, and what
     its cluster runs where the environment says how to learn it."""
     pending = {(p.env, app): p for p in promotions for app in p.apps}
     columns = tuple(
-        Column(e, config.environments[e].upstream, rules(config, e)) for e in status.environments
+        Column(e, config.environments[e].upstream, rules(config, e), held.get(e))
+        for e in status.environments
     )
     rows = tuple(
         Row(
@@ -700,7 +703,13 @@ class Overview:
         if cached is not None and cached[0] == key:
             return cached[1]
         lives, running = self._clusters(state, watched)
-        built = build_matrix(state.config, state.status, prs, lives, running)
+        held = {}
+        if self.engine.holds is not None:
+            for env in watched:
+                why = self.engine.holds(env)
+                if why is not None:
+                    held[env] = why
+        built = build_matrix(state.config, state.status, prs, lives, running, held)
         self._matrix = (key, built)
         return built
 

@@ -88,14 +88,20 @@ class Rig:
 
 
 @contextmanager
-def running(kind: str, tmp_path: Path, config: str, **extra: Any) -> Iterator[Rig]:
+def running(
+    kind: str,
+    tmp_path: Path,
+    config: str,
+    files: dict[str, str] | None = None,
+    **extra: Any,
+) -> Iterator[Rig]:
     with Server() as server:
         world = server.world
         world.add_user("promobot[bot]", bot=True, token="bot-token")
         world.add_user("argocd", token="argocd-token")
         world.add_user("ada", token="ada-token")
-        files = {f"envs/{env}/api.yaml": "image:\n  tag: 1.4.2\n" for env in ("staging", "prod")}
-        repo = world.add_repo(REPO, {".promobot.yaml": config, **files})
+        tree = {f"envs/{env}/api.yaml": "image:\n  tag: 1.4.2\n" for env in ("staging", "prod")}
+        repo = world.add_repo(REPO, {".promobot.yaml": config, **tree, **(files or {})})
         repo.permissions.update({"promobot[bot]": "admin", "argocd": "write", "ada": "write"})
         settings = Settings(
             forge=kind,

@@ -158,3 +158,16 @@ def test_the_healthy_gate_counts_from_when_the_cluster_said_so() -> None:
         upstream_healthy_since=since,
     )
     assert gates.next_change(timer) == since + timedelta(minutes=30)
+
+
+def test_verify_needs_a_live_source_it_can_read() -> None:
+    with pytest.raises(
+        ConfigError, match=r"verify: watches the cluster through live: .* has no live:"
+    ):
+        load("  dev: {verify: {within: 15m}}\n")
+    with pytest.raises(ConfigError, match=r"and dev has fleet:"):
+        load("  dev: {live: {fleet: {}}, verify: {}}\n")
+    cfg = load("  dev: {live: {argocd: {}}, verify: {within: 20m, on_failure: rollback}}\n")
+    verify = cfg.environments["dev"].verify
+    assert verify is not None and verify.within_time == timedelta(minutes=20)
+    assert verify.on_failure == "rollback"
