@@ -616,8 +616,11 @@ def _promotion(text: str) -> Promotion | None:
 # --- overview ------------------------------------------------------------------------------------
 
 
-def status_markdown(status: Status, config: Config) -> str:
-    """Apps × environments: every component version and the composition id."""
+def status_markdown(
+    status: Status, config: Config, live: Mapping[tuple[str, str], str] = {}
+) -> str:
+    """Apps × environments: every component version and the composition id, and what the
+    cluster reports where `live` has a line for the cell."""
     envs = status.environments
     lines = [
         "| app | " + " | ".join(_text(e) for e in envs) + " |",
@@ -627,7 +630,10 @@ def status_markdown(status: Status, config: Config) -> str:
         cells = [f"**{_text(app)}**"]
         for env in envs:
             composition = by_env.get(env)
-            cells.append("—" if composition is None else _status_cell(app, env, by_env, config))
+            cell = "—" if composition is None else _status_cell(app, env, by_env, config)
+            if composition is not None and (app, env) in live:
+                cell += "<br>● " + _text(live[(app, env)])
+            cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

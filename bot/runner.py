@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bot import commands, composition, planner, render
 from bot.commands import Who
-from bot.engine import Action, Engine, history
+from bot.engine import Action, Engine, State, history
 from bot.errors import PromobotError
 from bot.events import CommentEvent
 from bot.forges.base import Comment, PullRequest
@@ -169,7 +169,7 @@ class Runner:
             status = state.status
             if env is not None:
                 status = composition.Status(status.ref, (env,), status.apps)
-            return render.status_markdown(status, state.config)
+            return render.status_markdown(status, state.config, self._live(state, status))
         if isinstance(command, commands.History):
             if env is None:
                 raise PromobotError(f"name the environment: /history {command.app} --env ENV")
@@ -203,6 +203,24 @@ class Runner:
         raise PromobotError(f"/{command.name} is not handled")  # unreachable: parse() knows all
 
     # --- the commands -------------------------------------------------------------------------
+
+    def _live(self, state: State, status: composition.Status) -> dict[tuple[str, str], str]:
+        """A line per cell whose environment says where to learn what its cluster runs."""
+        reader = self.gatekeeper.live
+        lines: dict[tuple[str, str], str] = {}
+        for env in status.environments:
+            if reader is None or state.config.environments[env].live is None:
+                continue
+            try:
+                found = reader.read(state, env, list(status.apps))
+            except PromobotError as exc:
+                lines.update(((app, env), f"unknown: {exc}") for app in status.apps)
+                continue
+            for app, live in found.items():
+                at = f" at {live.revision[:10]}" if live.revision else ""
+                since = f" since {live.since:%Y-%m-%d %H:%M} UTC" if live.since else ""
+                lines[(app, env)] = f"{live.health}{at}{since}"
+        return lines
 
     def _check_app(self, app: str, env: str) -> None:
         config = self.engine.state().config

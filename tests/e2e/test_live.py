@@ -286,3 +286,24 @@ def test_prod_waits_for_flux_to_report_staging_healthy(kind: str, tmp_path: Path
         rig.clock.now = healthy_at + timedelta(minutes=31)
         verdict = rig.evaluate()
         assert verdict is not None and verdict.merged
+
+
+def test_the_status_reply_says_what_each_cluster_reports(tmp_path: Path) -> None:
+    with running("github", tmp_path, CONFIG) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        rig.service.sync()
+        head = rig.main()
+        rig.deployer_reports(head, "success")
+        number = rig.prod_pr().number
+        url = f"{rig.server.github_url}/repos/{REPO}/issues/{number}/comments"
+        made = httpx.post(
+            url, json={"body": "/status"}, headers={"Authorization": "token ada-token"}
+        )
+        event = events.CommentEvent(
+            repo=REPO, number=number, comment_id=int(made.json()["id"]), body="/status",
+            author="ada", author_is_bot=False, action="created", on_pull_request=True,
+            from_fork=False,
+        )  # fmt: skip
+        (reply,) = rig.service.runner.handle(event)
+        assert f"● healthy at {head[:10]} since" in reply  # staging, which says where to look
+        assert reply.count("●") == 1  # prod has no live: and says nothing of its cluster
