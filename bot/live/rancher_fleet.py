@@ -26,7 +26,11 @@ Each Bundle becomes a `Live`, keyed `namespace/name`:
   `metadata.generation` speaks of an older spec → out-of-sync, progressing.
 - since: the Ready condition's `lastTransitionTime`, else its `lastUpdateTime` (Fleet's
   conditions come from wrangler, which sets only `lastUpdateTime`, when the status or message
-  changes; a ready condition has no message, so that is when it became ready).
+  changes; a ready condition has no message, so that is when it became ready). Before Fleet
+  v0.16 (rancher/fleet#4780) the reconcile that moves the BundleDeployments to a new spec
+  computed the summary against their old one, so one status write can say Ready at the new
+  commit with the old `since`; `observedGeneration` cannot tell. A reader should not count
+  from earlier than the commit itself was made.
 - message: the worst non-ready BundleDeployment's cluster, message and first resources, else
   the Ready condition's message. Images and rollouts are not in a Bundle.
 
