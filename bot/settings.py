@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     argocd_webhook_secret: SecretStr | None = None  # X-Promobot-Token from Argo CD Notifications
     argocd_selector: str = ""  # a label selector that narrows the one list call a poll
     argocd_projects: str = ""  # comma-separated Argo CD projects, the same
+    # Fleet, for environments with `live: {fleet: …}`: the management cluster's kubeconfig
+    # (its server and credentials), a service setting for the same reason as Argo CD's
+    fleet_kubeconfig: str | None = None  # a path; the credentials may get and list bundles
+    fleet_context: str = ""  # a context of that kubeconfig; its current-context by default
 
     @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce")
     @classmethod
@@ -115,6 +119,8 @@ class Settings(BaseSettings):
             raise ValueError("PROMOBOT_ARGOCD_URL must be an http(s):// URL")
         if self.argocd_url and not self.argocd_token:
             raise ValueError("PROMOBOT_ARGOCD_URL needs PROMOBOT_ARGOCD_TOKEN")
+        if self.fleet_context and not self.fleet_kubeconfig:
+            raise ValueError("PROMOBOT_FLEET_CONTEXT needs PROMOBOT_FLEET_KUBECONFIG")
         if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "sqlite:")):
             raise ValueError("PROMOBOT_QUEUE_URL must be redis://…, rediss://… or sqlite:PATH")
         return self

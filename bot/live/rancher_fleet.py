@@ -1,0 +1,413 @@
+"""Rancher Fleet as a live-state source: its Bundles, read from the Kubernetes API.
+
+Fleet turns each path of a GitRepo into a Bundle (fleet.cattle.io/v1alpha1) in the GitRepo's
+workspace namespace, and each Bundle into one BundleDeployment per target cluster. The Bundle's
+status aggregates its BundleDeployments, so one Bundle answers for one app in one environment
+(`live: {fleet: {bundle: "{app}-{env}", namespace: fleet-default}}`), and one list call per
+workspace namespace a poll answers for every app, whatever their number. BundleDeployments are
+not read: they live in one namespace per cluster, so reading them would take a list across
+all namespaces, and the Bundle already counts them. tests/fixtures/fleet/README.md cites the
+Fleet sources for every rule below.
+
+Each Bundle becomes a `Live`, keyed `namespace/name`:
+
+- revision: the Bundle's label `fleet.cattle.io/commit`, which `fleet apply` (run by the
+  GitRepo's job) writes on every Bundle and Fleet copies onto its BundleDeployments and the Helm
+  release it installs. `GitRepo.status.commit` is only the commit the job last ran on; a Bundle
+  can lag behind it, so the Bundle is the authority for what its clusters were given. The label
+  names what the clusters *run* only once every BundleDeployment applied it (states Ready,
+  NotReady, Modified); while some still wait or failed to apply, the revision is unknown (None).
+- sync and health, from `status.summary`: ready == desiredReady → synced, healthy; otherwise
+  the worst state counted (Fleet's `StateRank`): ErrApplied → out-of-sync, degraded;
+  WaitApplied, OutOfSync, Pending → out-of-sync, progressing; Modified (someone changed the
+  resources in the cluster) → out-of-sync, healthy; NotReady → synced, degraded when a
+  resource reports an error, else progressing. desiredReady 0 (no cluster targeted) → missing,
+  although Fleet calls that ready. A status whose `observedGeneration` is behind
+  `metadata.generation` speaks of an older spec → out-of-sync, progressing.
+- since: the Ready condition's `lastTransitionTime`, else its `lastUpdateTime` (Fleet's
+  conditions come from wrangler, which sets only `lastUpdateTime`, when the status or message
+  changes; a ready condition has no message, so that is when it became ready). Before Fleet
+  v0.16 (rancher/fleet#4780) the reconcile that moves the BundleDeployments to a new spec
+  computed the summary against their old one, so one status write can say Ready at the new
+  commit with the old `since`; `observedGeneration` cannot tell. A reader should not count
+  from earlier than the commit itself was made.
+- message: the worst non-ready BundleDeployment's cluster, message and first resources, else
+  the Ready condition's message. Images and rollouts are not in a Bundle.
+
+Kubernetes lists are not conditional (no ETag, no 304): every poll reads the whole list. Each
+list's `metadata.resourceVersion` is kept (`Poll.resource_versions`) so that the next step, a
+watch from that version, can hear changes instead of asking.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from bot.config import Config
+from bot.errors import RateLimited, SourceError, Unavailable
+from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.live.state import Health, Live, Sync
+
+GROUP, VERSION, BUNDLES = "fleet.cattle.io", "v1alpha1", "bundles"
+COMMIT_LABEL = "fleet.cattle.io/commit"
+# pkg/apis/fleet.cattle.io/v1alpha1/bundle_types.go, StateRank, and what each means here
+_STATES: dict[str, tuple[int, str, Sync, Health]] = {
+    # state: (rank, summary count, sync, health)
+    "ErrApplied": (7, "errApplied", "out-of-sync", "degraded"),
+    "WaitApplied": (6, "waitApplied", "out-of-sync", "progressing"),
+    "Modified": (5, "modified", "out-of-sync", "healthy"),
+    "OutOfSync": (4, "outOfSync", "out-of-sync", "progressing"),
+    "Pending": (3, "pending", "out-of-sync", "progressing"),
+    "NotReady": (2, "notReady", "synced", "progressing"),
+}
+# states in which every BundleDeployment applied the Bundle's current spec (and so its commit)
+_APPLIED = {"NotReady", "Modified"}
+
+
+class FleetError(SourceError):
+    """Fleet's Kubernetes API cannot be read: no kubeconfig, unreachable, failing, refusing."""
+
+
+class Unauthorized(FleetError):
+    """401: the kubeconfig's credentials are not accepted."""
+
+
+class Forbidden(FleetError):
+    """403: the credentials may not list bundles in a namespace (RBAC)."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One poll of Fleet's Bundles."""
+
+    lives: dict[str, Live]  # by `namespace/bundle`: every name asked for
+    calls: int  # list requests it took, retries included
+    resource_versions: dict[str, str]  # namespace → its list's metadata.resourceVersion
+
+
+def wanted(config: Config) -> dict[str, list[tuple[str, str]]]:
+    """The Bundles (`namespace/name`) the configuration reads from Fleet → the (app, env) pairs
+    each one speaks for."""
+    names: dict[str, list[tuple[str, str]]] = {}
+    for env, environment in config.environments.items():
+        live = environment.live
+        if live is None or live.fleet is None:
+            continue
+        for app in config.apps:
+            names.setdefault(live.name(app, env), []).append((app, env))
+    return names
+
+
+class _Kube:
+    """The one seam to the untyped kubernetes client: list one plural in one namespace."""
+
+    def __init__(self, kubeconfig: str, context: str, timeout: float) -> None:
+        configuration = kube_client.Configuration()
+        try:
+            kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig,
+                context=context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (kube_config.ConfigException, OSError, ValueError, TypeError) as exc:
+            raise FleetError(
+                f"fleet: PROMOBOT_FLEET_KUBECONFIG {kubeconfig}"
+                + (f" (context {context})" if context else "")
+                + f" cannot be used: {_first_line(exc)}"
+            ) from None
+        # the retry policy is ours (bot.forges.retry), as every other source's: urllib3's off
+        configuration.retries = False
+        self.host = str(configuration.host)
+        self._api_client = kube_client.ApiClient(configuration)
+        self._api = kube_client.CustomObjectsApi(self._api_client)
+        self._timeout = timeout
+
+    def list(self, namespace: str, plural: str) -> Any:
+        return self._api.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, _request_timeout=self._timeout
+        )
+
+    def close(self) -> None:
+        self._api_client.close()  # type: ignore[no-untyped-call]
+
+
+class Fleet:
+    """The Fleet management cluster's API, reached through a kubeconfig (its server, its
+    credentials, optionally one of its contexts)."""
+
+    def __init__(
+        self,
+        kubeconfig: str,
+        context: str = "",
+        *,
+        policy: Policy = DEFAULT,
+        timeout: float = 30.0,
+    ) -> None:
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self._policy = policy
+        self._timeout = timeout
+        self._kube: _Kube | None = None
+        self.source = "fleet"
+        self.resource_versions: dict[str, str] = {}  # the last list's, per namespace
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
+
+    def poll(self, names: Iterable[str], now: datetime | None = None) -> Poll:
+        """`Live` for every `namespace/bundle` in `names`, from one list call per namespace.
+
+        A Bundle that is not listed is reported unknown with a message saying so. An error in
+        any namespace fails the whole poll (`FleetError`): the callers treat every app of the
+        source as unknown, which is what it is.
+        """
+        observed = now or datetime.now(UTC)
+        kube = self._connect()
+        wanted_names = list(dict.fromkeys(names))
+        namespaces = sorted({n.partition("/")[0] for n in wanted_names if "/" in n})
+        calls = 0
+        listed: dict[str, Live] = {}
+        versions: dict[str, str] = {}
+        for namespace in namespaces:
+
+            def call(namespace: str = namespace) -> Any:
+                nonlocal calls
+                calls += 1
+                return self._list(kube, namespace)
+
+            body = self._retrying(call)
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise FleetError(f"{self.source}: the bundle list of {namespace} has no items")
+            for item in items:
+                if isinstance(item, dict):
+                    name = _obj(item, "metadata").get("name")
+                    if isinstance(name, str):
+                        listed[f"{namespace}/{name}"] = to_live(item, self.source, observed)
+            versions[namespace] = str(_obj(body, "metadata").get("resourceVersion") or "")
+        self.resource_versions.update(versions)
+        lives = {name: listed.get(name) or self._absent(name, observed) for name in wanted_names}
+        return Poll(lives, calls, versions)
+
+    def _connect(self) -> _Kube:
+        if self._kube is None:
+            self._kube = _Kube(self._kubeconfig, self._context, self._timeout)
+            self.source = f"fleet {self._kube.host}"
+        return self._kube
+
+    def _absent(self, name: str, observed: datetime) -> Live:
+        return Live(
+            self.source,
+            "unknown",
+            "unknown",
+            None,
+            None,
+            observed,
+            message=f"Fleet has no Bundle {name!r} (namespace/name)",
+        )
+
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        try:
+            return retrying(call, self._policy)
+        except (Unavailable, RateLimited) as exc:
+            raise FleetError(str(exc)) from None
+
+    def _list(self, kube: _Kube, namespace: str) -> Any:
+        where = f"{self.source} (list {BUNDLES}.{GROUP} in {namespace})"
+        try:
+            return kube.list(namespace, BUNDLES)
+        except kube_client.ApiException as exc:
+            raise _api_error(where, exc) from None
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass
+            raise Unavailable(f"{where}: cannot connect ({_first_line(exc)})") from None
+        except urllib3.exceptions.TimeoutError:
+            raise Unavailable(f"{where}: timed out") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise Unavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+
+
+def _api_error(where: str, exc: Any) -> Exception:
+    """An ApiException → ours. Its `str()` carries the response headers and body; only the
+    status and the Status object's message are kept (neither holds the credentials)."""
+    status = int(getattr(exc, "status", 0) or 0)
+    said = _said(getattr(exc, "body", None)) or str(getattr(exc, "reason", "") or "")
+    if status == 0:  # the client raises ApiException for its own failures too
+        return Unavailable(f"{where}: {said or 'no answer'}")
+    if status == 401:
+        return Unauthorized(
+            f"{where}: 401 {said}; check the credentials of PROMOBOT_FLEET_KUBECONFIG "
+            "(a token or client certificate that may list bundles.fleet.cattle.io)"
+        )
+    if status == 403:
+        return Forbidden(
+            f"{where}: 403 {said}; grant get and list on bundles.fleet.cattle.io in that "
+            "namespace (README, What runs → Fleet)"
+        )
+    if status == 429:
+        headers = getattr(exc, "headers", None) or {}
+        retry_after = str(headers.get("Retry-After", ""))
+        return RateLimited(
+            f"{where}: 429 {said}", float(retry_after) if retry_after.isdigit() else 1.0
+        )
+    if status >= 500:
+        return Unavailable(f"{where}: {status} {said}")
+    if status == 404:
+        return FleetError(f"{where}: 404 {said}; is Fleet installed (its CRDs) on this cluster?")
+    return FleetError(f"{where}: {status} {said}")
+
+
+def to_live(bundle: Mapping[str, Any], source: str, observed: datetime) -> Live:
+    """One Bundle → `Live` (the rules are in the module's docstring)."""
+    meta = _obj(bundle, "metadata")
+    status = _obj(bundle, "status")
+    summary = _obj(status, "summary")
+    ready_condition = _condition(status, "Ready")
+    since = _since(ready_condition)
+    commit = _obj(meta, "labels").get(COMMIT_LABEL)
+    commit = commit if isinstance(commit, str) and commit else None
+
+    def live(sync: Sync, health: Health, revision: str | None, message: str = "") -> Live:
+        return Live(source, sync, health, revision, since, observed, message=message[:500])
+
+    generation, seen = _int(meta.get("generation")), _int(status.get("observedGeneration"))
+    if not status or (generation and seen < generation):
+        return live(
+            "out-of-sync",
+            "progressing",
+            None,
+            f"Fleet has not yet processed generation {generation or '?'} of this Bundle",
+        )
+    desired, ready = _int(summary.get("desiredReady")), _int(summary.get("ready"))
+    if desired == 0:
+        return live("unknown", "missing", None, "the Bundle targets no cluster")
+    counted = [s for s, (_, key, _, _) in _STATES.items() if _int(summary.get(key)) > 0]
+    if not counted and ready >= desired:
+        if commit is None:
+            return live("synced", "healthy", None, f"the Bundle has no {COMMIT_LABEL} label")
+        return live("synced", "healthy", commit)
+    clusters = f"{ready}/{desired} clusters ready"
+    if not counted:  # BundleDeployments not created yet: nothing counted, not all ready
+        return live("out-of-sync", "progressing", None, clusters)
+    worst = max(counted, key=lambda s: _STATES[s][0])
+    _, _, sync, health = _STATES[worst]
+    resources = [r for r in summary.get("nonReadyResources") or [] if isinstance(r, dict)]
+    if worst == "NotReady" and _errors(resources):
+        health = "degraded"
+    said = _message(worst, resources) or str(ready_condition.get("message") or "")
+    return live(
+        sync,
+        health,
+        commit if worst in _APPLIED else None,
+        f"{worst}: {clusters}" + (f"; {said}" if said else ""),
+    )
+
+
+def _message(state: str, resources: list[dict[str, Any]]) -> str:
+    """The first BundleDeployment in `state`: its cluster, its message, and the first of its
+    resources that are not ready or were modified (as Fleet's ReadyMessage words them)."""
+    for resource in resources:
+        if resource.get("bundleState") != state:
+            continue
+        parts = [f"cluster {resource.get('name') or '?'}"]
+        if resource.get("message"):
+            parts[0] += f": {resource['message']}"
+        for status in (resource.get("nonReadyStatus") or [])[:3]:
+            if isinstance(status, dict):
+                parts.append(_non_ready(status))
+        for modified in (resource.get("modifiedStatus") or [])[:3]:
+            if isinstance(modified, dict):
+                parts.append(_modified(modified))
+        return "; ".join(parts)
+    return ""
+
+
+def _errors(resources: list[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(s, dict) and _obj(s, "summary").get("error") is True
+        for r in resources
+        for s in r.get("nonReadyStatus") or []
+    )
+
+
+def _kind(item: Mapping[str, Any]) -> str:
+    """`deployment.apps ns/name`, as Fleet's NonReadyStatus.String() names a resource."""
+    api_version = str(item.get("apiVersion") or "")
+    group = api_version.partition("/")[0] if "/" in api_version else ""
+    kind = str(item.get("kind") or "").lower() + (f".{group}" if group else "")
+    namespace, name = item.get("namespace"), item.get("name") or "?"
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _non_ready(status: Mapping[str, Any]) -> str:
+    summary = _obj(status, "summary")
+    state = str(summary.get("state") or "not ready")
+    messages = [m for m in summary.get("message") or [] if isinstance(m, str)]
+    return f"{_kind(status)} {state}" + (f" ({', '.join(messages)})" if messages else "")
+
+
+def _modified(modified: Mapping[str, Any]) -> str:
+    if modified.get("missing"):
+        return f"{_kind(modified)} missing"
+    if modified.get("delete"):
+        return f"{_kind(modified)} extra"
+    return f"{_kind(modified)} modified"
+
+
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    conditions = status.get("conditions")
+    if isinstance(conditions, dict):  # as Fleet's own docs once wrote one: cope
+        conditions = [conditions]
+    for condition in conditions if isinstance(conditions, list) else []:
+        if isinstance(condition, dict) and condition.get("type") == kind:
+            return condition
+    return {}
+
+
+def _since(condition: Mapping[str, Any]) -> datetime | None:
+    for key in ("lastTransitionTime", "lastUpdateTime"):
+        stamp = condition.get(key)
+        if isinstance(stamp, str) and stamp:
+            try:
+                return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+    return None
+
+
+def _obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _said(body: Any) -> str:
+    """A Kubernetes `Status` object's message, or the start of the body."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body:
+        return ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:200]
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])[:300]
+    return body.strip()[:200]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
