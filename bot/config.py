@@ -48,7 +48,6 @@ COMMANDS = (
 NAME_PATTERN = r"^(?!.*\.\.)(?!.*\.lock\Z)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?\Z"
 NAME_MAX = 100
 MAX_DURATION = timedelta(days=365)  # the longest duration .promobot.yaml may ask for
-LIVE_GATED = ("status", "argocd", "flux")  # the live: sources the healthy: gate reads
 MAX_BATCH = timedelta(days=1)  # a batch window longer than this only delays promotions
 # Nodes that YAML aliases (and `<<:` merges) may add to .promobot.yaml beyond what is written.
 # A configuration repeats an environment or a few settings (hundreds of nodes); a "billion
@@ -933,21 +932,14 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 why = "needs an upstream (from:) whose cluster it watches"
             elif live is None:
                 why = f"needs live: on {env.upstream} to learn what its cluster runs"
-            elif live.kind not in LIVE_GATED:
-                why = (
-                    f"reads live state from {', '.join(LIVE_GATED)} so far, and {env.upstream} "
-                    f"has {live.kind}:"
-                )
             else:
                 why = ""
             if why:
                 yield ("environments", name, "gates", "healthy"), f"healthy: {why}"
-        if env.verify is not None and (env.live is None or env.live.kind not in LIVE_GATED):
-            has = f"has {env.live.kind}:" if env.live is not None else "has no live:"
+        if env.verify is not None and env.live is None:
             yield (
                 ("environments", name, "verify"),
-                f"verify: watches the cluster through live: ({', '.join(LIVE_GATED)}), and "
-                f"{name} {has}",
+                f"verify: watches the cluster through live:, and {name} has no live:",
             )
         if env.batch is not None and env.propose == "manual":
             yield (

@@ -2,9 +2,10 @@
 
 An environment's `live:` names its source; `LiveReader.read` asks that source about some of
 its apps and answers `Live` per app (an app the source says nothing of is left out: unknown).
-Argo CD is read with one list call per poll for every Application the configuration names,
-and that answer serves every question for `ARGOCD_FRESH` seconds, so evaluating a batch of
-hundreds of apps, or many PRs in one reconcile, costs one call.
+Argo CD (one list call) and Fleet (one list call per namespace) are read for every
+Application or Bundle the configuration names, and that answer serves every question for
+`ARGOCD_FRESH` seconds, so evaluating a batch of hundreds of apps, or many PRs in one
+reconcile, costs one call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from bot.events import LiveReport
 from bot.forges.base import Forge
 from bot.live import flux, statuses
 from bot.live.argocd import ArgoCD, wanted
+from bot.live.rancher_fleet import Fleet
+from bot.live.rancher_fleet import wanted as fleet_wanted
 from bot.live.state import Live
 from bot.settings import Settings
 
@@ -58,7 +61,11 @@ class LiveReader:
                 selector=settings.argocd_selector,
                 projects=settings.argocd_project_names,
             )
+        self.fleet: Fleet | None = None
+        if settings.fleet_kubeconfig:
+            self.fleet = Fleet(str(settings.fleet_kubeconfig), settings.fleet_context or "")
         self._polled: tuple[float, frozenset[str], dict[str, Live]] | None = None
+        self._fleet_polled: tuple[float, frozenset[str], dict[str, Live]] | None = None
         self._lock = threading.Lock()
 
     def read(self, state: State, env: str, apps: Iterable[str]) -> dict[str, Live]:
@@ -79,7 +86,11 @@ class LiveReader:
                 if kept is not None:
                     found[app] = Live.from_json(json.loads(kept))
             return found
-        return {}  # fleet: validate refuses a healthy: gate on it for now
+        if source.fleet is not None:
+            lives = self._fleet(state)
+            named = {app: source.name(app, env) for app in apps}
+            return {app: lives[name] for app, name in named.items() if name in lives}
+        return {}
 
     def heard(self, report: LiveReport) -> None:
         """A notification: Flux's state is kept (its first `since` while it repeats itself);
@@ -101,6 +112,20 @@ class LiveReader:
         said something changed)."""
         with self._lock:
             self._polled = None
+            self._fleet_polled = None
+
+    def _fleet(self, state: State) -> dict[str, Live]:
+        """Every Bundle the configuration names, one list call per namespace, shared a while."""
+        if self.fleet is None:
+            return {}
+        names = frozenset(fleet_wanted(state.config))
+        with self._lock:
+            polled = self._fleet_polled
+            if polled is None or polled[1] != names or time.monotonic() - polled[0] > ARGOCD_FRESH:
+                poll = self.fleet.poll(sorted(names), self.clock())
+                polled = (time.monotonic(), names, poll.lives)
+                self._fleet_polled = polled
+            return polled[2]
 
     def _argocd(self, state: State) -> dict[str, Live]:
         """Every Application the configuration names, from one poll shared for a while."""

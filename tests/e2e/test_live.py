@@ -24,6 +24,7 @@ from tests.conftest import SIGNING_KEY, taken
 from tests.e2e.scene import FAST, Clock
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
+from tests.kube.server import bundle, kube_server, write_kubeconfig
 
 REPO = "acme/env-repo"
 CONFIG = """\
@@ -307,3 +308,24 @@ def test_the_status_reply_says_what_each_cluster_reports(tmp_path: Path) -> None
         (reply,) = rig.service.runner.handle(event)
         assert f"● healthy at {head[:10]} since" in reply  # staging, which says where to look
         assert reply.count("●") == 1  # prod has no live: and says nothing of its cluster
+
+
+def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
+    """The gate reading Fleet's Bundles through the Kubernetes API (a kubeconfig)."""
+    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {fleet: {}}")
+    with kube_server() as kube:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url, kube.token)
+        with running("github", tmp_path, config, fleet_kubeconfig=str(kubeconfig)) as rig:
+            rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5")
+            head = rig.main()
+            kube.put(bundle("api-staging", commit=head, states={"NotReady": 1}))
+            rig.service.sync()
+            assert f"api: progressing at {head[:10]}" in rig.reason()
+            ready_at = rig.clock.now.replace(microsecond=0)
+            stamp = ready_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            kube.put(bundle("api-staging", commit=head, since=stamp))
+            rig.service.live.refresh()
+            assert "synced and healthy since" in rig.reason()
+            rig.clock.now = ready_at + timedelta(minutes=31)
+            verdict = rig.evaluate()
+            assert verdict is not None and verdict.merged
