@@ -27,6 +27,7 @@ from bot.versioncache import VersionCache
 
 if TYPE_CHECKING:
     from bot import engine, planner
+    from bot.live.state import Live
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,20 +186,68 @@ def schema() -> None:
 @click.option("--env", "envs", multiple=True, help="Only this environment (repeatable).")
 @click.option("--app", "apps", multiple=True, help="Only this app (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Also what each cluster reports, for environments with live: (Argo CD, Fleet: the "
+    "PROMOBOT_ARGOCD_* and PROMOBOT_FLEET_* settings; statuses: the repo's own).",
+)
 @_friendly
-def status(repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: str) -> None:
+def status(
+    repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: str, live: bool
+) -> None:
     """Every app × environment with all component versions and the composition id."""
     forge, snapshot, cfg = _open(repo, ref)
     _check_names(cfg, apps, envs)
     result = _status(forge, snapshot, cfg, apps or None, envs or None)
+    reports: dict[tuple[str, str], Live] = {}
+    if live:  # imported here: `status` without --live starts fast
+        from bot.engine import State
+
+        reports = _live(forge, State(cfg, snapshot, result))
     if fmt == "json":
-        _echo_json(result.to_json())
+        data = result.to_json()
+        if live:
+            data["live"] = {}
+            for (app, env), report in reports.items():
+                data["live"].setdefault(app, {})[env] = report.to_json()
+        _echo_json(data)
     elif fmt == "markdown":
         from bot import render
 
-        click.echo(render.status_markdown(result, cfg))
+        lines = {key: _live_line(report) for key, report in reports.items()}
+        click.echo(render.status_markdown(result, cfg, lines))
     else:
         _print_matrix(cfg, result)
+        for (app, env), report in sorted(reports.items()):
+            click.echo(f"{app} in {env}: " + _live_line(report))
+
+
+def _live(forge: LocalForge, state: engine.State) -> dict[tuple[str, str], Live]:
+    """What the clusters of the environments with live: report (an unreachable one: a line
+    on stderr, the others go on)."""
+    from datetime import UTC, datetime
+
+    from bot.live.reader import LiveReader
+    from bot.settings import Settings
+
+    reader = LiveReader(forge, Settings(forge="local"), lambda: datetime.now(UTC))
+    found: dict[tuple[str, str], Live] = {}
+    for env in state.status.environments:
+        if state.config.environments[env].live is None:
+            continue
+        try:
+            for app, report in reader.read(state, env, list(state.status.apps)).items():
+                found[(app, env)] = report
+        except PromobotError as exc:
+            click.secho(f"{env}: live state unknown: {exc}", fg="yellow", err=True)
+    return found
+
+
+def _live_line(report: Live) -> str:
+    at = f" at {report.revision[:10]}" if report.revision else ""
+    since = f" since {report.since:%Y-%m-%d %H:%M} UTC" if report.since else ""
+    return f"{report.health}{at}{since}"
 
 
 def _check_names(cfg: config.Config, apps: Iterable[str], envs: Iterable[str]) -> None:
