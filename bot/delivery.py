@@ -31,9 +31,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 WINDOW = timedelta(days=30)
+MAX_DAYS = 365
 DAY = 86400.0
 
 Versions = Mapping[str, str]  # component -> version
+
+
+def window(days: str) -> timedelta:
+    """`?days=` of the page and the API: whole days, 1 to MAX_DAYS; "" for the default."""
+    if not days:
+        return WINDOW
+    if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+        raise ValueError(f"days={days!r}: a whole number of days from 1 to {MAX_DAYS}")
+    return timedelta(days=int(days))
 
 
 @dataclass(frozen=True)
