@@ -8,8 +8,8 @@ moment the read history starts when it was cut; the clock is the `now` argument.
   commit of a history that was not cut is where the environment was created, not a deployment.
 - **lead time**: for every version of a component first seen in a source-fed environment (no
   `from:`), the time until the same version first appears in a later environment. A version
-  already there when the read history starts has no known first sight and is left out; one that
-  never reaches the environment adds nothing to its figures.
+  already there when the read history starts, or when either environment was created, has no
+  known first sight and is left out; one that never reaches the environment adds nothing.
 - a **rollback** is a commit that returns an app to a composition it had before one or more
   of its latest changes (promobot's "Roll back …" PRs, a person's revert, `on_failure:
   rollback` after a failed verification); a commit titled "Roll back …" counts even when the
@@ -226,14 +226,16 @@ Key = tuple[str, str, str]  # app, component, version
 
 
 def _arrivals(oldest_first: Sequence[Change]) -> dict[Key, datetime | None]:
-    """When each version first appeared; None for one already there when the history starts."""
+    """When each version first appeared; None for one already there when the history starts
+    or when the environment was created (every environment's first commit would otherwise
+    give each version it shares with the source a lead time of zero)."""
     seen: dict[Key, datetime | None] = {}
     for change in oldest_first:
         for app, (before, after) in change.apps.items():
             for component, version in (before or {}).items():
                 seen.setdefault((app, component, version), None)
             for component, version in (after or {}).items():
-                seen.setdefault((app, component, version), change.time)
+                seen.setdefault((app, component, version), None if change.first else change.time)
     return seen
 
 

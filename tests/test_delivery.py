@@ -104,6 +104,15 @@ def test_a_version_already_there_when_the_history_starts_has_no_lead_time() -> N
     assert prod.lead_time is not None and prod.lead_time.seconds == (16 * 86400.0,)
 
 
+def test_versions_an_environment_was_created_with_have_no_lead_time() -> None:
+    logs = {
+        "dev": log(change("d0", 20, None, "1.0", first=True), change("d1", 9, "1.0", "1.1")),
+        "prod": log(change("p0", 20, None, "1.0", first=True), change("p1", 8, "1.0", "1.1")),
+    }
+    prod = measure(ORDER, UPSTREAMS, logs, NOW).environments[2]
+    assert prod.lead_time is not None and prod.lead_time.seconds == (86400.0,)
+
+
 def test_lead_time_percentiles() -> None:
     durations = Durations(tuple(float(s) for s in range(1, 11)))
     assert durations.median == 5.5

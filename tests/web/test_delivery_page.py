@@ -122,3 +122,11 @@ def test_it_reads_no_more_history_than_the_environment_pages(client: TestClient)
     for env in ("dev", "staging", "prod-eu", "prod-us"):
         client.get(f"/envs/{env}")
     assert dict(overview._histories) == read  # the same cache entries: nothing read again
+
+
+def test_a_repo_without_promotions_shows_empty_charts(make_repo: MakeRepo, tmp_path: Path) -> None:
+    service = helm_service(make_repo("helm-values"), tmp_path / "fresh")
+    with TestClient(create_app(service)) as client:
+        response = client.get("/delivery")
+    assert response.status_code == 200
+    assert "No version first seen in a source-fed environment reached a later one" in response.text
