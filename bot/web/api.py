@@ -3,6 +3,7 @@
     GET /api/v1/status               exactly `promobot status --format json` (`Status.to_json()`)
     GET /api/v1/apps/{app}           one app in every environment, its open promotions, history
     GET /api/v1/envs/{env}/history   what changed in one environment, commit by commit
+    GET /api/v1/metrics/delivery     delivery (DORA) metrics per environment; ?days= (30)
     GET /api/v1/openapi.json         the OpenAPI 3.1 description of the above
 
 Same cache and the same read protection as the pages; errors are `{"error": "…"}`.
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import delivery
 from bot.errors import PromobotError
 from bot.web.access import ReadAccess
 from bot.web.overview import Overview
@@ -38,6 +41,7 @@ class Api:
             Route(f"{prefix}/status", self.guard(self.status)),
             Route(f"{prefix}/apps/{{app}}", self.guard(self.app)),
             Route(f"{prefix}/envs/{{env}}/history", self.guard(self.env_history)),
+            Route(f"{prefix}/metrics/delivery", self.guard(self.delivery)),
             Route(f"{prefix}/openapi.json", self.guard(self.openapi)),
         ]
 
@@ -112,6 +116,24 @@ class Api:
                 "ref": state.snapshot.commit,
                 "upstream": state.config.environments[name].upstream,
                 "entries": [e.to_json() for e in entries],
+            }
+        )
+
+    def delivery(self, request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - {"days", "token"})
+        if unknown:
+            return error(400, f"unknown query parameter {unknown[0]!r}; known: days")
+        try:
+            window = delivery.window(request.query_params.get("days", ""))
+        except ValueError as exc:
+            return error(400, str(exc))
+        state = self.overview.state()
+        report = self.overview.delivery(state, datetime.now(UTC), window)
+        return JSONResponse(
+            {
+                "ref": state.snapshot.commit,
+                "history_limit": self.overview.history_limit,
+                **report.to_json(),
             }
         )
 
@@ -205,6 +227,28 @@ OPENAPI: dict[str, Any] = {
                     {"name": "env", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {**_ok("EnvHistory", "the history"), "404": _not_found("environment")},
+            }
+        },
+        f"{PREFIX}/metrics/delivery": {
+            "get": {
+                "operationId": "deliveryMetrics",
+                "summary": "Delivery (DORA) metrics per environment, from the histories the "
+                "overview reads: at most `history_limit` commits per environment",
+                "parameters": [
+                    {
+                        "name": "days",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 365, "default": 30},
+                    }
+                ],
+                "responses": {
+                    **_ok("Delivery", "the figures over the window"),
+                    "400": {
+                        "description": "a bad query parameter",
+                        "content": {"application/json": {"schema": _ref("Error")}},
+                    },
+                },
             }
         },
         f"{PREFIX}/openapi.json": {
@@ -357,6 +401,97 @@ OPENAPI: dict[str, Any] = {
                                     _ref("Composition"),
                                     {"type": "object", "properties": _COMMIT},
                                 ]
+                            },
+                        },
+                    },
+                },
+            },
+            "Durations": {
+                "type": "object",
+                "required": ["count", "median_seconds", "p90_seconds"],
+                "properties": {
+                    "count": {"type": "integer"},
+                    "median_seconds": {"type": ["number", "null"]},
+                    "p90_seconds": {
+                        "type": ["number", "null"],
+                        "description": "nearest rank: a value that occurred",
+                    },
+                },
+            },
+            "Delivery": {
+                "type": "object",
+                "required": ["ref", "history_limit", "now", "window_days", "environments"],
+                "properties": {
+                    "ref": {"type": "string"},
+                    "history_limit": {
+                        "type": "integer",
+                        "description": "commits read per environment, newest first",
+                    },
+                    "now": {"type": "string", "format": "date-time"},
+                    "window_days": {"type": "number"},
+                    "environments": {
+                        "type": "array",
+                        "description": "in promotion order",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "env": {"type": "string"},
+                                "upstream": {"type": ["string", "null"]},
+                                "since": {
+                                    "type": "string",
+                                    "format": "date-time",
+                                    "description": "what is counted starts here: the window's "
+                                    "start, or the oldest commit read if later",
+                                },
+                                "days": {"type": "number"},
+                                "deployments": {
+                                    "type": "integer",
+                                    "description": "commits that changed what it runs",
+                                },
+                                "deployments_per_day": {"type": "number"},
+                                "deployments_per_week": {"type": "number"},
+                                "weeks": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "start": {"type": "string", "format": "date-time"},
+                                            "deployments": {"type": "integer"},
+                                            "read": {
+                                                "type": "boolean",
+                                                "description": "false: older than the "
+                                                "history read, may count short",
+                                            },
+                                        },
+                                    },
+                                },
+                                "lead_time": {
+                                    "oneOf": [_ref("Durations"), {"type": "null"}],
+                                    "description": "null for a source-fed environment",
+                                },
+                                "changes": {
+                                    "type": "integer",
+                                    "description": "deployments that are not rollbacks",
+                                },
+                                "failed_changes": {"type": "integer"},
+                                "change_failure_rate": {"type": ["number", "null"]},
+                                "time_to_restore": _ref("Durations"),
+                                "rollbacks": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "commit": {"type": "string"},
+                                            "time": {"type": "string", "format": "date-time"},
+                                            "apps": {"type": "array", "items": {"type": "string"}},
+                                            "undone": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                            "restore_seconds": {"type": "number"},
+                                        },
+                                    },
+                                },
                             },
                         },
                     },

@@ -20,9 +20,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from bot import composition, render, versions
+from bot import composition, delivery, metrics, render, versions
 from bot.composition import Commit, Composition, HistoryEntry, Snapshot, Status
 from bot.config import Config
 from bot.engine import LABEL, Engine, State
@@ -580,6 +581,16 @@ def covering(paths: Iterable[str], most: int = 8) -> list[str]:
     return [p for p in current if not any(p.startswith(q + "/") for q in current)]
 
 
+def _delivery_change(entry: EnvEntry) -> delivery.Change:
+    return delivery.Change(
+        entry.commit.sha,
+        entry.commit.time,
+        entry.commit.subject,
+        {c.app: (_components(c.before), _components(c.after)) for c in entry.changes},
+        entry.first,
+    )
+
+
 # --- links to the forge --------------------------------------------------------------------------
 
 
@@ -755,9 +766,14 @@ class Overview:
         return self._running[commit]
 
     def env_history(self, state: State, env: str) -> list[EnvEntry]:
+        return self._env_log(state, env)[0]
+
+    def _env_log(self, state: State, env: str) -> tuple[list[EnvEntry], datetime | None]:
+        """The environment's history, and the time of the oldest commit read when the log was
+        cut at the limit (what is older is not known)."""
         config = state.config
 
-        def compute() -> list[EnvEntry]:
+        def compute() -> tuple[list[EnvEntry], datetime | None]:
             paths = [
                 p
                 for app in config.apps
@@ -765,9 +781,46 @@ class Overview:
                 for p in env_paths(config, app, env)
             ]
             commits, cut = self._commits(state.snapshot.commit, paths)
-            return env_history(config, env, commits, baseline=cut)
+            oldest: list[datetime] = []
+
+            def noted() -> Iterator[tuple[Commit, Snapshot]]:
+                for commit, snapshot in commits:
+                    if not oldest:
+                        oldest.append(commit.time)
+                    yield commit, snapshot
+
+            entries = env_history(config, env, noted(), baseline=cut)
+            return entries, oldest[0] if cut and oldest else None
 
         return self._cached(state, "env", env, compute)
+
+    def delivery(
+        self, state: State, now: datetime, window: timedelta = delivery.WINDOW
+    ) -> delivery.Report:
+        """Delivery metrics from the histories the environment pages read (and cache): no
+        commit more. The gauges follow the default window's figures."""
+        config = state.config
+        logs = {}
+        for env in config.order:
+            entries, since = self._env_log(state, env)
+            logs[env] = delivery.Log(tuple(map(_delivery_change, entries)), since)
+        upstreams = {e: config.environments[e].upstream for e in config.order}
+        report = delivery.measure(config.order, upstreams, logs, now, window)
+        if window == delivery.WINDOW:
+            for figures in report.environments:
+                lead = figures.lead_time.median if figures.lead_time is not None else None
+                for gauge, value in (
+                    (metrics.DELIVERY_PER_DAY, figures.per_day),
+                    (metrics.DELIVERY_LEAD_TIME, lead),
+                    (metrics.DELIVERY_FAILURE_RATE, figures.change_failure_rate),
+                    (metrics.DELIVERY_RESTORE, figures.restore.median),
+                ):
+                    # nothing to measure is no sample, not a zero that reads as instant
+                    if value is None:
+                        gauge.remove(figures.env)
+                    else:
+                        gauge.labels(figures.env).set(value)
+        return report
 
     def app_history(self, state: State, app: str) -> dict[str, list[HistoryEntry]]:
         config = state.config

@@ -4,6 +4,7 @@
     /apps/{app}          one app in every environment, and its history in each
     /envs/{env}          one environment's history: what changed, in which commit or PR, by whom
     /compare?from=&to=   the version-diff table between two environments
+    /delivery?days=      delivery (DORA) metrics per environment, as inline SVG charts
 
 Handlers are plain functions (starlette runs them in its thread pool: the forge calls block).
 Unknown apps and environments get a 404 page, bad query parameters a 400 page, and a forge or
@@ -26,7 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot import budget
+from bot import budget, delivery
 from bot.errors import PromobotError
 from bot.settings import Settings
 from bot.web import access, overview
@@ -95,7 +96,23 @@ def environment() -> jinja2.Environment:
     env.filters["short"] = short
     env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC")
     env.filters["utc_time"] = lambda epoch: datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC")
+    env.filters["duration"] = duration
     return env
+
+
+def duration(seconds: float | None) -> str:
+    """`3 d 4 h`, `5 h 10 min`, `12 min`, `40 s`: two units at most, for reading at a glance."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{secs} s"
 
 
 def query(request: Request, allowed: Sequence[str]) -> Mapping[str, list[str]]:
@@ -238,6 +255,7 @@ class Pages(Renderer):
             Route("/apps/{app}", self.guard(self.app)),
             Route("/envs/{env}", self.guard(self.env)),
             Route("/compare", self.guard(self.compare)),
+            Route("/delivery", self.guard(self.delivery)),
             self.static(),
         ]
 
@@ -328,4 +346,21 @@ class Pages(Renderer):
         rows = compare(state.config, state.status, left, right)
         return self.render(
             request, "compare.html", **{**context, "left": left, "right": right, "rows": rows}
+        )
+
+    def delivery(self, request: Request) -> Response:
+        params = query(request, ("days",))
+        try:
+            window = delivery.window(params.get("days", [""])[-1])
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        state = self.overview.state()
+        report = self.overview.delivery(state, datetime.now(UTC), window)
+        return self.render(
+            request,
+            "delivery.html",
+            ref=state.snapshot.commit,
+            report=report,
+            days=round(window.total_seconds() / delivery.DAY),
+            limit=self.overview.history_limit,
         )

@@ -236,7 +236,7 @@ def test_the_filter_form_works_without_javascript(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/apps/api", "/envs/staging", "/compare?from=staging&to=prod-eu"]
+    "path", ["/", "/apps/api", "/envs/staging", "/compare?from=staging&to=prod-eu", "/delivery"]
 )
 def test_no_page_scrolls_sideways_at_1280_or_390_pixels(
     site: tuple[str, Server], browser: Browser, path: str
@@ -253,6 +253,39 @@ def test_no_page_scrolls_sideways_at_1280_or_390_pixels(
                 "getComputedStyle(document.querySelector('td[data-env=staging]'), '::before').content"
             )
         page.context.close()
+
+
+# every element of the page inside its parent's box (an SVG's shapes inside the SVG), as
+# [tag.class, its right edge, the parent's] for each one that sticks out
+OVERFLOWING = """() => [...document.querySelectorAll('main *')].flatMap(e => {
+  const box = e.getBoundingClientRect();
+  const outer = (e.ownerSVGElement || e.parentElement).getBoundingClientRect();
+  if (box.width === 0 && box.height === 0) return [];
+  const out = box.left < outer.left - 1 || box.right > outer.right + 1;
+  return out ? [[e.tagName + '.' + e.getAttribute('class'), box.right, outer.right]] : [];
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_delivery_page_draws_its_charts_inside_their_boxes(
+    site: tuple[str, Server], browser: Browser, width: int
+) -> None:
+    url, _ = site
+    page = open_page(browser, url + "/delivery", width)
+    assert page.locator("header nav a", has_text="Delivery").count() == 1
+    bars = page.locator("svg.bars")
+    assert bars.count() == len(ENVS)  # deployments per week, one chart per environment
+    assert page.locator("svg.span").count() == len(ENVS) - 1  # lead time after dev
+    dev = bars.first.get_attribute("aria-label") or ""
+    assert dev.startswith("dev: deployments per week") and dev.endswith(", 1")  # the release
+    for chart in bars.all() + page.locator("svg.span").all():
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 100 and box["x"] + box["width"] <= width
+    assert page.evaluate(OVERFLOWING) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    if os.environ.get("PROMOBOT_UPDATE_SCREENSHOT") and width == 1280:
+        page.screenshot(path=str(ROOT / "docs" / "delivery.png"), full_page=True)
+    page.context.close()
 
 
 # --- the matrix at real width ------------------------------------------------------------------
