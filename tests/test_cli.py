@@ -215,3 +215,31 @@ def test_rollback_restores_the_previous_composition_on_a_branch(make_repo: MakeR
         "rollback", "checkout", "--env", "qa", "--to", "0123456789ab", "--repo", str(repo)
     )
     assert code == 1 and "is not a composition id or version checkout ran in qa" in out
+
+
+def test_status_live_adds_what_each_watched_cluster_reports(make_repo: MakeRepo) -> None:
+    repo = make_repo(files={
+        ".promobot.yaml": (
+            "version: 1\nenvironments:\n  dev: {}\n"
+            "  staging: {from: dev, live: {status: {context: 'deploy/{app}-{env}'}}}\n"
+            "apps:\n  api:\n    components:\n      image:\n"
+            "        source: {image: ghcr.io/acme/api}\n"
+            "        target: {file: 'envs/{env}/api.yaml', field: image.tag}\n"
+        ),
+        "envs/dev/api.yaml": "image:\n  tag: 1.5.0\n",
+        "envs/staging/api.yaml": "image:\n  tag: 1.4.2\n",
+    })  # fmt: skip
+    head = git(repo, "rev-parse", "HEAD")
+    LocalForge(repo).set_status(head, "deploy/api-staging", "pending", "syncing")
+    code, out = run("status", "--repo", str(repo), "--live")
+    assert code == 0, out
+    assert f"api in staging: progressing at {head[:10]} since" in out
+    code, out = run("status", "--repo", str(repo), "--live", "--format", "json")
+    live = json.loads(out)["live"]
+    assert list(live) == ["api"] and list(live["api"]) == ["staging"]
+    assert (live["api"]["staging"]["health"], live["api"]["staging"]["revision"]) == (
+        "progressing",
+        head,
+    )
+    code, out = run("status", "--repo", str(repo))
+    assert "progressing" not in out  # without --live: git only, nothing asked of clusters
