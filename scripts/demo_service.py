@@ -7,13 +7,18 @@ as a branch in the repo.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
+
+from tests.argocd.server import ArgoCDServer, application, argocd_server
 from tests.e2e.service import Promobot, stop_all, wait_for
 from tests.registry import Registry
 
@@ -33,14 +38,42 @@ def main() -> None:
     repo = Path(sys.argv[1])
     registry = Registry(notify_token=TOKEN)
     config = repo / ".promobot.yaml"
-    config.write_text(config.read_text().replace("ghcr.io/acme/api", f"{registry.host}/acme/api"))
-    git(repo, "commit", "-qam", "api images now come from the local registry")
-    say(f"The repo's api image now comes from a local registry at {registry.host}.")
+    text = config.read_text().replace("ghcr.io/acme/api", f"{registry.host}/acme/api")
+    # staging's cluster is deployed by Argo CD: promobot reads what it runs from Argo CD's API
+    text = text.replace("  staging:\n    from: dev\n", LIVE)
+    config.write_text(text)
+    before = git(repo, "rev-parse", "HEAD~1")  # staging ran api 1.4.2 there
+    git(repo, "commit", "-qam", "api images from the local registry; staging's live state")
+    say(f"The repo's api image now comes from a local registry at {registry.host}, and staging "
+        "says Argo CD deploys it: live: {argocd: {application: \"{app}-{env}\"}}")  # fmt: skip
+    synced = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with argocd_server() as argo:
+        argo.put(
+            application("api-staging", revision=before, finished=synced, health_since=synced),
+            application(
+                "web-staging",
+                revision=git(repo, "rev-parse", "HEAD"),
+                finished=synced,
+                health_since=synced,
+            ),
+        )
+        service(repo, registry, argo)
+
+
+LIVE = """  staging:
+    from: dev
+    live: {argocd: {application: "{app}-{env}"}}
+"""
+
+
+def service(repo: Path, registry: Registry, argo: ArgoCDServer) -> None:
     settings = {
         "PROMOBOT_REPO": str(repo),
         "PROMOBOT_REGISTRY_TOKEN": TOKEN,
         "PROMOBOT_DATA_DIR": str(repo.parent / "promobot-data"),
         "PROMOBOT_RECONCILE_INTERVAL": "1h",
+        "PROMOBOT_ARGOCD_URL": argo.url,
+        "PROMOBOT_ARGOCD_TOKEN": argo.token,
     }
     try:
         with Promobot(settings, data=repo.parent) as promobot:
@@ -59,6 +92,34 @@ def main() -> None:
             say("What the service logged (JSON, one line per event):")
             for line in promobot.log().splitlines()[-3:]:
                 print(line)
+            say("What staging's cluster runs, as a simulated Argo CD reports it (api has not "
+                "synced the promotion yet: drift):")  # fmt: skip
+            live = httpx.get(f"{promobot.url}/api/v1/status").json()["live"]
+            for app, by_env in live.items():
+                for env, report in by_env.items():
+                    drift = ", ".join(
+                        f"{c}: git {d['git']}, running {d['running']}"
+                        for c, d in report["drift"].items()
+                    )
+                    at = (report["revision"] or "")[:10]
+                    print(
+                        f"{app} in {env}: {report['health']} at {at}"
+                        + (f" — {drift}" if drift else "")
+                    )
+            say(
+                f"$ PROMOBOT_ARGOCD_URL={argo.url} PROMOBOT_ARGOCD_TOKEN=… "
+                "promobot status --live --env staging"
+            )
+            env = {
+                **os.environ,
+                "PROMOBOT_ARGOCD_URL": argo.url,
+                "PROMOBOT_ARGOCD_TOKEN": argo.token,
+            }
+            shown = subprocess.run(
+                ["promobot", "status", "--repo", str(repo), "--live", "--env", "staging"],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            print(shown.stdout.rstrip())
     finally:
         stop_all()
 
