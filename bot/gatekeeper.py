@@ -93,6 +93,7 @@ class Gatekeeper:
         # _running_since; replaced when the files change under the app
         self._since: OrderedDict[tuple[str, str], tuple[tuple[str, ...], dict[str, str], datetime]]
         self._since = OrderedDict()
+        self._commit_times: OrderedDict[str, datetime] = OrderedDict()
         self.sweep = SWEEP
 
     # --- inputs --------------------------------------------------------------------------------
@@ -205,8 +206,21 @@ class Gatekeeper:
             running = self.deployed(state, plan.app, upstream, live.revision)
             if running is None or any(running.get(c) != v for c, v in wanted.items()):
                 return None, f"{plan.app}: it runs {live.revision[:10]}, not these versions yet"
-            since = live.since if since is None else max(since, live.since)
+            # a cluster cannot have run a commit before it was made (Fleet before v0.16 can
+            # report the old time for one status write, and a status can be posted late)
+            started = max(live.since, self._made(live.revision))
+            since = started if since is None else max(since, started)
         return since, ""
+
+    def _made(self, revision: str) -> datetime:
+        """When an env-repo commit was made: asked once per commit (one call), then kept."""
+        if revision not in self._commit_times:
+            found = self.forge.log(revision, [], 1)
+            made = found[0].time if found else datetime.min.replace(tzinfo=UTC)
+            self._commit_times[revision] = made
+            while len(self._commit_times) > SINCE_KEPT:
+                self._commit_times.popitem(last=False)
+        return self._commit_times[revision]
 
     def deployed(self, state: State, app: str, env: str, revision: str) -> dict[str, str] | None:
         """The app's versions in `env` at the env-repo commit its cluster runs."""

@@ -329,3 +329,25 @@ def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
             rig.clock.now = ready_at + timedelta(minutes=31)
             verdict = rig.evaluate()
             assert verdict is not None and verdict.merged
+
+
+def test_the_healthy_time_never_starts_before_the_commit_was_made(tmp_path: Path) -> None:
+    """A source that says "healthy since" an instant before the commit it names existed (an
+    older Fleet, a late status) is counted from the commit."""
+    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
+    with (
+        argocd_server() as argo,
+        running(
+            "github", tmp_path, config, argocd_url=argo.url, argocd_token="argocd-token"
+        ) as rig,
+    ):
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        head = rig.main()
+        long_ago = (rig.clock.now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        argo.put(
+            application("api-staging", revision=head, finished=long_ago, health_since=long_ago)
+        )
+        rig.service.sync()
+        reason = rig.reason()
+        assert "synced and healthy since" in reason and "needs 30m, until" in reason
+        assert long_ago[11:16] not in reason.split("since")[1]  # counted from the commit
