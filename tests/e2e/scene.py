@@ -230,25 +230,36 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
             if permission:
                 repo.permissions[login] = permission
         world.add_team("acme/sre", ["alice", "dave"])
-        settings = Settings(
-            forge=kind,
-            repo=REPO,
-            signing_key=SIGNING_KEY,  # type: ignore[arg-type]
-            data_dir=tmp_path,
-            workers=0,  # type: ignore[arg-type]
-            github_token="bot-token",
-            gitlab_token="bot-token",
-        )  # type: ignore[arg-type]
-        forge: Forge
-        if kind == "github":
-            from bot.forges.github import GitHubForge
-
-            forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
-        else:
-            from bot.forges.gitlab import GitLabForge
-
-            forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
         clock = Clock(real_now + timedelta(seconds=5))
-        service = Service(settings, forge=forge, clock=clock)
+        service = bot_service(kind, server, tmp_path, clock)
         in_freeze = start.replace(minute=30, second=0)
-        yield Scene(kind, world, server, service, forge, clock, in_freeze)
+        yield Scene(kind, world, server, service, service.forge, clock, in_freeze)
+
+
+def bot_service(
+    kind: str, server: Server, data: Path, clock: Clock | None = None, **extra: Any
+) -> Service:
+    """promobot's service in this process on the simulator's `REPO`, as its bot account
+    (`bot-token`), without worker threads: the test runs the jobs itself."""
+    settings = Settings(
+        forge=kind,  # type: ignore[arg-type]
+        repo=REPO,
+        signing_key=SIGNING_KEY,  # type: ignore[arg-type]
+        data_dir=data,
+        workers=0,
+        github_token="bot-token",  # type: ignore[arg-type]
+        gitlab_token="bot-token",  # type: ignore[arg-type]
+        **extra,
+    )
+    forge: Forge
+    if kind == "github":
+        from bot.forges.github import GitHubForge
+
+        forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
+    else:
+        from bot.forges.gitlab import GitLabForge
+
+        forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
+    if clock is None:
+        return Service(settings, forge=forge)
+    return Service(settings, forge=forge, clock=clock)

@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.forges.base import Forge
 from bot.service import Service
-from bot.settings import Settings
-from tests.conftest import SIGNING_KEY
-from tests.e2e.scene import FAST
+from tests.e2e.scene import REPO, bot_service
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
 
-REPO = "acme/env-repo"
 WINDOW = 2.0  # seconds: dev's and staging's batch window
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 CONFIG = f"""\
@@ -53,25 +49,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[World,
         }
         world.add_repo(REPO, {".promobot.yaml": CONFIG, **files})
         world.repos[REPO].permissions["promobot[bot]"] = "admin"
-        settings = Settings(
-            forge=kind,
-            repo=REPO,
-            signing_key=SIGNING_KEY,  # type: ignore[arg-type]
-            data_dir=tmp_path,
-            workers=0,  # type: ignore[arg-type]
-            github_token="bot-token",  # type: ignore[arg-type]
-            gitlab_token="bot-token",  # type: ignore[arg-type]
-        )
-        forge: Forge
-        if kind == "github":
-            from bot.forges.github import GitHubForge
-
-            forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
-        else:
-            from bot.forges.gitlab import GitLabForge
-
-            forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
-        yield world, Service(settings, forge=forge)
+        yield world, bot_service(kind, server, tmp_path)
 
 
 def on_main(world: World, env: str, app: str) -> str:

@@ -16,17 +16,14 @@ import httpx
 import pytest
 
 from bot import events
-from bot.forges.base import Forge
 from bot.service import Service
-from bot.settings import Settings
 from tests.argocd.server import application, argocd_server
-from tests.conftest import SIGNING_KEY, taken
-from tests.e2e.scene import FAST, Clock
+from tests.conftest import taken
+from tests.e2e.scene import FAST, REPO, Clock, bot_service
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
 from tests.kube.server import bundle, kube_server, write_kubeconfig
 
-REPO = "acme/env-repo"
 CONFIG = """\
 version: 1
 environments:
@@ -104,27 +101,8 @@ def running(
         tree = {f"envs/{env}/api.yaml": "image:\n  tag: 1.4.2\n" for env in ("staging", "prod")}
         repo = world.add_repo(REPO, {".promobot.yaml": config, **tree, **(files or {})})
         repo.permissions.update({"promobot[bot]": "admin", "argocd": "write", "ada": "write"})
-        settings = Settings(
-            forge=kind,
-            repo=REPO,
-            signing_key=SIGNING_KEY,  # type: ignore[arg-type]
-            data_dir=tmp_path,
-            workers=0,  # type: ignore[arg-type]
-            github_token="bot-token",  # type: ignore[arg-type]
-            gitlab_token="bot-token",  # type: ignore[arg-type]
-            **extra,
-        )
-        forge: Forge
-        if kind == "github":
-            from bot.forges.github import GitHubForge
-
-            forge = GitHubForge(REPO, token="bot-token", base_url=server.github_url, policy=FAST)
-        else:
-            from bot.forges.gitlab import GitLabForge
-
-            forge = GitLabForge(REPO, token="bot-token", url=server.gitlab_url, policy=FAST)
         clock = Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5))
-        yield Rig(kind, server, Service(settings, forge=forge, clock=clock), clock)
+        yield Rig(kind, server, bot_service(kind, server, tmp_path, clock, **extra), clock)
 
 
 @pytest.fixture(params=["github", "gitlab"])
