@@ -21,8 +21,9 @@ from bot.engine import State
 from bot.events import LiveReport
 from bot.forges.base import Forge
 from bot.live import flux, statuses
-from bot.live.argocd import ArgoCD, wanted
+from bot.live.argocd import ArgoCD, Poll, wanted
 from bot.live.rancher_fleet import Fleet
+from bot.live.rancher_fleet import Poll as FleetPoll
 from bot.live.rancher_fleet import wanted as fleet_wanted
 from bot.live.state import Live
 from bot.settings import Settings
@@ -64,8 +65,8 @@ class LiveReader:
         self.fleet: Fleet | None = None
         if settings.fleet_kubeconfig:
             self.fleet = Fleet(str(settings.fleet_kubeconfig), settings.fleet_context or "")
-        self._polled: tuple[float, frozenset[str], dict[str, Live]] | None = None
-        self._fleet_polled: tuple[float, frozenset[str], dict[str, Live]] | None = None
+        # by source ("argocd", "fleet"): when it was polled, for which names, what it said
+        self._polled: dict[str, tuple[float, frozenset[str], dict[str, Live]]] = {}
         self._lock = threading.Lock()
 
     def read(self, state: State, env: str, apps: Iterable[str]) -> dict[str, Live]:
@@ -75,22 +76,22 @@ class LiveReader:
         apps = list(apps)
         if source.status is not None:
             return statuses.read(self.forge, state, env, apps, self.clock)
-        if source.argocd is not None:
-            lives = self._argocd(state)
-            named = {app: source.name(app, env) for app in apps}
-            return {app: lives[name] for app, name in named.items() if name in lives}
-        if source.flux is not None and self.store is not None:
+        if source.flux is not None:
             found = {}
             for app in apps:
-                kept = self.store.recall(_flux_key(f"{source.flux.kind} {source.name(app, env)}"))
+                name = f"{source.flux.kind} {source.name(app, env)}"
+                kept = self.store.recall(_flux_key(name)) if self.store is not None else None
                 if kept is not None:
                     found[app] = Live.from_json(json.loads(kept))
             return found
-        if source.fleet is not None:
-            lives = self._fleet(state)
-            named = {app: source.name(app, env) for app in apps}
-            return {app: lives[name] for app, name in named.items() if name in lives}
-        return {}
+        if source.argocd is not None and self.argocd is not None:
+            lives = self._poll("argocd", wanted(state.config), self.argocd.poll)
+        elif source.fleet is not None and self.fleet is not None:
+            lives = self._poll("fleet", fleet_wanted(state.config), self.fleet.poll)
+        else:
+            return {}  # no instance configured: every app unknown (the gate says so)
+        named = {app: source.name(app, env) for app in apps}
+        return {app: lives[name] for app, name in named.items() if name in lives}
 
     def heard(self, report: LiveReport) -> None:
         """A notification: Flux's state is kept (its first `since` while it repeats itself);
@@ -108,34 +109,23 @@ class LiveReader:
         self.store.remember(key, json.dumps(current.to_json()))
 
     def refresh(self) -> None:
-        """Forget the last poll: the next question asks the sources again (a notification
+        """Forget the last polls: the next question asks the sources again (a notification
         said something changed)."""
         with self._lock:
-            self._polled = None
-            self._fleet_polled = None
+            self._polled.clear()
 
-    def _fleet(self, state: State) -> dict[str, Live]:
-        """Every Bundle the configuration names, one list call per namespace, shared a while."""
-        if self.fleet is None:
-            return {}
-        names = frozenset(fleet_wanted(state.config))
+    def _poll(
+        self,
+        kind: str,
+        wanted: Iterable[str],
+        poll: Callable[[Iterable[str], datetime | None], Poll | FleetPoll],
+    ) -> dict[str, Live]:
+        """Every object the configuration names in a polled source (one list call, or one per
+        namespace), the answer shared for `ARGOCD_FRESH` seconds."""
+        names = frozenset(wanted)
         with self._lock:
-            polled = self._fleet_polled
+            polled = self._polled.get(kind)
             if polled is None or polled[1] != names or time.monotonic() - polled[0] > ARGOCD_FRESH:
-                poll = self.fleet.poll(sorted(names), self.clock())
-                polled = (time.monotonic(), names, poll.lives)
-                self._fleet_polled = polled
-            return polled[2]
-
-    def _argocd(self, state: State) -> dict[str, Live]:
-        """Every Application the configuration names, from one poll shared for a while."""
-        if self.argocd is None:
-            return {}  # no instance configured: every app unknown (the gate says so)
-        names = frozenset(wanted(state.config))
-        with self._lock:
-            polled = self._polled
-            if polled is None or polled[1] != names or time.monotonic() - polled[0] > ARGOCD_FRESH:
-                poll = self.argocd.poll(sorted(names), self.clock())
-                polled = (time.monotonic(), names, poll.lives)
-                self._polled = polled
+                polled = (time.monotonic(), names, poll(sorted(names), self.clock()).lives)
+                self._polled[kind] = polled
             return polled[2]
