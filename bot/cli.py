@@ -215,12 +215,12 @@ def status(
     elif fmt == "markdown":
         from bot import render
 
-        lines = {key: _live_line(report) for key, report in reports.items()}
+        lines = {key: report.describe() for key, report in reports.items()}
         click.echo(render.status_markdown(result, cfg, lines))
     else:
         _print_matrix(cfg, result)
         for (app, env), report in sorted(reports.items()):
-            click.echo(f"{app} in {env}: " + _live_line(report))
+            click.echo(f"{app} in {env}: " + report.describe())
 
 
 def _live(forge: LocalForge, state: engine.State) -> dict[tuple[str, str], Live]:
@@ -242,12 +242,6 @@ def _live(forge: LocalForge, state: engine.State) -> dict[tuple[str, str], Live]
         except PromobotError as exc:
             click.secho(f"{env}: live state unknown: {exc}", fg="yellow", err=True)
     return found
-
-
-def _live_line(report: Live) -> str:
-    at = f" at {report.revision[:10]}" if report.revision else ""
-    since = f" since {report.since:%Y-%m-%d %H:%M} UTC" if report.since else ""
-    return f"{report.health}{at}{since}"
 
 
 def _check_names(cfg: config.Config, apps: Iterable[str], envs: Iterable[str]) -> None:

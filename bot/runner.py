@@ -217,9 +217,7 @@ class Runner:
                 lines.update(((app, env), f"unknown: {exc}") for app in status.apps)
                 continue
             for app, live in found.items():
-                at = f" at {live.revision[:10]}" if live.revision else ""
-                since = f" since {live.since:%Y-%m-%d %H:%M} UTC" if live.since else ""
-                lines[(app, env)] = f"{live.health}{at}{since}"
+                lines[(app, env)] = live.describe()
         return lines
 
     def _check_app(self, app: str, env: str) -> None:

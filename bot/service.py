@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -305,7 +305,7 @@ class Service:
         elif isinstance(event, events.StatusEvent) and event.context != STATUS:
             # a check on a PR's head; or a deploying system's report on a default-branch
             # commit (live: {status: …}), which moves the PRs whose upstream it watches
-            watched = self._live_envs(event.context)
+            watched = self._watching("status", [event.context])
             for env in watched:
                 self.verify(env)
             for pr in self.forge.list_prs(label=LABEL):
@@ -314,7 +314,7 @@ class Service:
                     self._evaluate(pr.number)
         elif isinstance(event, events.LiveReport):
             self.live.heard(event)
-            watched = self._watching(event)
+            watched = self._watching(event.source, event.names)
             for env in watched:
                 self.verify(env)
             for pr in self.forge.list_prs(label=LABEL) if watched else []:
@@ -422,30 +422,20 @@ class Service:
                 if action.pr is not None:
                     self.gatekeeper.evaluate(action.pr, fresh=True)
 
-    def _watching(self, report: events.LiveReport) -> set[str]:
-        """The environments whose `live:` reads what the report names."""
+    def _watching(self, kind: str, names: Iterable[str]) -> set[str]:
+        """The environments whose `live:` reads from `kind` ("status", "argocd", "flux") one
+        of `names` for some app: a status context, an Application, a Flux object."""
         cfg = self.engine.state().config
-        named = set(report.names)
+        named = set(names)
         out = set()
         for env, settings in cfg.environments.items():
             live = settings.live
-            if live is None or live.kind != report.source:
+            if live is None or live.kind != kind:
                 continue
             prefix = f"{live.flux.kind} " if live.flux is not None else ""
             if any(prefix + live.name(app, env) in named for app in cfg.apps):
                 out.add(env)
         return out
-
-    def _live_envs(self, context: str) -> set[str]:
-        """The environments whose `live: {status: …}` context this is, for some app."""
-        cfg = self.engine.state().config
-        return {
-            env
-            for env, settings in cfg.environments.items()
-            if settings.live is not None
-            and settings.live.status is not None
-            and any(settings.live.name(app, env) == context for app in cfg.apps)
-        }
 
     def echo(self, event: events.Event) -> bool:
         """Whether promobot's own account did what the event reports (its PR opened, labelled,

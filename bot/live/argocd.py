@@ -182,14 +182,8 @@ class ArgoCD:
         return to_live(body, self.source, now or datetime.now(UTC))
 
     def _absent(self, name: str, observed: datetime) -> Live:
-        return Live(
-            self.source,
-            "unknown",
-            "unknown",
-            None,
-            None,
-            observed,
-            message=f"Argo CD has no Application {name!r} that this token may read",
+        return Live.unknown(
+            self.source, observed, f"Argo CD has no Application {name!r} that this token may read"
         )
 
     def _retrying(self, call: Callable[[], Any]) -> Any:

@@ -206,15 +206,7 @@ class Fleet:
         return self._kube
 
     def _absent(self, name: str, observed: datetime) -> Live:
-        return Live(
-            self.source,
-            "unknown",
-            "unknown",
-            None,
-            None,
-            observed,
-            message=f"Fleet has no Bundle {name!r} (namespace/name)",
-        )
+        return Live.unknown(self.source, observed, f"Fleet has no Bundle {name!r} (namespace/name)")
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
         try:

@@ -53,6 +53,22 @@ class Live:
     message: str = ""  # the source's own words for a problem ("Deployment … exceeded …")
     rollout: Rollout | None = None
 
+    @classmethod
+    def unknown(cls, source: str, observed: datetime, message: str) -> Live:
+        """What a source that says nothing of an object reports: unknown, and why."""
+        return cls(source, "unknown", "unknown", None, None, observed, message=message)
+
+    def describe(self) -> str:
+        """One line: `healthy at 1a2b3c4d5e since 2026-11-30 10:42 UTC`, with the sync state,
+        a rollout under way and the source's own words when it is not settled."""
+        state = self.health if self.sync == "synced" else f"{self.health}, {self.sync}"
+        if self.rollout is not None and self.rollout.phase != "succeeded":
+            state += f" ({self.rollout.describe()})"
+        at = f" at {self.revision[:10]}" if self.revision else ""
+        since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
+        said = f": {self.message}" if self.message and not self.settled else ""
+        return f"{state}{at}{since}{said}"
+
     def to_json(self) -> dict[str, Any]:
         """For the queue's store (a pushed report, such as Flux's, kept between processes)."""
         data = asdict(self)

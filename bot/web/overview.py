@@ -210,17 +210,7 @@ class Cell:
 
     @property
     def live_text(self) -> str:
-        """`healthy at 1a2b3c4d5e since 2026-11-30 10:42 UTC`, `degraded: …`, as a line."""
-        live = self.live
-        if live is None:
-            return ""
-        state = live.health if live.sync == "synced" else f"{live.health}, {live.sync}"
-        if live.rollout is not None and live.rollout.phase != "succeeded":
-            state += f" ({live.rollout.describe()})"
-        at = f" at {live.revision[:10]}" if live.revision else ""
-        since = f" since {live.since:%Y-%m-%d %H:%M} UTC" if live.since else ""
-        said = f": {live.message}" if live.message and not live.settled else ""
-        return f"{state}{at}{since}{said}"
+        return self.live.describe() if self.live is not None else ""
 
     def live_json(self) -> dict[str, Any] | None:
         if self.live is None:
