@@ -330,6 +330,9 @@ def plan(
     return promotions
 
 
+AUTOMATIC = ("upstream", "artifact")  # the reasons a promotion is made without being asked
+
+
 def batch(
     config: Config, promotions: Sequence[Promotion], alone: Iterable[str] = ()
 ) -> list[Promotion]:
@@ -359,9 +362,6 @@ def batch(
             first.model_copy(update={"name": BATCH, "apps": tuple(apps), "edits": tuple(edits)})
         )
     return out
-
-
-AUTOMATIC = ("upstream", "artifact")
 
 
 def plan_artifact(
