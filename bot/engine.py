@@ -28,6 +28,7 @@ from bot.config import Config
 from bot.errors import ConfigError, Moved, Problem, PromobotError, RateLimited, Unavailable
 from bot.forges.base import Account, Comment, Forge, PullRequest
 from bot.gates import GateResult
+from bot.live.state import Running
 from bot.logs import redact_urls
 from bot.signing import Signer
 
@@ -111,15 +112,16 @@ def prepare(
     signer: Signer,
     older: Mapping[str, Snapshot] | None = None,
     gates: Sequence[GateResult] = (),
+    running: Sequence[Running] = (),
 ) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit);
-    `gates`, when known, go into the body's checklist at once."""
+    `gates` and what the environment runs, when known, go into the body at once."""
     changes = planner.apply(state.config, promotion, state.snapshot, older)
     title = render.title(promotion)
     commit = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
-    body = render.body(made, state.config, gates, signer=signer, diffs=diffs)
+    body = render.body(made, state.config, gates, signer=signer, diffs=diffs, running=running)
     return Prepared(made, commit, title, body)
 
 
@@ -246,7 +248,11 @@ class Engine:
         self.signer = signer
         # the gates a promotion will meet, so its PR opens with the checklist already written
         # (the service sets the gatekeeper's; without one the checklist says "not evaluated")
-        self.preview: Callable[[State, planner.Promotion], Sequence[GateResult]] | None = None
+        # the gates and what the cluster runs, for a PR's body as it opens (the gatekeeper's)
+        self.preview: (
+            Callable[[State, planner.Promotion], tuple[Sequence[GateResult], Sequence[Running]]]
+            | None
+        ) = None
         # Batched environments (`batch:`) are written at most once per window: given a key and
         # the window in seconds, the seconds left to wait, or 0 when a write may start the next
         # window now (the service keeps windows in the queue's store; None: never wait).
@@ -476,8 +482,8 @@ class Engine:
         promotion: planner.Promotion,
         older: Mapping[str, Snapshot] | None,
     ) -> Prepared:
-        gates = self.preview(state, promotion) if self.preview is not None else ()
-        return prepare(self.forge, state, promotion, self.signer, older, gates)
+        gates, running = self.preview(state, promotion) if self.preview is not None else ((), ())
+        return prepare(self.forge, state, promotion, self.signer, older, gates, running)
 
     def say_once(self, number: int, kind: str, text: str) -> None:
         """Comment `text` on a PR unless promobot already said it (found by a signed marker

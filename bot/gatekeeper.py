@@ -26,6 +26,7 @@ from bot.engine import Engine, State, history, isolated, outside, running_since
 from bot.errors import MergeRefused, SourceError
 from bot.forges.base import Check, Forge, PullRequest, Review
 from bot.live.reader import LiveReader
+from bot.live.state import Live, Running
 from bot.planner import Promotion
 
 log = logging.getLogger("promobot.gates")
@@ -71,6 +72,7 @@ class Verdict:
     merged: str | None = None
     next_look: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    running: list[Running] = field(default_factory=list)  # what the env's cluster runs
 
 
 class Gatekeeper:
@@ -185,15 +187,9 @@ class Gatekeeper:
         upstream = promotion.upstream
         if upstream is None:
             return None, ""
-        source = state.config.environments[upstream].live
-        if self.live is None or source is None:
-            return None, f"{upstream}'s live state is not read here"
-        if source.argocd is not None and self.live.argocd is None:
-            return None, "Argo CD is not configured (PROMOBOT_ARGOCD_URL, PROMOBOT_ARGOCD_TOKEN)"
-        try:
-            reports = self.live.read(state, upstream, [plan.app for plan in promotion.apps])
-        except SourceError as exc:  # an unreachable Argo CD: unknown, the others go on
-            return None, f"{upstream}'s cluster is unknown: {exc}"
+        reports, error = self._read(state, upstream, [plan.app for plan in promotion.apps])
+        if error:
+            return None, error
         since: datetime | None = None
         for plan in promotion.apps:
             live = reports.get(plan.app)
@@ -211,6 +207,37 @@ class Gatekeeper:
             started = max(live.since, self._made(live.revision))
             since = started if since is None else max(since, started)
         return since, ""
+
+    def _read(self, state: State, env: str, apps: list[str]) -> tuple[dict[str, Live], str]:
+        """What `env`'s live source says of `apps`, or why it cannot be asked."""
+        source = state.config.environments[env].live
+        if self.live is None or source is None:
+            return {}, f"{env}'s live state is not read here"
+        if source.argocd is not None and self.live.argocd is None:
+            return {}, "Argo CD is not configured (PROMOBOT_ARGOCD_URL, PROMOBOT_ARGOCD_TOKEN)"
+        try:
+            return self.live.read(state, env, apps), ""
+        except SourceError as exc:  # an unreachable Argo CD: unknown, the others go on
+            return {}, f"{env}'s cluster is unknown: {exc}"
+
+    def running(self, state: State, promotion: Promotion) -> list[Running]:
+        """What the target environment's cluster runs of the promotion's apps, for the body
+        (nothing where the environment has no `live:`). The versions at the running commit
+        are looked up for the apps the body names one by one only."""
+        if state.config.environments[promotion.env].live is None or self.live is None:
+            return []
+        reports, error = self._read(state, promotion.env, [p.app for p in promotion.apps])
+        if error:
+            return [Running("", None, error=error)]
+        found = []
+        for i, plan in enumerate(promotion.apps):
+            live = reports.get(plan.app)
+            git = {r.component: r.before for r in plan.changed if r.before is not None}
+            versions = None
+            if live is not None and live.revision and live.settled and i < render.RUNNING_SHOWN:
+                versions = self.deployed(state, plan.app, promotion.env, live.revision)
+            found.append(Running(plan.app, live, versions, git))
+        return found
 
     def _made(self, revision: str) -> datetime:
         """When an env-repo commit was made: asked once per commit (one call), then kept."""
@@ -257,7 +284,14 @@ class Gatekeeper:
         now = inputs.now
         results = gates.evaluate(inputs)
         overall = gates.overall(results)
-        verdict = Verdict(promotion, pr, results, overall, next_look=gates.next_change(inputs))
+        verdict = Verdict(
+            promotion,
+            pr,
+            results,
+            overall,
+            next_look=gates.next_change(inputs),
+            running=self.running(state, promotion),
+        )
         last = self._looks.get(pr.number)
         wake = verdict.next_look
         if self.wake is not None and wake is not None and (last is None or last.wake != wake):
@@ -279,13 +313,16 @@ class Gatekeeper:
                 verdict.notes.append(str(exc))
         return verdict
 
-    def preview(self, state: State, promotion: Promotion) -> list[gates.GateResult]:
-        """The gates of a promotion about to be proposed (no reviews, checks or labels yet), so
-        its PR opens with the checklist its first evaluation would write."""
+    def preview(
+        self, state: State, promotion: Promotion
+    ) -> tuple[list[gates.GateResult], list[Running]]:
+        """The gates of a promotion about to be proposed (no reviews, checks or labels yet) and
+        what its environment runs, so its PR opens with what its first evaluation would write."""
         env = state.config.environments.get(promotion.env)
         if env is None:
-            return []
-        return gates.evaluate(self._inputs(state, promotion, None, []))
+            return [], []
+        results = gates.evaluate(self._inputs(state, promotion, None, []))
+        return results, self.running(state, promotion)
 
     def _inputs(
         self,
@@ -346,7 +383,9 @@ class Gatekeeper:
         status_state = {"pass": "success", "pending": "pending", "fail": "failure"}[overall.state]
         if current is None or current.state != status_state:
             self.forge.set_status(pr.head_sha, STATUS, status_state, overall.reason[:140])  # type: ignore[arg-type]
-        body = render.replace_gates(pr.body, verdict.promotion, verdict.results, self.engine.signer)
+        body = render.replace_gates(
+            pr.body, verdict.promotion, verdict.results, self.engine.signer, verdict.running
+        )
         if body != pr.body:
             self.forge.update_pr(pr.number, body=body)
 

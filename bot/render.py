@@ -23,6 +23,7 @@ from urllib.parse import quote
 from bot.composition import Composition, HistoryEntry, Status
 from bot.config import Config
 from bot.gates import GateResult
+from bot.live.state import Running
 from bot.planner import AppPlan, Edit, Promotion, Row
 from bot.signing import Signer
 from bot.versions import split_digest
@@ -102,9 +103,10 @@ def body(
     signer: Signer,
     diffs: Mapping[str, str] = {},
     max_chars: int = MAX_BODY,
+    running: Sequence[Running] = (),
 ) -> str:
     """The PR description; longer than `max_chars`, its middle is left out (see `_Body.fit`)."""
-    document = _Body.build(promotion, config, gates, diffs, signer)
+    document = _Body.build(promotion, config, gates, diffs, signer, running)
     document.fit(max_chars)
     return document.text()
 
@@ -260,13 +262,62 @@ def _diff_block(path: str, diff: str) -> str:
     )
 
 
-def _gates(promotion: Promotion, gates: Sequence[GateResult], signer: Signer) -> str:
+def _gates(
+    promotion: Promotion,
+    gates: Sequence[GateResult],
+    signer: Signer,
+    running: Sequence[Running] = (),
+) -> str:
+    before = _running(promotion.env, running) + "\n\n" if running else ""
     if not gates:
         checklist = f"Gates\n- [ ] gates for {_text(promotion.env)} not evaluated yet"
     else:
         marks = {"pass": "- [x] ", "pending": "- [ ] ", "fail": "- [ ] ❌ "}
         checklist = "Gates\n" + "\n".join(marks[g.state] + _reason(g.reason) for g in gates)
-    return checklist + "\n" + _gates_mark(promotion.branch, checklist, signer)
+    return before + checklist + "\n" + _gates_mark(promotion.branch, checklist, signer)
+
+
+RUNNING_SHOWN = 10  # apps named one by one; a batch's others are counted
+
+
+def _running(env: str, running: Sequence[Running]) -> str:
+    """What the environment's cluster runs, above the checklist, rewritten with it (so a
+    change the cluster reports costs a body edit only when the line it shows changes)."""
+    lines = [f"What **{_text(env)}** runs"]
+    apps = [r for r in running if not r.error]
+    lines += [f"- {_reason(r.error)}" for r in running if r.error]
+    lines += [f"- {_running_line(env, r)}" for r in apps[:RUNNING_SHOWN]]
+    rest = apps[RUNNING_SHOWN:]
+    if rest:
+        counts: dict[str, int] = {}
+        for r in rest:
+            state = "no report" if r.live is None else r.live.health
+            counts[state] = counts.get(state, 0) + 1
+        tally = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        lines.append(f"- … and {len(rest)} more: {tally}")
+    return "\n".join(lines)
+
+
+def _running_line(env: str, running: Running) -> str:
+    """`api image 1.4.2, config v11 — healthy since Tue 2026-11-24 10:42 UTC at `1a2b3c4d5e``,
+    or what the cluster says instead."""
+    live, app = running.live, _text(running.app)
+    if live is None:
+        return f"{app}: no report from {_text(env)}'s cluster yet"
+    if not live.settled or running.versions is None:
+        return f"{app}: {_reason(live.describe())}"
+    shown = running.git or running.versions
+    versions = ", ".join(
+        f"{_text(c)} {_code(running.versions[c])}" for c in shown if c in running.versions
+    )
+    since = f" since {live.since:%a %Y-%m-%d %H:%M} UTC" if live.since else ""
+    at = f" at `{live.revision[:10]}`" if live.revision else ""
+    line = f"{app} {versions} — healthy{since}{at}"
+    drift = running.drift
+    if drift:
+        wanted = ", ".join(f"{_text(c)} {_code(git)}" for c, (git, _) in drift.items())
+        line += f"; git asks for {wanted}"
+    return line
 
 
 def _gates_mark(branch: str, checklist: str, signer: Signer) -> str:
@@ -274,15 +325,24 @@ def _gates_mark(branch: str, checklist: str, signer: Signer) -> str:
     return signer.mark("gates", branch=branch, digest=digest)
 
 
-_GATES = re.compile(r"^Gates\n(?:- .*\n?)*(?:<!-- promobot:gates .*-->\n?)?", re.MULTILINE)
+_GATES = re.compile(
+    r"^(?:What \*\*.*\*\* runs\n(?:- .*\n)*\n)?"  # what the cluster runs, if shown
+    r"Gates\n(?:- .*\n?)*(?:<!-- promobot:gates .*-->\n?)?",
+    re.MULTILINE,
+)
 _CHECKLIST = re.compile(r"^Gates\n(?:- .*(?:\n|$))*", re.MULTILINE)
 
 
 def replace_gates(
-    body: str, promotion: Promotion, gates: Sequence[GateResult], signer: Signer
+    body: str,
+    promotion: Promotion,
+    gates: Sequence[GateResult],
+    signer: Signer,
+    running: Sequence[Running] = (),
 ) -> str:
-    """The body with its gate checklist replaced, everything else (diffs too) as it was."""
-    section = _gates(promotion, gates, signer)
+    """The body with its gate checklist (and what the cluster runs) replaced, everything
+    else (diffs too) as it was."""
+    section = _gates(promotion, gates, signer, running)
     found = _GATES.search(body)
     if found is None:
         return body
@@ -410,6 +470,7 @@ class _Body:
         gates: Sequence[GateResult],
         diffs: Mapping[str, str],
         signer: Signer,
+        running: Sequence[Running] = (),
     ) -> _Body:
         grouped = _grouped(promotion)
         edits: dict[str, list[Edit]] = {}
@@ -432,7 +493,8 @@ class _Body:
         files = _file_entries(promotion.edits)
         tail = _commands() + "\n" + _meta(promotion, signer)
         first = _first_line(promotion)
-        return cls(first, sections, _gates(promotion, gates, signer), files, tail, len(files))
+        checklist = _gates(promotion, gates, signer, running)
+        return cls(first, sections, checklist, files, tail, len(files))
 
     def files_line(self, shown: int) -> str:
         if not self.files:

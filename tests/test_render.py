@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from bot import render
 from bot.composition import Composition, Status, composition_id
 from bot.config import Config
 from bot.gates import GateResult
+from bot.live.state import Health, Live, Rollout, Running
 from bot.planner import AppPlan, Change, Edit, Promotion, Reason, Row
 from bot.render import COMMANDS_HELP, MAX_BODY, status_markdown, title
 from bot.signing import Signer
@@ -572,3 +574,61 @@ def test_the_checklist_counts_only_as_promobot_signed_it() -> None:
     ticked = text.replace("- [ ] approvals: 0 of 2", "- [x] approvals: 2 of 2")
     assert render.signed_checklist(ticked, promotion.branch, SIGNER) is None
     assert render.signed_checklist(text, "promobot/prod/api", SIGNER) is None
+
+
+# --- what the environment's cluster runs ---------------------------------------------------
+
+SEEN = datetime(2026, 11, 24, 10, 42, tzinfo=UTC)
+
+
+def argo(health: Health, revision: str = "1a2b3c4d5e6f7a8b", **kw: Any) -> Live:
+    return Live("argocd https://argocd.example.com", "synced", health, revision, SEEN, SEEN, **kw)
+
+
+def test_the_body_says_what_the_environment_runs() -> None:
+    """A reviewer sees, above the checklist, what staging's cluster runs of each app: its
+    versions and since when, or the canary under way, and where it differs from git."""
+    running = [
+        Running("api", argo("healthy"), {"image": "1.2.9", "config": "v11"}, {"image": "1.3.0"}),
+        Running(
+            "web",
+            argo("progressing", rollout=Rollout("canary", "paused", 2, 5, 20)),
+            None,
+            {"chart": "2.0.0"},
+        ),
+    ]
+    text = body(group(), CONFIG, GATES[:2], running=running)
+    check_golden("running", text)
+    assert (
+        "What **staging** runs\n"
+        "- api image `1.2.9` — healthy since Tue 2026-11-24 10:42 UTC at `1a2b3c4d5e`; "
+        "git asks for image `1.3.0`\n"
+        "- web: progressing (canary 20%, step 2 of 5, paused) at 1a2b3c4d5e since "
+        "2026-11-24 10:42 UTC\n\nGates\n"
+    ) in text
+
+
+def test_the_running_lines_are_rewritten_with_the_checklist() -> None:
+    promotion = single()
+    unknown = [Running("", None, error="staging's cluster is unknown: Argo CD cannot connect")]
+    before = body(promotion, CONFIG, GATES, running=unknown)
+    assert "What **staging** runs\n- staging's cluster is unknown: Argo CD" in before
+    settled = [Running("api", argo("healthy"), {"image": "1.4.2"}, {"image": "1.3.0"})]
+    after = render.replace_gates(before, promotion, GATES, SIGNER, settled)
+    assert "cannot connect" not in after and after.count("What **staging** runs") == 1
+    assert "- api image `1.4.2` — healthy since" in after
+    # a body written before this line existed gains it in the same place
+    old = body(promotion, CONFIG, GATES)
+    assert render.replace_gates(old, promotion, GATES, SIGNER, settled) == body(
+        promotion, CONFIG, GATES, running=settled
+    )
+    assert render.signed_checklist(after, promotion.branch, SIGNER) is not None
+
+
+def test_a_batch_names_ten_apps_and_counts_the_rest() -> None:
+    plans = [app_plan(f"app{i:03}", api_rows()) for i in range(14)]
+    running = [Running(p.app, argo("healthy"), {"image": "1.4.2"}) for p in plans[:12]]
+    running += [Running(p.app, None) for p in plans[12:]]
+    section = render._running("staging", running)
+    assert section.count("\n- app") == 10
+    assert section.endswith("- … and 4 more: 2 healthy, 2 no report")

@@ -97,3 +97,26 @@ class Live:
     def failed(self) -> bool:
         """What verification after a merge counts as a failure."""
         return self.health == "degraded" or (self.rollout is not None and self.rollout.failed)
+
+
+@dataclass(frozen=True)
+class Running:
+    """What an app's cluster runs in the environment a PR promotes into, for the PR's body:
+    the report, the versions at the commit it runs, and what git asks for there now."""
+
+    app: str
+    live: Live | None  # None: the source said nothing of the app (yet)
+    versions: Mapping[str, str] | None = None  # component → version at live.revision
+    git: Mapping[str, str] | None = None  # component → version git asks for now
+    error: str = ""  # the source could not be read: why (then `app` is "")
+
+    @property
+    def drift(self) -> dict[str, tuple[str, str]]:
+        """component → (git's version, the running one), where they differ."""
+        if self.versions is None or self.git is None or self.live is None:
+            return {}
+        return {
+            component: (wanted, self.versions[component])
+            for component, wanted in self.git.items()
+            if component in self.versions and self.versions[component] != wanted
+        }

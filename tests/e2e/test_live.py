@@ -204,6 +204,54 @@ def test_prod_waits_for_argo_cd_to_report_staging_synced_and_healthy(tmp_path: P
         assert verdict is not None and verdict.merged
 
 
+def test_the_pr_says_what_the_target_cluster_runs(tmp_path: Path) -> None:
+    """A reviewer of the prod PR sees what prod's cluster runs and since when, above the
+    checklist, and sees it change when Argo CD reports a degraded rollout there."""
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}"}}',
+        'live: {argocd: {application: "{app}-{env}"}}',
+    ).replace("    gates: {healthy: 30m}", "    gates: {healthy: 30m}\n    live: {argocd: {}}")
+    with (
+        argocd_server() as argo,
+        running(
+            "github", tmp_path, config, argocd_url=argo.url, argocd_token="argocd-token"
+        ) as rig,
+    ):
+        before = rig.main()
+        argo.put(
+            application(
+                "api-prod",
+                revision=before,
+                finished="2026-11-24T10:40:00Z",
+                health_since="2026-11-24T10:42:00Z",
+            )
+        )
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        argo.put(application("api-staging", health="Progressing", revision=rig.main()))
+        rig.service.sync()
+        text = rig.prod_pr().body
+        assert (
+            "What **prod** runs\n"
+            f"- api image `1.4.2` — healthy since Tue 2026-11-24 10:42 UTC at `{before[:10]}`\n"
+            "\nGates\n"
+        ) in text
+
+        argo.put(
+            application(
+                "api-prod",
+                revision=before,
+                health="Degraded",
+                health_message="Deployment api exceeded its progress deadline",
+            )
+        )
+        rig.service.live.refresh()
+        rig.evaluate()
+        text = rig.prod_pr().body
+        assert "- api: degraded at " in text
+        assert "Deployment api exceeded its progress deadline" in text
+        assert text.count("What **prod** runs") == 1 and "healthy since Tue" not in text
+
+
 def test_an_unreachable_argo_cd_leaves_the_gate_waiting_with_the_reason(tmp_path: Path) -> None:
     config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
     with running(
