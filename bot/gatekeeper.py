@@ -96,6 +96,9 @@ class Gatekeeper:
         self._since: OrderedDict[tuple[str, str], tuple[tuple[str, ...], dict[str, str], datetime]]
         self._since = OrderedDict()
         self._commit_times: OrderedDict[str, datetime] = OrderedDict()
+        # (commit, app, env) → the app's versions there: a commit never changes, and a cluster
+        # runs the same one for many evaluations
+        self._deployed: OrderedDict[tuple[str, ...], dict[str, str] | None] = OrderedDict()
         self.sweep = SWEEP
 
     # --- inputs --------------------------------------------------------------------------------
@@ -253,11 +256,17 @@ class Gatekeeper:
         """The app's versions in `env` at the env-repo commit its cluster runs."""
         if revision == state.snapshot.commit:
             found = state.status.get(app, env)
-        else:
+            return dict(found.components) if found is not None else None
+        # the app's configuration too: where its versions are read may differ from last time
+        key = (revision, app, env, state.config.apps[app].model_dump_json())
+        if key not in self._deployed:
             snapshot = self.forge.snapshot(revision)
             snapshot.prefetch(composition.required_paths(state.config, [app]))
             found = composition.status(state.config, snapshot, [app], [env]).get(app, env)
-        return dict(found.components) if found is not None else None
+            self._deployed[key] = dict(found.components) if found is not None else None
+            while len(self._deployed) > SINCE_KEPT:
+                self._deployed.popitem(last=False)
+        return self._deployed[key]
 
     # --- evaluation ----------------------------------------------------------------------------
 
