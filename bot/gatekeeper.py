@@ -258,7 +258,8 @@ class Gatekeeper:
             found = state.status.get(app, env)
             return dict(found.components) if found is not None else None
         # the app's configuration too: where its versions are read may differ from last time
-        key = (revision, app, env, state.config.apps[app].model_dump_json())
+        configured = state.config.apps.get(app)
+        key = (revision, app, env, configured.model_dump_json() if configured else "")
         if key not in self._deployed:
             snapshot = self.forge.snapshot(revision)
             snapshot.prefetch(composition.required_paths(state.config, [app]))
