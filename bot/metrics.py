@@ -61,30 +61,31 @@ REPOS = Gauge(
     ["state"],
     registry=REGISTRY,
 )
-# delivery (DORA) figures per environment over the last 30 days, as last computed for the
-# delivery page or its API (from the histories the overview reads; see `bot.delivery`)
+# delivery (DORA) figures per repo and environment over the last 30 days, recomputed when a
+# scrape finds them older than 5 minutes (bot.web.gauges) and whenever the delivery page or
+# its API computes them (from the histories the overview reads; see `bot.delivery`)
 DELIVERY_PER_DAY = Gauge(
     "promobot_delivery_deployments_per_day",
     "Commits that changed what the environment runs, per day over the last 30 days",
-    ["env"],
+    ["repo", "env"],
     registry=REGISTRY,
 )
 DELIVERY_LEAD_TIME = Gauge(
     "promobot_delivery_lead_time_seconds",
     "Time from a version's first sight in a source-fed environment to its arrival here, "
     "median over the versions that arrived in the last 30 days",
-    ["env"],
+    ["repo", "env"],
     registry=REGISTRY,
 )
 DELIVERY_FAILURE_RATE = Gauge(
     "promobot_delivery_change_failure_ratio",
     "Share of the last 30 days' changes (rollbacks aside) that a later rollback undid",
-    ["env"],
+    ["repo", "env"],
     registry=REGISTRY,
 )
 DELIVERY_RESTORE = Gauge(
     "promobot_delivery_time_to_restore_seconds",
     "Time from the oldest change a rollback undid to the rollback, median over the last 30 days",
-    ["env"],
+    ["repo", "env"],
     registry=REGISTRY,
 )

@@ -31,7 +31,8 @@ from bot.web import fleet as many
 from bot.web import overview, verify
 from bot.web.access import ReadAccess
 from bot.web.api import PREFIX, Api
-from bot.web.pages import Pages, Renderer, Site
+from bot.web.gauges import DeliveryGauges
+from bot.web.pages import Pages, Renderer, Site, label
 
 log = logging.getLogger("promobot.web")
 
@@ -76,10 +77,14 @@ def create_app(service: Service | Fleet) -> Starlette:
         ]
         invalidate = apps.invalidate
         not_found = home.not_found
+        gauges = DeliveryGauges(apps.overviews)
     else:
         relevance = service.intake.relevance
-        seen = overview.Overview(service.engine, live=service.live)  # what the pages show, cached
+        # what the pages show, cached
+        seen = overview.Overview(service.engine, live=service.live, repo=label(settings))
         pages = Pages(seen, Site.of(settings), read)
+        key = service.budget_key
+        gauges = DeliveryGauges(lambda: [(seen, key)])
         views = [*pages.routes(), *Api(seen, read).routes()]
         invalidate = seen.invalidate
         not_found = pages.not_found
@@ -165,6 +170,7 @@ def create_app(service: Service | Fleet) -> Starlette:
 
     async def metrics_endpoint(request: Request) -> Response:
         metrics.QUEUE_DEPTH.set(service.queue.depth())
+        gauges.scraped()  # the delivery figures, if due, for the next scrape
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     routes = [

@@ -74,9 +74,20 @@ class RepoApps:
         with self._lock:
             repo = context.settings.repo
             if repo not in self._overviews:
-                self._overviews[repo] = Overview(context.engine, live=context.live)
+                # as its URL names it: two local folders of one name are told apart there
+                name = next((n for n, r in self.names().items() if r == repo), repo)
+                self._overviews[repo] = Overview(context.engine, live=context.live, repo=name)
                 context.after_job.append(self._overviews[repo].invalidate)
             return self._overviews[repo]
+
+    def overviews(self) -> list[tuple[Overview, str]]:
+        """Every served repo's overview and the budget its reads spend (made on first use)."""
+        found = []
+        for repo in self.fleet.served():
+            context = self.fleet.context(repo)
+            if context is not None:
+                found.append((self.overview(context), context.budget_key))
+        return found
 
     def invalidate(self) -> None:
         with self._lock:

@@ -631,6 +631,7 @@ class Overview:
         engine: Engine,
         *,
         live: LiveReader | None = None,
+        repo: str = "",
         head_ttl: float = HEAD_TTL,
         pr_ttl: float = PR_TTL,
         history_limit: int = HISTORY_LIMIT,
@@ -639,6 +640,7 @@ class Overview:
         self.engine = engine
         self.forge: Forge = engine.forge
         self.live = live
+        self.repo = repo  # what metrics call it (bot.web.pages.label)
         self.head_ttl = head_ttl
         self.pr_ttl = pr_ttl
         self.history_limit = history_limit
@@ -807,9 +809,9 @@ class Overview:
                 ):
                     # nothing to measure is no sample, not a zero that reads as instant
                     if value is None:
-                        gauge.remove(figures.env)
+                        gauge.remove(self.repo, figures.env)
                     else:
-                        gauge.labels(figures.env).set(value)
+                        gauge.labels(self.repo, figures.env).set(value)
         return report
 
     def app_history(self, state: State, app: str) -> dict[str, list[HistoryEntry]]:

@@ -3,6 +3,7 @@ rollback, the read protection, and that no more history is read than the overvie
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,8 @@ from starlette.testclient import TestClient
 from bot import metrics
 from bot.service import Service
 from bot.web.app import create_app
+from bot.web.gauges import DeliveryGauges
+from bot.web.overview import Overview
 from tests.conftest import MakeRepo, commit_all
 from tests.web.sites import helm_service, parse
 
@@ -67,10 +70,49 @@ def test_the_api_counts_the_promotion_the_rollback_and_the_lead_time(client: Tes
 def test_the_gauges_follow_the_default_window_per_environment(client: TestClient) -> None:
     client.get("/api/v1/metrics/delivery")
     text = generate_latest(metrics.REGISTRY).decode()
-    assert 'promobot_delivery_change_failure_ratio{env="staging"} 1.0' in text
-    assert 'promobot_delivery_lead_time_seconds{env="staging"} 86400.0' in text
-    assert 'promobot_delivery_lead_time_seconds{env="dev"}' not in text  # where versions start
-    assert 'promobot_delivery_deployments_per_day{env="prod-eu"} 0.0' in text
+    assert 'promobot_delivery_change_failure_ratio{env="staging",repo="helm-values"} 1.0' in text
+    assert 'promobot_delivery_lead_time_seconds{env="staging",repo="helm-values"} 86400.0' in text
+    # where versions start, there is no lead time
+    assert 'promobot_delivery_lead_time_seconds{env="dev",repo="helm-values"}' not in text
+    assert 'promobot_delivery_deployments_per_day{env="prod-eu",repo="helm-values"} 0.0' in text
+
+
+def test_a_scrape_brings_the_figures_without_anyone_opening_the_page(
+    client: TestClient,
+) -> None:
+    """Prometheus alone sees the figures: the first scrape starts their computation in the
+    background and a later one has them, labelled by repo and environment."""
+    metric = 'promobot_delivery_change_failure_ratio{env="staging",repo="helm-values"} 1.0'
+    for gauge in (metrics.DELIVERY_FAILURE_RATE, metrics.DELIVERY_LEAD_TIME):
+        gauge.clear()  # what another test computed
+    first = client.get("/metrics")
+    assert first.status_code == 200 and metric not in first.text
+    deadline = time.monotonic() + 20
+    while metric not in client.get("/metrics").text:
+        assert time.monotonic() < deadline, "the delivery gauges never came"
+        time.sleep(0.05)
+
+
+def test_the_gauges_are_refreshed_at_most_every_five_minutes() -> None:
+    asked: list[float] = []
+    now = [1000.0]
+
+    def overviews() -> list[tuple[Overview, str]]:
+        asked.append(now[0])
+        return []
+
+    gauges = DeliveryGauges(overviews, clock=lambda: now[0])
+    for _ in range(3):
+        thread = gauges.scraped()
+        if thread is not None:
+            thread.join()
+        now[0] += 100
+    assert asked == [1000.0]  # scrapes at +100 s and +200 s found them fresh
+    now[0] = 1300.0
+    thread = gauges.scraped()
+    assert thread is not None
+    thread.join()
+    assert asked == [1000.0, 1300.0]
 
 
 @pytest.mark.parametrize(

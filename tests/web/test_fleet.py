@@ -3,6 +3,7 @@ under its name, and a misconfigured repo is shown without stopping the others.""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,3 +61,10 @@ def test_the_home_page_lists_the_repos_and_each_has_its_pages_and_api(
         assert client.get("/repos/broken/").status_code == 503  # its own page says why
         metrics = client.get("/metrics").text
         assert 'promobot_repos{state="misconfigured"} 1.0' in metrics
+        # the scrape started the delivery figures, each repo's under its name, and the broken
+        # repo did not stop the others
+        wanted = 'promobot_delivery_deployments_per_day{env="dev",repo="payments"}'
+        deadline = time.monotonic() + 20
+        while wanted not in client.get("/metrics").text:
+            assert time.monotonic() < deadline, "no delivery figures for payments"
+            time.sleep(0.05)
