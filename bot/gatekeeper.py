@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from bot import composition, gates, render
 from bot.engine import Engine, State, history, isolated, outside, running_since
-from bot.errors import MergeRefused, SourceError
+from bot.errors import MergeRefused, PromobotError, SourceError
 from bot.forges.base import Check, Forge, PullRequest, Review
 from bot.live.reader import LiveReader
 from bot.live.state import Live, Running
@@ -261,9 +261,12 @@ class Gatekeeper:
         configured = state.config.apps.get(app)
         key = (revision, app, env, configured.model_dump_json() if configured else "")
         if key not in self._deployed:
-            snapshot = self.forge.snapshot(revision)
-            snapshot.prefetch(composition.required_paths(state.config, [app]))
-            found = composition.status(state.config, snapshot, [app], [env]).get(app, env)
+            try:
+                snapshot = self.forge.snapshot(revision)
+                snapshot.prefetch(composition.required_paths(state.config, [app]))
+                found = composition.status(state.config, snapshot, [app], [env]).get(app, env)
+            except PromobotError:  # a commit the repo does not have (a force-push): unknown
+                return None
             self._deployed[key] = dict(found.components) if found is not None else None
             while len(self._deployed) > SINCE_KEPT:
                 self._deployed.popitem(last=False)

@@ -251,6 +251,13 @@ def test_the_pr_says_what_the_target_cluster_runs(tmp_path: Path) -> None:
         assert "Deployment api exceeded its progress deadline" in text
         assert text.count("What **prod** runs") == 1 and "healthy since Tue" not in text
 
+        # a commit the repo does not have (history rewritten under the cluster): the report
+        # is shown as it came, without versions, and nothing fails
+        argo.put(application("api-prod", revision="f" * 40, finished=None, health_since=None))
+        rig.service.live.refresh()
+        assert rig.evaluate() is not None
+        assert "- api: healthy at ffffffffff\n" in rig.prod_pr().body
+
 
 def test_an_unreachable_argo_cd_leaves_the_gate_waiting_with_the_reason(tmp_path: Path) -> None:
     config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
