@@ -96,6 +96,8 @@ def test_prod_waits_while_stagings_canary_is_at_step_2_then_counts_from_its_end(
         assert f"api: healthy (canary 20%, step 2 of 5) at {head[:10]}" in reason
         assert "healthy: waiting for staging to run image 1.5.0 synced and healthy" in reason
         assert "canary 20%, step 2 of 5" in rig.prod_pr().body  # the checklist says so
+        # every question of that sync and these reads shared one cluster-wide list
+        assert cluster.hits["list rollouts *"] == 1 and cluster.lists == 1
 
         rig.clock.now += timedelta(minutes=45)  # Argo CD's 30 minutes are long past
         verdict = rig.evaluate()
