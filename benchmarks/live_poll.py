@@ -8,7 +8,12 @@ progressing or degraded). A poll reads every Application the configuration names
 
 The target is one list call per Argo CD instance per poll, whatever the number of apps. Beside
 it, the bytes of the list with promobot's `fields=` and without (the whole Applications).
-The last line is one JSON object.
+
+Each environment also has `rollout: {kind: argo-rollouts, context: ENV}` (one cluster per
+environment, a Rollout per app in the app's namespace): the Rollouts are read from the
+Kubernetes API server face through the real client, whose target is one list call per
+cluster and poll (a cluster-wide list, since the namespace is `{app}`), whatever the number
+of apps. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -17,16 +22,20 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import yaml
 
 from bot import config
+from bot.live import rollouts
 from bot.live.argocd import FIELDS, ArgoCD, wanted
 from tests.argocd.server import application, argocd_server, pick
+from tests.kube.server import kube_server, rollout, write_kubeconfig
 
 ENVS = ["dev", "qa", "staging", "prod-eu", "prod-us"]
 TOKEN = "bench-token"
@@ -35,7 +44,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "argo
 
 def configuration(apps: int) -> config.Config:
     envs = "".join(
-        f"  {env}: {{{'from: ' + ENVS[i - 1] + ', ' if i else ''}live: {{argocd: {{}}}}}}\n"
+        f"  {env}: {{{'from: ' + ENVS[i - 1] + ', ' if i else ''}live: {{argocd: {{}}, "
+        f"rollout: {{kind: argo-rollouts, context: {env}}}}}}}\n"
         for i, env in enumerate(ENVS)
     )
     body = "".join(
@@ -45,6 +55,38 @@ def configuration(apps: int) -> config.Config:
         for i in range(apps)
     )
     return config.load("version: 1\nenvironments:\n" + envs + "apps:\n" + body)
+
+
+def poll_rollouts(cfg: config.Config, apps: int, polls: int) -> dict[str, object]:
+    """The same environments' Rollouts: one cluster (kubeconfig context) per environment, all
+    served by one API server face; every other Rollout mid-canary."""
+    asks = list(rollouts.wanted(cfg))
+    with kube_server() as server, tempfile.TemporaryDirectory() as tmp:
+        server.put(*(rollout(f"app{i:03d}", step=1, done=i % 2 == 0) for i in range(apps)))
+        kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", server.url, server.token)
+        data = yaml.safe_load(kubeconfig.read_text())
+        data["contexts"] = [
+            {"name": env, "context": {"cluster": "management", "user": "promobot"}} for env in ENVS
+        ]
+        kubeconfig.write_text(yaml.safe_dump(data))
+        reader = rollouts.Rollouts(str(kubeconfig))
+        times, calls = [], []
+        for _ in range(polls):
+            started = time.perf_counter()
+            result = reader.poll(asks)
+            times.append(time.perf_counter() - started)
+            calls.append(result.calls)
+        reader.close()
+        lists = server.lists
+    rolling = sum(1 for found in result.found.values() if found.rollout.phase != "succeeded")
+    return {
+        "rollouts": len(asks),
+        "rollout_clusters": len(ENVS),
+        "rollout_list_calls_per_poll": lists / polls,
+        "rollout_poll_seconds_median": round(statistics.median(times), 3),
+        "rollouts_rolling": rolling,
+        "rollout_target_met": lists == polls * len(ENVS) and max(calls) == len(ENVS),
+    }
 
 
 def main() -> None:
@@ -107,6 +149,7 @@ def main() -> None:
                 f"{server.url}/api/v1/applications", headers={"Authorization": f"Bearer {TOKEN}"}
             ).content
         )
+    rollout_report = poll_rollouts(cfg, args.apps, args.polls)
     # the simulator's Applications are lean; a real one carries its history and sync result
     real = json.loads((FIXTURES / "application.velero-test.json").read_text())
     real_fielded = pick(real, [f.removeprefix("items.") for f in FIELDS])
@@ -125,6 +168,7 @@ def main() -> None:
         "real_application_bytes_with_fields": len(json.dumps(real_fielded, separators=(",", ":"))),
         "settled": healthy,
         "target_met": lists == args.polls and gets == 0,
+        **rollout_report,
     }
     for key, value in report.items():
         print(f"{key:32} {value}")

@@ -392,13 +392,59 @@ class StatusLive(_Model):
         return _app_env_template(value, "context")
 
 
+class RolloutLive(_Model):
+    """The Argo Rollouts Rollout or Flagger Canary that rolls each app out, read from the
+    Kubernetes API of a context of the PROMOBOT_KUBECONFIG service setting."""
+
+    kind: Literal["argo-rollouts", "flagger"] = Field(
+        description="argo-rollouts (a Rollout) or flagger (a Canary)."
+    )
+    name: str = Field("{app}", description="The object's name; {app} and {env} expand.")
+    namespace: str = Field(
+        "{app}",
+        description="Its namespace; {app} and {env} expand (then one cluster-wide list a poll).",
+    )
+    context: str = Field(
+        "", description="A context of PROMOBOT_KUBECONFIG; empty: its current context."
+    )
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _app_env_template(value, "rollout name or namespace")
+
+    @field_validator("context")
+    @classmethod
+    def _check_context(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError(
+                f"rollout context {value!r} names a context of PROMOBOT_KUBECONFIG as it is "
+                "written there, without placeholders"
+            )
+        return value
+
+    @property
+    def wide(self) -> bool:
+        """Whether the namespace differs per app or environment (read cluster-wide)."""
+        return bool(_placeholders(self.namespace))
+
+    def expand(self, text: str, app: str, env: str) -> str:
+        return expand(text, app=app, env=env)
+
+
 class LiveSource(_Model):
-    """Where to learn what the environment's cluster runs: exactly one source."""
+    """Where to learn what the environment's cluster runs: exactly one source, and
+    optionally the rollout object beside it."""
 
     argocd: ArgoCDLive | None = Field(None, description="Argo CD's API and notifications.")
     flux: FluxLive | None = Field(None, description="Flux notification-controller events.")
     fleet: FleetLive | None = Field(None, description="Fleet BundleDeployments.")
     status: StatusLive | None = Field(None, description="A commit status context.")
+    rollout: RolloutLive | None = Field(
+        None,
+        description="An Argo Rollouts Rollout or Flagger Canary per app: its canary step and "
+        "weight or blue-green preview; until it completes the app is not healthy.",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> LiveSource:

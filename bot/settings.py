@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # (its server and credentials), a service setting for the same reason as Argo CD's
     fleet_kubeconfig: str | None = None  # a path; the credentials may get and list bundles
     fleet_context: str = ""  # a context of that kubeconfig; its current-context by default
+    # the clusters whose Argo Rollouts Rollouts and Flagger Canaries `live: {rollout: …}` reads:
+    # a path to the operator's kubeconfig (the repo's `context:` only picks among its contexts)
+    kubeconfig: str | None = None  # the credentials may get and list rollouts or canaries
 
     @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce")
     @classmethod

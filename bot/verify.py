@@ -68,6 +68,10 @@ def judge(
         took = all(ran.get(c) == v for c, v in versions.items())
         if live is not None and took and live.failed:
             said = f": {live.message}" if live.message else ""
+            if live.rollout is not None and live.rollout.failed:  # say what the rollout did
+                return replace(
+                    watch, state="failed", reason=f"{app}'s {live.rollout.describe()}{said}"
+                )
             return replace(watch, state="failed", reason=f"{app} is {live.health}{said}")
         if live is None or not took or not live.settled:
             state = "no report" if live is None else live.health if took else "an older commit"

@@ -41,19 +41,15 @@ watch from that version, can hear changes instead of asking.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
-from kubernetes import client as kube_client
-from kubernetes import config as kube_config
-
 from bot.config import Config
-from bot.errors import RateLimited, SourceError, Unavailable
-from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.forges.retry import DEFAULT, Policy
+from bot.live import kube
+from bot.live.kube import Kube, KubeError, Resource
 from bot.live.state import Health, Live, Sync
 
 GROUP, VERSION, BUNDLES = "fleet.cattle.io", "v1alpha1", "bundles"
@@ -72,16 +68,32 @@ _STATES: dict[str, tuple[int, str, Sync, Health]] = {
 _APPLIED = {"NotReady", "Modified"}
 
 
-class FleetError(SourceError):
+class FleetError(KubeError):
     """Fleet's Kubernetes API cannot be read: no kubeconfig, unreachable, failing, refusing."""
 
 
-class Unauthorized(FleetError):
+class Unauthorized(FleetError, kube.Unauthorized):
     """401: the kubeconfig's credentials are not accepted."""
 
 
-class Forbidden(FleetError):
+class Forbidden(FleetError, kube.Forbidden):
     """403: the credentials may not list bundles in a namespace (RBAC)."""
+
+
+BUNDLE = Resource(GROUP, VERSION, BUNDLES, "Fleet")
+
+
+def _grant(resource: Resource, namespace: str | None) -> str:
+    return f"grant get and list on {resource.name} in that namespace (README, What runs → Fleet)"
+
+
+def _fleet_error(exc: KubeError) -> FleetError:
+    """kube's error as Fleet's (callers and tests catch Fleet's classes)."""
+    if isinstance(exc, kube.Unauthorized):
+        return Unauthorized(str(exc))
+    if isinstance(exc, kube.Forbidden):
+        return Forbidden(str(exc))
+    return FleetError(str(exc))
 
 
 @dataclass(frozen=True)
@@ -106,40 +118,6 @@ def wanted(config: Config) -> dict[str, list[tuple[str, str]]]:
     return names
 
 
-class _Kube:
-    """The one seam to the untyped kubernetes client: list one plural in one namespace."""
-
-    def __init__(self, kubeconfig: str, context: str, timeout: float) -> None:
-        configuration = kube_client.Configuration()
-        try:
-            kube_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig,
-                context=context or None,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (kube_config.ConfigException, OSError, ValueError, TypeError) as exc:
-            raise FleetError(
-                f"fleet: PROMOBOT_FLEET_KUBECONFIG {kubeconfig}"
-                + (f" (context {context})" if context else "")
-                + f" cannot be used: {_first_line(exc)}"
-            ) from None
-        # the retry policy is ours (bot.forges.retry), as every other source's: urllib3's off
-        configuration.retries = False
-        self.host = str(configuration.host)
-        self._api_client = kube_client.ApiClient(configuration)
-        self._api = kube_client.CustomObjectsApi(self._api_client)
-        self._timeout = timeout
-
-    def list(self, namespace: str, plural: str) -> Any:
-        return self._api.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, _request_timeout=self._timeout
-        )
-
-    def close(self) -> None:
-        self._api_client.close()  # type: ignore[no-untyped-call]
-
-
 class Fleet:
     """The Fleet management cluster's API, reached through a kubeconfig (its server, its
     credentials, optionally one of its contexts)."""
@@ -152,17 +130,20 @@ class Fleet:
         policy: Policy = DEFAULT,
         timeout: float = 30.0,
     ) -> None:
-        self._kubeconfig = kubeconfig
-        self._context = context
-        self._policy = policy
-        self._timeout = timeout
-        self._kube: _Kube | None = None
+        self._kube = Kube(
+            kubeconfig,
+            context,
+            label="fleet",
+            setting="PROMOBOT_FLEET_KUBECONFIG",
+            forbidden=_grant,
+            policy=policy,
+            timeout=timeout,
+        )
         self.source = "fleet"
         self.resource_versions: dict[str, str] = {}  # the last list's, per namespace
 
     def close(self) -> None:
-        if self._kube is not None:
-            self._kube.close()
+        self._kube.close()
 
     def poll(self, names: Iterable[str], now: datetime | None = None) -> Poll:
         """`Live` for every `namespace/bundle` in `names`, from one list call per namespace.
@@ -172,90 +153,34 @@ class Fleet:
         source as unknown, which is what it is.
         """
         observed = now or datetime.now(UTC)
-        kube = self._connect()
+        try:
+            self._kube.connect()
+        except KubeError as exc:
+            raise _fleet_error(exc) from None
+        self.source = self._kube.source
         wanted_names = list(dict.fromkeys(names))
         namespaces = sorted({n.partition("/")[0] for n in wanted_names if "/" in n})
         calls = 0
         listed: dict[str, Live] = {}
         versions: dict[str, str] = {}
         for namespace in namespaces:
-
-            def call(namespace: str = namespace) -> Any:
-                nonlocal calls
-                calls += 1
-                return self._list(kube, namespace)
-
-            body = self._retrying(call)
-            items = body.get("items") if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise FleetError(f"{self.source}: the bundle list of {namespace} has no items")
-            for item in items:
-                if isinstance(item, dict):
-                    name = _obj(item, "metadata").get("name")
-                    if isinstance(name, str):
-                        listed[f"{namespace}/{name}"] = to_live(item, self.source, observed)
+            try:
+                body, took = self._kube.list(BUNDLE, namespace)
+                calls += took
+                found = kube.items(body, f"{self.source}: the bundle list of {namespace}")
+            except KubeError as exc:
+                raise _fleet_error(exc) from None
+            for item in found:
+                name = _obj(item, "metadata").get("name")
+                if isinstance(name, str):
+                    listed[f"{namespace}/{name}"] = to_live(item, self.source, observed)
             versions[namespace] = str(_obj(body, "metadata").get("resourceVersion") or "")
         self.resource_versions.update(versions)
         lives = {name: listed.get(name) or self._absent(name, observed) for name in wanted_names}
         return Poll(lives, calls, versions)
 
-    def _connect(self) -> _Kube:
-        if self._kube is None:
-            self._kube = _Kube(self._kubeconfig, self._context, self._timeout)
-            self.source = f"fleet {self._kube.host}"
-        return self._kube
-
     def _absent(self, name: str, observed: datetime) -> Live:
         return Live.unknown(self.source, observed, f"Fleet has no Bundle {name!r} (namespace/name)")
-
-    def _retrying(self, call: Callable[[], Any]) -> Any:
-        try:
-            return retrying(call, self._policy)
-        except (Unavailable, RateLimited) as exc:
-            raise FleetError(str(exc)) from None
-
-    def _list(self, kube: _Kube, namespace: str) -> Any:
-        where = f"{self.source} (list {BUNDLES}.{GROUP} in {namespace})"
-        try:
-            return kube.list(namespace, BUNDLES)
-        except kube_client.ApiException as exc:
-            raise _api_error(where, exc) from None
-        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass
-            raise Unavailable(f"{where}: cannot connect ({_first_line(exc)})") from None
-        except urllib3.exceptions.TimeoutError:
-            raise Unavailable(f"{where}: timed out") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise Unavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
-
-
-def _api_error(where: str, exc: Any) -> Exception:
-    """An ApiException → ours. Its `str()` carries the response headers and body; only the
-    status and the Status object's message are kept (neither holds the credentials)."""
-    status = int(getattr(exc, "status", 0) or 0)
-    said = _said(getattr(exc, "body", None)) or str(getattr(exc, "reason", "") or "")
-    if status == 0:  # the client raises ApiException for its own failures too
-        return Unavailable(f"{where}: {said or 'no answer'}")
-    if status == 401:
-        return Unauthorized(
-            f"{where}: 401 {said}; check the credentials of PROMOBOT_FLEET_KUBECONFIG "
-            "(a token or client certificate that may list bundles.fleet.cattle.io)"
-        )
-    if status == 403:
-        return Forbidden(
-            f"{where}: 403 {said}; grant get and list on bundles.fleet.cattle.io in that "
-            "namespace (README, What runs → Fleet)"
-        )
-    if status == 429:
-        headers = getattr(exc, "headers", None) or {}
-        retry_after = str(headers.get("Retry-After", ""))
-        return RateLimited(
-            f"{where}: 429 {said}", float(retry_after) if retry_after.isdigit() else 1.0
-        )
-    if status >= 500:
-        return Unavailable(f"{where}: {status} {said}")
-    if status == 404:
-        return FleetError(f"{where}: 404 {said}; is Fleet installed (its CRDs) on this cluster?")
-    return FleetError(f"{where}: {status} {said}")
 
 
 def to_live(bundle: Mapping[str, Any], source: str, observed: datetime) -> Live:
@@ -383,23 +308,3 @@ def _obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _said(body: Any) -> str:
-    """A Kubernetes `Status` object's message, or the start of the body."""
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if not isinstance(body, str) or not body:
-        return ""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.strip()[:200]
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])[:300]
-    return body.strip()[:200]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

@@ -6,6 +6,12 @@ Argo CD (one list call) and Fleet (one list call per namespace) are read for eve
 Application or Bundle the configuration names, and that answer serves every question for
 `ARGOCD_FRESH` seconds, so evaluating a batch of hundreds of apps, or many PRs in one
 reconcile, costs one call.
+
+An environment whose `live:` also names a `rollout:` gets, after its source answered, each
+app's Argo Rollouts Rollout or Flagger Canary laid over that answer (`bot.live.rollouts`), read
+and shared the same way (one list per context, kind and namespace, or one cluster-wide list).
+A rollout that cannot be read leaves the source's answer with "rollout unknown: …" in its
+message, and the app not settled: a gate never passes on missing rollout information.
 """
 
 from __future__ import annotations
@@ -13,22 +19,25 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.engine import State
 from bot.events import LiveReport
 from bot.forges.base import Forge
-from bot.live import flux, statuses
-from bot.live.argocd import ArgoCD, Poll, wanted
+from bot.live import flux, rollouts, statuses
+from bot.live.argocd import ArgoCD, wanted
 from bot.live.rancher_fleet import Fleet
-from bot.live.rancher_fleet import Poll as FleetPoll
 from bot.live.rancher_fleet import wanted as fleet_wanted
+from bot.live.rollouts import Ask, Found, Rollouts
 from bot.live.state import Live
 from bot.settings import Settings
 
 ARGOCD_FRESH = 10.0  # seconds one poll of Argo CD answers for
+
+K = TypeVar("K", str, Ask)
+V = TypeVar("V", Live, Found)
 
 
 class Store(Protocol):
@@ -65,15 +74,31 @@ class LiveReader:
         self.fleet: Fleet | None = None
         if settings.fleet_kubeconfig:
             self.fleet = Fleet(str(settings.fleet_kubeconfig), settings.fleet_context or "")
-        # by source ("argocd", "fleet"): when it was polled, for which names, what it said
-        self._polled: dict[str, tuple[float, frozenset[str], dict[str, Live]]] = {}
+        # the clusters of PROMOBOT_KUBECONFIG, for `live: {rollout: …}` (unset: unknown, why)
+        self.rollouts = Rollouts(settings.kubeconfig)
+        # by source ("argocd", "fleet", "rollouts"): when polled, for which names, what it said
+        self._polled: dict[str, tuple[float, frozenset[Any], Mapping[Any, Any]]] = {}
         self._lock = threading.Lock()
 
     def read(self, state: State, env: str, apps: Iterable[str]) -> dict[str, Live]:
         source = state.config.environments[env].live
         if source is None:
             return {}
-        apps = list(apps)
+        lives = self._read_source(state, env, list(apps))
+        if source.rollout is None or not lives:
+            return lives
+        asks = {app: rollouts.ask(source.rollout, app, env) for app in lives}
+        found = self._poll("rollouts", rollouts.wanted(state.config), self._poll_rollouts)
+        return {
+            app: rollouts.overlay(live, found.get(asks[app]) or Found.unknown("not read"))
+            for app, live in lives.items()
+        }
+
+    def _read_source(self, state: State, env: str, apps: list[str]) -> dict[str, Live]:
+        """What the environment's one source says of `apps` (an app it says nothing of is
+        left out)."""
+        source = state.config.environments[env].live
+        assert source is not None
         if source.status is not None:
             return statuses.read(self.forge, state, env, apps, self.clock)
         if source.flux is not None:
@@ -85,13 +110,22 @@ class LiveReader:
                     found[app] = Live.from_json(json.loads(kept))
             return found
         if source.argocd is not None and self.argocd is not None:
-            lives = self._poll("argocd", wanted(state.config), self.argocd.poll)
+            argocd = self.argocd
+            lives = self._poll(
+                "argocd", wanted(state.config), lambda names, now: argocd.poll(names, now).lives
+            )
         elif source.fleet is not None and self.fleet is not None:
-            lives = self._poll("fleet", fleet_wanted(state.config), self.fleet.poll)
+            fleet = self.fleet
+            lives = self._poll(
+                "fleet", fleet_wanted(state.config), lambda names, now: fleet.poll(names, now).lives
+            )
         else:
             return {}  # no instance configured: every app unknown (the gate says so)
         named = {app: source.name(app, env) for app in apps}
         return {app: lives[name] for app, name in named.items() if name in lives}
+
+    def _poll_rollouts(self, asks: list[Ask], now: datetime) -> dict[Ask, Found]:
+        return self.rollouts.poll(asks, now).found
 
     def heard(self, report: LiveReport) -> None:
         """A notification: Flux's state is kept (its first `since` while it repeats itself);
@@ -117,15 +151,15 @@ class LiveReader:
     def _poll(
         self,
         kind: str,
-        wanted: Iterable[str],
-        poll: Callable[[Iterable[str], datetime | None], Poll | FleetPoll],
-    ) -> dict[str, Live]:
+        wanted: Iterable[K],
+        poll: Callable[[list[K], datetime], Mapping[K, V]],
+    ) -> Mapping[K, V]:
         """Every object the configuration names in a polled source (one list call, or one per
         namespace), the answer shared for `ARGOCD_FRESH` seconds."""
         names = frozenset(wanted)
         with self._lock:
             polled = self._polled.get(kind)
             if polled is None or polled[1] != names or time.monotonic() - polled[0] > ARGOCD_FRESH:
-                polled = (time.monotonic(), names, poll(sorted(names), self.clock()).lives)
+                polled = (time.monotonic(), names, poll(sorted(names), self.clock()))
                 self._polled[kind] = polled
             return polled[2]

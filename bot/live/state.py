@@ -15,10 +15,13 @@ Sync = Literal["synced", "out-of-sync", "unknown"]
 
 @dataclass(frozen=True)
 class Rollout:
-    """A canary or blue-green rollout in progress (Argo Rollouts, Flagger)."""
+    """A canary or blue-green rollout in progress (Argo Rollouts, Flagger), or `unknown` when
+    the environment has one that could not be read (it then counts as still rolling)."""
 
-    strategy: Literal["canary", "blue-green"]
-    phase: Literal["progressing", "paused", "promoting", "succeeded", "aborted", "failed"]
+    strategy: Literal["canary", "blue-green", "unknown"]
+    phase: Literal[
+        "progressing", "paused", "promoting", "succeeded", "aborted", "failed", "unknown"
+    ]
     step: int | None = None  # canary: the current step, 1-based
     steps: int | None = None  # canary: how many steps there are
     weight: int | None = None  # canary: the share of traffic on the new version, percent
@@ -28,7 +31,9 @@ class Rollout:
         return self.phase in ("aborted", "failed")
 
     def describe(self) -> str:
-        """`canary 20%, step 2 of 5`, `blue-green: preview`."""
+        """`canary 20%, step 2 of 5`, `blue-green: preview`, `rollout unknown`."""
+        if self.phase == "unknown" or self.strategy == "unknown":
+            return "rollout unknown"
         if self.strategy == "blue-green":
             return "blue-green: " + ("preview" if self.phase != "succeeded" else "promoted")
         parts = [f"canary {self.weight}%" if self.weight is not None else "canary"]

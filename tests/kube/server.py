@@ -12,6 +12,11 @@ It answers as kube-apiserver does for a custom resource (fleet.cattle.io/v1alpha
   (`reason: Unauthorized`); a namespace in `forbidden` answers 403 with RBAC's wording.
 - No ETag and no 304: Kubernetes lists are not conditional. `metadata.resourceVersion`
   grows with every change, as etcd's revision does.
+- Argo Rollouts' `rollouts` (argoproj.io/v1alpha1) and Flagger's `canaries`
+  (flagger.app/v1beta1), listed in one namespace (`/apis/G/V/namespaces/{ns}/{plural}`) or in
+  every namespace (`/apis/G/V/{plural}`, each item keeping its own `metadata.namespace`); a
+  cluster-wide list is refused (403, "at the cluster scope") when `forbidden` holds `*`.
+  `rollout(...)` and `canary(...)` build them as their controllers write them.
 """
 
 from __future__ import annotations
@@ -180,6 +185,7 @@ class KubeServer:
                 Route("/version", self.version),
                 Route(f"/apis/{GROUP_VERSION}", self.discovery),
                 Route(f"/apis/{GROUP_VERSION}/namespaces/{{ns}}/{{plural}}", self.list),
+                *self.rollout_routes(),
             ]
         )
 
@@ -189,7 +195,7 @@ class KubeServer:
             item = copy.deepcopy(item)
             meta = item["metadata"]
             meta["resourceVersion"] = str(self._version)
-            plural = next(p for p, k in KINDS.items() if k == item["kind"])
+            plural = next(p for p, k in (KINDS | ROLLOUT_KINDS).items() if k == item["kind"])
             self.objects.setdefault((plural, meta["namespace"]), {})[meta["name"]] = item
 
     @property
@@ -257,6 +263,53 @@ class KubeServer:
             }
         )
 
+    # --- Argo Rollouts and Flagger ------------------------------------------------------------
+
+    def rollout_routes(self) -> list[Route]:
+        routes = []
+        for group_version in ROLLOUT_GROUPS.values():
+            routes += [
+                Route(f"/apis/{group_version}/namespaces/{{ns}}/{{plural}}", self.list_rollouts),
+                Route(f"/apis/{group_version}/{{plural}}", self.list_rollouts),
+            ]
+        return routes
+
+    async def list_rollouts(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        plural, namespace = request.path_params["plural"], request.path_params.get("ns")
+        group_version = request.url.path.split("/")[2] + "/" + request.url.path.split("/")[3]
+        if ROLLOUT_GROUPS.get(plural) != group_version:
+            return status_error(404, "NotFound", "the server could not find the requested resource")
+        group = group_version.split("/")[0]
+        if (namespace or "*") in self.forbidden:
+            self.hits["403"] += 1
+            scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+            return status_error(
+                403,
+                "Forbidden",
+                f'{plural}.{group} is forbidden: User "{self.user}" cannot list resource '
+                f'"{plural}" in API group "{group}" {scope}',
+                group=group,
+                kind=plural,
+            )
+        self.hits[f"list {plural} {namespace or '*'}"] += 1
+        items = [
+            stored[name]
+            for (kind, ns), stored in sorted(self.objects.items())
+            if kind == plural and (namespace is None or ns == namespace)
+            for name in sorted(stored)
+        ]
+        return JSONResponse(
+            {
+                "apiVersion": group_version,
+                "kind": f"{ROLLOUT_KINDS[plural]}List",
+                "metadata": {"continue": "", "resourceVersion": str(self._version)},
+                "items": items,
+            }
+        )
+
 
 def write_kubeconfig(path: Path, url: str, token: str, context: str = "fleet") -> Path:
     """A kubeconfig with one cluster, one user (a bearer token) and one context."""
@@ -283,3 +336,240 @@ def kube_server(**kwargs: Any) -> Iterator[KubeServer]:
     with serve(server.app()) as url:
         server.url = url
         yield server
+
+
+# --- Argo Rollouts' Rollout and Flagger's Canary -------------------------------------------------
+
+ROLLOUT_GROUPS = {"rollouts": "argoproj.io/v1alpha1", "canaries": "flagger.app/v1beta1"}
+ROLLOUT_KINDS = {"rollouts": "Rollout", "canaries": "Canary"}
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 10},
+    {"setWeight": 20},
+    {"pause": {}},
+    {"setWeight": 50},
+    {"pause": {"duration": "10m"}},
+]
+
+
+def _meta(name: str, namespace: str, generation: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "generation": generation,
+        "resourceVersion": "1",
+        "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{name}")),
+        "creationTimestamp": "2026-01-01T00:00:00Z",
+    }
+
+
+def rollout(
+    name: str,
+    *,
+    namespace: str | None = None,
+    strategy: str = "canary",
+    steps: list[dict[str, Any]] | None = None,
+    step: int | None = None,
+    done: bool = False,
+    abort: bool = False,
+    traffic_weight: int | None = None,
+    since: str = "2026-11-30T11:00:00Z",
+    image: str = "ghcr.io/acme/api:1.5.0",
+) -> dict[str, Any]:
+    """An Argo Rollouts Rollout as its controller (v1.x) writes it (types.go RolloutStatus;
+    rollout/sync.go calculateRolloutConditions; utils/rollout/rolloututil.go for the phase).
+
+    `step` is `status.currentStepIndex` (0-based) of a canary; `done`: fully promoted
+    (`stableRS == currentPodHash`, the Completed condition true since `since`); `abort`: the
+    rollout was aborted (by an analysis or by hand); `traffic_weight`: what a traffic router
+    reports in `status.canary.weights`. Blue-green (`strategy="blue-green"`) waits in preview
+    (BlueGreenPause) until `done`."""
+    namespace = namespace or name
+    steps = STEPS if steps is None else steps
+    new, old = "6b566f47b7", "df986d68" if not done else "6b566f47b7"
+    paused = False
+    status: dict[str, Any] = {
+        "observedGeneration": "3",
+        "currentPodHash": new,
+        "stableRS": old,
+        "replicas": 5,
+        "updatedReplicas": 5 if done else 2,
+        "readyReplicas": 5,
+        "availableReplicas": 5,
+        "HPAReplicas": 5,
+        "selector": f"app={name}",
+        "canary": {},
+        "blueGreen": {},
+    }
+    conditions: list[dict[str, Any]] = [
+        _rollout_condition("Available", "True", "AvailableReason", "Rollout has minimum availability", since),
+        _rollout_condition("Completed", "True" if done else "False", "RolloutCompleted", "RolloutCompleted", since),
+    ]  # fmt: skip
+    spec_strategy: dict[str, Any]
+    if strategy == "blue-green":
+        spec_strategy = {
+            "blueGreen": {
+                "activeService": name,
+                "previewService": f"{name}-preview",
+                "autoPromotionEnabled": False,
+            }
+        }
+        status["blueGreen"] = {"activeSelector": new if done else old}
+        if not done:
+            status["blueGreen"]["previewSelector"] = new
+            paused = not abort
+            reason = "BlueGreenPause"
+    else:
+        spec_strategy = {"canary": {"canaryService": f"{name}-canary", "steps": steps}}
+        index = len(steps) if done else (step or 0)
+        status["currentStepIndex"] = index
+        status["currentStepHash"] = "5f8fbdf7bb"
+        if traffic_weight is not None:
+            spec_strategy["canary"]["trafficRouting"] = {"smi": {}}
+            status["canary"]["weights"] = {
+                "canary": {"weight": traffic_weight, "podTemplateHash": new},
+                "stable": {"weight": 100 - traffic_weight, "podTemplateHash": old},
+            }
+        if not done and index < len(steps) and "pause" in steps[index] and not abort:
+            paused, reason = True, "CanaryPauseStep"
+    if abort:
+        status["abort"] = True
+        status["abortedAt"] = since
+        message = 'Rollout aborted update to revision 2: metric "web" assessed Failed due to failed (1) > failureLimit (0)'
+        conditions.append(
+            _rollout_condition("Progressing", "False", "RolloutAborted", message, since)
+        )
+        status["phase"], status["message"] = "Degraded", f"RolloutAborted: {message}"
+    elif paused:
+        status["pauseConditions"] = [{"reason": reason, "startTime": since}]
+        status["controllerPause"] = True
+        conditions.append(
+            _rollout_condition(
+                "Progressing", "Unknown", "RolloutPaused", "Rollout is paused", since
+            )
+        )
+        status["phase"], status["message"] = "Paused", reason
+    elif done:
+        conditions.append(
+            _rollout_condition(
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{name}-{new}" has successfully progressed.',
+                since,
+            )
+        )
+        conditions.append(
+            _rollout_condition("Healthy", "True", "RolloutHealthy", "Rollout is healthy", since)
+        )
+        status["phase"], status["message"] = "Healthy", ""
+    else:
+        conditions.append(
+            _rollout_condition(
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{name}-{new}" is progressing.',
+                since,
+            )
+        )
+        status["phase"], status["message"] = "Progressing", "more replicas need to be updated"
+    status["conditions"] = conditions
+    return {
+        "apiVersion": ROLLOUT_GROUPS["rollouts"],
+        "kind": "Rollout",
+        "metadata": _meta(name, namespace, 3),
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": spec_strategy,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+        },
+        "status": status,
+    }
+
+
+def _rollout_condition(kind: str, state: str, reason: str, message: str, at: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": state,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": at,
+        "lastUpdateTime": at,
+    }
+
+
+# pkg/canary/status.go MakeStatusConditions: the Promoted condition per phase
+_PROMOTED = {
+    "Initializing": ("Unknown", "New Deployment detected, starting initialization."),
+    "Initialized": ("True", "Deployment initialization completed."),
+    "Waiting": ("Unknown", "Waiting for approval."),
+    "WaitingPromotion": ("Unknown", "Waiting for approval."),
+    "Progressing": ("Unknown", "New revision detected, progressing canary analysis."),
+    "Promoting": ("Unknown", "Canary analysis completed, starting primary rolling update."),
+    "Finalising": ("Unknown", "Canary analysis completed, routing all traffic to primary."),
+    "Succeeded": ("True", "Canary analysis completed successfully, promotion finished."),
+    "Failed": ("False", "Canary analysis failed, Deployment scaled to zero."),
+}
+
+
+def canary(
+    name: str,
+    *,
+    namespace: str | None = None,
+    phase: str = "Progressing",
+    weight: int = 0,
+    iterations: int = 0,
+    failed_checks: int = 0,
+    analysis: dict[str, Any] | None = None,
+    since: str = "2026-11-30T11:00:00Z",
+) -> dict[str, Any]:
+    """A Flagger Canary as Flagger writes it (canary.go, status.go): `phase`, `canaryWeight`,
+    `iterations`, `failedChecks`, `lastTransitionTime` and the Promoted condition. The
+    default analysis is a canary of five 10% steps up to 50% (stepWeight, maxWeight). As
+    Flagger does, the weight and iterations are reset outside Progressing, Waiting and
+    Promoting."""
+    namespace = namespace or name
+    analysis = (
+        {"interval": "1m", "threshold": 5, "maxWeight": 50, "stepWeight": 10}
+        if analysis is None
+        else analysis
+    )
+    if phase not in ("Progressing", "Waiting", "Promoting"):
+        weight = 0
+        iterations = analysis.get("iterations", 1) - 1 if phase == "WaitingPromotion" else 0
+    state, message = _PROMOTED.get(phase, ("Unknown", ""))
+    status: dict[str, Any] = {
+        "phase": phase,
+        "canaryWeight": weight,
+        "iterations": iterations,
+        "failedChecks": failed_checks,
+        "lastAppliedSpec": "5d8f7b9c6",
+        "lastPromotedSpec": "5d8f7b9c6" if phase in ("Succeeded", "Initialized") else "7c4b8d9f1",
+        "lastTransitionTime": since,
+        "conditions": [
+            {
+                "type": "Promoted",
+                "status": state,
+                "reason": phase,
+                "message": message,
+                "lastTransitionTime": since,
+                "lastUpdateTime": since,
+            }
+        ],
+    }
+    return {
+        "apiVersion": ROLLOUT_GROUPS["canaries"],
+        "kind": "Canary",
+        "metadata": _meta(name, namespace, 1),
+        "spec": {
+            "provider": "istio",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "service": {"port": 9898},
+            "analysis": analysis,
+        },
+        "status": status,
+    }

@@ -1,0 +1,213 @@
+"""The one seam to the untyped `kubernetes` client: list a custom resource, in one namespace or
+across all of them, through a kubeconfig (its server, its credentials, optionally one of its
+contexts), with promobot's retry policy and errors that name the setting to fix.
+
+Nothing here knows which product's resources are read: the caller names the setting that holds
+the kubeconfig (`PROMOBOT_FLEET_KUBECONFIG`, `PROMOBOT_KUBECONFIG`), the resource, and what to
+grant when RBAC refuses. Errors never carry the client's `str()` of an `ApiException`, which
+holds the response headers and body; only the status and the `Status` object's message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from bot.errors import RateLimited, SourceError, Unavailable
+from bot.forges.retry import DEFAULT, Policy, retrying
+
+
+class KubeError(SourceError):
+    """A Kubernetes API cannot be read: no kubeconfig, unreachable, failing, refusing."""
+
+
+class Unauthorized(KubeError):
+    """401: the kubeconfig's credentials are not accepted."""
+
+
+class Forbidden(KubeError):
+    """403: the credentials may not list the resource (RBAC)."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A custom resource's group, version and plural, and the product whose CRDs define it."""
+
+    group: str
+    version: str
+    plural: str
+    product: str  # "Fleet", "Argo Rollouts": what a 404 says is missing
+
+    @property
+    def name(self) -> str:
+        return f"{self.plural}.{self.group}"  # as RBAC and kubectl name it
+
+
+# What to grant when RBAC refuses a list: the resource, and its namespace (None: cluster-wide).
+Hint = Callable[[Resource, str | None], str]
+
+
+def _grant(resource: Resource, namespace: str | None) -> str:
+    where = "that namespace" if namespace is not None else "every namespace (a ClusterRole)"
+    return f"grant get and list on {resource.name} in {where}"
+
+
+class Kube:
+    """One kubeconfig context's API server. The kubeconfig is read on first use, so a missing
+    or broken one is an error of the poll that needs it, not of the service's start."""
+
+    def __init__(
+        self,
+        kubeconfig: str,
+        context: str = "",
+        *,
+        label: str,
+        setting: str,
+        forbidden: Hint = _grant,
+        policy: Policy = DEFAULT,
+        timeout: float = 30.0,
+    ) -> None:
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self._setting = setting  # the service setting that names the kubeconfig
+        self._forbidden = forbidden
+        self._policy = policy
+        self._timeout = timeout
+        self._label = label
+        self.source = label  # `label host` once connected
+        self._api_client: Any = None
+        self._api: Any = None
+
+    def list(self, resource: Resource, namespace: str | None) -> tuple[Any, int]:
+        """The List object of `resource` in `namespace` (None: in every namespace, one call),
+        retried within the policy, and the requests it took."""
+        self.connect()
+        calls = 0
+
+        def call() -> Any:
+            nonlocal calls
+            calls += 1
+            return self._list(resource, namespace)
+
+        try:
+            return retrying(call, self._policy), calls
+        except (Unavailable, RateLimited) as exc:
+            raise KubeError(str(exc)) from None
+
+    def close(self) -> None:
+        if self._api_client is not None:
+            self._api_client.close()
+
+    def connect(self) -> None:
+        """Read the kubeconfig (once); `source` then names the server."""
+        if self._api is not None:
+            return
+        configuration = kube_client.Configuration()
+        try:
+            kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=self._kubeconfig,
+                context=self._context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (kube_config.ConfigException, OSError, ValueError, TypeError) as exc:
+            raise KubeError(
+                f"{self._label}: {self._setting} {self._kubeconfig}"
+                + (f" (context {self._context})" if self._context else "")
+                + f" cannot be used: {first_line(exc)}"
+            ) from None
+        # the retry policy is ours (bot.forges.retry), as every other source's: urllib3's off
+        configuration.retries = False
+        self.source = f"{self._label} {configuration.host}"
+        self._api_client = kube_client.ApiClient(configuration)
+        self._api = kube_client.CustomObjectsApi(self._api_client)
+
+    def _list(self, resource: Resource, namespace: str | None) -> Any:
+        scope = namespace if namespace is not None else "all namespaces"
+        where = f"{self.source} (list {resource.name} in {scope})"
+        try:
+            if namespace is None:
+                return self._api.list_cluster_custom_object(
+                    resource.group,
+                    resource.version,
+                    resource.plural,
+                    _request_timeout=self._timeout,
+                )
+            return self._api.list_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                _request_timeout=self._timeout,
+            )
+        except kube_client.ApiException as exc:
+            raise self._api_error(where, resource, namespace, exc) from None
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass
+            raise Unavailable(f"{where}: cannot connect ({first_line(exc)})") from None
+        except urllib3.exceptions.TimeoutError:
+            raise Unavailable(f"{where}: timed out") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise Unavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+
+    def _api_error(
+        self, where: str, resource: Resource, namespace: str | None, exc: Any
+    ) -> Exception:
+        """An ApiException → ours: the status and the Status object's message only."""
+        status = int(getattr(exc, "status", 0) or 0)
+        said = status_message(getattr(exc, "body", None)) or str(getattr(exc, "reason", "") or "")
+        if status == 0:  # the client raises ApiException for its own failures too
+            return Unavailable(f"{where}: {said or 'no answer'}")
+        if status == 401:
+            return Unauthorized(
+                f"{where}: 401 {said}; check the credentials of {self._setting} "
+                f"(a token or client certificate that may list {resource.name})"
+            )
+        if status == 403:
+            return Forbidden(f"{where}: 403 {said}; {self._forbidden(resource, namespace)}")
+        if status == 429:
+            headers = getattr(exc, "headers", None) or {}
+            retry_after = str(headers.get("Retry-After", ""))
+            return RateLimited(
+                f"{where}: 429 {said}", float(retry_after) if retry_after.isdigit() else 1.0
+            )
+        if status >= 500:
+            return Unavailable(f"{where}: {status} {said}")
+        if status == 404:
+            return KubeError(
+                f"{where}: 404 {said}; is {resource.product} installed (its CRDs) on this cluster?"
+            )
+        return KubeError(f"{where}: {status} {said}")
+
+
+def items(body: Any, what: str) -> list[dict[str, Any]]:
+    """The objects of a List, or an error naming `what` was listed."""
+    found = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(found, list):
+        raise KubeError(f"{what} has no items")
+    return [item for item in found if isinstance(item, dict)]
+
+
+def status_message(body: Any) -> str:
+    """A Kubernetes `Status` object's message, or the start of the body."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body:
+        return ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:200]
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])[:300]
+    return body.strip()[:200]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
