@@ -150,6 +150,7 @@ def test_a_rollout_that_fails_after_the_merge_fails_verification_and_is_rolled_b
         # Argo CD: synced and healthy at the merge; the rollout object: aborted or failed
         argo.put(application("api-staging", revision=head, finished=stamp(rig)))
         cluster.put(failing)
+        rig.service.live.refresh()  # as after 10 s (the merge's evaluation read the cluster)
         rig.service.run({"id": "look", "kind": "verify", "env": "staging"})
         written = comments(rig, number)
         assert f"✗ Verification failed in staging: {said}" in written
