@@ -2,6 +2,15 @@
 across all of them, through a kubeconfig (its server, its credentials, optionally one of its
 contexts), with promobot's retry policy and errors that name the setting to fix.
 
+A list asked through `watched` is then kept current by a watch from its `resourceVersion`, as
+client-go's informers keep theirs: Kubernetes lists are not conditional (no ETag, no 304), so
+a poll that lists reads every object every time, while a watch carries only what changed. The
+first question lists; later ones read what the watch keeps, and cost no request. A watch the
+server ends (every `WATCH_SECONDS`) is made again from where it stopped; one that fails (its
+version compacted away, 410; the connection lost; nothing heard for `STALE_SECONDS`) makes
+the next question list again. Credentials without the `watch` verb are told once in the log,
+and those lists are polled.
+
 Nothing here knows which product's resources are read: the caller names the setting that holds
 the kubeconfig (`PROMOBOT_FLEET_KUBECONFIG`, `PROMOBOT_KUBECONFIG`), the resource, and what to
 grant when RBAC refuses. Errors never carry the client's `str()` of an `ApiException`, which
@@ -11,6 +20,9 @@ holds the response headers and body; only the status and the `Status` object's m
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +30,15 @@ from typing import Any
 import urllib3
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
+from kubernetes import watch as kube_watch
 
 from bot.errors import RateLimited, SourceError, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 300  # how long the server keeps one watch request open before it ends it
+STALE_SECONDS = WATCH_SECONDS + 60  # a watch that said nothing for this long is dead
 
 
 class KubeError(SourceError):
@@ -55,7 +73,7 @@ Hint = Callable[[Resource, str | None], str]
 
 def _grant(resource: Resource, namespace: str | None) -> str:
     where = "that namespace" if namespace is not None else "every namespace (a ClusterRole)"
-    return f"grant get and list on {resource.name} in {where}"
+    return f"grant get, list and watch on {resource.name} in {where}"
 
 
 class Kube:
@@ -83,6 +101,9 @@ class Kube:
         self.source = label  # `label host` once connected
         self._api_client: Any = None
         self._api: Any = None
+        self._informers: dict[tuple[Resource, str | None], _Informer] = {}
+        self._unwatchable: set[Resource] = set()  # RBAC refused the watch verb: poll these
+        self._lock = threading.Lock()
 
     def list(self, resource: Resource, namespace: str | None) -> tuple[Any, int]:
         """The List object of `resource` in `namespace` (None: in every namespace, one call),
@@ -100,7 +121,62 @@ class Kube:
         except (Unavailable, RateLimited) as exc:
             raise KubeError(str(exc)) from None
 
+    def watched(self, resource: Resource, namespace: str | None) -> tuple[dict[str, Any], int]:
+        """What `list` answers (a List: `items`, `metadata.resourceVersion`), kept current by a
+        watch: a list call the first time and whenever the watch failed, none while it runs."""
+        key = (resource, namespace)
+        with self._lock:
+            informer = self._informers.get(key)
+            if informer is not None and informer.current:
+                return informer.as_list(), 0
+            if informer is not None:
+                informer.stop()
+                del self._informers[key]
+                if informer.refused:
+                    self._unwatchable.add(resource)
+                    log.warning(
+                        "kubernetes watch refused: polling instead",
+                        extra={"source": self.source, "error": informer.failed},
+                    )
+            body, calls = self.list(resource, namespace)
+            if resource in self._unwatchable:
+                return body, calls
+            version = str(_obj(body, "metadata").get("resourceVersion") or "")
+            found = items(body, f"{self.source}: the {resource.name} list")
+            self._informers[key] = _Informer(self, resource, namespace, found, version)
+            return body, calls
+
+    def stream(self, resource: Resource, namespace: str | None, version: str, watcher: Any) -> Any:
+        """The events of one watch request from `version` (kubernetes.watch.Watch.stream)."""
+        timeouts = (self._timeout, WATCH_SECONDS + 30)  # connect, and read: the server ends it
+        options = {
+            "resource_version": version,
+            "timeout_seconds": WATCH_SECONDS,
+            "allow_watch_bookmarks": True,
+            "_request_timeout": timeouts,
+        }
+        if namespace is None:
+            return watcher.stream(
+                self._api.list_cluster_custom_object,
+                resource.group,
+                resource.version,
+                resource.plural,
+                **options,
+            )
+        return watcher.stream(
+            self._api.list_namespaced_custom_object,
+            resource.group,
+            resource.version,
+            namespace,
+            resource.plural,
+            **options,
+        )
+
     def close(self) -> None:
+        with self._lock:
+            for informer in self._informers.values():
+                informer.stop()
+            self._informers.clear()
         if self._api_client is not None:
             self._api_client.close()
 
@@ -211,3 +287,92 @@ def status_message(body: Any) -> str:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+class _Informer:
+    """One list kept current by a watch from its `resourceVersion`, in a thread of its own (an
+    informer, without client-go's indexes and resync). It never lists: when its watch fails
+    it says so (`current` turns false) and `Kube.watched` lists and starts a new one."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        resource: Resource,
+        namespace: str | None,
+        found: list[dict[str, Any]],
+        version: str,
+    ) -> None:
+        self._kube, self._resource, self._namespace = kube, resource, namespace
+        self._objects = {_key(obj): obj for obj in found}
+        self._version = version
+        self._heard = time.monotonic()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._watcher = kube_watch.Watch()  # type: ignore[no-untyped-call]
+        self.failed: str | None = None
+        self.refused = False  # 403: the credentials may list but not watch
+        scope = namespace or "all namespaces"
+        self._thread = threading.Thread(
+            target=self._run, name=f"watch {resource.name} in {scope}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def current(self) -> bool:
+        heard = time.monotonic() - self._heard < STALE_SECONDS
+        return self.failed is None and self._thread.is_alive() and heard
+
+    def as_list(self) -> dict[str, Any]:
+        with self._lock:
+            listed = [self._objects[key] for key in sorted(self._objects)]
+            return {"metadata": {"resourceVersion": self._version}, "items": listed}
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._watcher.stop()  # type: ignore[no-untyped-call]
+
+    def _run(self) -> None:
+        where = f"{self._kube.source} (watch {self._resource.name})"
+        while not self._stopped.is_set():
+            try:
+                stream = self._kube.stream(
+                    self._resource, self._namespace, self._version, self._watcher
+                )
+                for event in stream:
+                    self._apply(event)
+                    if self._stopped.is_set():
+                        return
+                self._heard = time.monotonic()  # the server ended it on time: go on from here
+            except kube_client.ApiException as exc:
+                status = int(getattr(exc, "status", 0) or 0)
+                self.refused = status == 403
+                self.failed = f"{where}: {status} {getattr(exc, 'reason', '') or ''}".strip()
+                return
+            except Exception as exc:  # whatever ends the stream, the next question lists
+                self.failed = f"{where}: {type(exc).__name__}: {first_line(exc)}"
+                return
+
+    def _apply(self, event: Any) -> None:
+        kind = event.get("type") if isinstance(event, dict) else None
+        obj = event.get("raw_object") if isinstance(event, dict) else None
+        if not isinstance(obj, dict):
+            return
+        version = _obj(obj, "metadata").get("resourceVersion")
+        with self._lock:
+            if kind in ("ADDED", "MODIFIED"):
+                self._objects[_key(obj)] = obj
+            elif kind == "DELETED":
+                self._objects.pop(_key(obj), None)
+            if isinstance(version, str) and version:
+                self._version = version  # BOOKMARK events carry only this
+        self._heard = time.monotonic()
+
+
+def _key(obj: dict[str, Any]) -> str:
+    meta = _obj(obj, "metadata")
+    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+
+
+def _obj(data: Any, key: str) -> dict[str, Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}

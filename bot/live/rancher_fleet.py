@@ -34,9 +34,9 @@ Each Bundle becomes a `Live`, keyed `namespace/name`:
 - message: the worst non-ready BundleDeployment's cluster, message and first resources, else
   the Ready condition's message. Images and rollouts are not in a Bundle.
 
-Kubernetes lists are not conditional (no ETag, no 304): every poll reads the whole list. Each
-list's `metadata.resourceVersion` is kept (`Poll.resource_versions`) so that the next step, a
-watch from that version, can hear changes instead of asking.
+Kubernetes lists are not conditional (no ETag, no 304): the first poll lists, and a watch
+from that list's `metadata.resourceVersion` keeps it current (bot/live/kube.py), so later polls
+read no list at all.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ BUNDLE = Resource(GROUP, VERSION, BUNDLES, "Fleet")
 
 
 def _grant(resource: Resource, namespace: str | None) -> str:
-    return f"grant get and list on {resource.name} in that namespace (README, What runs → Fleet)"
+    where = "in that namespace (README, What runs → Fleet)"
+    return f"grant get, list and watch on {resource.name} {where}"
 
 
 def _fleet_error(exc: KubeError) -> FleetError:
@@ -165,7 +166,7 @@ class Fleet:
         versions: dict[str, str] = {}
         for namespace in namespaces:
             try:
-                body, took = self._kube.list(BUNDLE, namespace)
+                body, took = self._kube.watched(BUNDLE, namespace)
                 calls += took
                 found = kube.items(body, f"{self.source}: the bundle list of {namespace}")
             except KubeError as exc:

@@ -179,7 +179,7 @@ class Rollouts:
             for namespace in namespaces:
                 asked = [a for a in group if namespace is None or a.namespace == namespace]
                 try:
-                    body, took = api.list(resource, namespace)
+                    body, took = api.watched(resource, namespace)
                     calls += took
                     listed = kube.items(body, f"{api.source}: the {resource.name} list")
                 except KubeError as exc:
@@ -218,10 +218,10 @@ class Rollouts:
 def _grant(resource: Resource, namespace: str | None) -> str:
     if namespace is None:
         return (
-            f"grant get and list on {resource.name} in every namespace (a ClusterRole: the "
+            f"grant get, list and watch on {resource.name} in every namespace (a ClusterRole: the "
             "rollout: namespace has {app} or {env}, so one cluster-wide list is made)"
         )
-    return f"grant get and list on {resource.name} in that namespace (a Role)"
+    return f"grant get, list and watch on {resource.name} in that namespace (a Role)"
 
 
 def read(kind: str, obj: Mapping[str, Any]) -> Found:

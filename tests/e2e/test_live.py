@@ -5,7 +5,8 @@ reports it in a commit status on the env repo (`live: {status: …}`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from bot import events
+from bot.live.state import Live
 from bot.service import Service
 from tests.argocd.server import application, argocd_server
 from tests.conftest import taken
@@ -103,6 +105,20 @@ def running(
         repo.permissions.update({"promobot[bot]": "admin", "argocd": "write", "ada": "write"})
         clock = Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5))
         yield Rig(kind, server, bot_service(kind, server, tmp_path, clock, **extra), clock)
+
+
+def heard(rig: Rig, env: str, done: Callable[[Live], bool]) -> None:
+    """Wait until the watch carried the cluster's change to promobot (it comes in the
+    background, a moment after the API server has it, as in a real cluster)."""
+    state = rig.service.engine.state()
+    deadline = time.monotonic() + 5
+    while True:
+        rig.service.live.refresh()  # as after 10 s: what the watch keeps is read again
+        live = rig.service.live.read(state, env, ["api"]).get("api")
+        if live is not None and done(live):
+            return
+        assert time.monotonic() < deadline, f"promobot never heard of the change in {env}"
+        time.sleep(0.02)
 
 
 @pytest.fixture(params=["github", "gitlab"])
@@ -357,7 +373,7 @@ def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
             ready_at = rig.clock.now.replace(microsecond=0)
             stamp = ready_at.strftime("%Y-%m-%dT%H:%M:%SZ")
             kube.put(bundle("api-staging", commit=head, since=stamp))
-            rig.service.live.refresh()
+            heard(rig, "staging", lambda live: live.settled)
             assert "synced and healthy since" in rig.reason()
             rig.clock.now = ready_at + timedelta(minutes=31)
             verdict = rig.evaluate()

@@ -17,7 +17,7 @@ import yaml
 
 from tests.argocd.server import ArgoCDServer, application, argocd_server
 from tests.e2e.scene import FAST
-from tests.e2e.test_live import REPO, Rig, running
+from tests.e2e.test_live import REPO, Rig, heard, running
 from tests.e2e.test_verify import comments, on_main, promote_to_staging
 from tests.kube.server import KubeServer, canary, kube_server, rollout, write_kubeconfig
 
@@ -107,7 +107,7 @@ def test_prod_waits_while_stagings_canary_is_at_step_2_then_counts_from_its_end(
         # the Rollout reaches its last step and is promoted: the 30 minutes start now
         completed_at = rig.clock.now.replace(microsecond=0)
         cluster.put(rollout("api", done=True, since=stamp(rig)))
-        rig.service.live.refresh()  # as after 10 s
+        heard(rig, "staging", lambda live: live.settled)
         reason = rig.reason()
         assert "healthy: staging has run image 1.5.0 synced and healthy since" in reason
         assert completed_at.strftime("%H:%M") in reason.split(" since ")[1]
@@ -150,7 +150,7 @@ def test_a_rollout_that_fails_after_the_merge_fails_verification_and_is_rolled_b
         # Argo CD: synced and healthy at the merge; the rollout object: aborted or failed
         argo.put(application("api-staging", revision=head, finished=stamp(rig)))
         cluster.put(failing)
-        rig.service.live.refresh()  # as after 10 s (the merge's evaluation read the cluster)
+        heard(rig, "staging", lambda live: live.failed)
         rig.service.run({"id": "look", "kind": "verify", "env": "staging"})
         written = comments(rig, number)
         assert f"✗ Verification failed in staging: {said}" in written

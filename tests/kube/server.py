@@ -12,6 +12,13 @@ It answers as kube-apiserver does for a custom resource (fleet.cattle.io/v1alpha
   (`reason: Unauthorized`); a namespace in `forbidden` answers 403 with RBAC's wording.
 - No ETag and no 304: Kubernetes lists are not conditional. `metadata.resourceVersion`
   grows with every change, as etcd's revision does.
+- `?watch=true&resourceVersion=N` on any list: a stream of JSON lines, one watch event each
+  (`ADDED`, `MODIFIED`, `DELETED` with the object; `BOOKMARK` with only `metadata.
+  resourceVersion` when `allowWatchBookmarks` is asked, sent as the watch ends), every change
+  after N, then the changes as they come, until `timeoutSeconds` (or `watch_seconds`, the
+  shorter). A version older than the last `compact()` answers an `ERROR` event with the
+  `410 Expired` Status and ends, as kube-apiserver does once etcd compacted it away. A
+  namespace in `forbidden` or a plural in `unwatchable` is refused 403 for the watch verb.
 - Argo Rollouts' `rollouts` (argoproj.io/v1alpha1) and Flagger's `canaries`
   (flagger.app/v1beta1), listed in one namespace (`/apis/G/V/namespaces/{ns}/{plural}`) or in
   every namespace (`/apis/G/V/{plural}`, each item keeping its own `metadata.namespace`); a
@@ -21,10 +28,13 @@ It answers as kube-apiserver does for a custom resource (fleet.cattle.io/v1alpha
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +43,7 @@ from typing import Any
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.sources.servers import serve
@@ -174,9 +184,15 @@ class KubeServer:
     user: str = "system:serviceaccount:promobot:promobot"
     objects: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
     forbidden: set[str] = field(default_factory=set)  # namespaces RBAC refuses
-    faults: list[int] = field(default_factory=list)  # statuses to answer first, one a request
+    faults: list[int] = field(default_factory=list)  # statuses to answer lists first, one each
     hits: Counter[str] = field(default_factory=Counter)  # "list bundles fleet-default", "401"…
     url: str = ""
+    watch_seconds: float = 300.0  # the longest a watch request stays open
+    unwatchable: set[str] = field(default_factory=set)  # plurals whose watch RBAC refuses
+    # every change: (resourceVersion, plural, namespace, event type, the object as it became)
+    events: list[tuple[int, str, str, str, dict[str, Any]]] = field(default_factory=list)
+    compacted: int = 0  # watches from a version before this get 410 Expired
+    closing: bool = False  # the server is stopping: open watches end
     _version: int = 100
 
     def app(self) -> Starlette:
@@ -196,7 +212,63 @@ class KubeServer:
             meta = item["metadata"]
             meta["resourceVersion"] = str(self._version)
             plural = next(p for p, k in (KINDS | ROLLOUT_KINDS).items() if k == item["kind"])
-            self.objects.setdefault((plural, meta["namespace"]), {})[meta["name"]] = item
+            stored = self.objects.setdefault((plural, meta["namespace"]), {})
+            kind = "MODIFIED" if meta["name"] in stored else "ADDED"
+            stored[meta["name"]] = item
+            self.events.append((self._version, plural, meta["namespace"], kind, item))
+
+    def delete(self, plural: str, namespace: str, name: str) -> None:
+        item = self.objects.get((plural, namespace), {}).pop(name)
+        self._version += 1
+        item = copy.deepcopy(item)
+        item["metadata"]["resourceVersion"] = str(self._version)
+        self.events.append((self._version, plural, namespace, "DELETED", item))
+
+    def compact(self) -> None:
+        """etcd compacted its history: a watch from an older version must list again."""
+        self.compacted = self._version
+
+    def watch(self, request: Request, plural: str, namespace: str | None) -> Response:
+        """A watch from `resourceVersion`: every later change of `plural` (in `namespace`)."""
+        params = request.query_params
+        self.hits[f"watch {plural} {namespace or '*'}"] += 1
+        since = int(params.get("resourceVersion") or 0)
+        length = min(float(params.get("timeoutSeconds") or 1800), self.watch_seconds)
+        bookmarks = params.get("allowWatchBookmarks") in ("true", "True", "1")
+
+        def line(kind: str, obj: dict[str, Any]) -> bytes:
+            return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+
+        async def events() -> AsyncIterator[bytes]:
+            if since < self.compacted:
+                gone = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f"too old resource version: {since} ({self.compacted})",
+                    "reason": "Expired",
+                    "code": 410,
+                }
+                yield line("ERROR", gone)
+                return
+            seen, deadline = since, time.monotonic() + length
+            while not self.closing:
+                for version, kind_of, ns, kind, obj in list(self.events):
+                    if version > seen and kind_of == plural and namespace in (None, ns):
+                        yield line(kind, obj)
+                seen = max(seen, self._version)
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.02)
+            if bookmarks:
+                mark = {"kind": ROLLOUT_KINDS.get(plural) or KINDS[plural]}
+                yield line("BOOKMARK", {**mark, "metadata": {"resourceVersion": str(seen)}})
+
+        return StreamingResponse(events(), media_type="application/json")
+
+    def watching(self, request: Request) -> bool:
+        return request.query_params.get("watch") in ("true", "True", "1")
 
     @property
     def lists(self) -> int:
@@ -207,11 +279,23 @@ class KubeServer:
         if scheme.lower() != "bearer" or given != self.token:
             self.hits["401"] += 1
             return status_error(401, "Unauthorized", "Unauthorized")
-        if self.faults:
-            self.hits["fault"] += 1
+        if self.faults and not self.watching(request):  # lists only: a watch is in the
+            self.hits["fault"] += 1  # background, and would take them at random
             code = self.faults.pop(0)
             return status_error(code, "InternalError", "injected")
         return None
+
+    def _no_watch(self, plural: str, group: str, namespace: str | None) -> Response:
+        self.hits["403"] += 1
+        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        return status_error(
+            403,
+            "Forbidden",
+            f'{plural}.{group} is forbidden: User "{self.user}" cannot watch resource '
+            f'"{plural}" in API group "{group}" {scope}',
+            group=group,
+            kind=plural,
+        )
 
     async def version(self, request: Request) -> Response:
         refused = self._refused(request)
@@ -251,6 +335,10 @@ class KubeServer:
                 group="fleet.cattle.io",
                 kind=plural,
             )
+        if self.watching(request):
+            if plural in self.unwatchable:
+                return self._no_watch(plural, "fleet.cattle.io", namespace)
+            return self.watch(request, plural, namespace)
         self.hits[f"list {plural} {namespace}"] += 1
         stored = self.objects.get((plural, namespace), {})
         items = [stored[name] for name in sorted(stored)]
@@ -294,6 +382,10 @@ class KubeServer:
                 group=group,
                 kind=plural,
             )
+        if self.watching(request):
+            if plural in self.unwatchable:
+                return self._no_watch(plural, group, namespace)
+            return self.watch(request, plural, namespace)
         self.hits[f"list {plural} {namespace or '*'}"] += 1
         items = [
             stored[name]
@@ -335,7 +427,10 @@ def kube_server(**kwargs: Any) -> Iterator[KubeServer]:
     server = KubeServer(**kwargs)
     with serve(server.app()) as url:
         server.url = url
-        yield server
+        try:
+            yield server
+        finally:
+            server.closing = True  # open watches end, so the server can stop at once
 
 
 # --- Argo Rollouts' Rollout and Flagger's Canary -------------------------------------------------

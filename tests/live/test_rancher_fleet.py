@@ -268,7 +268,7 @@ def test_rbac_refusing_a_namespace_is_one_clear_error(tmp_path: Path) -> None:
         poll(server, tmp_path, "fleet-default/api-dev")
     message = str(caught.value)
     assert 'cannot list resource "bundles" in API group "fleet.cattle.io"' in message
-    assert "grant get and list" in message and "\n" not in message
+    assert "grant get, list and watch" in message and "\n" not in message
 
 
 def test_an_unreachable_api_server_is_one_clear_error(tmp_path: Path) -> None:

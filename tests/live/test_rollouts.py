@@ -294,8 +294,9 @@ def test_rbac_refusing_the_cluster_wide_list_says_what_to_grant(tmp_path: Path) 
     assert 'cannot list resource "rollouts" in API group "argoproj.io" at the cluster scope' in (
         found.message
     )
-    assert "grant get and list on rollouts.argoproj.io in every namespace (a ClusterRole" in (
-        found.message
+    assert (
+        "grant get, list and watch on rollouts.argoproj.io in every namespace (a ClusterRole"
+        in (found.message)
     )
     assert "\n" not in found.message and "kube-token" not in found.message
 
