@@ -523,6 +523,7 @@ def _service(env_file: Path | None) -> Any:
             config.argocd_token,
             config.argocd_webhook_secret,
             config.flux_webhook_secret,
+            *config.notify_target_urls.values(),  # an Apprise URL carries the target's token
         )
         if s is not None
     ]
