@@ -355,7 +355,9 @@ class Gatekeeper:
         if self.record is None:
             return
         results = [{"gate": r.name, "state": r.state, "reason": r.reason} for r in verdict.results]
-        if not self.record.changed(f"gate.{verdict.pr.number}", [verdict.pr.head_sha, results]):
+        # whether a merge was wanted is part of it: a /merge stopped by a freeze is a decision
+        seen = [verdict.pr.head_sha, results, wants_merge]
+        if not self.record.changed(f"gate.{verdict.pr.number}", seen):
             return
         self.record(
             "gate",
