@@ -499,6 +499,88 @@ def history(app: str, env: str, limit: int, fmt: str, repo: Path, ref: str) -> N
         )
 
 
+@main.command()
+@repo_option
+@click.option("--app", default=None, help="Only records of this app.")
+@click.option("--env", default=None, help="Only records of this environment.")
+@click.option("--since", default=None, help="From this date or time, or this long ago (7d).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--store",
+    is_flag=True,
+    help="Read the service's own log (PROMOBOT_QUEUE_URL or the data dir's queue) instead of "
+    "rebuilding it from the history and the PRs.",
+)
+@_friendly
+def audit(
+    repo: Path, app: str | None, env: str | None, since: str | None, fmt: str, store: bool
+) -> None:
+    """Who promoted what, where, when, on whose approval: promobot's merges and PR records.
+
+    From the checkout's history (promobot's merge commits) and its PRs (the signed metadata in
+    their descriptions, the approvals on the head that merged, promobot's signed replies to
+    commands); on GitHub or GitLab the PRs are read with the PROMOBOT_* settings."""
+    from bot import audit as log
+
+    try:
+        after = log.since(since) if since else None
+    except ValueError as exc:
+        raise PromobotError(f"--{exc}") from None
+    found = _store_records(after, app, env) if store else _history_records(repo)
+    chosen = sorted(
+        (r for r in found if log.matches(r, app, env, after)), key=lambda r: (r.at, r.id)
+    )
+    if fmt == "json":
+        for record in chosen:
+            click.echo(record.line())
+        return
+    if not chosen:
+        click.echo("No audit records" + (" match." if app or env or since else "."))
+        return
+    for record in chosen:
+        who = f"@{record.actor}" if record.actor else "promobot"
+        approved = f" approved by {', '.join(record.approvers)}" if record.approvers else ""
+        what = record.versions() or record.command or ""
+        pr = f"#{record.pr}" if record.pr is not None else ""
+        sha = f" {record.sha[:10]}" if record.sha else ""
+        click.echo(
+            click.style(record.at.astimezone().strftime("%Y-%m-%d %H:%M"), fg="bright_black")
+            + f"  {record.kind:<15} {record.env or '':<10} {','.join(record.apps):<12} {pr:<6}"
+            + f" {who}{approved}{sha}  {what}"
+            + (f"  ({record.outcome}: {record.reason})" if record.kind == "command" else "")
+        )
+
+
+def _history_records(repo: Path) -> list[Any]:
+    from bot import audit_history, settings
+    from bot.service import build_forge, build_signer
+
+    local = LocalForge(repo)
+    merged = audit_history.merges(local)
+    configured = settings.load()
+    if configured.forge == "local":
+        signer = build_signer(configured.model_copy(update={"repo": str(local.root)}), local)
+        numbers = audit_history.local_numbers(local)
+        return list(audit_history.records(local, signer, str(local.root), merged, numbers))
+    forge = build_forge(configured)
+    signer = build_signer(configured, forge)
+    return list(audit_history.records(forge, signer, configured.repo, merged))
+
+
+def _store_records(after: Any, app: str | None, env: str | None) -> list[Any]:
+    from bot import settings
+    from bot.queue import Queue
+
+    configured = settings.load()
+    queue = Queue(configured, configured.repo, lambda job: None).scope(configured.repo)
+    found: list[Any] = []
+    cursor: str | None = ""
+    while cursor is not None:
+        page, cursor = queue.audit_read(after=cursor, since=after, app=app, env=env, limit=1000)
+        found += page
+    return found
+
+
 env_file_option = click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -523,6 +605,7 @@ def _service(env_file: Path | None) -> Any:
             config.argocd_token,
             config.argocd_webhook_secret,
             config.flux_webhook_secret,
+            *config.notify_target_urls.values(),  # an Apprise URL carries the target's token
         )
         if s is not None
     ]

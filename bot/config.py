@@ -7,6 +7,7 @@ positions when something is wrong, so a 500-app configuration loads in milliseco
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -709,6 +710,13 @@ class Config(_Model):
     permissions: dict[str, dict[str, tuple[str, ...]]] = Field(
         {}, description="Per command, environment globs to who may run it (default: write access)."
     )
+    notify: dict[str, dict[str, tuple[str, ...]]] = Field(
+        {},
+        description="Per environment glob, target name to the events it is sent (opened, "
+        "waiting, blocked, merged, failed, rolled-back, held, or *); every glob that matches "
+        "applies. A target's Apprise URL is the service setting PROMOBOT_NOTIFY_<NAME>, never "
+        "in the repo.",
+    )
 
     @cached_property
     def order(self) -> tuple[str, ...]:
@@ -1059,6 +1067,7 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                     "belongs to at most one group",
                 )
             grouped.setdefault(app_name, group)
+    yield from _notify_problems(config)
     for command in config.permissions:
         if command not in COMMANDS:
             close = difflib.get_close_matches(command, COMMANDS, n=1)
@@ -1070,6 +1079,50 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
 
 
 _NAME = re.compile(NAME_PATTERN)
+NOTIFY_EVENTS = ("opened", "waiting", "blocked", "merged", "failed", "rolled-back", "held")
+NOTIFY_TARGET = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")  # the <NAME> of PROMOBOT_NOTIFY_<NAME>
+
+
+def _notify_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """`notify:` names targets, never addresses: a URL here would let whoever edits the repo
+    have promobot send what it knows to a server of their choosing."""
+    envs = list(config.environments)
+    for glob, targets in config.notify.items():
+        if not any(fnmatch.fnmatchcase(env, glob) for env in envs):
+            yield (
+                ("notify", glob),
+                f"notify: {glob!r} matches no environment; environments: {', '.join(envs)}",
+            )
+        for target, wanted in targets.items():
+            where = ("notify", glob, target)
+            if "://" in target or "/" in target or "@" in target or "." in target:
+                yield (
+                    where,
+                    f"notify: {target!r} looks like an address; name a target instead, "
+                    "and set its Apprise URL in the service setting PROMOBOT_NOTIFY_<NAME> (the "
+                    "repo cannot send notifications to an address of its choosing)",
+                )
+            elif not NOTIFY_TARGET.fullmatch(target):
+                yield (
+                    where,
+                    f"notify: target name {target!r} must be letters, digits and '_', starting "
+                    "with a letter (it names the setting PROMOBOT_NOTIFY_<NAME>)",
+                )
+            for i, event in enumerate(wanted):
+                if "://" in event:
+                    yield (
+                        (*where, i),
+                        "notify: an event list holds events, not addresses; the target's "
+                        "Apprise URL is the service setting PROMOBOT_NOTIFY_<NAME>",
+                    )
+                elif event != "*" and event not in NOTIFY_EVENTS:
+                    close = difflib.get_close_matches(event, NOTIFY_EVENTS, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    yield (
+                        (*where, i),
+                        f"notify: unknown event {event!r}; {hint}events: "
+                        f"{', '.join(NOTIFY_EVENTS)} or *",
+                    )
 
 
 def _bad_name(kind: str, name: str) -> str:

@@ -263,6 +263,11 @@ class Engine:
         # the versions whose verification failed in an environment (app → component →
         # version): automatic promotions do not bring them there again; /promote still can
         self.refused: Callable[[str], list[dict[str, dict[str, str]]]] | None = None
+        # told of every PR promobot opened, superseded or closed, with its promotion (the
+        # service writes the audit record)
+        self.on_action: Callable[[Action, planner.Promotion, PullRequest | None], None] | None = (
+            None
+        )
         self._states: dict[str, State] = {}
         self._me: Account | None = None
         self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
@@ -452,7 +457,7 @@ class Engine:
         now = replace(
             pr, title=prepared.title, body=prepared.body, labels=labels, head_sha=prepared.commit
         )
-        return Action("superseded", promotion.branch, pr.number, prepared.title, now)
+        return self._did(Action("superseded", promotion.branch, pr.number, prepared.title, now))
 
     def _open(
         self,
@@ -474,7 +479,21 @@ class Engine:
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)
             pr = replace(pr, title=prepared.title, body=prepared.body)
         self._closed.pop(promotion.branch, None)
-        return Action("opened", promotion.branch, pr.number, prepared.title, pr)
+        return self._did(Action("opened", promotion.branch, pr.number, prepared.title, pr))
+
+    def _did(
+        self,
+        action: Action,
+        promotion: planner.Promotion | None = None,
+        pr: PullRequest | None = None,
+    ) -> Action:
+        """Tell `on_action` (the audit log) of a PR promobot changed; the action, as it was."""
+        if self.on_action is not None:
+            pr = pr or action.pr
+            meta = promotion or (self.promotion_of(pr) if pr is not None else None)
+            if meta is not None:
+                self.on_action(action, meta, pr)
+        return action
 
     def _prepare(
         self,
@@ -548,7 +567,7 @@ class Engine:
             )
             self.forge.update_pr(pr.number, labels=(*pr.labels, CLOSED_LABEL))
             self.forge.close_pr(pr.number)
-            actions.append(Action("closed", pr.branch, pr.number))
+            actions.append(self._did(Action("closed", pr.branch, pr.number), meta, pr))
         return actions
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot import composition, gates, render
+from bot import audit, composition, gates, render
 from bot.engine import Engine, State, history, isolated, outside, running_since
 from bot.errors import MergeRefused, PromobotError, SourceError
 from bot.forges.base import Check, Forge, PullRequest, Review
@@ -58,6 +58,10 @@ def _env_of(pr: PullRequest) -> str:
     return pr.branch.split("/")[1] if pr.branch.count("/") >= 2 else ""
 
 
+def _instant(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z") if when else None
+
+
 def _fingerprint(pr: PullRequest) -> tuple[object, ...]:
     # a review, a comment, a label or a push moves `updated_at` (GitHub and GitLab)
     return (pr.updated_at, pr.head_sha, pr.labels)
@@ -86,6 +90,7 @@ class Gatekeeper:
         self.engine = engine
         self.live = live  # what clusters run, for healthy: gates
         self.on_merge: Callable[[int, Promotion], None] | None = None  # verification starts
+        self.record: audit.Recorder | None = None  # verdicts that changed, merges, refusals
         self.forge: Forge = engine.forge
         self.clock = clock
         self.wake = wake  # soak timers and freeze windows end without an event: be woken then
@@ -317,17 +322,68 @@ class Gatekeeper:
         self._looks[pr.number] = _Look(_fingerprint(pr), now, verdict.next_look, settled)
         self.publish(verdict, next((c for c in on_head if c.name == STATUS), None))
         wants_merge = env.auto_merge if merge is None else merge
+        self._record_verdict(verdict, inputs, bool(wants_merge))
         if wants_merge and overall.state == "pass":
             try:
                 self.check_what_merges(pr, promotion)
                 verdict.merged = self.forge.merge(pr.number, pr.head_sha)
                 log.info("merged", extra={"number": pr.number, "branch": pr.branch})
+                if self.record is not None:
+                    self.record(
+                        "merged",
+                        **audit.about(promotion, pr),
+                        sha=verdict.merged,
+                        approvers=gates.approved_by(inputs),
+                        outcome="merged" if merge else "auto-merged",
+                        reason=overall.reason,
+                    )
                 if self.on_merge is not None:
                     self.on_merge(pr.number, promotion)
             except MergeRefused as exc:
                 log.warning("merge refused", extra={"number": pr.number, "error": str(exc)})
                 verdict.notes.append(str(exc))
+                # once per PR head and reason: an auto-merging PR someone pushed to is refused
+                # at every look
+                if self.record is not None and self.record.changed(
+                    f"refused.{pr.number}", [pr.head_sha, str(exc)]
+                ):
+                    self.record(
+                        "refused", **audit.about(promotion, pr), outcome="refused", reason=str(exc)
+                    )
         return verdict
+
+    def _record_verdict(self, verdict: Verdict, inputs: gates.Inputs, wants_merge: bool) -> None:
+        """The verdict and what it was made from, when it differs from the last one recorded
+        for the PR (the reconcile evaluates often; an unchanged verdict is no decision)."""
+        if self.record is None:
+            return
+        results = [{"gate": r.name, "state": r.state, "reason": r.reason} for r in verdict.results]
+        # whether a merge was wanted is part of it: a /merge stopped by a freeze is a decision
+        seen = [verdict.pr.head_sha, results, wants_merge]
+        if not self.record.changed(f"gate.{verdict.pr.number}", seen):
+            return
+        self.record(
+            "gate",
+            **audit.about(verdict.promotion, verdict.pr),
+            approvers=gates.approved_by(inputs),
+            outcome=verdict.overall.state,
+            reason=verdict.overall.reason,
+            inputs={
+                "gates": results,
+                "merge_wanted": wants_merge,
+                "reviews": [
+                    {"user": r.user, "state": r.state, "sha": r.sha, "at": _instant(r.submitted_at)}
+                    for r in inputs.reviews
+                ],
+                "eligible": sorted(inputs.eligible),
+                "checks": [{"name": c.name, "state": c.state} for c in inputs.checks],
+                "labels": sorted(inputs.labels),
+                "upstream": inputs.upstream,
+                "upstream_since": _instant(inputs.upstream_since),
+                "upstream_healthy_since": _instant(inputs.upstream_healthy_since),
+                "now": _instant(inputs.now),
+            },
+        )
 
     def preview(
         self, state: State, promotion: Promotion

@@ -116,8 +116,22 @@ def next_change(inputs: Inputs) -> datetime | None:
 # --- approvals ---------------------------------------------------------------------------------
 
 
-def _approvals(inputs: Inputs) -> GateResult:
-    needed = inputs.gates.approvals
+@dataclass(frozen=True)
+class _Tally:
+    approved: list[str]  # "@alice": eligible approvals on the head, in order
+    objected: list[str]
+    not_counted: list[str]
+    stale: int
+    unbound: int
+
+
+def approved_by(inputs: Inputs) -> tuple[str, ...]:
+    """Who gave the approvals the approvals gate counts (logins, in order), for the audit log:
+    exactly those the gate's reason names as approved."""
+    return tuple(name.removeprefix("@") for name in _tally(inputs).approved)
+
+
+def _tally(inputs: Inputs) -> _Tally:
     eligible = {_key(u) for u in inputs.eligible}
     requesters = {_key(r) for r in inputs.requesters}
     bots = {_key(b) for b in inputs.bots}
@@ -150,6 +164,14 @@ def _approvals(inputs: Inputs) -> GateResult:
         elif review.state == "approved":
             stale += 1
 
+    return _Tally(approved, objected, not_counted, stale, unbound)
+
+
+def _approvals(inputs: Inputs) -> GateResult:
+    needed = inputs.gates.approvals
+    tally = _tally(inputs)
+    approved, objected, not_counted = tally.approved, tally.objected, tally.not_counted
+    stale, unbound = tally.stale, tally.unbound
     if objected:
         reason = f"approvals: {', '.join(objected)} requested changes"
         return GateResult("approvals", "fail", reason)

@@ -160,7 +160,7 @@ class Intake:
             return self._outcome(source, "ignored", reason, key)
         if self.service.queue.seen(key):
             return self._outcome(source, "duplicate", key, key)
-        self.service.submit_event(event)
+        self.service.submit_event(event, delivery=key)
         return self._outcome(source, "queued", event.kind, key)
 
     def _outcome(self, source: str, outcome: str, detail: str, key: str = "") -> tuple[str, str]:

@@ -65,5 +65,5 @@ def setup(level: str = "info", secrets: Iterable[str] = (), stream: object = Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("huey", "uvicorn.access", "urllib3", "httpx"):
+    for noisy in ("huey", "uvicorn.access", "urllib3", "httpx", "apprise"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

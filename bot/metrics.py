@@ -89,3 +89,26 @@ DELIVERY_RESTORE = Gauge(
     ["repo", "env"],
     registry=REGISTRY,
 )
+AUDIT_RECORDS = Counter(
+    "promobot_audit_records_total",
+    "Audit records written, by kind (opened, gate, command, merged, refused, …)",
+    ["kind"],
+    registry=REGISTRY,
+)
+AUDIT_FAILED = Counter(
+    "promobot_audit_write_failures_total",
+    "Audit records a sink could not take (the store, the file, the notifier); the decision went on",
+    ["sink"],
+    registry=REGISTRY,
+)
+AUDIT_GATES_UNCHANGED = Counter(
+    "promobot_audit_gate_verdicts_unchanged_total",
+    "Gate evaluations not recorded because the verdict had not changed since the last record",
+    registry=REGISTRY,
+)
+NOTIFICATIONS = Counter(
+    "promobot_notifications_total",
+    "Notifications by target name and outcome (sent, failed, unconfigured, duplicate)",
+    ["target", "outcome"],
+    registry=REGISTRY,
+)

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 from redis.exceptions import LockError
 
+from bot.audit import Record
+from bot.audit import matches as audit_matches
 from bot.errors import RateLimited, Unavailable
 from bot.settings import Settings
 
@@ -46,11 +49,20 @@ LEDGER_TTL = 400 * 24 * 3600  # a comment's commands run once; a replay a year o
 MAX_ATTEMPTS = 8
 VALUE_TTL = 30 * 24 * 3600  # a cluster's last report is kept a month after it was made
 LOCK_WAIT = 5.0  # seconds a job waits for its repo's lock before it is put back
-UNLOCKED = frozenset({"reconcile", "delivery"})  # they read no repo (polling, parsing)
+# they read no repo (polling, parsing, sending a message): a slow chat service holds no lock
+UNLOCKED = frozenset({"reconcile", "delivery", "notify"})
+AUDIT_PAGE_MAX = 1000  # records one read returns at most
 SHARED = "promobot:repos"  # the huey name of the queue that serves many repos
 # Higher runs first: a delivery decides what comes next, a command never waits behind a
 # backlog of syncs, then what can merge, then new promotions, then the reconcile.
-PRIORITY = {"delivery": 50, "command": 40, "gates": 30, "sync": 20, "reconcile": 10}
+PRIORITY = {
+    "delivery": 50,
+    "command": 40,
+    "gates": 30,
+    "notify": 25,  # people wait for them, but they never hold up what can merge
+    "sync": 20,
+    "reconcile": 10,
+}
 Runner = Callable[[dict[str, Any]], None]
 
 
@@ -199,7 +211,104 @@ class Queue:
             "CREATE TABLE IF NOT EXISTS promobot_items "
             "(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, item TEXT)"
         )
+        # The audit log: append-only. There is no update or delete path in promobot, and these
+        # triggers refuse one made by hand through SQLite (someone who can write the file can
+        # drop them: see SECURITY.md for what this does and does not protect).
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS promobot_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "repo TEXT NOT NULL, at REAL NOT NULL, env TEXT, apps TEXT NOT NULL, "
+            "record TEXT NOT NULL)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS promobot_audit_repo ON promobot_audit (repo, seq)")
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER IF NOT EXISTS promobot_audit_no_{verb.lower()} BEFORE {verb} "
+                "ON promobot_audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+            )
         return db
+
+    # --- the audit log --------------------------------------------------------------------------
+
+    def audit_append(self, repo: str, record: Record) -> None:
+        """Append one record (SQLite: a row; Redis: a stream entry, kept without a cap)."""
+        line = record.line()
+        if self._redis:
+            self.huey.storage.conn.xadd(f"{prefix(repo)}.audit", {"r": line})
+            return
+        with closing(self._sqlite()) as db:
+            db.execute(
+                "INSERT INTO promobot_audit (repo, at, env, apps, record) VALUES (?, ?, ?, ?, ?)",
+                (repo, record.at.timestamp(), record.env, "," + ",".join(record.apps) + ",", line),
+            )
+
+    def audit_read(
+        self,
+        repo: str,
+        *,
+        after: str = "",
+        since: datetime | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Record], str | None]:
+        """Records of `repo`, oldest first, from the cursor `after` (exclusive) and time
+        `since`, of `app` and `env`; at most `limit`, and the cursor of the next page (None:
+        there is none). The cursor is opaque: a row number (SQLite), a stream id (Redis)."""
+        limit = max(1, min(limit, AUDIT_PAGE_MAX))
+        if self._redis:
+            return self._audit_redis(repo, after, since, app, env, limit)
+        where, args = ["repo = ?"], [repo]
+        if after:
+            where.append("seq > ?")
+            args.append(str(int(after)))
+        if since is not None:
+            where.append("at >= ?")
+            args.append(str(since.timestamp()))
+        if env is not None:
+            where.append("env = ?")
+            args.append(env)
+        if app is not None:
+            where.append("instr(apps, ?) > 0")
+            args.append(f",{app},")
+        with closing(self._sqlite()) as db:
+            rows = db.execute(
+                f"SELECT seq, record FROM promobot_audit WHERE {' AND '.join(where)} "
+                "ORDER BY seq LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        found = [Record.parse(text) for _, text in rows[:limit]]
+        return found, str(rows[limit - 1][0]) if len(rows) > limit else None
+
+    def _audit_redis(
+        self,
+        repo: str,
+        after: str,
+        since: datetime | None,
+        app: str | None,
+        env: str | None,
+        limit: int,
+    ) -> tuple[list[Record], str | None]:
+        conn = self.huey.storage.conn
+        key = f"{prefix(repo)}.audit"
+        # stream ids start with the server's milliseconds: `since` skips what came before
+        start = f"({after}" if after else f"{int(since.timestamp() * 1000)}-0" if since else "-"
+        found: list[Record] = []
+        scanned = 0
+        while len(found) < limit and scanned < 10 * AUDIT_PAGE_MAX:  # a sparse filter: paged
+            batch = conn.xrange(key, start, "+", count=max(limit, 100))
+            if not batch:
+                return found, None
+            for entry_id, fields in batch:
+                scanned += 1
+                ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                start = f"({ident}"
+                record = Record.parse(fields[b"r"].decode())
+                if audit_matches(record, app, env, since):
+                    found.append(record)
+                    if len(found) == limit:
+                        more = conn.xrange(key, start, "+", count=1)
+                        return found, ident if more else None
+        return found, start.removeprefix("(")
 
     def submit(self, job: dict[str, Any], delay: float = 0, priority: int = 0) -> None:
         if self.shared and job.get("kind") != "delivery" and "repo" not in job:
@@ -493,6 +602,22 @@ class RepoQueue:
 
     def recall(self, name: str) -> str | None:
         return self.queue.get(f"{self.prefix}.value.{name}")
+
+    def audit_append(self, record: Record) -> None:
+        self.queue.audit_append(self.repo, record)
+
+    def audit_read(
+        self,
+        *,
+        after: str = "",
+        since: datetime | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Record], str | None]:
+        return self.queue.audit_read(
+            self.repo, after=after, since=since, app=app, env=env, limit=limit
+        )
 
     def window(self, key: str, seconds: float) -> float:
         """Seconds left in `key`'s window, or 0 after starting a new one of `seconds` (a

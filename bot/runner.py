@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import commands, composition, planner, render
+from bot import audit, commands, composition, planner, render
 from bot.commands import Who
 from bot.engine import Action, Engine, State, history
 from bot.errors import PromobotError
@@ -69,6 +69,7 @@ class Runner:
         # after a merge: the service's sync, which also evaluates the PRs it opens
         self.cascade = cascade or engine.sync
         self.claim = claim or in_memory()
+        self.record: audit.Recorder | None = None  # every command run: who, allowed or not
 
     def handle(self, event: CommentEvent) -> list[str]:
         """Carry out the commands in one new comment; the replies posted, in order."""
@@ -120,7 +121,9 @@ class Runner:
             promotion = self.engine.promotion_of(pr) if pr is not None else None
             context = Context(self.who(comment.user), pr, promotion)
             for command in parsed.commands:
-                replies.append(self.run(command, context))
+                # what the command does (a merge, a PR opened) is recorded as its author's
+                with audit.context(actor=comment.user, comment=str(comment.id)):
+                    replies.append(self.run(command, context))
         ack = self.engine.signer.mark("ack", comment=comment.id)
         for text in replies:
             self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
@@ -146,11 +149,50 @@ class Runner:
         refused = commands.authorize(command, env, context.who, state.config.permissions)
         if refused is not None:
             log.info("command refused", extra={"command": command.name, "user": context.who.login})
+            self._record(command, context, env, "refused", refused)
             return f"{quoted}❌ {refused}. Nothing was changed."
         try:
-            return quoted + self._run(command, context, env)
+            answer = self._run(command, context, env)
         except PromobotError as exc:
+            self._record(command, context, env, "failed", str(exc))
             return f"{quoted}❌ {exc}"
+        self._record(command, context, env, "allowed", answer)
+        return quoted + answer
+
+    def _record(
+        self, command: commands.Command, context: Context, env: str | None, outcome: str, said: str
+    ) -> None:
+        """The command, its author, whether they were allowed (and on what: the forge's view
+        of them) and what came of it, in the first line of the reply."""
+        if self.record is None:
+            return
+        about = audit.about(context.promotion, context.pr) if context.promotion else {}
+        if context.pr is not None and not about:
+            about = {"pr": context.pr.number, "url": context.pr.url, "head": context.pr.head_sha}
+        named = (
+            command.apps
+            if isinstance(command, commands.Promote)
+            else (command.app,)
+            if isinstance(command, commands.Rollback | commands.History)
+            else ()
+        )
+        if named:  # the apps the command names, rather than the PR's it was written in
+            about = {**about, "apps": tuple(named), "changes": ()}
+        first = said.strip().splitlines()[0] if said.strip() else ""
+        self.record(
+            "command",
+            **{**about, "env": env or about.get("env")},
+            actor=context.who.login,
+            command=command.line,
+            outcome=outcome,
+            reason=first[:300],
+            inputs={
+                "command": command.name,
+                "permission": context.who.permission,
+                "teams": sorted(context.who.teams),
+                "comment": audit.current("comment"),
+            },
+        )
 
     def _env(self, command: commands.Command, context: Context) -> str | None:
         if isinstance(command, commands.Promote) and command.to:

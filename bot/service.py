@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import budget, events, intake, metrics, planner, signing
+from bot import audit, budget, events, intake, metrics, notify, planner, signing
 from bot.budget import Pacer
 from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
 from bot.errors import PromobotError, RateLimited
 from bot.forges import forge_class
-from bot.forges.base import Forge
+from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
@@ -138,10 +138,25 @@ class Service:
         self.engine.refused = self.refused
         self.gatekeeper.on_merge = self.watch_merge
         self.live.store = self.queue
+        # the audit log: the data dir's file, the queue's store, and the notifications it drives
+        self.record = audit.Recorder(
+            settings.repo,
+            [audit.JsonLines(settings.data_dir / audit.FILENAME), self._notify],
+            store=self.queue,
+            clock=clock,
+        )
+        self.notifier = notify.Notifier(
+            {n: url.get_secret_value() for n, url in settings.notify_target_urls.items()},
+            claim=self.queue.claim,
+            timeout=settings.notify_seconds,
+        )
+        self.engine.on_action = self._recorded_action
+        self.gatekeeper.record = self.record
         self.intake = Intake(self)
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
         )
+        self.runner.record = self.record
         self._sources: Sources | None = None  # built on the first reconcile
         self._other_forges: dict[str, Forge] = {}
         self._timer: threading.Thread | None = None
@@ -160,7 +175,7 @@ class Service:
         """A verified webhook delivery, as it came: the worker parses and filters it."""
         self.queue.submit(intake.delivery(source, headers, body), priority=PRIORITY["delivery"])
 
-    def submit_event(self, event: events.Event) -> None:
+    def submit_event(self, event: events.Event, delivery: str | None = None) -> None:
         """Queue the work an event needs. Whatever asks for a sync (a push to the default
         branch, a merge, a new version) only records the request: one sync serves every
         request made before it begins, so a burst of pushes costs one or two syncs."""
@@ -174,15 +189,23 @@ class Service:
             self.submit_sync(
                 [(event.source_key, event.version, event.digest)]
                 if isinstance(event, events.Artifact)
-                else []
+                else [],
+                delivery=delivery,
             )
             return
         kind = "command" if isinstance(event, events.CommentEvent) else "gates"
         job = {"id": str(uuid.uuid4()), "kind": "event", "event": event.model_dump(mode="json")}
+        if delivery:
+            job["delivery"] = delivery  # the audit records of the job name it
         self.queue.submit(job, priority=PRIORITY[kind])
 
     def submit_sync(
-        self, artifacts: Sequence[Published] = (), *, review: bool = False, after: float = 0
+        self,
+        artifacts: Sequence[Published] = (),
+        *,
+        review: bool = False,
+        after: float = 0,
+        delivery: str | None = None,
     ) -> None:
         """Ask for a sync (with newly published versions); `review` also re-evaluates the open
         PRs afterwards, as the reconcile does; `after` seconds from now at the earliest."""
@@ -190,7 +213,14 @@ class Service:
         ticket = 0
         for item in items or [None]:
             ticket = self.queue.request("sync", item)
-        job = {"id": str(uuid.uuid4()), "kind": "sync", "ticket": ticket, "review": review}
+        job: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "kind": "sync",
+            "ticket": ticket,
+            "review": review,
+        }
+        if delivery:  # a coalesced sync serves others' requests too: it names the one that asked
+            job["delivery"] = delivery
         delay = max(self.settings.coalesce_seconds, after)  # pushes moments apart: one sync
         self.queue.submit(job, delay=delay, priority=PRIORITY["sync"])
 
@@ -209,7 +239,10 @@ class Service:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            with budget.spending(self.budget_key):  # the forge calls spend this repo's budget
+            with (
+                budget.spending(self.budget_key),  # the forge calls spend this repo's budget
+                audit.context(job=job.get("id"), delivery=job.get("delivery")),
+            ):
                 actions = self._run(job)
             for action in actions:
                 metrics.ACTIONS.labels(self.label, action.outcome).inc()
@@ -254,12 +287,17 @@ class Service:
         if kind == "delivery":
             self.intake.take(job)
             return []
+        if kind == "notify":
+            self.notifier.send(audit.Record.from_json(job["record"]), list(job["targets"]))
+            return []
         return self.handle(events.load(job["event"]))
 
     def _within_budget(self, job: dict[str, Any]) -> None:
         """Spend the forge's rate limit by priority: a job that must keep a reserve for more
         urgent ones is put back until the window resets (as the forge itself would say)."""
         kind = job.get("kind")
+        if kind == "notify":
+            return  # it asks the forge nothing
         spends = SPENDS.get(str(kind), "delivery")
         if kind == "event" and job.get("event", {}).get("kind") == "comment":
             spends = "command"
@@ -325,6 +363,38 @@ class Service:
             self.runner.handle(event)
         return []
 
+    # --- the audit log and the notifications it drives ----------------------------------------
+
+    def _recorded_action(
+        self, action: Action, promotion: Promotion, pr: PullRequest | None
+    ) -> None:
+        """A PR promobot opened, superseded or closed, as an audit record."""
+        kind: audit.Kind
+        if action.outcome == "opened":
+            kind = "rollback-opened" if promotion.reason == "rollback" else "opened"
+        elif action.outcome in ("superseded", "closed"):
+            kind = action.outcome
+        else:
+            return
+        reason = "it would change nothing" if kind == "closed" else ""
+        self.record(kind, **audit.about(promotion, pr), outcome=action.outcome, reason=reason)
+
+    def _notify(self, record: audit.Record) -> None:
+        """The audit log's notifier sink: a job for the targets that want this record, if any
+        (sent by a worker, never here: this runs inside a gate evaluation or a sync)."""
+        latest = self.engine.latest
+        if latest is None or not latest.config.notify:
+            return
+        targets = notify.route(latest.config.notify, record)
+        if targets:
+            job = {
+                "id": str(uuid.uuid4()),
+                "kind": "notify",
+                "record": record.to_json(),
+                "targets": targets,
+            }
+            self.queue.submit(job, priority=PRIORITY["notify"])
+
     # --- verification after a merge -------------------------------------------------------------
 
     def _verifies(self) -> bool:
@@ -386,6 +456,7 @@ class Service:
         if judged == watch:
             return
         self.queue.remember(f"verify.{env}", judged.to_text())
+        self._record_verification(state, judged)
         if judged.state == "verified":
             self.engine.say_once(
                 watch.number,
@@ -406,6 +477,24 @@ class Service:
         )
         if rollback:
             self._roll_back(state, env, judged)
+
+    def _record_verification(self, state: State, watch: Watch) -> None:
+        apps = tuple(watch.wanted)
+        changes = tuple(
+            audit.Change(app, component, None, version)
+            for app, versions in watch.wanted.items()
+            for component, version in versions.items()
+        )
+        self.record(
+            "verified" if watch.state == "verified" else "verification-failed",
+            env=watch.env,
+            apps=apps,
+            pr=watch.number,
+            changes=changes,
+            outcome=watch.state,
+            reason=watch.reason,
+            sha=state.snapshot.commit,
+        )
 
     def _roll_back(self, state: State, env: str, watch: Watch) -> None:
         """Propose each app of a failed promotion back to what ran before it (merged at once

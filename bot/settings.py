@@ -5,12 +5,19 @@ Secrets are `SecretStr`: they print as `**********` in logs, reprs and errors.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from bot.config import parse_duration
 from bot.errors import PromobotError
@@ -19,6 +26,34 @@ from bot.signing import KEY_MIN
 
 class SettingsError(PromobotError):
     pass
+
+
+NOTIFY_PREFIX = "promobot_notify_"
+_NOTIFY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+class _NotifyTargets(PydanticBaseSettingsSource):
+    """`PROMOBOT_NOTIFY_<NAME>=<Apprise URL>`, as many as there are targets: the addresses
+    `notify:` in `.promobot.yaml` may name, and the only place they come from (the dotenv file,
+    then the environment, which wins)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.dotenv = dotenv
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the whole map comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        from_file = getattr(self.dotenv, "env_vars", {}) or {}
+        for source in (from_file, os.environ):
+            for key, value in source.items():
+                name = key.lower().removeprefix(NOTIFY_PREFIX)
+                if key.lower().startswith(NOTIFY_PREFIX) and value and _NOTIFY_NAME.fullmatch(name):
+                    found[name] = value
+        found.pop("target_urls", None)  # the field's own name, should someone set it
+        return {"notify_target_urls": found} if found else {}
 
 
 class Settings(BaseSettings):
@@ -73,9 +108,25 @@ class Settings(BaseSettings):
     fleet_context: str = ""  # a context of that kubeconfig; its current-context by default
     # the clusters whose Argo Rollouts Rollouts and Flagger Canaries `live: {rollout: …}` reads:
     # a path to the operator's kubeconfig (the repo's `context:` only picks among its contexts)
-    kubeconfig: str | None = None  # the credentials may get and list rollouts or canaries
+    kubeconfig: str | None = None  # the credentials may get, list and watch rollouts or canaries
+    # notification targets by name (lower case) → Apprise URL, from PROMOBOT_NOTIFY_<NAME>:
+    # service settings, so the repo's `notify:` can name a target but never an address
+    notify_target_urls: dict[str, SecretStr] = Field(default_factory=dict)
+    notify_timeout: str = "5s"  # a chat service slower than this to answer is given up on
 
-    @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        notify = _NotifyTargets(settings_cls, dotenv_settings)
+        return init_settings, env_settings, dotenv_settings, notify, file_secret_settings
+
+    @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce", "notify_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -184,6 +235,10 @@ class Settings(BaseSettings):
     @property
     def body_seconds(self) -> float:
         return parse_duration(self.body_timeout).total_seconds()
+
+    @property
+    def notify_seconds(self) -> float:
+        return parse_duration(self.notify_timeout).total_seconds()
 
     @property
     def lock_seconds(self) -> int:

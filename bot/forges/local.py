@@ -366,6 +366,11 @@ class LocalForge:
                 if p["state"] == "open" and (label is None or label in p["labels"])
             ]
 
+    def pull_numbers(self) -> list[int]:
+        """Every PR's number, whatever its state (`promobot audit` reads them all)."""
+        with self._state() as data:
+            return sorted(int(n) for n in data["pulls"])
+
     def open_pr(self, branch: str, title: str, body: str, labels: tuple[str, ...]) -> PullRequest:
         head = self.head(branch)
         if head is None:

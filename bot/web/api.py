@@ -4,6 +4,8 @@
     GET /api/v1/apps/{app}           one app in every environment, its open promotions, history
     GET /api/v1/envs/{env}/history   what changed in one environment, commit by commit
     GET /api/v1/metrics/delivery     delivery (DORA) metrics per environment; ?days= (30)
+    GET /api/v1/audit                the audit log, oldest first: ?app= &env= &since= &limit=
+                                     &cursor= (the `next` of the page before)
     GET /api/v1/openapi.json         the OpenAPI 3.1 description of the above
 
 Same cache and the same read protection as the pages; errors are `{"error": "…"}`.
@@ -12,28 +14,52 @@ Same cache and the same read protection as the pages; errors are `{"error": "…
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import delivery
+from bot import audit, delivery
 from bot.errors import PromobotError
 from bot.web.access import ReadAccess
 from bot.web.overview import Overview
 
 log = logging.getLogger("promobot.web")
 PREFIX = "/api/v1"
+AUDIT_LIMIT = 100  # records a page holds unless ?limit= says (at most bot.queue.AUDIT_PAGE_MAX)
+_CURSOR = re.compile(r"\d{1,20}(-\d{1,20})?")  # a row number (SQLite) or a stream id (Redis)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class AuditRead(Protocol):
+    def __call__(
+        self,
+        *,
+        after: str = "",
+        since: datetime | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[audit.Record], str | None]: ...
 
 
 class Api:
-    def __init__(self, overview: Overview, read: ReadAccess, prefix: str = PREFIX) -> None:
+    def __init__(
+        self,
+        overview: Overview,
+        read: ReadAccess,
+        prefix: str = PREFIX,
+        *,
+        audit: AuditRead | None = None,
+    ) -> None:
         self.overview = overview
         self.read = read
         self.prefix = prefix  # "" under /api/v1/repos/<repo>, when several repos are served
+        self.audit_read = audit  # the queue's store, which every process writes
 
     def routes(self) -> list[BaseRoute]:
         prefix = self.prefix
@@ -42,6 +68,7 @@ class Api:
             Route(f"{prefix}/apps/{{app}}", self.guard(self.app)),
             Route(f"{prefix}/envs/{{env}}/history", self.guard(self.env_history)),
             Route(f"{prefix}/metrics/delivery", self.guard(self.delivery)),
+            Route(f"{prefix}/audit", self.guard(self.audit)),
             Route(f"{prefix}/openapi.json", self.guard(self.openapi)),
         ]
 
@@ -134,6 +161,43 @@ class Api:
                 "ref": state.snapshot.commit,
                 "history_limit": self.overview.history_limit,
                 **report.to_json(),
+            }
+        )
+
+    def audit(self, request: Request) -> Response:
+        """The audit log, oldest first, a page at a time. Asks neither the forge nor the repo:
+        only the queue's store. A bad parameter is a 400 saying which and why."""
+        params = request.query_params
+        known = ("app", "env", "since", "limit", "cursor")
+        unknown = sorted(set(params) - {*known, "token"})
+        if unknown:
+            return error(400, f"unknown query parameter {unknown[0]!r}; known: {', '.join(known)}")
+        for name in known:
+            if len(params.getlist(name)) > 1:
+                return error(400, f"{name}: give it once")
+        app, env = params.get("app") or None, params.get("env") or None
+        for name, value in (("app", app), ("env", env)):
+            if value is not None and not _NAME.fullmatch(value):
+                return error(400, f"{name}: {value[:100]!r} is not an app or environment name")
+        try:
+            since = audit.since(params["since"]) if params.get("since") else None
+        except ValueError as exc:
+            return error(400, str(exc))
+        raw_limit = params.get("limit") or str(AUDIT_LIMIT)
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+            return error(400, f"limit: {raw_limit[:20]!r} is not a number from 1 to 1000")
+        cursor = params.get("cursor") or ""
+        if cursor and not _CURSOR.fullmatch(cursor):
+            return error(400, "cursor: not one this API gave; use the `next` of a page")
+        if self.audit_read is None:
+            return error(404, "this process keeps no audit log")
+        records, following = self.audit_read(
+            after=cursor, since=since, app=app, env=env, limit=int(raw_limit)
+        )
+        return JSONResponse(
+            {
+                "records": [r.to_json() for r in records],
+                "next": following,
             }
         )
 
@@ -251,6 +315,37 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        f"{PREFIX}/audit": {
+            "get": {
+                "operationId": "audit",
+                "summary": "The audit log: every decision promobot made, oldest first, a page at "
+                "a time (`next` is the cursor of the following page, null on the last)",
+                "parameters": [
+                    {"name": "app", "in": "query", "schema": {"type": "string"}},
+                    {"name": "env", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "description": "an ISO date or time (UTC unless it says), or a "
+                        "duration ago: 7d, 24h",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    **_ok("AuditPage", "a page of records"),
+                    "400": {
+                        "description": "a bad query parameter",
+                        "content": {"application/json": {"schema": _ref("Error")}},
+                    },
+                },
+            }
+        },
         f"{PREFIX}/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -280,6 +375,55 @@ OPENAPI: dict[str, Any] = {
                 "properties": {"error": {"type": "string"}},
             },
             "Composition": _COMPOSITION,
+            "AuditPage": {
+                "type": "object",
+                "required": ["records", "next"],
+                "properties": {
+                    "records": {"type": "array", "items": _ref("AuditRecord")},
+                    "next": {"type": ["string", "null"]},
+                },
+            },
+            "AuditRecord": {
+                "type": "object",
+                "description": "one decision (bot/audit.py `Record.to_json`); v is the format",
+                "required": ["v", "id", "at", "repo", "kind"],
+                "properties": {
+                    "v": {"const": 1},
+                    "id": {"type": "string"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "repo": {"type": "string"},
+                    "kind": {"enum": list(audit.KINDS)},
+                    "env": {"type": ["string", "null"]},
+                    "apps": {"type": "array", "items": {"type": "string"}},
+                    "pr": {"type": ["integer", "null"]},
+                    "url": {"type": ["string", "null"]},
+                    "title": {"type": ["string", "null"]},
+                    "head": {"type": ["string", "null"]},
+                    "sha": {"type": ["string", "null"], "description": "merged: the merge commit"},
+                    "changes": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "app": {"type": "string"},
+                                "component": {"type": "string"},
+                                "from": {"type": ["string", "null"]},
+                                "to": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
+                    "cause": {"type": ["string", "null"]},
+                    "actor": {"type": ["string", "null"]},
+                    "approvers": {"type": "array", "items": {"type": "string"}},
+                    "requested_by": {"type": "array", "items": {"type": "string"}},
+                    "outcome": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "command": {"type": ["string", "null"]},
+                    "inputs": {"type": "object"},
+                    "delivery": {"type": ["string", "null"]},
+                    "job": {"type": ["string", "null"]},
+                },
+            },
             "Status": {
                 "type": "object",
                 "required": ["ref", "environments", "apps"],

@@ -101,7 +101,11 @@ class RepoApps:
             if key not in self._apps:
                 site = Site.of(context.settings, context.budget_key)
                 pages = Pages(seen, site, self.read)
-                routes = pages.routes() if kind == "pages" else Api(seen, self.read, "").routes()
+                routes = (
+                    pages.routes()
+                    if kind == "pages"
+                    else Api(seen, self.read, "", audit=context.queue.audit_read).routes()
+                )
                 handlers = {404: pages.not_found}
                 self._apps[key] = Starlette(routes=routes, exception_handlers=handlers)
             return self._apps[key]

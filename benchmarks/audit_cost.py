@@ -1,0 +1,117 @@
+"""What the audit log and notifications cost over one promotion's life, counted.
+
+On the GitHub simulator (promobot in-process, the steering tests' repo: dev → staging (30m
+soak, auto-merge) → prod-eu and prod-us (one approval from @acme/sre)), a version is published,
+merged into dev by a person, soaks into staging, gets prod PRs that the reconcile looks at ten
+times, is approved by alice and merged by her `/merge`. The same story runs twice: with the
+audit log (and notifications to a local receiver) and without it; the forge calls of each
+are counted by the simulator.
+
+    .venv/bin/python benchmarks/audit_cost.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot import audit, events
+from tests.e2e.scene import DAYS, PEOPLE, REPO, Clock, Scene, bot_service, config
+from tests.forgesim import Server
+
+NOTIFY = '\nnotify:\n  "*":\n    chat: ["*"]\n'
+
+
+def story(audited: bool, data: Path, receiver_port: int) -> dict[str, Any]:
+    real_now = datetime.now(UTC).replace(microsecond=0)
+    start = real_now + timedelta(days=3)
+    freeze = f"{DAYS[start.weekday()]} {start:%H}:00 - {DAYS[start.weekday()]} {start:%H}:59 UTC"
+    with Server() as server:
+        world = server.world
+        world.add_user("promobot[bot]", bot=True, token="bot-token")
+        files = {f"envs/{e}/api.yaml": "image:\n  tag: 1.4.2\n" for e in ("dev", "staging")}
+        files |= {f"envs/{e}/api.yaml": "image:\n  tag: 1.4.2\n" for e in ("prod-eu", "prod-us")}
+        repo = world.add_repo(REPO, {".promobot.yaml": config(freeze) + NOTIFY, **files})
+        repo.permissions["promobot[bot]"] = "admin"
+        for login, permission in PEOPLE.items():
+            world.add_user(login, token=f"{login}-token")
+            if permission:
+                repo.permissions[login] = permission
+        world.add_team("acme/sre", ["alice", "dave"])
+        clock = Clock(real_now + timedelta(seconds=5))
+        service = bot_service(
+            "github",
+            server,
+            data,
+            clock,
+            notify_target_urls={"chat": f"json://127.0.0.1:{receiver_port}/chat"},
+        )
+        if not audited:  # promobot as it was: nothing told of its decisions
+            service.engine.on_action = None
+            service.gatekeeper.record = None
+            service.runner.record = None
+        scene = Scene("github", world, server, service, service.forge, clock, start)
+        world.reset_calls()
+        service.handle(events.Artifact(source_key="image:ghcr.io/acme/api", version="1.5.0"))
+        dev = scene.open_pr("dev")
+        scene.say("bob", dev.number, "/merge")
+        clock.now += timedelta(minutes=31)
+        service.review_open()
+        eu = scene.open_pr("prod-eu")
+        for _ in range(10):  # the reconcile, with nothing new
+            clock.now += timedelta(minutes=5)
+            service.review_open()
+        scene.approve("alice", eu.number)
+        scene.say("alice", eu.number, "/merge")
+        calls = sum(world.calls.values())
+        service.queue.run_pending()  # the notify jobs
+        after_jobs = sum(world.calls.values())
+        return {"forge_calls": calls, "forge_calls_by_notify_jobs": after_jobs - calls}
+
+
+def main() -> None:
+    got: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers.get("content-length") or 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        with_log = story(True, Path(tmp) / "audited", receiver.server_address[1])
+        path = Path(tmp) / "audited" / audit.FILENAME
+        records = list(audit.read_lines(path))
+        size = path.stat().st_size
+        without = story(False, Path(tmp) / "plain", receiver.server_address[1])
+    receiver.shutdown()
+    kinds = Counter(r.kind for r in records)
+    result = {
+        "records": len(records),
+        "bytes": size,
+        "bytes_per_record": round(size / max(len(records), 1)),
+        "by_kind": dict(sorted(kinds.items())),
+        "gate_records": kinds["gate"],
+        "notifications_sent": len(got),
+        "forge_calls": {"with_audit": with_log["forge_calls"], "without": without["forge_calls"]},
+        "forge_calls_by_notify_jobs": with_log["forge_calls_by_notify_jobs"],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
