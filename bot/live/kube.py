@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -141,7 +142,7 @@ class Kube:
             body, calls = self.list(resource, namespace)
             if resource in self._unwatchable:
                 return body, calls
-            version = str(_obj(body, "metadata").get("resourceVersion") or "")
+            version = str(mapping(body, "metadata").get("resourceVersion") or "")
             found = items(body, f"{self.source}: the {resource.name} list")
             self._informers[key] = _Informer(self, resource, namespace, found, version)
             return body, calls
@@ -357,7 +358,7 @@ class _Informer:
         obj = event.get("raw_object") if isinstance(event, dict) else None
         if not isinstance(obj, dict):
             return
-        version = _obj(obj, "metadata").get("resourceVersion")
+        version = mapping(obj, "metadata").get("resourceVersion")
         with self._lock:
             if kind in ("ADDED", "MODIFIED"):
                 self._objects[_key(obj)] = obj
@@ -369,10 +370,31 @@ class _Informer:
 
 
 def _key(obj: dict[str, Any]) -> str:
-    meta = _obj(obj, "metadata")
+    meta = mapping(obj, "metadata")
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
-def _obj(data: Any, key: str) -> dict[str, Any]:
+# --- reading the untyped objects the client gives (a field may be absent or of another type) --
+
+
+def mapping(data: Any, key: str) -> dict[str, Any]:
+    """`data[key]` if it is an object, else an empty one."""
     value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, dict) else {}
+
+
+def integer(value: Any) -> int:
+    """`value` if it is an integer (not a bool), else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 time (`2026-11-30T11:00:00Z`), or None; a YAML fixture's datetime as is."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -49,7 +49,7 @@ from typing import Any
 from bot.config import Config
 from bot.forges.retry import DEFAULT, Policy
 from bot.live import kube
-from bot.live.kube import Kube, KubeError, Resource
+from bot.live.kube import Kube, KubeError, Resource, integer, mapping, timestamp
 from bot.live.state import Health, Live, Sync
 
 GROUP, VERSION, BUNDLES = "fleet.cattle.io", "v1alpha1", "bundles"
@@ -172,10 +172,10 @@ class Fleet:
             except KubeError as exc:
                 raise _fleet_error(exc) from None
             for item in found:
-                name = _obj(item, "metadata").get("name")
+                name = mapping(item, "metadata").get("name")
                 if isinstance(name, str):
                     listed[f"{namespace}/{name}"] = to_live(item, self.source, observed)
-            versions[namespace] = str(_obj(body, "metadata").get("resourceVersion") or "")
+            versions[namespace] = str(mapping(body, "metadata").get("resourceVersion") or "")
         self.resource_versions.update(versions)
         lives = {name: listed.get(name) or self._absent(name, observed) for name in wanted_names}
         return Poll(lives, calls, versions)
@@ -186,18 +186,18 @@ class Fleet:
 
 def to_live(bundle: Mapping[str, Any], source: str, observed: datetime) -> Live:
     """One Bundle → `Live` (the rules are in the module's docstring)."""
-    meta = _obj(bundle, "metadata")
-    status = _obj(bundle, "status")
-    summary = _obj(status, "summary")
+    meta = mapping(bundle, "metadata")
+    status = mapping(bundle, "status")
+    summary = mapping(status, "summary")
     ready_condition = _condition(status, "Ready")
     since = _since(ready_condition)
-    commit = _obj(meta, "labels").get(COMMIT_LABEL)
+    commit = mapping(meta, "labels").get(COMMIT_LABEL)
     commit = commit if isinstance(commit, str) and commit else None
 
     def live(sync: Sync, health: Health, revision: str | None, message: str = "") -> Live:
         return Live(source, sync, health, revision, since, observed, message=message[:500])
 
-    generation, seen = _int(meta.get("generation")), _int(status.get("observedGeneration"))
+    generation, seen = integer(meta.get("generation")), integer(status.get("observedGeneration"))
     if not status or (generation and seen < generation):
         return live(
             "out-of-sync",
@@ -205,10 +205,10 @@ def to_live(bundle: Mapping[str, Any], source: str, observed: datetime) -> Live:
             None,
             f"Fleet has not yet processed generation {generation or '?'} of this Bundle",
         )
-    desired, ready = _int(summary.get("desiredReady")), _int(summary.get("ready"))
+    desired, ready = integer(summary.get("desiredReady")), integer(summary.get("ready"))
     if desired == 0:
         return live("unknown", "missing", None, "the Bundle targets no cluster")
-    counted = [s for s, (_, key, _, _) in _STATES.items() if _int(summary.get(key)) > 0]
+    counted = [s for s, (_, key, _, _) in _STATES.items() if integer(summary.get(key)) > 0]
     if not counted and ready >= desired:
         if commit is None:
             return live("synced", "healthy", None, f"the Bundle has no {COMMIT_LABEL} label")
@@ -251,7 +251,7 @@ def _message(state: str, resources: list[dict[str, Any]]) -> str:
 
 def _errors(resources: list[dict[str, Any]]) -> bool:
     return any(
-        isinstance(s, dict) and _obj(s, "summary").get("error") is True
+        isinstance(s, dict) and mapping(s, "summary").get("error") is True
         for r in resources
         for s in r.get("nonReadyStatus") or []
     )
@@ -267,7 +267,7 @@ def _kind(item: Mapping[str, Any]) -> str:
 
 
 def _non_ready(status: Mapping[str, Any]) -> str:
-    summary = _obj(status, "summary")
+    summary = mapping(status, "summary")
     state = str(summary.get("state") or "not ready")
     messages = [m for m in summary.get("message") or [] if isinstance(m, str)]
     return f"{_kind(status)} {state}" + (f" ({', '.join(messages)})" if messages else "")
@@ -293,19 +293,7 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
 
 def _since(condition: Mapping[str, Any]) -> datetime | None:
     for key in ("lastTransitionTime", "lastUpdateTime"):
-        stamp = condition.get(key)
-        if isinstance(stamp, str) and stamp:
-            try:
-                return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            except ValueError:
-                continue
+        found = timestamp(condition.get(key))
+        if found is not None:
+            return found
     return None
-
-
-def _obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -63,13 +63,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from bot.config import Config, RolloutLive
 from bot.forges.retry import DEFAULT, Policy
 from bot.live import kube
-from bot.live.kube import Kube, KubeError, Resource
+from bot.live.kube import Kube, KubeError, Resource, integer, mapping, timestamp
 from bot.live.state import Live, Rollout
 
 SETTING = "PROMOBOT_KUBECONFIG"
@@ -187,7 +187,7 @@ class Rollouts:
                     continue
                 by_name: dict[tuple[str, str], Mapping[str, Any]] = {}
                 for item in listed:
-                    meta = _obj(item, "metadata")
+                    meta = mapping(item, "metadata")
                     by_name[(str(meta.get("namespace") or namespace), str(meta.get("name")))] = item
                 for one in asked:
                     obj = by_name.get((one.namespace, one.name))
@@ -233,9 +233,9 @@ def read(kind: str, obj: Mapping[str, Any]) -> Found:
 
 def argo_rollout(obj: Mapping[str, Any]) -> Found:
     """One Argo Rollouts Rollout → `Found` (the rules are in the module's docstring)."""
-    spec, status = _obj(obj, "spec"), _obj(obj, "status")
-    strategy = _obj(spec, "strategy")
-    canary = _obj(strategy, "canary")
+    spec, status = mapping(obj, "spec"), mapping(obj, "status")
+    strategy = mapping(spec, "strategy")
+    canary = mapping(strategy, "canary")
     blue_green = "blueGreen" in strategy and isinstance(strategy.get("blueGreen"), dict)
     done = bool(status.get("stableRS")) and status.get("stableRS") == status.get("currentPodHash")
     argo_phase, message = _argo_phase(obj)
@@ -250,24 +250,26 @@ def argo_rollout(obj: Mapping[str, Any]) -> Found:
         phase = "succeeded"
     else:
         phase = "progressing"
-    since = _time(_condition(status, "Completed", "True").get("lastTransitionTime"))
+    since = timestamp(_condition(status, "Completed", "True").get("lastTransitionTime"))
     since = since if phase == "succeeded" else None
     if blue_green:
         return Found(Rollout("blue-green", phase), since, message)
     steps = [s for s in canary.get("steps") or [] if isinstance(s, dict)]
-    index = min(max(_int(status.get("currentStepIndex")), 0), len(steps))
-    most = _int(_obj(canary, "trafficRouting").get("maxTrafficWeight")) or 100
+    index = min(max(integer(status.get("currentStepIndex")), 0), len(steps))
+    most = integer(mapping(canary, "trafficRouting").get("maxTrafficWeight")) or 100
     weight: int | None
     if phase == "aborted":
         weight = None
     elif done or index >= len(steps):
         weight = 100
     else:
-        reported = _obj(_obj(_obj(status, "canary"), "weights"), "canary").get("weight")
+        reported = mapping(mapping(mapping(status, "canary"), "weights"), "canary").get("weight")
         if isinstance(reported, int) and not isinstance(reported, bool):
             weight = reported * 100 // most
         else:
-            set_weights = [_int(s.get("setWeight")) for s in steps[: index + 1] if "setWeight" in s]
+            set_weights = [
+                integer(s.get("setWeight")) for s in steps[: index + 1] if "setWeight" in s
+            ]
             weight = set_weights[-1] * 100 // most if set_weights else 0
     step = (min(index + 1, len(steps)), len(steps)) if steps else (None, None)
     return Found(Rollout("canary", phase, step[0], step[1], weight), since, message)
@@ -275,11 +277,11 @@ def argo_rollout(obj: Mapping[str, Any]) -> Found:
 
 def _argo_phase(obj: Mapping[str, Any]) -> tuple[str, str]:
     """GetRolloutPhase: the phase and message a client should believe."""
-    meta, spec, status = _obj(obj, "metadata"), _obj(obj, "spec"), _obj(obj, "status")
+    meta, spec, status = mapping(obj, "metadata"), mapping(obj, "spec"), mapping(obj, "status")
     if not status:
         return "Progressing", "Argo Rollouts has not reported on this Rollout yet"
     observed = str(status.get("observedGeneration") or "")
-    generation = _int(meta.get("generation"))
+    generation = integer(meta.get("generation"))
     # a numeric observedGeneration (v0.10 and later) behind the spec: an older spec's status
     if observed.isdigit() and generation and int(observed) < generation:
         return "Progressing", "waiting for rollout spec update to be observed"
@@ -298,19 +300,19 @@ def _argo_phase(obj: Mapping[str, Any]) -> tuple[str, str]:
     for pause in status.get("pauseConditions") or []:
         if isinstance(pause, dict):
             return "Paused", str(pause.get("reason") or "")
-    replicas = _int(spec.get("replicas")) if "replicas" in spec else 1
-    if _int(status.get("updatedReplicas")) < replicas:
+    replicas = integer(spec.get("replicas")) if "replicas" in spec else 1
+    if integer(status.get("updatedReplicas")) < replicas:
         return "Progressing", "more replicas need to be updated"
-    if _int(status.get("availableReplicas")) < _int(status.get("updatedReplicas")):
+    if integer(status.get("availableReplicas")) < integer(status.get("updatedReplicas")):
         return "Progressing", "updated replicas are still becoming available"
     stable, current = status.get("stableRS"), status.get("currentPodHash")
-    if "blueGreen" in _obj(spec, "strategy"):
-        active = _obj(status, "blueGreen").get("activeSelector")
+    if "blueGreen" in mapping(spec, "strategy"):
+        active = mapping(status, "blueGreen").get("activeSelector")
         if not active or active != current:
             return "Progressing", "active service cutover pending"
-    elif not _obj(_obj(spec, "strategy"), "canary").get("trafficRouting") and _int(
+    elif not mapping(mapping(spec, "strategy"), "canary").get("trafficRouting") and integer(
         status.get("replicas")
-    ) > _int(status.get("updatedReplicas")):
+    ) > integer(status.get("updatedReplicas")):
         return "Progressing", "old replicas are pending termination"
     if not stable or stable != current:
         return "Progressing", "waiting for all steps to complete"
@@ -340,8 +342,8 @@ _WEIGHTED = {"Progressing", "Waiting", "Promoting"}
 
 def flagger_canary(obj: Mapping[str, Any]) -> Found:
     """One Flagger Canary → `Found` (the rules are in the module's docstring)."""
-    spec, status = _obj(obj, "spec"), _obj(obj, "status")
-    analysis = _obj(spec, "analysis") or _obj(spec, "canaryAnalysis")  # v1alpha3's name
+    spec, status = mapping(obj, "spec"), mapping(obj, "status")
+    analysis = mapping(spec, "analysis") or mapping(spec, "canaryAnalysis")  # v1alpha3's name
     promoted = _condition(status, "Promoted")
     named = str(status.get("phase") or promoted.get("reason") or "")
     phase = _FLAGGER.get(named, "progressing")
@@ -350,30 +352,32 @@ def flagger_canary(obj: Mapping[str, Any]) -> Found:
         message = "Flagger has not reported on this Canary yet"
     elif named not in _FLAGGER:
         message = f"Flagger phase {named}" + (f": {message}" if message else "")
-    failed_checks = _int(status.get("failedChecks"))
+    failed_checks = integer(status.get("failedChecks"))
     if failed_checks:
-        threshold = _int(analysis.get("threshold")) or 1
+        threshold = integer(analysis.get("threshold")) or 1
         message = f"{message} ({failed_checks} failed checks, threshold {threshold})".strip()
     since = None
     if phase == "succeeded":
-        since = _time(status.get("lastTransitionTime")) or _time(promoted.get("lastTransitionTime"))
-    iterations = _int(analysis.get("iterations"))
+        since = timestamp(status.get("lastTransitionTime")) or timestamp(
+            promoted.get("lastTransitionTime")
+        )
+    iterations = integer(analysis.get("iterations"))
     if iterations > 0 and not analysis.get("match"):
         return Found(Rollout("blue-green", phase), since, message)
     if iterations > 0:  # A/B testing: by header or cookie, no weight; iterations are the steps
         done = phase == "succeeded"
-        ran = iterations if done else _int(status.get("iterations")) or None
+        ran = iterations if done else integer(status.get("iterations")) or None
         return Found(Rollout("canary", phase, ran, iterations), since, message)
-    weight = _int(status.get("canaryWeight"))
+    weight = integer(status.get("canaryWeight"))
     step_weights = [w for w in analysis.get("stepWeights") or [] if isinstance(w, int)]
-    step_weight = _int(analysis.get("stepWeight"))
+    step_weight = integer(analysis.get("stepWeight"))
     steps: int | None = None
     step: int | None = None
     if step_weights:
         steps = len(step_weights)
         step = sum(1 for w in step_weights if w <= weight)
     elif step_weight > 0:
-        most = _int(analysis.get("maxWeight")) or 100
+        most = integer(analysis.get("maxWeight")) or 100
         steps = -(-most // step_weight)
         step = min(-(-weight // step_weight), steps)
     if phase == "succeeded":
@@ -396,23 +400,3 @@ def _condition(status: Mapping[str, Any], kind: str, state: str | None = None) -
         if condition.get("type") == kind and (state is None or condition.get("status") == state):
             return condition
     return {}
-
-
-def _time(stamp: Any) -> datetime | None:
-    if isinstance(stamp, datetime):  # YAML fixtures read timestamps as datetimes
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
