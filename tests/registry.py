@@ -19,6 +19,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -130,11 +131,23 @@ class Registry:
         path = self.root / "registry.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def push(self, name: str, tag: str) -> str:
-        """Push a tiny image (distinct per name and tag) as `name:tag`; its manifest digest."""
-        layout = self.root / "layouts" / hashlib.sha256(f"{name}:{tag}".encode()).hexdigest()[:16]
+    def push(
+        self,
+        name: str,
+        tag: str,
+        *,
+        annotations: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """Push a tiny image (distinct per name and tag) as `name:tag`; its manifest digest.
+        `annotations` go on its manifest, `labels` into its config (as `docker build` puts
+        them)."""
+        key = json.dumps([name, tag, annotations, labels], sort_keys=True)
+        layout = self.root / "layouts" / hashlib.sha256(key.encode()).hexdigest()[:16]
         if not layout.exists():
-            write_image_layout(layout, tag, label=f"{name}:{tag}")
+            write_image_layout(
+                layout, tag, label=f"{name}:{tag}", annotations=annotations, labels=labels
+            )
         digestfile = layout / "pushed-digest"
         self._skopeo(
             "copy",
@@ -189,7 +202,13 @@ class Registry:
         self._tmp.cleanup()
 
 
-def write_image_layout(path: Path, tag: str, label: str) -> None:
+def write_image_layout(
+    path: Path,
+    tag: str,
+    label: str,
+    annotations: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
     """An OCI image layout holding one linux/amd64 image with one empty layer, tagged `tag`."""
     blobs = path / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -207,7 +226,7 @@ def write_image_layout(path: Path, tag: str, label: str) -> None:
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Labels": {"test.image": label}},
+            "config": {"Labels": {"test.image": label, **(labels or {})}},
             "rootfs": {
                 "type": "layers",
                 "diff_ids": ["sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()],
@@ -221,6 +240,7 @@ def write_image_layout(path: Path, tag: str, label: str) -> None:
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": blob(config), "size": len(config)},
             "layers": [{"mediaType": OCI_LAYER, "digest": blob(layer), "size": len(layer)}],
+            **({"annotations": dict(annotations)} if annotations else {}),
         },
         sort_keys=True,
     ).encode()
