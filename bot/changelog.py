@@ -48,7 +48,7 @@ from markdown_it import MarkdownIt
 
 from bot import versions
 from bot.config import Component, Config, Source
-from bot.errors import PromobotError
+from bot.errors import NotFound, PromobotError
 from bot.forges.base import Release
 from bot.logs import redact_urls
 from bot.planner import Promotion, Row
@@ -864,7 +864,17 @@ class Finder:
         each). Every answer is kept, those without notes for an hour."""
         found: dict[str, Note | None] = {}
         left = list(wanted)
-        releases = {canonical(r.tag): r for r in repo.releases(RELEASES) if r.tag}
+        # A forge that fails (not one that says "none") makes this lookup incomplete: what it
+        # shows is kept only where a failure cannot have hidden better notes.
+        complete = True
+        try:
+            listed = repo.releases(RELEASES)
+        except NotFound:
+            listed = []  # releases switched off, or none: a real answer
+        except PromobotError as exc:
+            log.info("releases unreadable", extra={"repo": name, "error": public_error(exc)})
+            listed, complete = [], False
+        releases = {canonical(r.tag): r for r in listed if r.tag}
         for version, tag, _ in list(left):
             release = releases.get(version)
             if release is not None and release.body.strip():
@@ -874,7 +884,11 @@ class Finder:
                 found[version] = Note(version, text[:NOTE_MAX], "release", release.url)
                 left.remove((version, tag, _))
         if left:
-            sections = self._changelog_file(repo, left[0][1])
+            try:
+                sections = self._changelog_file(repo, left[0][1])
+            except PromobotError as exc:
+                log.info("changelog unreadable", extra={"repo": name, "error": public_error(exc)})
+                sections, complete = {}, False
             for version, tag, previous in list(left):
                 if sections.get(version):
                     text = sections[version][:NOTE_MAX]
@@ -885,20 +899,23 @@ class Finder:
             if previous:
                 try:
                     subjects = repo.subjects(previous, tag, SUBJECTS)
+                except NotFound:
+                    pass  # a tag that is not there: no commits to tell
                 except PromobotError as exc:
                     log.info(
                         "no commits between tags",
                         extra={"repo": name, "tag": tag, "error": public_error(exc)},
                     )
+                    complete = False
             text = "\n".join(f"- {' '.join(s.split())}" for s in subjects if s.strip())
             url = repo.compare_url(previous, tag) if previous else None
             found[version] = Note(version, text, "commits", url) if text else None
         for version, tag, _ in wanted:
             note = found.get(version)
-            if note is None:
-                self._cache.put("note", name, tag, value="none", ttl=MISSING_TTL)
-            else:
+            if note is not None and (complete or note.kind == "release"):
                 self._cache.put("note", name, tag, value=_note_json(note))
+            elif note is None and complete:
+                self._cache.put("note", name, tag, value="none", ttl=MISSING_TTL)
         return found
 
     def _changelog_file(self, repo: NotesRepo, ref: str) -> dict[str, str]:
@@ -958,3 +975,22 @@ def _chart_meta(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def _note_json(note: Note) -> dict[str, Any]:
     return {"text": note.text, "kind": note.kind, "url": note.url}
+
+
+def for_service(settings: Any, forge: Any, store: Store) -> Finder:
+    """The finder a service's engine uses: its forge and github.com/gitlab.com, registries and
+    chart repositories read with light retries, answers kept in the queue's store."""
+    from bot.forges.retry import Policy
+    from bot.sources.helm import HelmRepository
+    from bot.sources.oci import OciRegistry
+
+    policy = Policy(attempts=2, backoff_base=0.2, backoff_max=1.0, rate_limit_max_wait=5.0)
+    registry = OciRegistry(retry=policy, timeout=BUDGET)
+    charts = HelmRepository(registry, retry=policy, timeout=BUDGET)
+    return Finder(hosts_for(settings, forge), store, registry=registry, charts=charts)
+
+
+def for_command(forge: Any) -> Finder:
+    """The finder of `promobot promote` on a checkout: only repositories on this machine
+    (`changelog: ../api`), answers kept beside the checkout's other promobot files."""
+    return Finder(hosts_for(None, forge, offline=True), FileStore(forge.store.parent / "changelog"))

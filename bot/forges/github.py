@@ -362,7 +362,7 @@ class GitHubForge:
 
         found = self._call(f"list the releases of {self.repo}", fetch)
         return [
-            Release(r.tag_name or "", r.title or "", r.body or "", r.html_url or None)
+            Release(r.tag_name or "", r.name or "", r.body or "", r.html_url or None)
             for r in found
             if not r.draft
         ]
