@@ -64,7 +64,7 @@ SUBJECTS = 50  # commit subjects per version
 MISSING_TTL = 3600.0  # a version without notes is asked again after this (notes come late)
 RANGE_TTL = 86_400.0  # the tags between two versions are listed again after a day
 MEMO_MAX = 4096  # answers held in memory in front of the store
-CHANGELOG_FILES = ("CHANGELOG.md", "Changelog.md", "changelog.md", "CHANGES.md")
+CHANGELOG_FILES = ("CHANGELOG.md",)  # Keep a Changelog's name: each other name tried costs a call
 SOURCE_ANNOTATION = "org.opencontainers.image.source"
 CHART_CHANGES = "artifacthub.io/changes"
 
