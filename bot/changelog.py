@@ -429,14 +429,15 @@ _HEADING_VERSION = re.compile(
 )
 
 
-def canonical(version: str) -> str:
-    """One spelling per version, so `v1.4.0`, `1.4.0` and `1.4` name the same one."""
+def canonical(version: str, strategy: versions.Strategy = "semver") -> str:
+    """One spelling per version, so `v1.4.0`, `1.4.0` and `1.4` name the same one (and, for
+    numeric or lexical versions, `v12` and `12`)."""
     tag = versions.split_digest(version.strip())[0]
-    parsed = versions.parse_semver(tag)
+    parsed = versions.parse_semver(tag) if strategy == "semver" else None
     return str(parsed) if parsed is not None else tag.removeprefix("v").removeprefix("V")
 
 
-def changelog_sections(text: str) -> dict[str, str]:
+def changelog_sections(text: str, strategy: versions.Strategy = "semver") -> dict[str, str]:
     """Version → its section of a changelog file, Keep a Changelog style (`## [1.4.0] - 2024-01-02`,
     with `### Added` inside): the headings are found by a CommonMark parser, so a `## 1.4.0`
     in a code block is not one, and the text between them is taken as written."""
@@ -448,7 +449,7 @@ def changelog_sections(text: str) -> dict[str, str]:
         if token.type != "heading_open" or token.map is None or i + 1 >= len(tokens):
             continue
         match = _HEADING_VERSION.match(tokens[i + 1].content.strip())
-        version = canonical(match.group(1)) if match else None
+        version = canonical(match.group(1), strategy) if match else None
         headings.append((int(token.tag[1:]), version, token.map[0], token.map[1]))
     levels = [level for level, version, _, _ in headings if version is not None]
     if not levels:
@@ -696,11 +697,11 @@ class Finder:
             try:
                 meta = self._oci_chart_meta(source, version, fetch) if oci else entries[version]
             except _Late:
-                late.append(canonical(version))
+                late.append(canonical(version, spec.strategy))
                 continue
             text = chart_changes(meta.get("annotations", {}).get(CHART_CHANGES))
             if text:
-                notes.append(Note(canonical(version), text, "chart"))
+                notes.append(Note(canonical(version, spec.strategy), text, "chart"))
         if notes or late:
             shown = {n.version for n in notes} | set(late)
             return Changelog(
@@ -712,7 +713,9 @@ class Finder:
                 where=label,
                 late=tuple(late),
                 missing=tuple(
-                    canonical(v) for v in entries["between"] if canonical(v) not in shown
+                    canonical(v, spec.strategy)
+                    for v in entries["between"]
+                    if canonical(v, spec.strategy) not in shown
                 ),
             )
         meta = self._oci_chart_meta(source, newer, fetch) if oci else entries.get(newer) or {}
@@ -794,7 +797,7 @@ class Finder:
             else:
                 wanted.append((version, tag, previous))
         if wanted and fetch:
-            for version, note in self._fetch(name, repo, wanted).items():
+            for version, note in self._fetch(name, repo, wanted, spec.strategy).items():
                 if note is None:
                     missing.append(version)
                 else:
@@ -829,12 +832,12 @@ class Finder:
         tags = repo.tags()
         by_version: dict[str, str] = {}
         for tag in tags:
-            by_version.setdefault(canonical(tag), tag)
+            by_version.setdefault(canonical(tag, spec.strategy), tag)
         ordered = sorted(
             (v for v in by_version if versions.compare(v, v, spec.strategy) == 0),
             key=lambda v: _Order(v, spec.strategy),
         )
-        low, high = canonical(older), canonical(newer)
+        low, high = canonical(older, spec.strategy), canonical(newer, spec.strategy)
         chain = [
             v
             for v in ordered
@@ -857,7 +860,11 @@ class Finder:
         return found
 
     def _fetch(
-        self, name: str, repo: NotesRepo, wanted: list[tuple[str, str, str]]
+        self,
+        name: str,
+        repo: NotesRepo,
+        wanted: list[tuple[str, str, str]],
+        strategy: versions.Strategy,
     ) -> dict[str, Note | None]:
         """Notes for the versions not in the cache: releases (one listing), then the changelog
         file at the newest tag (one read), then each remaining version's commits (one compare
@@ -874,18 +881,18 @@ class Finder:
         except PromobotError as exc:
             log.info("releases unreadable", extra={"repo": name, "error": public_error(exc)})
             listed, complete = [], False
-        releases = {canonical(r.tag): r for r in listed if r.tag}
+        releases = {canonical(r.tag, strategy): r for r in listed if r.tag}
         for version, tag, _ in list(left):
             release = releases.get(version)
             if release is not None and release.body.strip():
                 text = release.body.strip()
-                if release.name.strip() and canonical(release.name) != version:
+                if release.name.strip() and canonical(release.name, strategy) != version:
                     text = f"**{' '.join(release.name.split())}**\n\n{text}"
                 found[version] = Note(version, text[:NOTE_MAX], "release", release.url)
                 left.remove((version, tag, _))
         if left:
             try:
-                sections = self._changelog_file(repo, left[0][1])
+                sections = self._changelog_file(repo, left[0][1], strategy)
             except PromobotError as exc:
                 log.info("changelog unreadable", extra={"repo": name, "error": public_error(exc)})
                 sections, complete = {}, False
@@ -918,11 +925,14 @@ class Finder:
                 self._cache.put("note", name, tag, value="none", ttl=MISSING_TTL)
         return found
 
-    def _changelog_file(self, repo: NotesRepo, ref: str) -> dict[str, str]:
+    def _changelog_file(
+        self, repo: NotesRepo, ref: str, strategy: versions.Strategy
+    ) -> dict[str, str]:
         for path in CHANGELOG_FILES:
             raw = repo.read_file(ref, path)
             if raw is not None:
-                return changelog_sections(raw[:FILE_MAX].decode("utf-8", errors="replace"))
+                text = raw[:FILE_MAX].decode("utf-8", errors="replace")
+                return changelog_sections(text, strategy)
         return {}
 
 

@@ -32,6 +32,8 @@ SKOPEO = "/usr/bin/skopeo"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 def available() -> bool:
@@ -160,6 +162,53 @@ class Registry:
             f"docker://{self.host}/{name}:{tag}",
         )
         return digestfile.read_text().strip()
+
+    def push_chart(self, name: str, tag: str, chart: Mapping[str, object]) -> None:
+        """Push a Helm chart as `helm push` lays it out: Chart.yaml (`chart`) as the JSON
+        config blob (`application/vnd.cncf.helm.config.v1+json`), the package as its layer."""
+        key = json.dumps([name, tag, chart], sort_keys=True)
+        layout = self.root / "layouts" / hashlib.sha256(key.encode()).hexdigest()[:16]
+        blobs = layout / "blobs" / "sha256"
+        blobs.mkdir(parents=True, exist_ok=True)
+
+        def blob(data: bytes) -> str:
+            digest = hashlib.sha256(data).hexdigest()
+            (blobs / digest).write_bytes(data)
+            return f"sha256:{digest}"
+
+        config = json.dumps(chart, sort_keys=True).encode()
+        package = gzip.compress(b"a chart package", mtime=0)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": HELM_CONFIG, "digest": blob(config), "size": len(config)},
+                "layers": [
+                    {"mediaType": HELM_CHART, "digest": blob(package), "size": len(package)}
+                ],
+            }
+        ).encode()
+        index = {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": blob(manifest),
+                    "size": len(manifest),
+                    "annotations": {"org.opencontainers.image.ref.name": tag},
+                }
+            ],
+        }
+        (layout / "index.json").write_text(json.dumps(index))
+        (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        self._skopeo(
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            *self._creds("--dest-creds"),
+            f"oci:{layout}:{tag}",
+            f"docker://{self.host}/{name}:{tag.replace('+', '_')}",
+        )
 
     def inspect_digest(self, name: str, tag: str) -> str:
         """The manifest digest of `name:tag` as skopeo sees it in the registry."""

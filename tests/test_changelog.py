@@ -456,3 +456,43 @@ def test_the_image_source_annotation_leads_to_the_release_notes(server: Server) 
         )
         (evil,) = finder.find([Spec("api", "image", Source(image=image), None, "1.3.0", "1.6.0")])
         assert evil.problem == "code.evil.example is not a forge promobot reads"
+
+
+@needs_registry
+def test_oci_chart_changes_from_each_versions_chart_yaml(server: Server) -> None:
+    c.app_repo(server.world, "acme/api-chart", versions=["2.3.0", "2.5.0"])
+    with Registry() as registry, OciRegistry() as oci:
+        chart = {
+            "apiVersion": "v2",
+            "name": "api",
+            "sources": ["https://github.com/acme/api-chart"],
+        }
+        registry.push_chart("charts/api", "2.3.0", {**chart, "version": "2.3.0"})
+        changes = {"artifacthub.io/changes": "- kind: security\n  description: CVE-2026-1 fixed\n"}
+        registry.push_chart(
+            "charts/api", "2.4.0", {**chart, "version": "2.4.0", "annotations": changes}
+        )
+        registry.push_chart("charts/api", "2.5.0", {**chart, "version": "2.5.0"})
+        source = Source(chart="api", repo=f"oci://{registry.host}/charts")
+        finder = Finder(c.hosts(server), MemoryStore(), charts=HelmRepository(oci))
+        (found,) = finder.find([Spec("api", "chart", source, None, "2.3.0", "2.5.0")])
+        assert [(n.version, n.text) for n in found.notes] == [
+            ("2.4.0", "- **Security**: CVE-2026-1 fixed")
+        ]
+        assert found.missing == ("2.5.0",)
+        (plain,) = finder.find([Spec("api", "chart", source, None, "2.4.0", "2.5.0")])
+        assert plain.where == "github.com/acme/api-chart"  # no changes there: its sources
+        assert [n.version for n in plain.notes] == ["2.5.0"]
+
+
+def test_a_git_source_tells_its_commits_between_the_two_tags(server: Server) -> None:
+    c.app_repo(server.world, "acme/api-config", releases=False, versions=["11", "12", "13"])
+    hosts = c.hosts(server)
+    hosts.own = "github.com"  # promobot's own forge: where `git: acme/api-config` lives
+    finder = Finder(hosts, MemoryStore())
+    source = Source(git="acme/api-config", tags="v*", sort="numeric")
+    (found,) = finder.find([Spec("api", "config", source, None, "v11", "v13")])
+    assert [(n.version, n.text) for n in found.notes] == [
+        ("13", "- Release 13\n- Fix the cart for 13"),
+        ("12", "- Release 12\n- Fix the cart for 12"),
+    ]
