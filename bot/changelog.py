@@ -523,7 +523,7 @@ class Spec:
 
     def key(self) -> tuple[str, ...]:
         source = self.source.key if self.source is not None else ""
-        return (source, self.setting or "", self.before, self.after)
+        return (self.app, self.component, source, self.setting or "", self.before, self.after)
 
 
 def specs(config: Config, promotion: Promotion) -> list[Spec]:

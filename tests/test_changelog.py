@@ -496,3 +496,16 @@ def test_a_git_source_tells_its_commits_between_the_two_tags(server: Server) -> 
         ("13", "- Release 13\n- Fix the cart for 13"),
         ("12", "- Release 12\n- Fix the cart for 12"),
     ]
+
+
+def test_two_apps_on_one_image_each_get_their_own_changelog(server: Server) -> None:
+    c.app_repo(server.world, versions=["1.3.0", "1.4.0"])
+    finder = Finder(c.hosts(server), MemoryStore())
+    source = Source(image="ghcr.io/acme/api")
+    found = finder.find(
+        [
+            Spec("api", "image", source, "github.com/acme/api", "1.3.0", "1.4.0"),
+            Spec("worker", "image", source, "github.com/acme/api", "1.3.0", "1.4.0"),
+        ]
+    )
+    assert [(f.app, len(f.notes)) for f in found] == [("api", 1), ("worker", 1)]
