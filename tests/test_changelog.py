@@ -509,3 +509,27 @@ def test_two_apps_on_one_image_each_get_their_own_changelog(server: Server) -> N
         ]
     )
     assert [(f.app, len(f.notes)) for f in found] == [("api", 1), ("worker", 1)]
+
+
+def test_a_changelog_setting_that_names_no_repository_is_refused_with_its_line() -> None:
+    from bot import config as configuration
+    from bot.errors import ConfigError
+
+    text = """version: 1
+environments: {dev: {}}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: values.yaml, field: image.tag}
+        changelog: https://github.com/acme
+"""
+    with pytest.raises(ConfigError) as info:
+        configuration.load(text)
+    assert (
+        "changelog: names a repository (github.com/OWNER/NAME, OWNER/NAME or a local path)"
+        in str(info.value)
+    )
+    assert ":9:" in str(info.value)
+    assert configuration.load(text.replace("github.com/acme", "github.com/acme/api"))
