@@ -355,8 +355,13 @@ def _emit(
         click.echo()
         click.echo(render.title(promotion))
         return
+    from bot import changelog
+
     signer = signing.local(forge.key_path, os.environ.get("PROMOBOT_SIGNING_KEY"))
-    opened = engine.prepare(forge, state, promotion, signer, older)
+    finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
+    notes = finder(state.config, promotion)
+    finder.close()
+    opened = engine.prepare(forge, state, promotion, signer, older, changelogs=notes)
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",

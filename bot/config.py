@@ -678,11 +678,33 @@ class Component(_Model):
         None, description="Where new versions come from (none for copy targets)."
     )
     target: Target
+    changelog: str | None = Field(
+        None,
+        description="Where the release notes are: github.com/acme/api, acme/api (promobot's "
+        "forge) or, on the local forge, a path; default: the image's source annotation.",
+    )
+
+    @field_validator("changelog")
+    @classmethod
+    def _check_changelog(cls, value: str | None) -> str | None:
+        if value is not None:
+            from bot.changelog import NoChangelog, parse_reference  # it reads this module
+
+            try:
+                parse_reference(value, own="forge")
+            except NoChangelog as exc:
+                raise ValueError(
+                    f"changelog: names a repository (github.com/OWNER/NAME, OWNER/NAME or a "
+                    f"local path), not this: {exc}"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Component:
         if self.target.copy_ is not None and self.source is not None:
             raise ValueError("a copy: component has no source: (it is promoted by copying)")
+        if self.target.copy_ is not None and self.changelog is not None:
+            raise ValueError("a copy: component has no changelog: (its diff is in the PR)")
         if self.target.copy_ is None and self.source is None:
             raise ValueError("a component needs a source: (or a target: {copy: PATH})")
         return self

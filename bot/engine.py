@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Literal
 
 from bot import composition, config, planner, render
+from bot.changelog import Changelog
 from bot.composition import Snapshot, Status
 from bot.config import Config
 from bot.errors import ConfigError, Moved, Problem, PromobotError, RateLimited, Unavailable
@@ -113,15 +114,24 @@ def prepare(
     older: Mapping[str, Snapshot] | None = None,
     gates: Sequence[GateResult] = (),
     running: Sequence[Running] = (),
+    changelogs: Sequence[Changelog] = (),
 ) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit);
-    `gates` and what the environment runs, when known, go into the body at once."""
+    `gates`, what the environment runs and the changelogs, when known, go into the body."""
     changes = planner.apply(state.config, promotion, state.snapshot, older)
     title = render.title(promotion)
     commit = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
-    body = render.body(made, state.config, gates, signer=signer, diffs=diffs, running=running)
+    body = render.body(
+        made,
+        state.config,
+        gates,
+        signer=signer,
+        diffs=diffs,
+        running=running,
+        changelogs=changelogs,
+    )
     return Prepared(made, commit, title, body)
 
 
@@ -260,6 +270,9 @@ class Engine:
         # why automatic promotions from an environment wait (its verification after a merge
         # failed), or None: the service reads it from the queue's store
         self.holds: Callable[[str], str | None] | None = None
+        # the changelogs of the versions a promotion skips, for its body (bot.changelog's
+        # Finder: it answers within its time budget and never raises; None: no changelogs)
+        self.changelogs: Callable[[Config, planner.Promotion], Sequence[Changelog]] | None = None
         # the versions whose verification failed in an environment (app → component →
         # version): automatic promotions do not bring them there again; /promote still can
         self.refused: Callable[[str], list[dict[str, dict[str, str]]]] | None = None
@@ -502,7 +515,21 @@ class Engine:
         older: Mapping[str, Snapshot] | None,
     ) -> Prepared:
         gates, running = self.preview(state, promotion) if self.preview is not None else ((), ())
-        return prepare(self.forge, state, promotion, self.signer, older, gates, running)
+        changelogs = self._changelogs(state, promotion)
+        return prepare(self.forge, state, promotion, self.signer, older, gates, running, changelogs)
+
+    def _changelogs(self, state: State, promotion: planner.Promotion) -> Sequence[Changelog]:
+        """What changed in the versions the promotion skips; a failure here is only logged:
+        a changelog never stops a promotion."""
+        if self.changelogs is None:
+            return ()
+        try:
+            return self.changelogs(state.config, promotion)
+        except Exception as exc:
+            log.warning(
+                "changelogs failed", extra={"branch": promotion.branch, "error": public(exc)}
+            )
+            return ()
 
     def say_once(self, number: int, kind: str, text: str) -> None:
         """Comment `text` on a PR unless promobot already said it (found by a signed marker

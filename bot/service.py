@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import audit, budget, events, intake, metrics, notify, planner, signing
+from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
 from bot.budget import Pacer
 from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
 from bot.errors import PromobotError, RateLimited
@@ -136,6 +136,7 @@ class Service:
         self.engine.window = self.queue.window
         self.engine.holds = self.holds
         self.engine.refused = self.refused
+        self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)
         self.gatekeeper.on_merge = self.watch_merge
         self.live.store = self.queue
         # the audit log: the data dir's file, the queue's store, and the notifications it drives

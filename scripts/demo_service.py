@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
+from bot.forges.local import LocalForge
 from tests.argocd.server import ArgoCDServer, application, argocd_server
 from tests.e2e.service import Promobot, stop_all, wait_for
 from tests.registry import Registry
@@ -60,6 +61,17 @@ def main() -> None:
         service(repo, registry, argo)
 
 
+def changelog_of(repo: Path, branch: str) -> str:
+    """The changelog part of a promotion PR's body: after the table, before the gates."""
+    pr = LocalForge(repo).find_pr(branch)
+    if pr is None:
+        return "(no PR)"
+    text = pr.body
+    start = text.find("\n\n**image**")
+    end = text.find("\n\nGates\n")
+    return text[start:end].strip() if 0 <= start < end else "(no changelog in the body)"
+
+
 LIVE = """  staging:
     from: dev
     live: {argocd: {application: "{app}-{env}"}}
@@ -89,6 +101,8 @@ def service(repo: Path, registry: Registry, argo: ArgoCDServer) -> None:
             say(f"The registry told promobot; {took:.2f} s after the push the promotion exists:")
             print(git(repo, "log", "--oneline", "-n", "1", "promobot/dev/api"))
             print(git(repo, "diff", "main", "promobot/dev/api"))
+            say("Its PR carries the notes of 1.5.1 and 1.6.0, read from the api's repo:")
+            print(changelog_of(repo, "promobot/dev/api"))
             say("What the service logged (JSON, one line per event):")
             for line in promobot.log().splitlines()[-3:]:
                 print(line)

@@ -19,6 +19,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -31,6 +32,8 @@ SKOPEO = "/usr/bin/skopeo"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 def available() -> bool:
@@ -130,11 +133,23 @@ class Registry:
         path = self.root / "registry.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def push(self, name: str, tag: str) -> str:
-        """Push a tiny image (distinct per name and tag) as `name:tag`; its manifest digest."""
-        layout = self.root / "layouts" / hashlib.sha256(f"{name}:{tag}".encode()).hexdigest()[:16]
+    def push(
+        self,
+        name: str,
+        tag: str,
+        *,
+        annotations: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """Push a tiny image (distinct per name and tag) as `name:tag`; its manifest digest.
+        `annotations` go on its manifest, `labels` into its config (as `docker build` puts
+        them)."""
+        key = json.dumps([name, tag, annotations, labels], sort_keys=True)
+        layout = self.root / "layouts" / hashlib.sha256(key.encode()).hexdigest()[:16]
         if not layout.exists():
-            write_image_layout(layout, tag, label=f"{name}:{tag}")
+            write_image_layout(
+                layout, tag, label=f"{name}:{tag}", annotations=annotations, labels=labels
+            )
         digestfile = layout / "pushed-digest"
         self._skopeo(
             "copy",
@@ -147,6 +162,53 @@ class Registry:
             f"docker://{self.host}/{name}:{tag}",
         )
         return digestfile.read_text().strip()
+
+    def push_chart(self, name: str, tag: str, chart: Mapping[str, object]) -> None:
+        """Push a Helm chart as `helm push` lays it out: Chart.yaml (`chart`) as the JSON
+        config blob (`application/vnd.cncf.helm.config.v1+json`), the package as its layer."""
+        key = json.dumps([name, tag, chart], sort_keys=True)
+        layout = self.root / "layouts" / hashlib.sha256(key.encode()).hexdigest()[:16]
+        blobs = layout / "blobs" / "sha256"
+        blobs.mkdir(parents=True, exist_ok=True)
+
+        def blob(data: bytes) -> str:
+            digest = hashlib.sha256(data).hexdigest()
+            (blobs / digest).write_bytes(data)
+            return f"sha256:{digest}"
+
+        config = json.dumps(chart, sort_keys=True).encode()
+        package = gzip.compress(b"a chart package", mtime=0)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": HELM_CONFIG, "digest": blob(config), "size": len(config)},
+                "layers": [
+                    {"mediaType": HELM_CHART, "digest": blob(package), "size": len(package)}
+                ],
+            }
+        ).encode()
+        index = {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": blob(manifest),
+                    "size": len(manifest),
+                    "annotations": {"org.opencontainers.image.ref.name": tag},
+                }
+            ],
+        }
+        (layout / "index.json").write_text(json.dumps(index))
+        (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        self._skopeo(
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            *self._creds("--dest-creds"),
+            f"oci:{layout}:{tag}",
+            f"docker://{self.host}/{name}:{tag.replace('+', '_')}",
+        )
 
     def inspect_digest(self, name: str, tag: str) -> str:
         """The manifest digest of `name:tag` as skopeo sees it in the registry."""
@@ -189,7 +251,13 @@ class Registry:
         self._tmp.cleanup()
 
 
-def write_image_layout(path: Path, tag: str, label: str) -> None:
+def write_image_layout(
+    path: Path,
+    tag: str,
+    label: str,
+    annotations: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
     """An OCI image layout holding one linux/amd64 image with one empty layer, tagged `tag`."""
     blobs = path / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -207,7 +275,7 @@ def write_image_layout(path: Path, tag: str, label: str) -> None:
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Labels": {"test.image": label}},
+            "config": {"Labels": {"test.image": label, **(labels or {})}},
             "rootfs": {
                 "type": "layers",
                 "diff_ids": ["sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()],
@@ -221,6 +289,7 @@ def write_image_layout(path: Path, tag: str, label: str) -> None:
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": blob(config), "size": len(config)},
             "layers": [{"mediaType": OCI_LAYER, "digest": blob(layer), "size": len(layer)}],
+            **({"annotations": dict(annotations)} if annotations else {}),
         },
         sort_keys=True,
     ).encode()

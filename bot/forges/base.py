@@ -74,6 +74,17 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Release:
+    """A release on the forge (GitHub Releases, GitLab Releases): its tag and its notes, as
+    whoever published it wrote them (`bot.changelog` reads them, `bot.render` neutralises)."""
+
+    tag: str
+    name: str
+    body: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Account:
     """Who promobot is on the forge: what it compares an author's id with."""
 

@@ -64,6 +64,7 @@ from bot.forges.base import (
     Permission,
     PRState,
     PullRequest,
+    Release,
     Review,
     ReviewState,
     StatusState,
@@ -141,7 +142,10 @@ class GitHubForge:
         policy: Policy = DEFAULT,
         timeout: float = 15,
         pacer: Pacer | None = None,
+        public: bool = False,
     ) -> None:
+        """`public`: no credentials at all, for reading public repositories on github.com
+        (changelogs): promobot's token is never sent to a host it was not configured for."""
         owner, _, name = repo.partition("/")
         if not owner or not name or "/" in name:
             raise ForgeError(f"{repo!r} is not a GitHub repository; write it as owner/name")
@@ -151,7 +155,7 @@ class GitHubForge:
         self.policy = policy
         self.timeout = timeout
         self.pacer = pacer  # spaces writes (the service gives one; tests and tools go unpaced)
-        self._auth = _authentication(token, app_id, private_key)
+        self._auth = None if public else _authentication(token, app_id, private_key)
         self._installation_id = installation_id
         self._client: Github | None = None
         self._repository: Repository | None = None
@@ -173,7 +177,7 @@ class GitHubForge:
         if self._client is None:
             observe.watch_github()
             httpcache.install()  # every GET conditional: a 304 costs no rate limit
-            auth: Auth.Auth = self._auth
+            auth: Auth.Auth | None = self._auth
             if isinstance(auth, Auth.AppAuth):
                 installation = self._installation_id or self._find_installation(auth)
                 # PyGithub fetches an installation token on first use and a new one shortly
@@ -347,6 +351,58 @@ class GitHubForge:
                     info.message.splitlines()[0] if info.message else "",
                 )
         return newest_first(commits.values(), limit)
+
+    # --- changelogs (bot.changelog): releases, a file at a tag, commits between tags --------
+
+    def releases(self, limit: int = 100) -> list[Release]:
+        """Published releases, newest first (drafts, which only writers see, are left out)."""
+
+        def fetch() -> list[Any]:
+            return list(itertools.islice(self._repo.get_releases(), limit))
+
+        found = self._call(f"list the releases of {self.repo}", fetch)
+        return [
+            Release(r.tag_name or "", r.name or "", r.body or "", r.html_url or None)
+            for r in found
+            if not r.draft
+        ]
+
+    def read_file(self, ref: str, path: str) -> bytes | None:
+        """A file's content at `ref`; None when the file (or the ref) is not there."""
+
+        def fetch() -> bytes | None:
+            found = self._repo.get_contents(path, ref=ref)
+            return None if isinstance(found, list) else found.decoded_content
+
+        try:
+            return self._call(f"read {path} at {ref} in {self.repo}", fetch)
+        except NotFound:
+            return None
+
+    def subjects(self, base: str, head: str, limit: int = 100) -> list[str]:
+        """The subjects of the commits in `head` and not in `base` (GitHub's compare lists
+        them oldest first, one page of `limit`), newest first."""
+
+        def fetch() -> list[Any]:
+            pages = self._repo.compare(base, head).get_commits(comparison_commits_per_page=limit)
+            return list(itertools.islice(pages, limit))
+
+        found = self._call(f"compare {base}...{head} in {self.repo}", fetch)
+        return [(c.commit.message or "").partition("\n")[0] for c in reversed(found)]
+
+    @property
+    def web_url(self) -> str:
+        """The repository's page (GitHub Enterprise Server: the API host without /api/v3)."""
+        root = self.base_url.removesuffix("/api/v3")
+        if root == DEFAULT_BASE_URL:
+            root = "https://github.com"
+        return f"{root}/{self.repo}"
+
+    def compare_url(self, base: str, head: str) -> str | None:
+        return f"{self.web_url}/compare/{quote(base, safe='')}...{quote(head, safe='')}"
+
+    def tag_url(self, tag: str) -> str | None:
+        return f"{self.web_url}/releases/tag/{quote(tag, safe='')}"
 
     # --- writing a branch ----------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import gitlab
 import requests
@@ -58,6 +59,7 @@ from bot.forges.base import (
     Permission,
     PRState,
     PullRequest,
+    Release,
     Review,
     StatusState,
     quote_first_line,
@@ -192,7 +194,7 @@ class GitLabForge:
         self,
         project: str,
         *,
-        token: str,
+        token: str | None,  # None: anonymous, for public projects on gitlab.com (changelogs)
         url: str = "https://gitlab.com",
         policy: Policy = DEFAULT,
         timeout: float = 15,
@@ -364,6 +366,57 @@ class GitLabForge:
                     str(a["id"]), when.astimezone(UTC), str(a["author_name"]), str(a["title"])
                 )
         return newest_first(commits.values(), limit)
+
+    # --- changelogs (bot.changelog): releases, a file at a tag, commits between tags --------
+
+    def releases(self, limit: int = 100) -> list[Release]:
+        """Releases, newest first (GitLab sorts them by `released_at`, descending)."""
+        found = self._call(
+            f"listing the releases of {self.project}",
+            lambda: self._project.releases.list(per_page=min(limit, 100), get_all=False),
+        )
+        releases = []
+        for item in found[:limit]:
+            a = item.attributes
+            tag = str(a.get("tag_name") or "")
+            links = a.get("_links")
+            page = links.get("self") if isinstance(links, dict) else None
+            url = page if isinstance(page, str) else self.tag_url(tag)
+            releases.append(
+                Release(tag, str(a.get("name") or ""), str(a.get("description") or ""), url)
+            )
+        return releases
+
+    def read_file(self, ref: str, path: str) -> bytes | None:
+        """A file's content at `ref`; None when the file (or the ref) is not there."""
+        try:
+            raw = self._call(
+                f"reading {path} at {ref} in {self.project}",
+                lambda: self._project.files.raw(file_path=path, ref=ref),
+            )
+        except NotFound:
+            return None
+        return raw if isinstance(raw, bytes) else None
+
+    def subjects(self, base: str, head: str, limit: int = 100) -> list[str]:
+        """The subjects of the commits in `head` and not in `base`, newest first."""
+        data = self._call(
+            f"comparing {base}...{head} in {self.project}",
+            lambda: self._project.repository_compare(base, head),
+        )
+        commits = data.get("commits") if isinstance(data, dict) else None
+        titles = [str(c.get("title") or "") for c in commits or [] if isinstance(c, dict)]
+        return titles[::-1][:limit]  # GitLab lists them oldest first
+
+    @property
+    def web_url(self) -> str:
+        return f"{self.url}/{self.project}"
+
+    def compare_url(self, base: str, head: str) -> str | None:
+        return f"{self.web_url}/-/compare/{quote(base, safe='')}...{quote(head, safe='')}"
+
+    def tag_url(self, tag: str) -> str | None:
+        return f"{self.web_url}/-/releases/{quote(tag, safe='')}"
 
     # --- writing --------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from bot.forges.base import (
     Comment,
     Permission,
     PullRequest,
+    Release,
     Review,
     StatusState,
     quote_first_line,
@@ -308,6 +309,24 @@ class LocalForge:
 
     def tags(self) -> list[str]:
         return self.git.text("tag", "--list").splitlines()
+
+    # --- changelogs (bot.changelog): a checkout has tags and files, but no releases ----------
+
+    def releases(self, limit: int = 100) -> list[Release]:
+        return []
+
+    def subjects(self, base: str, head: str, limit: int = 100) -> list[str]:
+        """The subjects of the commits in `head` and not in `base`, newest first."""
+        for ref in (base, head):
+            self.resolve(ref)  # a missing tag is said as such, not as git's usage text
+        out = self.git.text("log", f"--max-count={limit}", "--format=%s", f"{base}..{head}", "--")
+        return out.splitlines()
+
+    def compare_url(self, base: str, head: str) -> str | None:
+        return None  # a checkout has no web page
+
+    def tag_url(self, tag: str) -> str | None:
+        return None
 
     def commit_files(
         self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str

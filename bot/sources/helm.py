@@ -14,11 +14,13 @@ share one object, so nested aliases cost nothing) and typeless, so `version: 1.1
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -118,6 +120,39 @@ class HelmRepository:
         self._cache[url] = _Index(etag, modified, charts, time.monotonic())
         return charts
 
+    def chart_entries(self, source: Source) -> list[dict[str, Any]]:
+        """Everything an HTTP repository's index says of the source's chart, one entry per
+        version (annotations, sources, home …), for changelogs. The index is read whole: what
+        `index()` keeps between polls is only the versions."""
+        repo, chart = _chart(source)
+        url = f"{repo.rstrip('/')}/index.yaml"
+        user = self._credentials.get(urlsplit(url).netloc.lower())
+        headers = {"Accept": "application/x-yaml, text/yaml, */*"}
+        response = retrying(lambda: self._get(url, headers, user), self._retry)
+        if response.status_code != 200:
+            raise SourceError(f"the Helm repository {repo} answered {response.status_code}")
+        data = _load(response.content, url)
+        entries = data.get("entries") if isinstance(data, dict) else None
+        items = entries.get(chart) if isinstance(entries, dict) else None
+        return [item for item in items or [] if isinstance(item, dict)]
+
+    def chart_metadata(self, source: Source, version: str) -> dict[str, Any]:
+        """Chart.yaml of one version of an oci:// chart: Helm pushes it as the config blob,
+        in JSON (annotations, sources and home among it)."""
+        repo, chart = _chart(source)
+        if not repo.startswith("oci://"):
+            raise SourceError(f"{repo} is not an oci:// chart repository")
+        ref = _oci_ref(repo, chart)
+        manifest = self._oci.manifest(ref, version.replace("+", "_"))
+        config = manifest.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
+            raise SourceError(f"{ref}:{version} has no chart metadata")
+        try:
+            data = json.loads(self._oci.blob(ref, config["digest"]))
+        except ValueError:
+            raise SourceError(f"the chart metadata of {ref}:{version} is not JSON") from None
+        return data if isinstance(data, dict) else {}
+
     def _get(
         self, url: str, headers: Mapping[str, str], user: tuple[str, str] | None
     ) -> httpx.Response:
@@ -172,15 +207,19 @@ def _oci_ref(repo: str, chart: str) -> ImageRef:
     return ImageRef.parse(f"{repo.removeprefix('oci://').rstrip('/')}/{chart}")
 
 
-def _parse_index(content: bytes, url: str) -> dict[str, tuple[str, ...]]:
+def _load(content: bytes, url: str) -> Any:
     try:
-        data = yaml.load(content, Loader=yaml.CBaseLoader)  # safe: only str, list, dict
+        return yaml.load(content, Loader=yaml.CBaseLoader)  # safe: only str, list, dict
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SourceError(f"{url} is not valid YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise SourceError(f"{url} is not valid YAML: {exc}") from None
+
+
+def _parse_index(content: bytes, url: str) -> dict[str, tuple[str, ...]]:
+    data = _load(content, url)
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise SourceError(f"{url} is not a Helm repository index (it has no 'entries' mapping)")

@@ -242,6 +242,73 @@ class OciRegistry:
             raise SourceError(f"{ref.host} sent no usable digest for {ref}:{tag}")
         return digest
 
+    def manifest(self, image: str | ImageRef, reference: str) -> dict[str, Any]:
+        """The manifest (or index) a tag or digest names, as JSON."""
+        ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
+        url = f"{self.base_url(ref.host)}/v2/{ref.name}/manifests/{quote(reference, safe=':')}"
+        response = self._request(ref, "GET", url, {"Accept": ", ".join(MANIFEST_TYPES)})
+        if response.status_code == 404:
+            raise SourceError(f"no manifest {reference!r} in {ref} on {ref.host}")
+        _expect_ok(response, f"reading the manifest of {ref}:{reference}")
+        return _json(response, f"{ref.host}'s manifest of {ref}:{reference}")
+
+    def blob(self, image: str | ImageRef, digest: str) -> bytes:
+        """A blob (a config) by digest, checked against it; at most `MAX_BYTES`."""
+        ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
+        if not _DIGEST.fullmatch(digest) or not digest.startswith("sha256:"):
+            raise SourceError(f"{ref} names a blob by an unusable digest")
+        url = f"{self.base_url(ref.host)}/v2/{ref.name}/blobs/{digest}"
+        response = self._request(ref, "GET", url, {})
+        _expect_ok(response, f"reading a blob of {ref}")
+        if f"sha256:{hashlib.sha256(response.content).hexdigest()}" != digest:
+            raise SourceError(f"{ref.host} sent a blob of {ref} that does not match its digest")
+        return response.content
+
+    def labels(self, image: str | ImageRef, tag: str) -> dict[str, str]:
+        """What an image says about itself: the annotations of its index and manifest, then
+        its config's labels (`docker build --label`, where docker/metadata-action puts
+        org.opencontainers.image.source); the first found of each name wins. Two or three
+        requests (an index adds one), for changelogs: never for choosing versions."""
+        ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
+        found: dict[str, str] = {}
+
+        def add(values: object) -> None:
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    if isinstance(key, str) and isinstance(value, str):
+                        found.setdefault(key, value)
+
+        manifest = self.manifest(ref, tag)
+        add(manifest.get("annotations"))
+        listed = manifest.get("manifests")
+        if isinstance(listed, list):  # an index: the linux/amd64 image, else the first
+            images = [m for m in listed if isinstance(m, dict) and isinstance(m.get("digest"), str)]
+            chosen = next(
+                (
+                    m
+                    for m in images
+                    if isinstance(m.get("platform"), dict)
+                    and m["platform"].get("os") == "linux"
+                    and m["platform"].get("architecture") == "amd64"
+                ),
+                images[0] if images else None,
+            )
+            if chosen is None:
+                return found
+            add(chosen.get("annotations"))
+            manifest = self.manifest(ref, chosen["digest"])
+            add(manifest.get("annotations"))
+        config = manifest.get("config")
+        if isinstance(config, dict) and isinstance(config.get("digest"), str):
+            try:
+                data = json.loads(self.blob(ref, config["digest"]))
+            except ValueError:
+                return found
+            if isinstance(data, dict):
+                inner = data.get("config")
+                add(inner.get("Labels") if isinstance(inner, dict) else None)
+        return found
+
     def _remember(self, ref: ImageRef, pages: dict[str, _Page]) -> None:
         """Keep a tag list for next time only if the registry sent a way to ask if it changed."""
         self._listings.pop(ref, None)

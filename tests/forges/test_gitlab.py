@@ -525,6 +525,9 @@ def test_responses_have_the_shape_of_the_real_api(server: Server, forge: GitLabF
         answer = api(server, "GET", path)
         assert answer.status_code == 200, (name, answer.text)
         assert shape_problems(fixture(f"gitlab-api/{name}"), answer.json()) == [], name
+    server.world.tag(REPO, "v0.1", {"a.txt": "1"}, "Release 0.1", "## CHANGELOG\n\n- One")
+    releases = api(server, "GET", f"{project}/releases")
+    assert shape_problems(fixture("gitlab-api/list_releases.json"), releases.json()) == []
     numeric = api(
         server, "GET", f"/projects/{server.world.repos[REPO].id}/merge_requests/{pr.number}"
     )

@@ -36,7 +36,17 @@ from starlette.routing import Route
 
 from tests.forgesim.app import endpoint, error
 from tests.forgesim.git import GitError
-from tests.forgesim.world import CheckRun, Comment, Pull, Repo, Review, Status, World, now
+from tests.forgesim.world import (
+    CheckRun,
+    Comment,
+    Pull,
+    Release,
+    Repo,
+    Review,
+    Status,
+    World,
+    now,
+)
 
 BODY_LIMIT = 65536
 DESCRIPTION_LIMIT = 140
@@ -749,6 +759,32 @@ def tree_json(world: World, repo: Repo, tree: str, recursive: bool = False) -> d
     return {"sha": tree, "url": f"{base}/trees/{tree}", "tree": entries, "truncated": False}
 
 
+def release_json(world: World, repo: Repo, release: Release) -> dict[str, Any]:
+    """A release as `GET /repos/{owner}/{repo}/releases` lists it (checked against the
+    recorded tests/fixtures/github-api/get-release.json)."""
+    url = api(world, f"/repos/{repo.full_name}/releases/{release.id}")
+    return {
+        "url": url,
+        "assets_url": f"{url}/assets",
+        "upload_url": f"{url}/assets{{?name,label}}",
+        "html_url": web(world, f"{repo.full_name}/releases/tag/{release.tag}"),
+        "id": release.id,
+        "node_id": node_id("Release", release.id),
+        "tag_name": release.tag,
+        "target_commitish": repo.default_branch,
+        "name": release.name,
+        "draft": release.draft,
+        "author": user_json(world, release.author),
+        "prerelease": release.prerelease,
+        "created_at": iso(release.created_at),
+        "published_at": None if release.draft else iso(release.created_at),
+        "assets": [],
+        "tarball_url": api(world, f"/repos/{repo.full_name}/tarball/{release.tag}"),
+        "zipball_url": api(world, f"/repos/{repo.full_name}/zipball/{release.tag}"),
+        "body": release.body,
+    }
+
+
 def ref_json(world: World, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
     kind = repo.git.object_type(sha) or "commit"
     return {
@@ -1247,6 +1283,50 @@ class _GitHub:
             )
         chunk, headers = paginate(request, tags)
         return respond(request, self.world, chunk, headers=headers)
+
+    async def list_releases(self, request: Request, repo: Repo) -> Response:
+        """Newest first; drafts only for those who may push (as GitHub shows them)."""
+        writer = self.role(repo, self.login(request)) in ("admin", "write")
+        shown = [r for r in reversed(repo.releases) if writer or not r.draft]
+        chunk, headers = paginate(request, [release_json(self.world, repo, r) for r in shown])
+        return respond(request, self.world, chunk, headers=headers)
+
+    async def compare(self, request: Request, repo: Repo) -> Response:
+        """`GET /compare/{base}...{head}`: the commits in head and not in base, oldest first
+        (paged with `per_page`/`page`, as GitHub pages the commits of a comparison)."""
+        base, dots, head = request.path_params["basehead"].partition("...")
+        if not dots:
+            return not_found()
+        old, new = self.resolve(repo, base), self.resolve(repo, head)
+        if old is None or new is None:
+            return not_found()
+        shas = repo.git.text("rev-list", "--reverse", f"{old}..{new}").splitlines()
+        behind = repo.git.text("rev-list", "--count", f"{new}..{old}")
+        chunk, headers = paginate(request, shas)
+        commits = [
+            {
+                k: v
+                for k, v in commit_json(self.world, repo, c).items()
+                if k not in ("files", "stats")
+            }
+            for c in chunk
+        ]
+        data = {
+            "url": api(self.world, f"/repos/{repo.full_name}/compare/{base}...{head}"),
+            "html_url": web(self.world, f"{repo.full_name}/compare/{base}...{head}"),
+            "permalink_url": web(self.world, f"{repo.full_name}/compare/{old[:7]}...{new[:7]}"),
+            "diff_url": web(self.world, f"{repo.full_name}/compare/{base}...{head}.diff"),
+            "patch_url": web(self.world, f"{repo.full_name}/compare/{base}...{head}.patch"),
+            "base_commit": commit_json(self.world, repo, old),
+            "merge_base_commit": commit_json(self.world, repo, old),
+            "status": "ahead" if shas else "identical",
+            "ahead_by": len(shas),
+            "behind_by": int(behind or 0),
+            "total_commits": len(shas),
+            "commits": commits,
+            "files": [],
+        }
+        return respond(request, self.world, data, headers=headers)
 
     async def tarball(self, request: Request, repo: Repo) -> Response:
         ref = request.path_params.get("ref") or repo.default_branch
@@ -2165,6 +2245,8 @@ def routes(world: World) -> list[Route]:
         ("GET", "/git/blobs/{sha}", gh.get_blob),
         ("POST", "/git/blobs", gh.create_blob),
         ("GET", "/tags", gh.list_tags),
+        ("GET", "/releases", gh.list_releases),
+        ("GET", "/compare/{basehead:path}", gh.compare),
         ("GET", "/tarball", gh.tarball),
         ("GET", "/tarball/{ref:path}", gh.tarball),
         ("GET", "/contents", gh.contents),

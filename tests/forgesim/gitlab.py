@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from tests.forgesim.app import endpoint
 from tests.forgesim.git import GitError
-from tests.forgesim.world import Comment, Pull, Repo, Status, World
+from tests.forgesim.world import Comment, Pull, Release, Repo, Status, World
 
 T = TypeVar("T")
 ZERO = "0" * 40
@@ -364,6 +364,41 @@ def branch_json(world: World, repo: Repo, name: str, sha: str) -> dict[str, Any]
 def gitlab_state(state: str) -> str:
     # The shared World speaks GitHub's words too (a test may add a `failure` directly).
     return {"failure": "failed", "error": "failed"}.get(state, state)
+
+
+def release_json(world: World, repo: Repo, release: Release) -> dict[str, Any]:
+    """A release as `GET /projects/:id/releases` lists it (checked against the documented
+    answer in tests/fixtures/gitlab-api/list_releases.json)."""
+    sha = repo.git.resolve(f"refs/tags/{release.tag}") or ZERO
+    archive = f"{world.base_url}/{repo.full_name}/-/archive/{release.tag}/{repo.name}-{release.tag}"
+    return {
+        "tag_name": release.tag,
+        "description": release.body,
+        "name": release.name or release.tag,
+        "created_at": iso(release.created_at),
+        "released_at": iso(release.created_at),
+        "upcoming_release": False,
+        "author": user_basic(world, release.author),
+        "commit": commit_json(world, repo, sha) if sha != ZERO else None,
+        "milestones": [],
+        "commit_path": f"/{repo.full_name}/-/commit/{sha}",
+        "tag_path": f"/{repo.full_name}/-/tags/{release.tag}",
+        "assets": {
+            "count": 4,
+            "sources": [
+                {"format": fmt, "url": f"{archive}.{fmt}"}
+                for fmt in ("zip", "tar.gz", "tar.bz2", "tar")
+            ],
+            "links": [],
+            "evidence_file_path": f"{world.base_url}/{repo.full_name}/-/releases/"
+            f"{release.tag}/evidence.json",
+        },
+        "evidences": [],
+        "_links": {
+            "self": f"{world.base_url}/{repo.full_name}/-/releases/{release.tag}",
+            "edit_url": f"{world.base_url}/{repo.full_name}/-/releases/{release.tag}/edit",
+        },
+    }
 
 
 def mr_identity(repo: Repo, pull: Pull) -> dict[str, Any]:
@@ -1157,6 +1192,47 @@ def routes(world: World) -> list[Route]:
             status_code=200, headers={"X-Gitlab-File-Path": path, "X-Gitlab-Blob-Id": blob}
         )
 
+    async def file_raw(request: Request) -> Response:
+        repo = repo_of(request)
+        if repo is None:
+            return not_found("Project")
+        ref = request.query_params.get("ref") or repo.default_branch
+        sha = repo.git.resolve(ref)
+        data = repo.git.read_path(sha, unquote(request.path_params["file_path"])) if sha else None
+        if data is None:
+            return not_found("File")
+        return Response(data, media_type="text/plain; charset=utf-8")
+
+    # releases and comparisons
+
+    async def list_releases(request: Request) -> Response:
+        repo = repo_of(request)
+        if repo is None:
+            return not_found("Project")
+        ordered = sorted(repo.releases, key=lambda r: (r.created_at, r.id), reverse=True)
+        return paginate(request, ordered, lambda r: release_json(world, repo, r))
+
+    async def compare(request: Request) -> Response:
+        repo = repo_of(request)
+        if repo is None:
+            return not_found("Project")
+        base = repo.git.resolve(request.query_params.get("from", ""))
+        head = repo.git.resolve(request.query_params.get("to", ""))
+        if base is None or head is None:
+            return not_found("Ref")
+        shas = repo.git.text("rev-list", "--reverse", f"{base}..{head}").splitlines()
+        commits = [commit_json(world, repo, sha) for sha in shas]
+        return JSONResponse(
+            {
+                "commit": commits[-1] if commits else None,
+                "commits": commits,
+                "diffs": [],
+                "compare_timeout": False,
+                "compare_same_ref": base == head,
+                "web_url": f"{world.base_url}/{repo.full_name}/-/compare/{base}...{head}",
+            }
+        )
+
     # approvals and versions
 
     async def get_approvals(request: Request) -> Response:
@@ -1231,6 +1307,9 @@ def routes(world: World) -> list[Route]:
         ("GET", "/groups/{group:path}/members/all/{user_id:int}", group_member),
         ("GET", "/groups/{group:path}/projects", group_projects),
         ("HEAD", project + "/repository/files/{file_path:path}", file_head),
+        ("GET", project + "/repository/files/{file_path:path}/raw", file_raw),
+        ("GET", project + "/repository/compare", compare),
+        ("GET", project + "/releases", list_releases),
         ("GET", project + "/repository/branches/{branch:path}", get_branch),
         ("GET", project + "/repository/branches", list_branches),
         ("GET", project + "/repository/tags", list_tags),

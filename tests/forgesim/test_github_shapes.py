@@ -241,6 +241,26 @@ def test_contents_and_readme(client: httpx.Client) -> None:
     assert client.get(f"/repos/{REPO}/contents/missing.yaml").status_code == 404
 
 
+def test_releases_and_a_comparison(server: Server, client: httpx.Client) -> None:
+    server.world.repos[REPO].permissions["promobot[bot]"] = "write"
+    server.world.tag(REPO, "v1.0.0", {"a.txt": "1"}, "Release 1.0.0", "Body", name="Test")
+    server.world.tag(REPO, "v1.1.0", {"a.txt": "2"}, "Release 1.1.0", "Draft", draft=True)
+    listed = client.get(f"/repos/{REPO}/releases")
+    exchange = recorded("get-release", "GET", "/releases/")
+    assert listed.status_code == 200 and "etag" in listed.headers
+    assert differences(exchange["response_body"], listed.json()[-1]) == []
+    assert [r["tag_name"] for r in listed.json()] == ["v1.1.0", "v1.0.0"]  # a writer sees drafts
+    public = httpx.get(
+        f"{server.github_url}/repos/{REPO}/releases",
+        headers={"Authorization": "token alice-token"},
+    )
+    assert [r["tag_name"] for r in public.json()] == ["v1.0.0"]
+    compared = client.get(f"/repos/{REPO}/compare/v1.0.0...v1.1.0").json()
+    assert compared["total_commits"] == 1 and compared["status"] == "ahead"
+    assert compared["commits"][0]["commit"]["message"] == "Release 1.1.0"
+    assert client.get(f"/repos/{REPO}/compare/v1.0.0...v9").status_code == 404
+
+
 def test_lists_are_paginated_with_link_headers(server: Server, client: httpx.Client) -> None:
     repo = server.world.repos[REPO]
     head = repo.git.resolve("refs/heads/main")

@@ -111,6 +111,20 @@ class Pull:
 
 
 @dataclass
+class Release:
+    """A GitHub or GitLab release: notes on a tag."""
+
+    id: int
+    tag: str
+    name: str
+    body: str
+    author: str
+    created_at: datetime
+    draft: bool = False
+    prerelease: bool = False
+
+
+@dataclass
 class Repo:
     full_name: str
     id: int
@@ -123,6 +137,7 @@ class Repo:
     check_runs: list[CheckRun] = field(default_factory=list)
     permissions: dict[str, str] = field(default_factory=dict)  # login -> admin/write/read
     hook_id: int = 0
+    releases: list[Release] = field(default_factory=list)  # in the order they were made
 
     @property
     def owner(self) -> str:
@@ -263,6 +278,39 @@ class World:
         repo.git.set_ref(f"refs/heads/{branch}", sha)
         self.emit("push", repo=repo, ref=f"refs/heads/{branch}", before=old, after=sha, user=author)
         return sha
+
+    def tag(
+        self,
+        full_name: str,
+        tag: str,
+        files: Mapping[str, bytes | str | None] | None = None,
+        message: str | None = None,
+        notes: str | None = None,
+        *,
+        name: str = "",
+        draft: bool = False,
+        author: str = "ada",
+    ) -> str:
+        """Commit `files` (if any) on the default branch, tag the head `tag`, and publish a
+        release with `notes` when given. The commit's SHA."""
+        repo = self.repos[full_name]
+        head = repo.git.resolve(f"refs/heads/{repo.default_branch}")
+        if files is not None:
+            data = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
+            user = self.add_user(author)
+            head = repo.git.commit(
+                head, data, message or f"Release {tag}", author=(user.login, user.email)
+            )
+            repo.git.set_ref(f"refs/heads/{repo.default_branch}", head)
+        assert head is not None
+        repo.git.set_ref(f"refs/tags/{tag}", head)
+        if notes is not None:
+            self.add_user(author)
+            with self.lock:
+                repo.releases.append(
+                    Release(self.next_id(), tag, name, notes, author, now(), draft=draft)
+                )
+        return head
 
     # --- webhooks ------------------------------------------------------------------------------
 
