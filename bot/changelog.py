@@ -222,13 +222,16 @@ class Hosts:
         return where
 
     def open(self, where: Where) -> tuple[Where, NotesRepo]:
-        """The reader of a repository, and the repository as that forge names it."""
+        """The reader of a repository, and the repository as that forge names it (a local
+        one as the setting wrote it: a PR body names no path of promobot's machine that the
+        repo did not already hold)."""
+        key = where
         if not where.host:
             assert self.local is not None
             path = Path(where.path)
             if not path.is_absolute() and self.root is not None:
                 path = self.root / path
-            where = Where("", str(path.resolve()))
+            key = Where("", str(path.resolve()))
         else:
             if where.host not in self.forges:
                 raise NoChangelog(f"{where.host} is not a forge promobot reads")
@@ -238,11 +241,12 @@ class Hosts:
                 where = Where(where.host, "/".join(parts[:2]))  # …/tree/main/x is the repo
             elif "-" in parts:  # GitLab: group/sub/project/-/tree/main
                 where = Where(where.host, "/".join(parts[: parts.index("-")]))
+            key = where
         with self._lock:
-            reader = self._open.get(where)
+            reader = self._open.get(key)
             if reader is None:
-                reader = self._make(where)
-                self._open[where] = reader
+                reader = self._make(key)
+                self._open[key] = reader
         return where, reader
 
     def _make(self, where: Where) -> NotesRepo:
