@@ -56,6 +56,9 @@ from bot.planner import Promotion, Row
 log = logging.getLogger("promobot.changelog")
 
 BUDGET = 5.0  # seconds a PR body waits for its changelogs
+# After a body's wait ran out, the next ones do not wait for this long: a forge that hangs
+# costs a sync of many PRs one budget, not one budget for every PR it writes.
+IMPATIENT = 60.0
 WORKERS = 4  # lookups at once, all PRs together: a hung forge holds at most these threads
 NOTE_MAX = 16_384  # characters of one version's notes kept (the body shows fewer)
 FILE_MAX = 1_048_576  # a CHANGELOG.md larger than this is read only this far
@@ -596,16 +599,21 @@ class Finder:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="changelog")
         self._running: dict[tuple[str, ...], Future[Changelog]] = {}
         self._lock = threading.Lock()
+        self._patient_from = 0.0  # monotonic: before it, a body does not wait (IMPATIENT)
 
     def __call__(self, config: Config, promotion: Promotion) -> list[Changelog]:
         return self.find(specs(config, promotion))
 
     def find(self, wanted: Sequence[Spec]) -> list[Changelog]:
         """Each spec's changelog: looked up in the background, waited for at most `budget`
-        seconds in all; one not finished by then is what the cache holds so far."""
+        seconds in all (not at all for `IMPATIENT` seconds after a wait ran out); one not
+        finished by then is what the cache holds so far."""
         futures = [self._submit(spec) for spec in wanted]
         if futures:
-            wait(futures, timeout=self.budget)
+            patient = time.monotonic() >= self._patient_from
+            _, pending = wait(futures, timeout=self.budget if patient else 0.0)
+            if pending and patient:
+                self._patient_from = time.monotonic() + IMPATIENT
         out = []
         for spec, future in zip(wanted, futures, strict=True):
             if future.done():

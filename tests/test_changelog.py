@@ -180,6 +180,20 @@ def test_a_forge_that_hangs_costs_the_budget_and_is_said(server: Server) -> None
     finder.close()
 
 
+def test_after_one_wait_ran_out_the_next_bodies_do_not_wait(server: Server) -> None:
+    """A hung forge costs a sync that writes many PRs one budget, not one for each PR."""
+    c.app_repo(server.world)
+    server.world.faults.append(Fault("GET", "/releases", status=200, delay=3.0))
+    finder = Finder(c.hosts(server), MemoryStore(), budget=0.5)
+    started = time.monotonic()
+    (first,) = finder(c.config(), c.promotion())
+    waited = time.monotonic() - started
+    (second,) = finder(c.config(), c.promotion("1.3.0", "1.7.1"))  # another PR's move
+    assert first.late and second.late
+    assert waited >= 0.5 and time.monotonic() - started < waited + 0.3
+    finder.close()
+
+
 def test_an_unparseable_changelog_file_falls_back_to_commits(server: Server) -> None:
     c.app_repo(server.world, releases=False)
     server.world.push(
