@@ -123,8 +123,10 @@ class LiveReport(_Event):
     Flux sends the state itself, in its signed event (`body`, parsed again where it is used)."""
 
     kind: Literal["live"] = "live"
-    source: Literal["argocd", "flux"]
-    names: tuple[str, ...]  # Argo CD: Application names; Flux: "Kind namespace/name"
+    # fleet, rollout: promobot's own watch of a Bundle, a Rollout or a Canary changed
+    source: Literal["argocd", "flux", "fleet", "rollout"]
+    # Argo CD: Application names; Flux: "Kind namespace/name"; the watches: "namespace/name"
+    names: tuple[str, ...]
     body: str | None = None  # Flux: the event as it came
 
 

@@ -28,6 +28,7 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
+from bot.live import rollouts
 from bot.live.reader import LiveReader
 from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
@@ -139,6 +140,7 @@ class Service:
         self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)
         self.gatekeeper.on_merge = self.watch_merge
         self.live.store = self.queue
+        self.live.on_change = self._watched_change
         # the audit log: the data dir's file, the queue's store, and the notifications it drives
         self.record = audit.Recorder(
             settings.repo,
@@ -358,7 +360,8 @@ class Service:
                 self.verify(env)
             for pr in self.forge.list_prs(label=LABEL) if watched else []:
                 promotion = self.engine.promotion_of(pr)
-                if promotion is not None and promotion.upstream in watched:
+                # its healthy: gate reads the upstream's cluster; its body says what its own runs
+                if promotion is not None and {promotion.upstream, promotion.env} & watched:
                     self._evaluate(pr.number)
         elif isinstance(event, events.CommentEvent):
             self.runner.handle(event)
@@ -513,19 +516,35 @@ class Service:
                     self.gatekeeper.evaluate(action.pr, fresh=True)
 
     def _watching(self, kind: str, names: Iterable[str]) -> set[str]:
-        """The environments whose `live:` reads from `kind` ("status", "argocd", "flux") one
-        of `names` for some app: a status context, an Application, a Flux object."""
+        """The environments whose `live:` reads from `kind` ("status", "argocd", "flux",
+        "fleet", "rollout") one of `names` for some app: a status context, an Application, a
+        Flux object, a Bundle, a Rollout or Canary (`namespace/name`)."""
         cfg = self.engine.state().config
         named = set(names)
         out = set()
         for env, settings in cfg.environments.items():
             live = settings.live
-            if live is None or live.kind != kind:
+            if live is None:
+                continue
+            if kind == "rollout":
+                if live.rollout is not None and any(
+                    f"{ask.namespace}/{ask.name}" in named
+                    for ask in (rollouts.ask(live.rollout, app, env) for app in cfg.apps)
+                ):
+                    out.add(env)
+                continue
+            if live.kind != kind:
                 continue
             prefix = f"{live.flux.kind} " if live.flux is not None else ""
             if any(prefix + live.name(app, env) in named for app in cfg.apps):
                 out.add(env)
         return out
+
+    def _watched_change(self, source: str, names: tuple[str, ...]) -> None:
+        """promobot's own watch of a cluster heard objects change: as a deploying system's
+        report would, it wakes the PRs whose environments read them (as a job, by a worker)."""
+        kind = "fleet" if source == "fleet" else "rollout"
+        self.submit_event(events.LiveReport(source=kind, names=names))
 
     def echo(self, event: events.Event) -> bool:
         """Whether promobot's own account did what the event reports (its PR opened, labelled,

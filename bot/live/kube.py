@@ -70,6 +70,8 @@ class Resource:
 
 # What to grant when RBAC refuses a list: the resource, and its namespace (None: cluster-wide).
 Hint = Callable[[Resource, str | None], str]
+# A watch heard an object change: its resource and `namespace/name` (from the watch's thread).
+Changed = Callable[[Resource, str], None]
 
 
 def _grant(resource: Resource, namespace: str | None) -> str:
@@ -91,8 +93,10 @@ class Kube:
         forbidden: Hint = _grant,
         policy: Policy = DEFAULT,
         timeout: float = 30.0,
+        on_change: Changed | None = None,
     ) -> None:
         self._kubeconfig = kubeconfig
+        self.on_change = on_change  # told of each object a watch hears change
         self._context = context
         self._setting = setting  # the service setting that names the kubeconfig
         self._forbidden = forbidden
@@ -367,6 +371,12 @@ class _Informer:
             if isinstance(version, str) and version:
                 self._version = version  # BOOKMARK events carry only this
         self._heard = time.monotonic()
+        told = self._kube.on_change
+        if told is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+            try:
+                told(self._resource, _key(obj))
+            except Exception:  # whoever listens, the watch goes on
+                log.exception("a watched change could not be told", extra={"key": _key(obj)})
 
 
 def _key(obj: dict[str, Any]) -> str:

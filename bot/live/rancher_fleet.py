@@ -41,7 +41,7 @@ read no list at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +130,7 @@ class Fleet:
         *,
         policy: Policy = DEFAULT,
         timeout: float = 30.0,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self._kube = Kube(
             kubeconfig,
@@ -139,6 +140,8 @@ class Fleet:
             forbidden=_grant,
             policy=policy,
             timeout=timeout,
+            # a Bundle the watch heard change, as `namespace/name`
+            on_change=(lambda _, key: on_change(key)) if on_change is not None else None,
         )
         self.source = "fleet"
         self.resource_versions: dict[str, str] = {}  # the last list's, per namespace

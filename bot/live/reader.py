@@ -17,6 +17,7 @@ message, and the app not settled: a gate never passes on missing rollout informa
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,7 +35,10 @@ from bot.live.rollouts import Ask, Found, Rollouts
 from bot.live.state import Live
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
+
 ARGOCD_FRESH = 10.0  # seconds one poll of Argo CD answers for
+TELL_AFTER = 2.0  # seconds a watched change waits for others to be told with it
 
 K = TypeVar("K", str, Ask)
 V = TypeVar("V", Live, Found)
@@ -73,12 +77,24 @@ class LiveReader:
             )
         self.fleet: Fleet | None = None
         if settings.fleet_kubeconfig:
-            self.fleet = Fleet(str(settings.fleet_kubeconfig), settings.fleet_context or "")
+            self.fleet = Fleet(
+                str(settings.fleet_kubeconfig),
+                settings.fleet_context or "",
+                on_change=lambda key: self._changed("fleet", key),
+            )
         # the clusters of PROMOBOT_KUBECONFIG, for `live: {rollout: …}` (unset: unknown, why)
-        self.rollouts = Rollouts(settings.kubeconfig)
+        self.rollouts = Rollouts(
+            settings.kubeconfig, on_change=lambda key: self._changed("rollout", key)
+        )
         # by source ("argocd", "fleet", "rollouts"): when polled, for which names, what it said
         self._polled: dict[str, tuple[float, frozenset[Any], Mapping[Any, Any]]] = {}
         self._lock = threading.Lock()
+        # told, a moment after a watch heard them, of the objects that changed: the source
+        # ("fleet", "rollout") and their `namespace/name`s (the service wakes their PRs)
+        self.on_change: Callable[[str, tuple[str, ...]], None] | None = None
+        self._changes: dict[str, set[str]] = {}
+        self._telling: threading.Timer | None = None
+        self._changes_lock = threading.Lock()
 
     def read(self, state: State, env: str, apps: Iterable[str]) -> dict[str, Live]:
         source = state.config.environments[env].live
@@ -129,8 +145,8 @@ class LiveReader:
 
     def heard(self, report: LiveReport) -> None:
         """A notification: Flux's state is kept (its first `since` while it repeats itself);
-        Argo CD's is only a hint to read the API again."""
-        if report.source == "argocd":
+        Argo CD's, and a watch's, only a hint to read again."""
+        if report.source != "flux":
             self.refresh()
             return
         if self.store is None or report.body is None:
@@ -141,6 +157,29 @@ class LiveReader:
         previous = Live.from_json(json.loads(kept)) if kept is not None else None
         current = flux.carry_since(previous, flux.live(event, self.clock()))
         self.store.remember(key, json.dumps(current.to_json()))
+
+    def _changed(self, source: str, key: str) -> None:
+        """A watch heard an object change (in its own thread). Changes are told together
+        `TELL_AFTER` seconds after the first: a rollout rewrites its status many times as it
+        goes, and each telling costs the PRs it wakes an evaluation."""
+        with self._changes_lock:
+            self._changes.setdefault(source, set()).add(key)
+            if self._telling is not None:
+                return
+            self._telling = threading.Timer(TELL_AFTER, self._tell)
+            self._telling.daemon = True
+            self._telling.start()
+
+    def _tell(self) -> None:
+        with self._changes_lock:
+            changes, self._changes, self._telling = self._changes, {}, None
+        if self.on_change is None:
+            return
+        for source, keys in sorted(changes.items()):
+            try:
+                self.on_change(source, tuple(sorted(keys)))
+            except Exception:  # the queue away: the reconcile still reads what the watch keeps
+                log.exception("a watched change could not be told", extra={"source": source})
 
     def refresh(self) -> None:
         """Forget the last polls: the next question asks the sources again (a notification

@@ -61,7 +61,7 @@ other apps, environments and contexts go on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -147,11 +147,17 @@ class Rollouts:
     """The clusters of PROMOBOT_KUBECONFIG's contexts, asked for Rollouts and Canaries."""
 
     def __init__(
-        self, kubeconfig: str | None, *, policy: Policy = DEFAULT, timeout: float = 30.0
+        self,
+        kubeconfig: str | None,
+        *,
+        policy: Policy = DEFAULT,
+        timeout: float = 30.0,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.policy = policy
         self.timeout = timeout
+        self.on_change = on_change  # a Rollout or Canary a watch heard change, `namespace/name`
         self._kubes: dict[str, Kube] = {}  # by context ("" = the kubeconfig's current one)
 
     def close(self) -> None:
@@ -211,8 +217,13 @@ class Rollouts:
                 forbidden=_grant,
                 policy=self.policy,
                 timeout=self.timeout,
+                on_change=self._changed,
             )
         return self._kubes[context]
+
+    def _changed(self, resource: Resource, key: str) -> None:
+        if self.on_change is not None:
+            self.on_change(key)
 
 
 def _grant(resource: Resource, namespace: str | None) -> str:

@@ -380,6 +380,30 @@ def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
             assert verdict is not None and verdict.merged
 
 
+def test_a_bundle_change_the_watch_hears_wakes_the_pr_without_a_reconcile(
+    tmp_path: Path,
+) -> None:
+    """Fleet sends no notifications: promobot's watch of the Bundles hears the change itself,
+    and a job it queues brings the prod PR's checklist up to date — no reconcile, no event."""
+    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {fleet: {}}")
+    with kube_server() as kube:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url, kube.token)
+        with running("github", tmp_path, config, fleet_kubeconfig=str(kubeconfig)) as rig:
+            rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5")
+            head = rig.main()
+            kube.put(bundle("api-staging", commit=head, states={"NotReady": 1}))
+            rig.service.sync()
+            assert f"api: progressing at {head[:10]}" in rig.prod_pr().body
+            stamp = rig.clock.now.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+            kube.put(bundle("api-staging", commit=head, since=stamp))  # ready, and nobody asks
+            deadline = time.monotonic() + 10
+            while "synced and healthy since" not in rig.prod_pr().body:
+                assert time.monotonic() < deadline, "the watched change never reached the PR"
+                rig.service.queue.run_pending()  # what a worker does
+                time.sleep(0.05)
+            assert kube.lists == 1  # heard, not asked again
+
+
 def test_the_healthy_time_never_starts_before_the_commit_was_made(tmp_path: Path) -> None:
     """A source that says "healthy since" an instant before the commit it names existed (an
     older Fleet, a late status) is counted from the commit."""

@@ -6,6 +6,7 @@ Flagger Canary that rolls it out (`live: {argocd: …, rollout: …}`)."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -120,6 +121,28 @@ def test_prod_waits_while_stagings_canary_is_at_step_2_then_counts_from_its_end(
         assert verdict is not None and verdict.merged
         prod = rig.world.repos[REPO].git.text("show", "refs/heads/main:envs/prod/api.yaml")
         assert prod == "image:\n  tag: 1.5.0"
+
+
+def test_a_rollout_the_watch_hears_complete_wakes_the_pr(tmp_path: Path) -> None:
+    """Nobody tells promobot a canary finished: its watch of the Rollouts hears it, and the
+    job it queues starts prod's healthy: count in the PR's checklist."""
+    with clusters(tmp_path, GATED) as (rig, argo, cluster):
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        head = rig.main()
+        synced = stamp(rig)
+        argo.put(application("api-staging", revision=head, finished=synced, health_since=synced))
+        cluster.put(rollout("api", step=1))
+        rig.service.sync()
+        assert "canary 20%, step 2 of 5" in rig.prod_pr().body
+        cluster.put(rollout("api", done=True, since=stamp(rig)))
+        deadline = time.monotonic() + 10
+        while "healthy: staging has run image 1.5.0 synced and healthy since" not in (
+            rig.prod_pr().body
+        ):
+            assert time.monotonic() < deadline, "the finished canary never reached the PR"
+            rig.service.queue.run_pending()  # what a worker does
+            time.sleep(0.05)
+        assert cluster.lists == 1
 
 
 @pytest.mark.parametrize(
