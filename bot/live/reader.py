@@ -88,7 +88,9 @@ class LiveReader:
         )
         # by source ("argocd", "fleet", "rollouts"): when polled, for which names, what it said
         self._polled: dict[str, tuple[float, frozenset[Any], Mapping[Any, Any]]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards `_polled` and `_polling`
+        # one lock per polled source: a cluster slow to answer holds up only its own readers
+        self._polling: dict[str, threading.Lock] = {}
         # told, a moment after a watch heard them, of the objects that changed: the source
         # ("fleet", "rollout") and their `namespace/name`s (the service wakes their PRs)
         self.on_change: Callable[[str, tuple[str, ...]], None] | None = None
@@ -197,8 +199,12 @@ class LiveReader:
         namespace), the answer shared for `ARGOCD_FRESH` seconds."""
         names = frozenset(wanted)
         with self._lock:
-            polled = self._polled.get(kind)
+            polling = self._polling.setdefault(kind, threading.Lock())
+        with polling:  # one poll of a source at a time; the others' readers go on
+            with self._lock:
+                polled = self._polled.get(kind)
             if polled is None or polled[1] != names or time.monotonic() - polled[0] > ARGOCD_FRESH:
                 polled = (time.monotonic(), names, poll(sorted(names), self.clock()))
-                self._polled[kind] = polled
+                with self._lock:
+                    self._polled[kind] = polled
             return polled[2]
