@@ -87,16 +87,9 @@ class Poll:
 
 
 def wanted(config: Config) -> dict[str, list[tuple[str, str]]]:
-    """The Applications the configuration reads from Argo CD → the (app, env) pairs each one
-    speaks for (two environments may name the same Application)."""
-    names: dict[str, list[tuple[str, str]]] = {}
-    for env, environment in config.environments.items():
-        live = environment.live
-        if live is None or live.argocd is None:
-            continue
-        for app in config.apps:
-            names.setdefault(live.name(app, env), []).append((app, env))
-    return names
+    """The Applications the configuration reads from Argo CD → the (app, env) pairs each
+    speaks for."""
+    return config.live_objects("argocd")
 
 
 class ArgoCD:

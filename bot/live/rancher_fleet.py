@@ -107,16 +107,9 @@ class Poll:
 
 
 def wanted(config: Config) -> dict[str, list[tuple[str, str]]]:
-    """The Bundles (`namespace/name`) the configuration reads from Fleet → the (app, env) pairs
-    each one speaks for."""
-    names: dict[str, list[tuple[str, str]]] = {}
-    for env, environment in config.environments.items():
-        live = environment.live
-        if live is None or live.fleet is None:
-            continue
-        for app in config.apps:
-            names.setdefault(live.name(app, env), []).append((app, env))
-    return names
+    """The Bundles (`namespace/name`) the configuration reads from Fleet → the (app, env)
+    pairs each speaks for."""
+    return config.live_objects("fleet")
 
 
 class Fleet:

@@ -18,44 +18,17 @@ import yaml
 
 from tests.argocd.server import ArgoCDServer, application, argocd_server
 from tests.e2e.scene import FAST
-from tests.e2e.test_live import REPO, Rig, heard, running
+from tests.e2e.test_live import CONFIG, REPO, Rig, heard, running
+from tests.e2e.test_verify import CONFIG as VERIFY_CONFIG
 from tests.e2e.test_verify import comments, on_main, promote_to_staging
 from tests.kube.server import KubeServer, canary, kube_server, rollout, write_kubeconfig
 
-GATED = """\
-version: 1
-environments:
-  staging:
-    live: {argocd: {}, rollout: {kind: argo-rollouts}}
-  prod:
-    from: staging
-    auto_merge: true
-    gates: {healthy: 30m}
-apps:
-  api:
-    components:
-      image:
-        source: {image: ghcr.io/acme/api}
-        target: {file: "envs/{env}/api.yaml", field: image.tag}
-"""
-
-VERIFIED = """\
-version: 1
-environments:
-  dev: {}
-  staging:
-    from: dev
-    auto_merge: true
-    live: {argocd: {}, rollout: {kind: KIND}}
-    verify: {within: 15m, on_failure: rollback}
-  prod: {from: staging}
-apps:
-  api:
-    components:
-      image:
-        source: {image: ghcr.io/acme/api}
-        target: {file: "envs/{env}/api.yaml", field: image.tag}
-"""
+STATUS_LIVE = 'live: {status: {context: "deploy/{app}-{env}"}}'
+# test_live's and test_verify's repos, staging read from Argo CD and its Rollout or Canary
+GATED = CONFIG.replace(STATUS_LIVE, "live: {argocd: {}, rollout: {kind: argo-rollouts}}")
+VERIFIED = VERIFY_CONFIG.replace(STATUS_LIVE, "live: {argocd: {}, rollout: {kind: KIND}}").replace(
+    "ON_FAILURE", "rollback"
+)
 
 
 def stamp(rig: Rig, later: timedelta = timedelta(0)) -> str:
