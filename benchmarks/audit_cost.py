@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,41 +25,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import audit, events
-from tests.e2e.scene import DAYS, PEOPLE, REPO, Clock, Scene, bot_service, config
-from tests.forgesim import Server
+from tests.e2e.scene import steering
 
 NOTIFY = '\nnotify:\n  "*":\n    chat: ["*"]\n'
 
 
 def story(audited: bool, data: Path, receiver_port: int) -> dict[str, Any]:
-    real_now = datetime.now(UTC).replace(microsecond=0)
-    start = real_now + timedelta(days=3)
-    freeze = f"{DAYS[start.weekday()]} {start:%H}:00 - {DAYS[start.weekday()]} {start:%H}:59 UTC"
-    with Server() as server:
-        world = server.world
-        world.add_user("promobot[bot]", bot=True, token="bot-token")
-        files = {f"envs/{e}/api.yaml": "image:\n  tag: 1.4.2\n" for e in ("dev", "staging")}
-        files |= {f"envs/{e}/api.yaml": "image:\n  tag: 1.4.2\n" for e in ("prod-eu", "prod-us")}
-        repo = world.add_repo(REPO, {".promobot.yaml": config(freeze) + NOTIFY, **files})
-        repo.permissions["promobot[bot]"] = "admin"
-        for login, permission in PEOPLE.items():
-            world.add_user(login, token=f"{login}-token")
-            if permission:
-                repo.permissions[login] = permission
-        world.add_team("acme/sre", ["alice", "dave"])
-        clock = Clock(real_now + timedelta(seconds=5))
-        service = bot_service(
-            "github",
-            server,
-            data,
-            clock,
-            notify_target_urls={"chat": f"json://127.0.0.1:{receiver_port}/chat"},
-        )
+    chat = {"chat": f"json://127.0.0.1:{receiver_port}/chat"}
+    with steering("github", data, NOTIFY, notify_target_urls=chat) as scene:
+        world, service, clock = scene.world, scene.service, scene.clock
         if not audited:  # promobot as it was: nothing told of its decisions
             service.engine.on_action = None
             service.gatekeeper.record = None
             service.runner.record = None
-        scene = Scene("github", world, server, service, service.forge, clock, start)
         world.reset_calls()
         service.handle(events.Artifact(source_key="image:ghcr.io/acme/api", version="1.5.0"))
         dev = scene.open_pr("dev")

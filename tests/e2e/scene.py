@@ -7,6 +7,7 @@ would be.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,7 +207,15 @@ class Scene:
 
 @pytest.fixture(params=["github", "gitlab"])
 def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
-    kind: str = request.param
+    with steering(request.param, tmp_path) as made:
+        yield made
+
+
+@contextmanager
+def steering(kind: str, data: Path, more_config: str = "", **settings: Any) -> Iterator[Scene]:
+    """The steering repo on the `kind` simulator with promobot in-process (`settings` added
+    to its service's): dev → staging (30m soak, auto-merge) → prod-eu and prod-us (one approval
+    from @acme/sre), a one-hour weekly freeze three days from now (the scene's `in_freeze`)."""
     real_now = datetime.now(UTC).replace(microsecond=0)
     # a one-hour weekly freeze three days from now, in UTC: never "now", easy to step into
     start = real_now + timedelta(days=3)
@@ -217,7 +226,7 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
         repo = world.add_repo(
             REPO,
             {
-                ".promobot.yaml": config(freeze),
+                ".promobot.yaml": config(freeze) + more_config,
                 **{
                     f"envs/{e}/api.yaml": "image:\n  tag: 1.4.2\n"
                     for e in ("dev", "staging", "prod-eu", "prod-us")
@@ -231,7 +240,7 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
                 repo.permissions[login] = permission
         world.add_team("acme/sre", ["alice", "dave"])
         clock = Clock(real_now + timedelta(seconds=5))
-        service = bot_service(kind, server, tmp_path, clock)
+        service = bot_service(kind, server, data, clock, **settings)
         in_freeze = start.replace(minute=30, second=0)
         yield Scene(kind, world, server, service, service.forge, clock, in_freeze)
 
