@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import threading
 from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import audit, events
 from tests.e2e.scene import steering
+from tests.e2e.test_notify import Receiver
 
 NOTIFY = '\nnotify:\n  "*":\n    chat: ["*"]\n'
 
@@ -57,26 +56,14 @@ def story(audited: bool, data: Path, receiver_port: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    got: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers.get("content-length") or 0)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = Receiver()  # the chat service of the notification tests
     with tempfile.TemporaryDirectory() as tmp:
-        with_log = story(True, Path(tmp) / "audited", receiver.server_address[1])
+        with_log = story(True, Path(tmp) / "audited", receiver.port)
         path = Path(tmp) / "audited" / audit.FILENAME
         records = list(audit.read_lines(path))
         size = path.stat().st_size
-        without = story(False, Path(tmp) / "plain", receiver.server_address[1])
-    receiver.shutdown()
+        without = story(False, Path(tmp) / "plain", receiver.port)
+    receiver.close()
     kinds = Counter(r.kind for r in records)
     result = {
         "records": len(records),
@@ -84,7 +71,7 @@ def main() -> None:
         "bytes_per_record": round(size / max(len(records), 1)),
         "by_kind": dict(sorted(kinds.items())),
         "gate_records": kinds["gate"],
-        "notifications_sent": len(got),
+        "notifications_sent": len(receiver.got),
         "forge_calls": {"with_audit": with_log["forge_calls"], "without": without["forge_calls"]},
         "forge_calls_by_notify_jobs": with_log["forge_calls_by_notify_jobs"],
     }
