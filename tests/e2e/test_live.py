@@ -19,7 +19,7 @@ import pytest
 from bot import events
 from bot.live.state import Live
 from bot.service import Service
-from tests.argocd.server import application, argocd_server
+from tests.argocd.server import ArgoCDServer, application, argocd_server
 from tests.conftest import taken
 from tests.e2e.scene import FAST, REPO, Clock, bot_service
 from tests.forgesim import Server
@@ -121,6 +121,26 @@ def heard(rig: Rig, env: str, done: Callable[[Live], bool]) -> None:
         time.sleep(0.02)
 
 
+@contextmanager
+def on_argocd(
+    tmp_path: Path, config: str, files: dict[str, str] | None = None, **extra: Any
+) -> Iterator[tuple[Rig, ArgoCDServer]]:
+    """promobot on the GitHub simulator, reading a simulated Argo CD."""
+    with (
+        argocd_server() as argo,
+        running(
+            "github",
+            tmp_path,
+            config,
+            files,
+            argocd_url=argo.url,
+            argocd_token="argocd-token",
+            **extra,
+        ) as rig,
+    ):
+        yield rig, argo
+
+
 @pytest.fixture(params=["github", "gitlab"])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     with running(request.param, tmp_path, CONFIG) as rig:
@@ -196,12 +216,7 @@ def test_prod_waits_for_argo_cd_to_report_staging_synced_and_healthy(tmp_path: P
         'live: {status: {context: "deploy/{app}-{env}"}}',
         'live: {argocd: {application: "{app}-{env}"}}',
     )
-    with (
-        argocd_server() as argo,
-        running(
-            "github", tmp_path, config, argocd_url=argo.url, argocd_token="argocd-token"
-        ) as rig,
-    ):
+    with on_argocd(tmp_path, config) as (rig, argo):
         rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
         head = rig.main()
         argo.put(application("api-staging", health="Progressing", revision=head))
@@ -227,12 +242,7 @@ def test_the_pr_says_what_the_target_cluster_runs(tmp_path: Path) -> None:
         'live: {status: {context: "deploy/{app}-{env}"}}',
         'live: {argocd: {application: "{app}-{env}"}}',
     ).replace("    gates: {healthy: 30m}", "    gates: {healthy: 30m}\n    live: {argocd: {}}")
-    with (
-        argocd_server() as argo,
-        running(
-            "github", tmp_path, config, argocd_url=argo.url, argocd_token="argocd-token"
-        ) as rig,
-    ):
+    with on_argocd(tmp_path, config) as (rig, argo):
         before = rig.main()
         argo.put(
             application(
@@ -408,12 +418,7 @@ def test_the_healthy_time_never_starts_before_the_commit_was_made(tmp_path: Path
     """A source that says "healthy since" an instant before the commit it names existed (an
     older Fleet, a late status) is counted from the commit."""
     config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
-    with (
-        argocd_server() as argo,
-        running(
-            "github", tmp_path, config, argocd_url=argo.url, argocd_token="argocd-token"
-        ) as rig,
-    ):
+    with on_argocd(tmp_path, config) as (rig, argo):
         rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
         head = rig.main()
         long_ago = (rig.clock.now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.argocd.server import ArgoCDServer, application, argocd_server
+from tests.argocd.server import ArgoCDServer, application
 from tests.e2e.scene import FAST
-from tests.e2e.test_live import CONFIG, REPO, Rig, heard, running
+from tests.e2e.test_live import CONFIG, REPO, Rig, heard, on_argocd
 from tests.e2e.test_verify import CONFIG as VERIFY_CONFIG
 from tests.e2e.test_verify import comments, on_main, promote_to_staging
 from tests.kube.server import KubeServer, canary, kube_server, rollout, write_kubeconfig
@@ -40,17 +40,9 @@ def clusters(
     tmp_path: Path, config: str, files: dict[str, str] | None = None, **kube: Any
 ) -> Iterator[tuple[Rig, ArgoCDServer, KubeServer]]:
     """Argo CD, one Kubernetes API server (the kubeconfig's current context), and promobot."""
-    with argocd_server() as argo, kube_server(**kube) as cluster:
+    with kube_server(**kube) as cluster:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", cluster.url, cluster.token)
-        with running(
-            "github",
-            tmp_path,
-            config,
-            files,
-            argocd_url=argo.url,
-            argocd_token="argocd-token",
-            kubeconfig=str(kubeconfig),
-        ) as rig:
+        with on_argocd(tmp_path, config, files, kubeconfig=str(kubeconfig)) as (rig, argo):
             rig.service.live.rollouts.policy = FAST
             yield rig, argo, cluster
 
