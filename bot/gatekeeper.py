@@ -205,10 +205,8 @@ class Gatekeeper:
                 return None, f"{plan.app}: no report from {upstream}'s cluster yet"
             if not live.settled:
                 said = f": {live.message}" if live.message else ""
-                shown: str = live.health
-                if live.rollout is not None and live.rollout.phase != "succeeded":
-                    shown += f" ({live.rollout.describe()})"  # what holds a healthy cluster
-                return None, f"{plan.app}: {shown} at {live.revision[:10]}{said}"
+                # a rollout under way is what holds a healthy cluster: said beside it
+                return None, f"{plan.app}: {live.health_shown} at {live.revision[:10]}{said}"
             wanted = {r.component: r.after for r in plan.changed if r.after is not None}
             running = self.deployed(state, plan.app, upstream, live.revision)
             if running is None or any(running.get(c) != v for c, v in wanted.items()):

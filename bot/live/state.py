@@ -67,8 +67,7 @@ class Live:
         """One line: `healthy at 1a2b3c4d5e since 2026-11-30 10:42 UTC`, with the sync state,
         a rollout under way and the source's own words when it is not settled."""
         state = self.health if self.sync == "synced" else f"{self.health}, {self.sync}"
-        if self.rollout is not None and self.rollout.phase != "succeeded":
-            state += f" ({self.rollout.describe()})"
+        state += self._rolling
         at = f" at {self.revision[:10]}" if self.revision else ""
         since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
         said = f": {self.message}" if self.message and not self.settled else ""
@@ -93,10 +92,23 @@ class Live:
         return cls(**fields)
 
     @property
+    def health_shown(self) -> str:
+        """The health, with a rollout under way beside it: `healthy (canary 20%, step 2 of 5)`."""
+        return self.health + self._rolling
+
+    @property
+    def rolling(self) -> bool:
+        """A canary or blue-green rollout is under way (or stopped short of success)."""
+        return self.rollout is not None and self.rollout.phase != "succeeded"
+
+    @property
+    def _rolling(self) -> str:
+        return f" ({self.rollout.describe()})" if self.rollout and self.rolling else ""
+
+    @property
     def settled(self) -> bool:
         """Synced and healthy, with no rollout still under way: it runs `revision`."""
-        rolling = self.rollout is not None and self.rollout.phase != "succeeded"
-        return self.sync == "synced" and self.health == "healthy" and not rolling
+        return self.sync == "synced" and self.health == "healthy" and not self.rolling
 
     @property
     def failed(self) -> bool:
