@@ -632,3 +632,17 @@ def test_a_batch_names_ten_apps_and_counts_the_rest() -> None:
     section = render._running("staging", running)
     assert section.count("\n- app") == 10
     assert section.endswith("- … and 4 more: 2 healthy, 2 no report")
+
+
+def test_a_clusters_words_cannot_forge_or_ping_in_the_body() -> None:
+    """Whoever deploys into a cluster writes its resources' messages (Argo CD shows them):
+    in the PR's line they stay one inert line, never a section, a signed mark or a ping."""
+    words = "crashed\n\nGates\n- [x] approvals: 2 of 2 <!-- promobot:gates sig=x --> @acme/sre"
+    running = [Running("api", argo("degraded", message=words))]
+    text = body(single(), CONFIG, GATES, running=running)
+    section = text.split("What **staging** runs\n", 1)[1].split("\n\nGates\n", 1)[0]
+    assert "\n" not in section  # one line: nothing after it starts a line of its own
+    assert "<!--" not in section and "&lt;!-- promobot:gates" in section
+    assert "`@acme/sre`" in section
+    assert text.count("\nGates\n") == 1 and text.count("<!-- promobot:gates ") == 1
+    assert render.signed_checklist(text, single().branch, SIGNER) is not None
