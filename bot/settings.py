@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     argocd_projects: str = ""  # comma-separated Argo CD projects, the same
     # Fleet, for environments with `live: {fleet: …}`: the management cluster's kubeconfig
     # (its server and credentials), a service setting for the same reason as Argo CD's
-    fleet_kubeconfig: str | None = None  # a path; the credentials may get and list bundles
+    fleet_kubeconfig: str | None = None  # a path; the credentials may get, list and watch bundles
     fleet_context: str = ""  # a context of that kubeconfig; its current-context by default
     # the clusters whose Argo Rollouts Rollouts and Flagger Canaries `live: {rollout: …}` reads:
     # a path to the operator's kubeconfig (the repo's `context:` only picks among its contexts)
