@@ -153,6 +153,8 @@ Freeze = Annotated[str, AfterValidator(_check_freeze)]
 
 _SAMPLE = {"env": "env", "app": "app"}  # to check paths, selectors and templates unexpanded
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# a GitHub login or GitLab username; a GitHub App posts as its bot user, slug[bot]
+_ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}(?:\[bot\])?")
 
 
 @lru_cache(maxsize=4096)  # a configuration repeats a few templates for thousands of targets
@@ -386,11 +388,29 @@ class StatusLive(_Model):
     context: str = Field(
         description="The status context, e.g. argocd/{app}-{env}; {app} and {env} expand."
     )
+    author: str | None = Field(
+        None,
+        alias="from",
+        description="The account that posts it (a user, or a GitHub App as slug[bot]): only "
+        "its statuses and check runs count, checked by the forge's id. Without it, anyone who "
+        "may post statuses speaks for the cluster, and no automatic rollback or merge rests "
+        "on what it says.",
+    )
 
     @field_validator("context")
     @classmethod
     def _check(cls, value: str) -> str:
         return _app_env_template(value, "context")
+
+    @field_validator("author")
+    @classmethod
+    def _check_author(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT.fullmatch(value.removeprefix("@")):
+            raise ValueError(
+                f"from: {value!r} is not an account name; write the login that posts the "
+                "status (alice, flux-bot) or a GitHub App as slug[bot]"
+            )
+        return None if value is None else value.removeprefix("@")
 
 
 class RolloutLive(_Model):
@@ -460,6 +480,12 @@ class LiveSource(_Model):
     @property
     def kind(self) -> str:
         return next(k for k in ("argocd", "flux", "fleet", "status") if getattr(self, k))
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether promobot knows who speaks: Argo CD's API, Flux's signed events, Fleet's
+        Kubernetes API, or statuses from a named account — not whoever may post statuses."""
+        return self.status is None or self.status.author is not None
 
     def name(self, app: str, env: str) -> str:
         """What the source calls this app in this environment: the Application, the Flux
@@ -1020,6 +1046,14 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 why = "needs an upstream (from:) whose cluster it watches"
             elif live is None:
                 why = f"needs live: on {env.upstream} to learn what its cluster runs"
+            elif env.auto_merge and not live.authenticated:
+                why = (
+                    f"with auto_merge: true would merge into {name} on a commit status that "
+                    f"anyone who may post statuses can post; name who posts it in "
+                    f"{env.upstream}'s live: (status: {{context: …, from: <the app or "
+                    "account>}), read the cluster itself (argocd:, flux:, fleet:), or merge by "
+                    "hand"
+                )
             else:
                 why = ""
             if why:
@@ -1028,6 +1062,19 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield (
                 ("environments", name, "verify"),
                 f"verify: watches the cluster through live:, and {name} has no live:",
+            )
+        if (
+            env.verify is not None
+            and env.verify.on_failure == "rollback"
+            and env.live is not None
+            and not env.live.authenticated
+        ):
+            yield (
+                ("environments", name, "verify", "on_failure"),
+                f"on_failure: rollback would change {name} on a commit status that anyone who "
+                "may post statuses can post; name who posts it (live: {status: {context: …, "
+                "from: <the app or account>}}), read the cluster itself (argocd:, flux:, "
+                "fleet:), or use on_failure: comment",
             )
         if env.batch is not None and env.propose == "manual":
             yield (

@@ -171,8 +171,14 @@ class Forge(Protocol):
 
     def reviews(self, number: int) -> list[Review]: ...
 
-    def checks(self, sha: str) -> list[Check]:
-        """Commit statuses and check runs on a commit, the latest per name."""
+    def checks(self, sha: str, by: frozenset[str] | None = None) -> list[Check]:
+        """Commit statuses and check runs on a commit, the latest per name; with `by`, only
+        those posted by one of these identities (`identities`)."""
+
+    def identities(self, account: str) -> frozenset[str]:
+        """The forge's ids under which `account` (a login, or a GitHub App as `slug[bot]`)
+        posts statuses and check runs — `user:<id>`, `app:<id>`; empty for no such account.
+        Compared by id, a status cannot claim an author by a name it shows."""
 
     def set_status(
         self, sha: str, context: str, state: StatusState, description: str, url: str | None = None

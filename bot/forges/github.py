@@ -165,6 +165,7 @@ class GitHubForge:
         self._snapshots: OrderedDict[str, _Stored] = OrderedDict()
         self._branches: set[str] = set()  # branches known to exist: update them, don't create
         self._identity: Account | None = None
+        self._identities: dict[str, frozenset[str]] = {}  # account → ids, asked once
 
     # --- the client ----------------------------------------------------------------------------
 
@@ -724,10 +725,12 @@ class GitHubForge:
 
     # --- statuses and checks -------------------------------------------------------------------
 
-    def checks(self, sha: str) -> list[Check]:
+    def checks(self, sha: str, by: frozenset[str] | None = None) -> list[Check]:
         commit = self._repo.get_commit(sha)  # lazy: no call
         where = f"{sha[:12]} in {self.repo}"
-        combined = self._call(f"read the statuses of {where}", commit.get_combined_status)
+        # The list of statuses, not the combined status: only the list says who posted each
+        # (`creator`), as one page of 100 does for the usual few contexts per commit.
+        statuses = self._call(f"read the statuses of {where}", lambda: list(commit.get_statuses()))
         runs = self._call(f"read the check runs of {where}", lambda: list(commit.get_check_runs()))
         latest: dict[str, tuple[datetime, Check]] = {}
 
@@ -736,16 +739,46 @@ class GitHubForge:
             if check.name not in latest or when >= latest[check.name][0]:
                 latest[check.name] = (when, check)
 
-        for status in combined.statuses:
+        for status in reversed(statuses):  # newest first: oldest first, so the newest wins a tie
+            if by is not None and f"user:{status.creator.id if status.creator else ''}" not in by:
+                continue
             state = STATUS_STATES.get(status.state, "pending")
             at = status.updated_at
             keep(at, Check(status.context, state, status.target_url, at))
         for run in runs:
+            if by is not None and f"app:{run.app.id if run.app else ''}" not in by:
+                continue  # a check run's app is the one whose token created it
             conclusion = CONCLUSIONS.get(run.conclusion or "", "pending")
             state = conclusion if run.status == "completed" else "pending"
             at = run.completed_at or run.started_at
             keep(at, Check(run.name, state, run.html_url, at))
         return [check for _, check in latest.values()]
+
+    def identities(self, account: str) -> frozenset[str]:
+        if account not in self._identities:
+            requester = self._gh.requester
+
+            def fetch(path: str) -> int | None:
+                try:
+                    _, found = requester.requestJsonAndCheck("GET", f"{self.base_url}{path}")
+                except GithubException as exc:
+                    if exc.status == 404:
+                        return None
+                    raise
+                return int(found["id"])
+
+            found = set()
+            login = quote(account, safe="")
+            user = self._call(f"look up {account}", lambda: fetch(f"/users/{login}"))
+            if user is not None:
+                found.add(f"user:{user}")  # statuses: an App posts them as its bot user
+            if account.endswith("[bot]"):
+                slug = quote(account.removesuffix("[bot]"), safe="")
+                app = self._call(f"look up the app {slug}", lambda: fetch(f"/apps/{slug}"))
+                if app is not None:
+                    found.add(f"app:{app}")  # check runs: they name the App that made them
+            self._identities[account] = frozenset(found)
+        return self._identities[account]
 
     def set_status(
         self, sha: str, context: str, state: StatusState, description: str, url: str | None = None

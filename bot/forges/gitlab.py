@@ -756,16 +756,20 @@ class GitLabForge:
                 self._resets_approvals = False
         return self._resets_approvals
 
-    def checks(self, sha: str) -> list[Check]:
+    def checks(self, sha: str, by: frozenset[str] | None = None) -> list[Check]:
+        # Without `all`, GitLab lists the latest status per name whoever posted it, so another
+        # user's newer status of that name would hide the named account's.
+        every = {"all": True} if by is not None else {}
         statuses = self._call(
             f"reading the statuses of {sha[:12]}",
             lambda: self._project.commits.get(sha, lazy=True).statuses.list(
-                get_all=True, per_page=100
+                get_all=True, per_page=100, **every
             ),
         )
         latest: dict[str, dict[str, Any]] = {}
         for status in sorted((s.attributes for s in statuses), key=lambda s: int(s["id"])):
-            latest[str(status["name"])] = status
+            if by is None or f"user:{(status.get('author') or {}).get('id')}" in by:
+                latest[str(status["name"])] = status
         return [
             Check(
                 name,
@@ -804,6 +808,10 @@ class GitLabForge:
             )
             self._user_ids[username] = int(found[0].attributes["id"]) if found else None
         return self._user_ids[username]
+
+    def identities(self, account: str) -> frozenset[str]:
+        user_id = self._user_id(account)  # project and group bots are users too
+        return frozenset() if user_id is None else frozenset({f"user:{user_id}"})
 
     def permission(self, user: str) -> Permission:
         user_id = self._user_id(user)

@@ -7,8 +7,10 @@ commits that carries an app's context says what its cluster runs: that commit, s
 status's state its health — success: healthy, pending: progressing, failure or error:
 degraded — since the status took that state.
 
-A status is what anyone allowed to post statuses says (SECURITY.md): where the cluster's word
-must not be forgeable by the repo's writers, read Argo CD's API instead.
+A status is what anyone allowed to post statuses says (SECURITY.md), unless the source names
+who posts it (`from:`): then only that account's statuses and check runs count, told apart by
+the forge's id. Only such a source, or one promobot authenticates (Argo CD's API, Flux's signed
+events, Fleet's Kubernetes API), may open a rollback or merge on its word (`bot.config`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from bot.engine import State
+from bot.errors import PromobotError
 from bot.forges.base import CheckState, Forge
 from bot.live.state import Health, Live
 
@@ -38,9 +41,13 @@ def read(
     if source is None or source.status is None:
         return {}
     wanted = {app: source.name(app, env) for app in apps}
+    author = source.status.author
+    by = None if author is None else forge.identities(author)
+    if by is not None and not by:
+        raise PromobotError(f"live: {env}'s statuses come from {author}, who is not on the forge")
     found: dict[str, Live] = {}
     for commit in forge.log(state.snapshot.commit, [], DEPTH):
-        checks = {check.name: check for check in forge.checks(commit.sha)}
+        checks = {check.name: check for check in forge.checks(commit.sha, by)}
         for app, context in wanted.items():
             check = checks.get(context)
             if app in found or check is None:

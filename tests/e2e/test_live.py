@@ -30,7 +30,7 @@ CONFIG = """\
 version: 1
 environments:
   staging:
-    live: {status: {context: "deploy/{app}-{env}"}}
+    live: {status: {context: "deploy/{app}-{env}", from: argocd}}
   prod:
     from: staging
     auto_merge: true
@@ -55,15 +55,16 @@ class Rig:
     def main(self) -> str:
         return self.world.repos[REPO].git.text("rev-parse", "refs/heads/main")
 
-    def deployer_reports(self, sha: str, state: str) -> None:
-        """The deploying system (Argo CD Notifications, say) posts its commit status."""
+    def deployer_reports(self, sha: str, state: str, token: str = "argocd-token") -> None:
+        """The deploying system (Argo CD Notifications, say) posts its commit status (or,
+        with another token, someone else posts one of the same context)."""
         if self.kind == "github":
             url = f"{self.server.github_url}/repos/{REPO}/statuses/{sha}"
-            headers, body = {"Authorization": "token argocd-token"}, {"state": state}
+            headers, body = {"Authorization": f"token {token}"}, {"state": state}
             body["context"] = "deploy/api-staging"
         else:
             url = f"{self.server.url}/api/v4/projects/{quote(REPO, safe='')}/statuses/{sha}"
-            headers = {"PRIVATE-TOKEN": "argocd-token"}
+            headers = {"PRIVATE-TOKEN": token}
             body = {
                 "state": {"pending": "running", "failure": "failed"}.get(state, state),
                 "name": "deploy/api-staging",
@@ -213,7 +214,7 @@ def test_the_deployers_status_on_main_wakes_the_pr_and_its_timer_merges_it(rig: 
 def test_prod_waits_for_argo_cd_to_report_staging_synced_and_healthy(tmp_path: Path) -> None:
     """The same gate reading Argo CD's API: one list call answers for every Application."""
     config = CONFIG.replace(
-        'live: {status: {context: "deploy/{app}-{env}"}}',
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}',
         'live: {argocd: {application: "{app}-{env}"}}',
     )
     with on_argocd(tmp_path, config) as (rig, argo):
@@ -239,7 +240,7 @@ def test_the_pr_says_what_the_target_cluster_runs(tmp_path: Path) -> None:
     """A reviewer of the prod PR sees what prod's cluster runs and since when, above the
     checklist, and sees it change when Argo CD reports a degraded rollout there."""
     config = CONFIG.replace(
-        'live: {status: {context: "deploy/{app}-{env}"}}',
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}',
         'live: {argocd: {application: "{app}-{env}"}}',
     ).replace("    gates: {healthy: 30m}", "    gates: {healthy: 30m}\n    live: {argocd: {}}")
     with on_argocd(tmp_path, config) as (rig, argo):
@@ -286,7 +287,9 @@ def test_the_pr_says_what_the_target_cluster_runs(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_argo_cd_leaves_the_gate_waiting_with_the_reason(tmp_path: Path) -> None:
-    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}', "live: {argocd: {}}"
+    )
     with running(
         "github", tmp_path, config, argocd_url="http://127.0.0.1:9", argocd_token="argocd-token"
     ) as rig:
@@ -322,7 +325,8 @@ def test_prod_waits_for_flux_to_report_staging_healthy(kind: str, tmp_path: Path
     """Flux's signed events, as the worker takes them from /webhooks/flux, feed the gate; a
     repeat of the same state keeps its first time."""
     config = CONFIG.replace(
-        'live: {status: {context: "deploy/{app}-{env}"}}', 'live: {flux: {name: "{app}"}}'
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}',
+        'live: {flux: {name: "{app}"}}',
     )
     with running(kind, tmp_path, config) as rig:
         rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
@@ -371,7 +375,9 @@ def test_the_status_reply_says_what_each_cluster_reports(tmp_path: Path) -> None
 
 def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
     """The gate reading Fleet's Bundles through the Kubernetes API (a kubeconfig)."""
-    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {fleet: {}}")
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}', "live: {fleet: {}}"
+    )
     with kube_server() as kube:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url, kube.token)
         with running("github", tmp_path, config, fleet_kubeconfig=str(kubeconfig)) as rig:
@@ -395,7 +401,9 @@ def test_a_bundle_change_the_watch_hears_wakes_the_pr_without_a_reconcile(
 ) -> None:
     """Fleet sends no notifications: promobot's watch of the Bundles hears the change itself,
     and a job it queues brings the prod PR's checklist up to date — no reconcile, no event."""
-    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {fleet: {}}")
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}', "live: {fleet: {}}"
+    )
     with kube_server() as kube:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url, kube.token)
         with running("github", tmp_path, config, fleet_kubeconfig=str(kubeconfig)) as rig:
@@ -417,7 +425,9 @@ def test_a_bundle_change_the_watch_hears_wakes_the_pr_without_a_reconcile(
 def test_the_healthy_time_never_starts_before_the_commit_was_made(tmp_path: Path) -> None:
     """A source that says "healthy since" an instant before the commit it names existed (an
     older Fleet, a late status) is counted from the commit."""
-    config = CONFIG.replace('live: {status: {context: "deploy/{app}-{env}"}}', "live: {argocd: {}}")
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}', "live: {argocd: {}}"
+    )
     with on_argocd(tmp_path, config) as (rig, argo):
         rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
         head = rig.main()

@@ -23,7 +23,7 @@ from tests.e2e.test_verify import CONFIG as VERIFY_CONFIG
 from tests.e2e.test_verify import comments, on_main, promote_to_staging
 from tests.kube.server import KubeServer, canary, kube_server, rollout, write_kubeconfig
 
-STATUS_LIVE = 'live: {status: {context: "deploy/{app}-{env}"}}'
+STATUS_LIVE = 'live: {status: {context: "deploy/{app}-{env}", from: argocd}}'
 # test_live's and test_verify's repos, staging read from Argo CD and its Rollout or Canary
 GATED = CONFIG.replace(STATUS_LIVE, "live: {argocd: {}, rollout: {kind: argo-rollouts}}")
 VERIFIED = VERIFY_CONFIG.replace(STATUS_LIVE, "live: {argocd: {}, rollout: {kind: KIND}}").replace(

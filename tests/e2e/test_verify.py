@@ -19,7 +19,7 @@ environments:
   staging:
     from: dev
     auto_merge: true
-    live: {status: {context: "deploy/{app}-{env}"}}
+    live: {status: {context: "deploy/{app}-{env}", from: argocd}}
     verify: {within: 15m, on_failure: ON_FAILURE}
   prod: {from: staging}
 apps:

@@ -22,6 +22,7 @@ from bot.forges import github
 from bot.forges.github import GitHubForge
 from bot.forges.retry import Policy
 from tests.forgesim import Server, World
+from tests.forgesim import github as github_sim
 from tests.forgesim.github import add_check_run, installation_tokens
 from tests.forgesim.world import Fault
 
@@ -433,6 +434,45 @@ def test_checks_combine_statuses_and_check_runs_latest_per_name(
     assert checks["lint"][1] == "https://ci.example/1"
     statuses = server.world.repos[REPO].statuses
     assert len(statuses[0].description) == 140  # shortened to what GitHub accepts
+
+
+def test_checks_by_an_account_count_only_what_it_posted_known_by_id(
+    server: Server, forge: GitHubForge
+) -> None:
+    """A writer can post any context; told apart by the creator's and the app's id, only the
+    named account's statuses and its App's check runs count."""
+    sha = forge.head()
+    assert sha is not None
+    world = server.world
+    world.add_user("argocd-notifications[bot]", bot=True, token="argo-token")
+    world.add_user("mallory", token="mallory-token")
+
+    def post(token: str, state: str) -> None:
+        response = httpx.post(
+            f"{server.github_url}/repos/{REPO}/statuses/{sha}",
+            json={"state": state, "context": "deploy/api-prod"},
+            headers={"Authorization": f"token {token}"},
+        )
+        assert response.status_code == 201, response.text
+
+    post("argo-token", "success")
+    post("mallory-token", "failure")  # newer, same context, someone else
+    add_check_run(world, REPO, sha, "deploy/api-prod", "completed", "failure", app="mallory-ci")
+    add_check_run(world, REPO, sha, "smoke", "completed", "success", app="argocd-notifications")
+    ids = forge.identities("argocd-notifications[bot]")
+    assert ids == {
+        f"user:{world.users['argocd-notifications[bot]'].id}",
+        f"app:{github_sim.app_id(world, 'argocd-notifications')}",
+    }
+    everyone = {c.name: c.state for c in forge.checks(sha)}
+    assert everyone == {"deploy/api-prod": "failure", "smoke": "success"}
+    theirs = {c.name: c.state for c in forge.checks(sha, by=ids)}
+    assert theirs == {"deploy/api-prod": "success", "smoke": "success"}
+    assert forge.identities("mallory") == {f"user:{world.users['mallory'].id}"}
+    assert forge.identities("nobody-at-all") == frozenset()
+    before = calls(world)
+    forge.identities("argocd-notifications[bot]")
+    assert calls(world) == before  # asked once per process
 
 
 @pytest.mark.parametrize(

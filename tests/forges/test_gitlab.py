@@ -354,6 +354,28 @@ def test_checks_are_the_latest_status_per_name(server: Server, forge: GitLabForg
     assert (gates.state, gates.url) == ("failure", "https://promobot/x")
 
 
+def test_checks_by_an_account_count_only_what_it_posted_known_by_id(
+    server: Server, forge: GitLabForge
+) -> None:
+    """GitLab keeps one running status per name *and user*: another user's status of the same
+    name is a status of its own, and only the named account's count."""
+    _, sha = promote(forge)
+    server.world.add_user("mallory", token="mallory-token")
+    argo = as_user(server, "alice").commits.get(sha, lazy=True).statuses
+    mallory = as_user(server, "mallory").commits.get(sha, lazy=True).statuses
+    argo.create({"state": "running", "name": "deploy/api-prod"})
+    mallory.create({"state": "failed", "name": "deploy/api-prod"})  # newer, someone else
+    argo.create({"state": "success", "name": "deploy/api-prod"})
+    mallory.create({"state": "failed", "name": "deploy/api-prod"})
+    ids = forge.identities("alice")
+    assert ids == {f"user:{server.world.users['alice'].id}"}
+    assert {(c.name, c.state) for c in forge.checks(sha)} == {("deploy/api-prod", "failure")}
+    assert {(c.name, c.state) for c in forge.checks(sha, by=ids)} == {
+        ("deploy/api-prod", "success")
+    }
+    assert forge.identities("nobody-at-all") == frozenset()
+
+
 def test_permission_and_group_membership(server: Server, forge: GitLabForge) -> None:
     world = server.world
     levels = {"owner": "50", "maint": "admin", "dev": "write", "reporter": "read", "guest": "10",

@@ -90,9 +90,10 @@ def add_check_run(
     name: str,
     status: str = "completed",
     conclusion: str | None = "success",
+    app: str = "ci",
 ) -> CheckRun:
     """A check run from some CI app (apps create them; promobot only reads them)."""
-    run = CheckRun(world.next_id(), sha, name, status, conclusion, now())
+    run = CheckRun(world.next_id(), sha, name, status, conclusion, now(), app)
     with world.lock:
         world.repos[full_name].check_runs.append(run)
     return run
@@ -591,6 +592,38 @@ def issue_json(world: World, repo: Repo, pull: Pull) -> dict[str, Any]:
     }
 
 
+def app_id(world: World, slug: str) -> int:
+    """The id of the GitHub App `slug`: a registered one's, else a stable one of its own."""
+    found = [ident for ident, app in world.apps.items() if app.get("slug", "promobot") == slug]
+    return found[0] if found else stable_id(f"app:{slug}")
+
+
+def app_json(world: World, slug: str) -> dict[str, Any]:
+    ident = app_id(world, slug)
+    return {
+        "id": ident,
+        "slug": slug,
+        "node_id": node_id("Integration", ident),
+        "owner": owner_json(world, "acme"),
+        "name": slug.title(),
+        "description": "",
+        "external_url": web(world, slug),
+        "html_url": web(world, f"apps/{slug}"),
+        "created_at": CREATED,
+        "updated_at": CREATED,
+        "permissions": {"checks": "write", "statuses": "write", "metadata": "read"},
+        "events": [],
+    }
+
+
+def combined_status_json(world: World, repo: Repo, status: Status) -> dict[str, Any]:
+    """A status as the combined status lists it (`simple-commit-status`): it does not say who
+    posted it; only the list of statuses does."""
+    data = status_json(world, repo, status)
+    del data["creator"]
+    return data
+
+
 def status_json(world: World, repo: Repo, status: Status) -> dict[str, Any]:
     return {
         "url": api(world, f"/repos/{repo.full_name}/statuses/{status.sha}"),
@@ -631,7 +664,7 @@ def check_run_json(world: World, repo: Repo, run: CheckRun) -> dict[str, Any]:
             "annotations_url": f"{url}/annotations",
         },
         "check_suite": {"id": stable_id(f"suite:{run.id}")},
-        "app": None,
+        "app": app_json(world, run.app),
         "pull_requests": [],
     }
 
@@ -1938,7 +1971,7 @@ class _GitHub:
         chunk, headers = paginate(request, statuses)
         data = {
             "state": combined,
-            "statuses": [status_json(self.world, repo, s) for s in chunk],
+            "statuses": [combined_status_json(self.world, repo, s) for s in chunk],
             "sha": sha,
             "total_count": len(statuses),
             "repository": repo_json(self.world, repo),
@@ -1984,8 +2017,14 @@ class _GitHub:
             return invalid('Invalid request.\n\n"name" and "head_sha" are required.')
         if repo.git.object_type(sha) != "commit":
             return invalid(f"No commit found for SHA: {sha}")
+        login = self.login(request)
+        if not login.endswith("[bot]"):
+            return error(403, "You must authenticate via a GitHub App.")
         status = body.get("status") or ("completed" if body.get("conclusion") else "queued")
-        run = add_check_run(self.world, repo.full_name, sha, name, status, body.get("conclusion"))
+        run = add_check_run(
+            self.world, repo.full_name, sha, name, status, body.get("conclusion"),
+            login.removesuffix("[bot]"),
+        )  # fmt: skip
         data = check_run_json(self.world, repo, run)
         return created(request, self.world, data, data["url"])
 
@@ -2031,26 +2070,24 @@ class _GitHub:
             return not_found()
         return respond(request, self.world, user_json(self.world, login))
 
+    async def named_app(self, request: Request) -> Response:
+        """GET /apps/{slug}: an App that exists (registered, has a bot user, or made a run)."""
+        slug = request.path_params["slug"]
+        known = {app.get("slug", "promobot") for app in self.world.apps.values()}
+        known |= {u.removesuffix("[bot]") for u in self.world.users if u.endswith("[bot]")}
+        known |= {run.app for repo in self.world.repos.values() for run in repo.check_runs}
+        if slug not in known:
+            return not_found()
+        return respond(request, self.world, app_json(self.world, slug))
+
     async def app(self, request: Request) -> Response:
         found = self.app_from_jwt(request)
         if isinstance(found, Response):
             return found
-        app_id, app = found
-        slug = app.get("slug", "promobot")
-        data = {
-            "id": app_id,
-            "slug": slug,
-            "node_id": node_id("Integration", app_id),
-            "owner": owner_json(self.world, "acme"),
-            "name": slug.title(),
-            "description": "",
-            "external_url": web(self.world, slug),
-            "html_url": web(self.world, f"apps/{slug}"),
-            "created_at": CREATED,
-            "updated_at": CREATED,
-            "permissions": {"contents": "write", "pull_requests": "write", "metadata": "read"},
-            "events": ["pull_request", "pull_request_review", "issue_comment", "push", "status"],
-        }
+        _, app = found
+        data = app_json(self.world, app.get("slug", "promobot"))
+        data["permissions"] = {"contents": "write", "pull_requests": "write", "metadata": "read"}
+        data["events"] = ["pull_request", "pull_request_review", "issue_comment", "push", "status"]
         return respond(request, self.world, data)
 
     # GitHub Apps ------------------------------------------------------------------------------
@@ -2275,6 +2312,8 @@ def routes(world: World) -> list[Route]:
         ("GET", "/issues/{number}/comments", gh.list_comments),
         ("POST", "/issues/{number}/comments", gh.create_comment),
         ("POST", "/statuses/{sha}", gh.create_status),
+        # the older path of the same list, which PyGithub's Commit.get_statuses() asks
+        ("GET", "/statuses/{ref:path}", gh.list_statuses),
         ("POST", "/check-runs", gh.create_check_run),
         ("GET", "/collaborators/{user}/permission", gh.permission),
     ]
@@ -2286,6 +2325,7 @@ def routes(world: World) -> list[Route]:
         ),
         endpoint(world, "github", "GET", "/user", gh.user),
         endpoint(world, "github", "GET", "/users/{login}", gh.named_user),
+        endpoint(world, "github", "GET", "/apps/{slug}", gh.named_app),
         # App endpoints authenticate with the app's JWT, which endpoint() does not know.
         endpoint(world, "github", "GET", "/app", gh.app, auth=False),
         # App endpoints authenticate with the app's JWT, which endpoint() does not know.

@@ -894,9 +894,17 @@ def routes(world: World) -> list[Route]:
         if new not in STATUS_STATES:
             return fail(400, "state does not have a valid value", key="error")
         name = str(p.get("name") or p.get("context") or "default")
+        user = login(request)
         with world.lock:
+            # GitLab updates a running status of the same name only for the same user
+            # (Ci::CreateCommitStatusService: `.by_name(name).for_user(current_user)`)
             current = next(
-                (s for s in reversed(repo.statuses) if s.sha == sha and s.context == name), None
+                (
+                    s
+                    for s in reversed(repo.statuses)
+                    if s.sha == sha and s.context == name and s.creator == user
+                ),
+                None,
             )
             running = current is not None and gitlab_state(current.state) in ("pending", "running")
             if current is not None and running:
@@ -911,9 +919,9 @@ def routes(world: World) -> list[Route]:
                 status = current
             else:
                 status = Status(world.next_id(), sha, name, new, str(p.get("description") or ""),
-                                p.get("target_url"), login(request), stamp())  # fmt: skip
+                                p.get("target_url"), user, stamp())  # fmt: skip
                 repo.statuses.append(status)
-        emit_gitlab(world, "pipeline", repo=repo, status=status, user=login(request))
+        emit_gitlab(world, "pipeline", repo=repo, status=status, user=user)
         return JSONResponse(status_json(world, repo, status), status_code=201)
 
     # merge requests

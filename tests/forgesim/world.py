@@ -84,6 +84,7 @@ class CheckRun:
     status: str  # queued, in_progress, completed
     conclusion: str | None
     created_at: datetime
+    app: str = "ci"  # the slug of the GitHub App that created it (only apps create check runs)
 
 
 @dataclass

@@ -193,6 +193,8 @@ class KubeServer:
     events: list[tuple[int, str, str, str, dict[str, Any]]] = field(default_factory=list)
     compacted: int = 0  # watches from a version before this get 410 Expired
     closing: bool = False  # the server is stopping: open watches end
+    holding: bool = False  # partitioned: watches deliver nothing (see `partitioned`)
+    cut: int = 0  # each partition's end: the watches open during it lose their connection
     _version: int = 100
 
     def app(self) -> Starlette:
@@ -224,6 +226,18 @@ class KubeServer:
         item["metadata"]["resourceVersion"] = str(self._version)
         self.events.append((self._version, plural, namespace, "DELETED", item))
 
+    @contextmanager
+    def partitioned(self) -> Iterator[None]:
+        """A network partition between the server and its watchers: what changes meanwhile
+        reaches no open watch, and when it ends those watches are cut off without a word, so
+        the watcher must go on from the last version it heard."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.cut += 1
+            self.holding = False
+
     def compact(self) -> None:
         """etcd compacted its history: a watch from an older version must list again."""
         self.compacted = self._version
@@ -241,6 +255,7 @@ class KubeServer:
 
         async def events() -> AsyncIterator[bytes]:
             if since < self.compacted:
+                self.hits["410"] += 1
                 gone = {
                     "kind": "Status",
                     "apiVersion": "v1",
@@ -252,8 +267,13 @@ class KubeServer:
                 }
                 yield line("ERROR", gone)
                 return
-            seen, deadline = since, time.monotonic() + length
+            seen, deadline, cut = since, time.monotonic() + length, self.cut
             while not self.closing:
+                if self.cut != cut:
+                    return  # the connection was lost in a partition: no bookmark either
+                if self.holding:
+                    await asyncio.sleep(0.02)
+                    continue
                 for version, kind_of, ns, kind, obj in list(self.events):
                     if version > seen and kind_of == plural and namespace in (None, ns):
                         yield line(kind, obj)

@@ -165,3 +165,59 @@ def test_verify_needs_a_live_source_it_can_read() -> None:
     verify = cfg.environments["dev"].verify
     assert verify is not None and verify.within_time == timedelta(minutes=20)
     assert verify.on_failure == "rollback"
+
+
+STATUS = "live: {status: {context: 'deploy/{app}-{env}'}}"
+FROM_ARGOCD = "live: {status: {context: 'deploy/{app}-{env}', from: 'argocd-notifications[bot]'}}"
+
+
+@pytest.mark.parametrize(
+    ("envs", "where", "message"),
+    [
+        (
+            f"  dev: {{{STATUS}, verify: {{on_failure: rollback}}}}\n",
+            "3:79:",
+            "on_failure: rollback would change dev on a commit status that anyone who may post "
+            "statuses can post; name who posts it",
+        ),
+        (
+            f"  dev: {{{STATUS}}}\n  prod:\n    from: dev\n    auto_merge: true\n"
+            "    gates: {healthy: 30m}\n",
+            "7:22:",
+            "healthy: with auto_merge: true would merge into prod on a commit status that anyone "
+            "who may post statuses can post; name who posts it in dev's live:",
+        ),
+    ],
+)
+def test_no_rollback_or_automatic_merge_rests_on_a_status_anyone_may_post(
+    envs: str, where: str, message: str
+) -> None:
+    """A writer who posts `failure` must not roll an environment back, nor `success` merge
+    into the next one: such a config names who posts the status, or it is refused."""
+    with pytest.raises(ConfigError) as refused:
+        load(envs)
+    assert f".promobot.yaml:{where}" in str(refused.value) and message in str(refused.value)
+    named = load(envs.replace(STATUS, FROM_ARGOCD))
+    source = named.environments["dev"].live
+    assert source is not None and source.status is not None and source.authenticated
+    assert source.status.author == "argocd-notifications[bot]"
+    # Argo CD's API and Flux's signed events are promobot's own witnesses
+    load(envs.replace(STATUS, "live: {argocd: {}}"))
+    load(envs.replace(STATUS, "live: {flux: {}}"))
+    # reading an anonymous status without acting on it alone stays allowed
+    load(
+        envs.replace("on_failure: rollback", "on_failure: comment").replace(
+            "auto_merge: true", "auto_merge: false"
+        )
+    )
+
+
+def test_who_posts_a_status_is_an_account_name() -> None:
+    with pytest.raises(ConfigError, match=r"from: 'argo cd' is not an account name"):
+        load("  dev: {live: {status: {context: deploy, from: 'argo cd'}}}\n")
+    assert (
+        load("  dev: {live: {status: {context: deploy, from: '@flux-bot'}}}\n")
+        .environments["dev"]
+        .live.status.author
+        == "flux-bot"
+    )  # type: ignore[union-attr]
