@@ -92,14 +92,14 @@ class Runner:
         comment = self.forge.get_comment(event.number, event.comment_id)
         if str(comment.id) in self._answered(self.forge.comments(event.number)):
             return []  # answered before: a redelivery the ledger lost (a Redis without its data)
-        if not self._may_run(comment):
-            return []
-        if comment.body != event.body:  # edited before promobot read it (or not the forge's)
+        changed = comment.body != event.body  # edited before promobot read it, or forged
+        if changed:
             fields = {"comment": comment.id, "number": event.number, "user": comment.user}
             log.warning("comment changed since it was delivered", extra=fields)
-            as_posted = False
-        else:  # the same text can still be an edit: a delivery carries no proof on GitLab
-            as_posted = comment.id in self.forge.unedited(event.number, [comment])
+        if not self._may_run(comment):
+            return []
+        # the same text can still be an edit's: GitLab's token is no signature
+        as_posted = not changed and comment.id in self.forge.unedited(event.number, [comment])
         return self.run_comment(event.number, comment, event.on_pull_request, as_posted)
 
     def pick_up(self, number: int) -> list[str]:

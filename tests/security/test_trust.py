@@ -283,15 +283,19 @@ def test_a_command_a_reader_does_not_see_as_text_never_runs(scene: Scene, text: 
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
 
 
-def test_a_forged_comment_event_runs_the_comment_as_the_forge_has_it(scene: Scene) -> None:
+def test_a_forged_comment_event_runs_the_comment_as_the_forge_has_it(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
     """Webhook sender (GitLab's token is sent in clear): a delivery claiming alice wrote
     `/merge` in a comment that is really bob's harmless one."""
     publish(scene, "1.5.0")
     dev = scene.open_pr("dev")
     comment = scene.post("carol", dev.number, "nice")  # carol may read, not merge
     forged = scene.comment_event("alice", dev.number, comment, "/merge")
-    assert scene.service.runner.handle(forged) == []  # the forge's text has no command
+    with caplog.at_level(logging.INFO, logger="promobot.commands"):
+        assert scene.service.runner.handle(forged) == []  # the forge's text has no command
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+    assert "comment changed since it was delivered" in caplog.messages
 
 
 def test_someone_taken_out_of_the_approver_team_stops_counting(
