@@ -6,9 +6,16 @@ forge's answer), asks the forge who the author is (repo permission, team members
 acknowledges with 👀, runs each command through the engine and the gatekeeper, and answers each
 with a reply that quotes it.
 
+A comment runs only as its author posted it, since people who may edit others' comments (a
+writer on GitHub, a maintainer on GitLab) could otherwise put words in an approver's mouth.
+From a webhook: the text read back must be the text the delivery of its creation carried, and
+the forge must not say it was edited since; at the reconcile, which has no delivery, the forge
+must say it was never edited (`Forge.unedited`, one question for all of a PR's candidates). A
+comment that fails either runs nothing and gets one reply saying why.
+
 A comment's commands run at most once: its id is claimed in a ledger (the queue's store) before
 anything runs, and every reply carries a signed ack marker naming the comment, so the reconcile
-loop can tell which commands were already handled. Edited comments never run.
+loop can tell which commands were already handled.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from bot.planner import Promotion
 
 log = logging.getLogger("promobot.commands")
 Claim = Callable[[str], bool]  # True the first time a key is claimed, False ever after
+EDITED = (
+    "❌ Not run: this comment was edited after it was posted (or changed in a way the forge "
+    "does not tell apart from an edit), and promobot runs commands only as their author "
+    "posted them. Post the command again in a new comment."
+)
 
 
 def in_memory() -> Claim:
@@ -80,17 +92,32 @@ class Runner:
         comment = self.forge.get_comment(event.number, event.comment_id)
         if str(comment.id) in self._answered(self.forge.comments(event.number)):
             return []  # answered before: a redelivery the ledger lost (a Redis without its data)
-        return self.run_comment(event.number, comment, event.on_pull_request)
+        changed = comment.body != event.body  # edited before promobot read it, or forged
+        if changed:
+            fields = {"comment": comment.id, "number": event.number, "user": comment.user}
+            log.warning("comment changed since it was delivered", extra=fields)
+        if not self._may_run(comment):
+            return []
+        # the same text can still be an edit's: GitLab's token is no signature
+        as_posted = not changed and comment.id in self.forge.unedited(event.number, [comment])
+        return self.run_comment(event.number, comment, event.on_pull_request, as_posted)
 
     def pick_up(self, number: int) -> list[str]:
         """Commands on a PR that were never answered (promobot was down when they came)."""
         found = self.forge.comments(number)
         answered = self._answered(found)
+        waiting = [c for c in found if str(c.id) not in answered and self._may_run(c)]
+        vouched = self.forge.unedited(number, waiting) if waiting else set()
         replies = []
-        for comment in found:
-            if str(comment.id) not in answered and "/" in comment.body:
-                replies += self.run_comment(number, comment, on_pull_request=True)
+        for comment in waiting:
+            replies += self.run_comment(number, comment, True, comment.id in vouched)
         return replies
+
+    def _may_run(self, comment: Comment) -> bool:
+        """A comment with something to run or answer, by a person (not promobot, not a bot)."""
+        if self.engine.mine(comment) or comment.user.endswith("[bot]"):
+            return False
+        return "/" in comment.body and bool(commands.parse(comment.body))
 
     def _answered(self, comments: list[Comment]) -> set[str]:
         """The ids of the comments promobot's own, signed replies say it answered."""
@@ -102,19 +129,28 @@ class Runner:
             if "comment" in mark
         }
 
-    def run_comment(self, number: int, comment: Comment, on_pull_request: bool) -> list[str]:
-        """Run a comment as the forge has it: never promobot's own, an edited one, or twice."""
-        if self.engine.mine(comment) or comment.edited or comment.user.endswith("[bot]"):
+    def run_comment(
+        self, number: int, comment: Comment, on_pull_request: bool, as_posted: bool
+    ) -> list[str]:
+        """Run a comment as the forge has it, once; one that is not `as_posted` (its author's
+        text as they posted it) runs nothing and gets a reply saying so."""
+        if not self._may_run(comment):
             return []
         parsed = commands.parse(comment.body)
-        if not parsed:
-            return []
         pr = self.forge.get_pr(number) if on_pull_request else None
         if pr is not None and pr.from_fork:
             return []
         if not self.claim(f"comment:{self.engine.signer.scope}:{comment.id}"):
             log.info("command already handled", extra={"comment": comment.id, "number": number})
             return []
+        ack = self.engine.signer.mark("ack", comment=comment.id)
+        if not as_posted:
+            fields = {"comment": comment.id, "number": number, "user": comment.user}
+            log.warning("edited comment not run", extra=fields)
+            quoted = "".join(f"> {inert(c.line)}\n" for c in parsed.commands)
+            reply = f"{quoted}\n{EDITED}" if quoted else EDITED
+            self.forge.comment(number, f"{reply}\n\n{ack}", reply_to=comment.id)
+            return [reply]
         self.forge.react(number, comment.id, "eyes")
         replies = list(parsed.replies)
         if parsed.commands:
@@ -124,7 +160,6 @@ class Runner:
                 # what the command does (a merge, a PR opened) is recorded as its author's
                 with audit.context(actor=comment.user, comment=str(comment.id)):
                     replies.append(self.run(command, context))
-        ack = self.engine.signer.mark("ack", comment=comment.id)
         for text in replies:
             self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
         return replies

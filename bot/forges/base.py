@@ -70,7 +70,12 @@ class Comment:
     body: str
     created_at: datetime
     user_id: int | None = None  # the forge's id of the author (a login can be renamed)
-    edited: bool = False  # changed after it was posted: its commands never run
+    # changed after it was posted, which its commands never run: True when the forge says so
+    # or cannot rule it out (its timestamps moved), False when it says not, None when this
+    # answer cannot tell (GitHub's whole seconds: an edit in the second it was posted), which
+    # `Forge.unedited` asks
+    edited: bool | None = False
+    node_id: str | None = field(default=None, compare=False)  # its id in GitHub's GraphQL API
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,11 @@ class Forge(Protocol):
 
     def get_comment(self, number: int, comment_id: int) -> Comment:
         """One comment on PR or issue `number`, as the forge has it now."""
+
+    def unedited(self, number: int, comments: Sequence[Comment]) -> set[int]:
+        """The ids of those of `comments` (just read from PR `number`) that the forge says
+        were never changed after they were posted, asked in one go where it needs asking; a
+        comment it cannot vouch for is left out."""
 
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         """Post a comment (quoting `reply_to` where the forge has no threads); its id."""

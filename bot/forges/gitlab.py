@@ -183,7 +183,10 @@ def _note(n: Mapping[str, Any]) -> Comment:
         body=str(n["body"]),
         created_at=created,
         user_id=_id(n["author"].get("id")),
-        edited=(updated - created).total_seconds() >= 1,
+        # GitLab's times have milliseconds and a new note's two are the same. They part for
+        # an edit and for other changes too (a thread resolved): the notes API does not say
+        # which, so any difference counts as an edit (its commands do not run).
+        edited=updated != created,
     )
 
 
@@ -636,6 +639,9 @@ class GitLabForge:
         if note.get("system"):
             raise NotFound(f"comment {comment_id} on !{number} is a system note")
         return _note(note)
+
+    def unedited(self, number: int, comments: Sequence[Comment]) -> set[int]:
+        return {c.id for c in comments if c.edited is False}  # the timestamps tell: no call
 
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         if reply_to is not None:

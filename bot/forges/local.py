@@ -454,6 +454,9 @@ class LocalForge:
                 raise NotFound(f"no comment {comment_id} on #{number}")
             return _comment(found)
 
+    def unedited(self, number: int, comments: Sequence[Comment]) -> set[int]:
+        return {c.id for c in comments if c.edited is False}
+
     def comment(self, number: int, body: str, *, reply_to: int | None = None) -> int:
         with self._state() as state:
             if reply_to is not None:
@@ -490,6 +493,16 @@ class LocalForge:
                 raise NotFound(f"no comment {comment_id} on #{number}")
             if reaction not in comment["reactions"]:
                 comment["reactions"].append(reaction)
+
+    def edit_comment(self, comment_id: int, user: str, body: str) -> None:
+        """`user` rewrites a comment (as a writer may on GitHub): from then on it never runs."""
+        with self._state() as state:
+            found = state["comments"].get(str(comment_id))
+            if found is None:
+                raise NotFound(f"no comment {comment_id}")
+            found["body"] = body
+            found["edited_at"] = datetime.now(UTC).isoformat()
+            found["edited_by"] = user
 
     def add_review(self, number: int, user: str, state_: str, sha: str | None = None) -> None:
         """Record a review (the local forge has no web UI; tests and `promobot` use this)."""

@@ -39,6 +39,9 @@ def endpoint(url: str) -> str:
 
 def record(forge: str, method: str, url: str, status: int, headers: Mapping[str, str]) -> None:
     metrics.FORGE_CALLS.labels(forge, f"{method.upper()} {endpoint(url)}", str(status)).inc()
+    resource = next((v for k, v in headers.items() if k.lower() == "x-ratelimit-resource"), None)
+    if resource not in (None, "core"):
+        return  # GitHub's GraphQL (and search) have limits of their own: the budget is REST's
     key = budget.spender(forge)  # the forge kind, or the installation a fleet's job spends
     left = budget.of(key)
     left.update(headers)

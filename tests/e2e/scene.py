@@ -6,6 +6,7 @@ would be.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bot import events
+from bot import events, intake
 from bot.forges.base import Forge
 from bot.forges.retry import Policy
 from bot.service import Service
@@ -135,6 +136,26 @@ class Scene:
             self.api(user, "PATCH", f"/repos/{REPO}/issues/comments/{comment_id}", body=text)
         else:
             self.api(user, "PUT", f"{self.mr}/{number}/notes/{comment_id}", body=text)
+
+    def send_webhooks(self) -> int:
+        """From now on the simulator sends its signed webhooks, to no one: `deliver` hands them
+        to the service. How many it had sent before."""
+        self.world.webhook_url = "http://127.0.0.1:9/"  # nobody listens
+        self.world.webhook_format = self.kind
+        return len(self.world.deliveries)
+
+    def deliver(self, since: int) -> None:
+        """The webhooks the simulator sent from `since` on, taken as promobot's web handler
+        appends them (the body's exact bytes), then the jobs they queued, run."""
+        for sent in self.world.deliveries[since:]:
+            headers = (
+                {"x-github-event": sent["event"], "x-github-delivery": sent["delivery"]}
+                if self.kind == "github"
+                else {"x-gitlab-event": sent["event"], "idempotency-key": sent["delivery"]}
+            )
+            body = json.dumps(sent["payload"]).encode()
+            self.service.intake.take(intake.delivery(self.kind, headers, body))
+        self.service.queue.run_pending()
 
     def edit_body(self, user: str, number: int, body: str) -> None:
         """`user` rewrites the PR's description (anyone with write access can)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,17 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from tests.conftest import MakeRepo, git
 from tests.forgesim import Server
-from tests.forgesim.world import CheckRun, Fault, Review, Status, World, now
+from tests.forgesim.world import (
+    CheckRun,
+    Comment,
+    Fault,
+    Review,
+    Status,
+    World,
+    clock_at,
+    now,
+    real_time,
+)
 
 REPO = "acme/env-repo"
 TOKEN = "promobot-token"
@@ -65,6 +75,24 @@ class Rig:
         else:
             review_id = self.world.next_id()
             repo.reviews[review_id] = Review(review_id, number, user, state, sha, "", now())
+
+    def post(self, number: int, user: str, text: str) -> int:
+        """`user` comments on PR `number`; the comment's id."""
+        if self.world is None:
+            assert isinstance(self.forge, LocalForge)
+            return self.forge.add_comment(number, user, text)
+        self.world.add_user(user)
+        comment = Comment(self.world.next_id(), number, user, text, real_time())
+        self.world.repos[REPO].comments[comment.id] = comment
+        return comment.id
+
+    def edit(self, comment_id: int, user: str, text: str) -> None:
+        """`user` rewrites someone's comment (a writer on GitHub, a maintainer on GitLab)."""
+        if self.world is None:
+            assert isinstance(self.forge, LocalForge)
+            self.forge.edit_comment(comment_id, user, text)
+            return
+        self.world.repos[REPO].comments[comment_id].edit(user, text, real_time())
 
     def ci_status(self, sha: str, name: str, state: str) -> None:
         if self.world is None:
@@ -273,6 +301,27 @@ def test_comments_replies_and_reactions(rig: Rig) -> None:
     assert comments[first].body == "/status prod\nplease"
     assert "Here is the status." in comments[reply].body
     assert "/status prod" in comments[reply].body  # the reply says what it answers
+
+
+def test_a_comment_edited_in_the_second_it_was_posted_is_not_vouched_for(rig: Rig) -> None:
+    promote(rig)
+    pr = rig.forge.open_pr("promobot/prod/api", "t", "b", ("promotion",))
+    posted = datetime.now(UTC).replace(microsecond=100_000)
+    with clock_at(posted):
+        kept = rig.post(pr.number, "alice", "/hold")
+        changed = rig.post(pr.number, "alice", "Looks good")
+    with clock_at(posted + timedelta(milliseconds=300)):  # the same second
+        rig.edit(changed, "bob", "/approve")
+    if rig.world is not None:
+        rig.world.reset_calls()
+    comments = rig.forge.comments(pr.number)
+    assert [c.body for c in comments] == ["/hold", "/approve"]
+    assert rig.forge.unedited(pr.number, comments) == {kept}
+    assert rig.forge.unedited(pr.number, [rig.forge.get_comment(pr.number, changed)]) == set()
+    assert rig.forge.unedited(pr.number, []) == set()
+    if rig.world is not None:  # GitHub asks GraphQL: once for both comments, once for one
+        asked = rig.world.calls.get("github POST /api/graphql", 0)
+        assert asked == (2 if rig.kind == "github" else 0)
 
 
 def test_reviews_are_bound_to_the_head_they_were_given_on(rig: Rig) -> None:

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -738,3 +739,33 @@ def test_webhooks_are_delivered_signed(
         "sha": pr.head_sha,
     }
     assert opened["number"] == pr.number
+
+
+def test_graphql_is_asked_about_edits_only_when_rest_cannot_tell(
+    server: Server, forge: GitHubForge
+) -> None:
+    """A comment deleted before GraphQL answers, a failing GraphQL, one GitHub refuses."""
+    base = forge.head()
+    assert base is not None
+    forge.commit_files(BRANCH, base, promotion("1.4.2"), "Promote")
+    pr = forge.open_pr(BRANCH, "t", "b", LABELS)
+    first, second = forge.comment(pr.number, "/hold"), forge.comment(pr.number, "/unhold")
+    comments = forge.comments(pr.number)
+    world = server.world
+    later = replace(comments[0], edited=True)  # its times already tell: nothing to ask
+    world.reset_calls()
+    assert forge.unedited(pr.number, [later]) == set()
+    assert world.calls == {}
+    del world.repos[REPO].comments[second]  # deleted since it was listed: a NOT_FOUND null
+    assert forge.unedited(pr.number, comments) == {first}
+    world.faults.append(Fault("POST", "/api/graphql", status=502))  # retried
+    assert forge.unedited(pr.number, comments) == {first}
+    assert world.calls["github POST /api/graphql"] == 3
+    world.faults.append(Fault("POST", "/api/graphql", status=200, body={"errors": [
+        {"type": "RATE_LIMITED", "message": "API rate limit exceeded for installation."}]}))  # fmt: skip
+    with pytest.raises(RateLimited, match="GraphQL rate limit"):
+        make(server, policy=Policy(attempts=1)).unedited(pr.number, comments)
+    world.faults.append(Fault("POST", "/api/graphql", status=200, body={"errors": [
+        {"message": "Something went wrong while executing your query."}]}))  # fmt: skip
+    with pytest.raises(ForgeError, match=r"^GitHub's GraphQL API refused to ask whether comments"):
+        forge.unedited(pr.number, comments)

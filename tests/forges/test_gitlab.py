@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from bot.forges.gitlab import GitLabForge
 from bot.forges.retry import Policy
 from tests.forgesim import Server, World
 from tests.forgesim.gitlab import state
-from tests.forgesim.world import Fault
+from tests.forgesim.world import Fault, clock_at
 
 REPO = "acme/env-repo"
 TOKEN = "glpat-promobot-secret"
@@ -325,6 +326,31 @@ def test_comments_skip_system_notes_and_replies_quote(server: Server, forge: Git
     assert reactions == [("promobot[bot]", "eyes"), ("promobot[bot]", "thumbsup")]
     with pytest.raises(NotFound):
         forge.react(pr.number, 999999, "eyes")
+
+
+def test_notes_keep_milliseconds_so_an_edit_in_the_same_second_shows(
+    server: Server, forge: GitLabForge
+) -> None:
+    """A maintainer (bob) edits alice's note 300 ms after she posted it."""
+    promote(forge)
+    pr = forge.open_pr(BRANCH, "Promote api", "body", LABELS)
+    server.world.repos[REPO].permissions["bob"] = "maintain"
+    alice = as_user(server, "alice").mergerequests.get(pr.number, lazy=True)
+    posted = datetime.now(UTC).replace(microsecond=100_000)
+    with clock_at(posted):
+        kept = int(alice.notes.create({"body": "/hold"}).id)
+        changed = int(alice.notes.create({"body": "Looks good"}).id)
+    with clock_at(posted + timedelta(milliseconds=300)):
+        bob = as_user(server, "bob").mergerequests.get(pr.number, lazy=True)
+        bob.notes.update(changed, {"body": "/approve"})
+    notes = api(server, "GET", f"/projects/acme%2Fenv-repo/merge_requests/{pr.number}/notes")
+    times = {n["id"]: (n["created_at"], n["updated_at"]) for n in notes.json()}
+    stamp = f"{posted:%Y-%m-%dT%H:%M:%S}"
+    assert times[kept] == (f"{stamp}.100Z", f"{stamp}.100Z")
+    assert times[changed] == (f"{stamp}.100Z", f"{stamp}.400Z")
+    comments = forge.comments(pr.number)
+    assert [(c.id, c.edited) for c in comments] == [(kept, False), (changed, True)]
+    assert forge.unedited(pr.number, comments) == {kept}
 
 
 def test_checks_are_the_latest_status_per_name(server: Server, forge: GitLabForge) -> None:

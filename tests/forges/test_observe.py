@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from bot import metrics
+from bot import budget, metrics
 from bot.forges.github import GitHubForge
 from bot.forges.gitlab import GitLabForge
-from bot.forges.observe import endpoint
+from bot.forges.observe import endpoint, record
 from tests.forgesim import Server
 
 
@@ -51,3 +51,17 @@ def test_forge_calls_and_rate_limit_reach_the_metrics() -> None:
     )
     assert 'forge="gitlab"' in text and "GET /projects/{id}/repository/commits" in text
     assert f'promobot_forge_rate_limit_remaining{{forge="gitlab"}} {float(remaining)}' in text
+
+
+def test_a_graphql_answer_leaves_the_rest_budget_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub's GraphQL has a rate limit of its own: its headers do not say what REST has left."""
+    monkeypatch.setitem(budget.BUDGETS, "github", budget.Budget())
+    rest = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4000"}
+    record("github", "GET", "http://h/api/v3/repos/acme/env", 200, rest)
+    graphql = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
+               "X-RateLimit-Resource": "graphql"}  # fmt: skip
+    record("github", "POST", "http://h/api/graphql", 200, graphql)
+    assert budget.of("github").remaining == 4000
+    record("github", "GET", "http://h/api/v3/repos/acme/env", 200,
+           {**rest, "X-RateLimit-Remaining": "3999", "X-RateLimit-Resource": "core"})  # fmt: skip
+    assert budget.of("github").remaining == 3999

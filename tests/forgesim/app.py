@@ -109,10 +109,12 @@ def endpoint(
 
 
 def create_app(world: World) -> Starlette:
-    from tests.forgesim import github, gitlab
+    from tests.forgesim import github, github_graphql, gitlab
 
     routes = [
         Mount("/api/v3", routes=github.routes(world)),
+        # GitHub Enterprise Server's place for GraphQL, beside /api/v3
+        endpoint(world, "github", "POST", "/api/graphql", github_graphql.endpoint(world)),
         Mount("/api/v4", routes=gitlab.routes(world)),
         *github.extra_routes(world),
     ]

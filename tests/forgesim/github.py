@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -1860,8 +1860,7 @@ class _GitHub:
         if not isinstance(text, str) or len(text) > BODY_LIMIT:
             return too_long("IssueComment", "body", BODY_LIMIT)
         with self.world.lock:
-            comment.body = text
-            comment.updated_at = max(now(), comment.created_at + timedelta(seconds=1))
+            comment.edit(self.login(request), text, now())
         emit_github(
             self.world,
             "issue_comment",

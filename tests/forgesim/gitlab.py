@@ -31,7 +31,7 @@ import zlib
 from base64 import b64decode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from tests.forgesim.app import endpoint
 from tests.forgesim.git import GitError
-from tests.forgesim.world import Comment, Pull, Release, Repo, Status, World
+from tests.forgesim.world import Comment, Pull, Release, Repo, Status, World, real_time
 
 T = TypeVar("T")
 ZERO = "0" * 40
@@ -99,7 +99,7 @@ def state(world: World) -> GitLabState:
 def stamp() -> datetime:
     # Sub-second precision, as GitLab's own timestamps: an approval and a push in the same
     # second must still be ordered.
-    return datetime.now(UTC)
+    return real_time()
 
 
 def iso(when: datetime | None) -> str | None:
@@ -1108,8 +1108,7 @@ def routes(world: World) -> list[Route]:
         if not p.get("body"):
             return fail(400, "body is missing", key="error")
         with world.lock:
-            note.body = str(p["body"])
-            note.updated_at = max(stamp(), note.created_at + timedelta(seconds=1))
+            note.edit(login(request), str(p["body"]), stamp())
         return JSONResponse(note_json(world, repo, pull, note, False))
 
     async def list_diffs(request: Request) -> Response:

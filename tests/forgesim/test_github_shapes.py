@@ -11,6 +11,7 @@ import io
 import json
 import tarfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 
 from tests.forgesim import Server, World
 from tests.forgesim.github import add_check_run
+from tests.forgesim.world import clock_at
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPO = "acme/env"
@@ -230,6 +232,66 @@ def test_reviews(server: Server, client: httpx.Client) -> None:
     assert [(r["user"]["login"], r["state"], r["commit_id"]) for r in listed] == [
         ("alice", "APPROVED", head)
     ]
+
+
+def test_a_comment_edited_in_its_first_second_shows_only_in_graphql(
+    server: Server, client: httpx.Client
+) -> None:
+    """REST's times are whole seconds, so an edit in the second of the creation leaves
+    `updated_at` equal to `created_at`; GraphQL's edit history tells it."""
+    branch_with_commit(server.world, "promobot/dev/api")
+    number = client.post(
+        f"/repos/{REPO}/pulls", json={"title": "T", "head": "promobot/dev/api", "base": "main"}
+    ).json()["number"]
+    posted = datetime.now(UTC).replace(microsecond=100_000)
+    with clock_at(posted):
+        made = client.post(f"/repos/{REPO}/issues/{number}/comments", json={"body": "Looks good"})
+        kept = client.post(f"/repos/{REPO}/issues/{number}/comments", json={"body": "/hold"})
+    with clock_at(posted + timedelta(milliseconds=300)):
+        edited = client.patch(
+            f"/repos/{REPO}/issues/comments/{made.json()['id']}",
+            json={"body": "/approve"},
+            headers={"Authorization": "token alice-token"},
+        ).json()
+    assert edited["created_at"] == edited["updated_at"] == f"{posted:%Y-%m-%dT%H:%M:%S}Z"
+    query = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on IssueComment {
+        body lastEditedAt includesCreatedEdit editor { login }
+        userContentEdits(first: 5) { totalCount nodes { editor { login } } } } } }"""
+    ids = [edited["node_id"], kept.json()["node_id"], "MDEyOklzc3VlQ29tbWVudDE="]
+    answer = httpx.post(
+        f"{server.url}/api/graphql",
+        json={"query": query, "variables": {"ids": ids}},
+        headers={"Authorization": f"token {TOKEN}"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["x-ratelimit-resource"] == "graphql"
+    changed, untouched, missing = answer.json()["data"]["nodes"]
+    assert changed == {
+        "body": "/approve",
+        "lastEditedAt": f"{posted:%Y-%m-%dT%H:%M:%S}Z",
+        "includesCreatedEdit": True,
+        "editor": {"login": "alice"},
+        "userContentEdits": {
+            "totalCount": 2,  # the created text, then the edit
+            "nodes": [{"editor": {"login": "promobot[bot]"}}, {"editor": {"login": "alice"}}],
+        },
+    }
+    assert untouched == {
+        "body": "/hold",
+        "lastEditedAt": None,
+        "includesCreatedEdit": False,
+        "editor": None,
+        "userContentEdits": {"totalCount": 0, "nodes": []},
+    }
+    assert missing is None
+    (error,) = answer.json()["errors"]
+    assert (error["type"], error["path"]) == ("NOT_FOUND", ["nodes", 2])
+    unknown = httpx.post(
+        f"{server.url}/api/graphql",
+        json={"query": "{ nodes(ids: []) { ... on IssueComment { edited } } }"},
+        headers={"Authorization": f"token {TOKEN}"},
+    ).json()
+    assert "data" not in unknown and "edited" in unknown["errors"][0]["message"]
 
 
 def test_contents_and_readme(client: httpx.Client) -> None:

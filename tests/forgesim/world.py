@@ -15,7 +15,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +26,29 @@ import httpx
 
 from tests.forgesim.git import BareRepo
 
+_set_time: list[datetime] = []  # a test's time for every simulator (`clock_at`), innermost last
+
+
+def real_time() -> datetime:
+    """The simulators' clock, to the microsecond: the machine's, or the one a test set."""
+    return _set_time[-1] if _set_time else datetime.now(UTC)
+
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """GitHub's clock: whole seconds, as its REST and GraphQL timestamps show."""
+    return real_time().replace(microsecond=0)
+
+
+@contextmanager
+def clock_at(when: datetime) -> Iterator[None]:
+    """What the simulators do inside happens at `when` (GitHub shows its whole second, GitLab
+    its millisecond): a test can put two actions in the same second, whatever the machine's
+    speed."""
+    _set_time.append(when.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _set_time.pop()
 
 
 @dataclass
@@ -51,6 +72,14 @@ class Comment:
     created_at: datetime
     reactions: list[tuple[str, str]] = field(default_factory=list)  # (user, content)
     updated_at: datetime | None = None  # set by an edit
+    # every edit of the text, oldest first: who made it, when, and the text it replaced
+    edits: list[tuple[str, datetime, str]] = field(default_factory=list)
+
+    def edit(self, editor: str, body: str, when: datetime) -> None:
+        """`editor` rewrites the text at `when` — any time after the creation, the same second
+        (or millisecond) included, as on the real forges."""
+        self.edits.append((editor, when, self.body))
+        self.body, self.updated_at = body, when
 
 
 @dataclass

@@ -7,14 +7,16 @@ The service runs in this process against the simulator (`tests/e2e/scene.py`).
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot import events
 from bot.forges.base import PullRequest
 from tests.e2e.scene import REPO, Scene
+from tests.forgesim.world import clock_at
 
 # --- getting a prod promotion on the table -------------------------------------------------------
 
@@ -188,16 +190,77 @@ def test_a_command_runs_once_however_often_it_is_delivered(scene: Scene) -> None
 
 def test_an_edited_comment_never_runs(scene: Scene) -> None:
     """Writer: edits someone else's harmless comment into `/merge` while promobot is not
-    looking (GitHub lets writers edit others' comments); the reconcile must not run it."""
+    looking (GitHub lets writers edit others' comments), and sends a created-event with the
+    edited text (GitLab's token travels in clear); neither it nor the reconcile runs it."""
     publish(scene, "1.5.0")
     dev = scene.open_pr("dev")
     comment = scene.post("alice", dev.number, "Looks fine to me")
     scene.edit_comment("bob" if scene.kind == "github" else "alice", dev.number, comment, "/merge")
-    scene.service.review_open()
-    assert scene.replies(dev.number) == []
-    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
     edited = scene.comment_event("alice", dev.number, comment, "/merge")  # a created-event
-    assert scene.service.runner.handle(edited) == []  # the forge says it was edited
+    (answer,) = scene.service.runner.handle(edited)  # the forge says it was edited
+    scene.service.review_open()
+    assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+    assert answer.startswith("> /merge\n\n❌ Not run: this comment was edited")
+    assert [answer in reply for reply in scene.replies(dev.number)] == [True]  # said once
+
+
+def comment_editor(scene: Scene) -> str:
+    """Someone who may edit other people's comments: a writer on GitHub, a maintainer on
+    GitLab."""
+    if scene.kind == "github":
+        return "bob"
+    scene.world.add_user("mallory", token="mallory-token")
+    scene.world.repos[REPO].permissions["mallory"] = "maintain"
+    return "mallory"
+
+
+def edited_at_once(scene: Scene, number: int, author: str, text: str, editor: str, new: str) -> int:
+    """`author` posts `text`; 300 ms later, in the same second, `editor` makes it `new`."""
+    posted = datetime.now(UTC).replace(microsecond=100_000)
+    with clock_at(posted):
+        comment = scene.post(author, number, text)
+    with clock_at(posted + timedelta(milliseconds=300)):
+        scene.edit_comment(editor, number, comment, new)
+    return comment
+
+
+def test_a_comment_edited_in_its_first_second_never_runs_at_the_reconcile(scene: Scene) -> None:
+    """Writer on GitHub, maintainer on GitLab (both may edit other people's comments): while
+    promobot is not looking, turns an approver's "Looks good" into `/approve` 300 ms after it
+    was posted — the same second, which GitHub's REST timestamps cannot tell from no edit at
+    all — then asks for the merge."""
+    pr = prod_pr(scene)
+    comment = edited_at_once(scene, pr.number, "alice", "Looks good", comment_editor(scene),
+                             "/approve")  # fmt: skip
+    scene.service.review_open()
+    replies = scene.replies(pr.number)
+    assert not any("Approval by @alice" in reply for reply in replies)
+    assert "Not merged — approvals: 0 of 1" in scene.say("bob", pr.number, "/merge")[0]
+    assert unmerged(scene)
+    (said,) = [r for r in replies if f"comment={comment}" in r]  # once, naming the comment
+    assert "> /approve" in said and "was edited after it was posted" in said
+    scene.service.review_open()
+    assert scene.replies(pr.number)[: len(replies)] == replies  # said once, not at every look
+
+
+@pytest.mark.parametrize("first", ["Looks good", "/status prod-eu"], ids=["plain", "command"])
+def test_a_comment_edited_in_its_first_second_never_runs_from_its_webhook(
+    scene: Scene, first: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writer on GitHub, maintainer on GitLab: turns an approver's comment into `/approve` in
+    the second it was posted, before promobot has read it; the signed delivery of its creation
+    carries what the approver wrote."""
+    pr = prod_pr(scene)
+    since = scene.send_webhooks()
+    edited_at_once(scene, pr.number, "alice", first, comment_editor(scene), "/approve")
+    with caplog.at_level(logging.INFO, logger="promobot.commands"):
+        scene.deliver(since)  # the creation's delivery (on GitHub also `edited`'s) comes in now
+    scene.service.review_open()  # and the reconcile looks too
+    assert not any("Approval by @alice" in reply for reply in scene.replies(pr.number))
+    assert "Not merged — approvals: 0 of 1" in scene.say("bob", pr.number, "/merge")[0]
+    assert unmerged(scene)
+    if first.startswith("/"):  # a delivery with a command: promobot read the comment back
+        assert "comment changed since it was delivered" in caplog.messages
 
 
 @pytest.mark.parametrize(
@@ -220,15 +283,19 @@ def test_a_command_a_reader_does_not_see_as_text_never_runs(scene: Scene, text: 
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
 
 
-def test_a_forged_comment_event_runs_the_comment_as_the_forge_has_it(scene: Scene) -> None:
+def test_a_forged_comment_event_runs_the_comment_as_the_forge_has_it(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
     """Webhook sender (GitLab's token is sent in clear): a delivery claiming alice wrote
     `/merge` in a comment that is really bob's harmless one."""
     publish(scene, "1.5.0")
     dev = scene.open_pr("dev")
     comment = scene.post("carol", dev.number, "nice")  # carol may read, not merge
     forged = scene.comment_event("alice", dev.number, comment, "/merge")
-    assert scene.service.runner.handle(forged) == []  # the forge's text has no command
+    with caplog.at_level(logging.INFO, logger="promobot.commands"):
+        assert scene.service.runner.handle(forged) == []  # the forge's text has no command
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
+    assert "comment changed since it was delivered" in caplog.messages
 
 
 def test_someone_taken_out_of_the_approver_team_stops_counting(
