@@ -21,8 +21,13 @@ from tests.conftest import MakeRepo, commit_all
 from tests.web.sites import helm_service, parse
 
 
+# One instant for every commit of a test: read once per call, the clock could tick a second
+# between two commits and make a day 86,401 seconds long.
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def days_ago(days: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (NOW - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def bump(repo: Path, env: str, old: str, new: str, message: str, days: float) -> None:
