@@ -14,10 +14,14 @@ seconds), `message` (≤ 39,000 characters), `reason`, `metadata`, `reportingCon
 `reportingInstance`. notification-controller strips the API group from metadata keys before
 forwarding (since v0.23, 2022: `kustomize.toolkit.fluxcd.io/revision` → `revision`); its own
 docs still show the prefixed key, so both are read. It also drops an event equal to one sent
-in the last 5 minutes, so a steady state is reported once, not on every reconcile.
+in the last 5 minutes, so a steady state is reported once, not on every reconcile. The event
+of notification-controller's first spec (2020) differs: `timestamp` in float seconds since the
+epoch (`1587195448.071468`), no uid, and the revision only in the message (`Kustomization
+applied in 1.4s, revision: master/<sha>`); it is read too.
 
 **Revision**: the first of the metadata keys `commit`, `originRevision`, `revision` (the order
-of `Event.GetRevision`). Its git SHA, in every form Flux has used:
+of `Event.GetRevision`), with or without their API group; without any, the word after
+`revision` in the message. Its git SHA, in every form Flux has used:
 
     main@sha1:<sha>, feature/x@sha1:<sha>, sha1:<sha>   Flux ≥ 2.0 (RFC 0005)
     main/<sha>, feature/x/<sha>, HEAD/<sha>, <sha>       before
@@ -32,7 +36,8 @@ success reported as an error, a failure as info) is not believed: unknown, unkno
 
     reason                                        severity  sync         health
     ReconciliationSucceeded, InstallSucceeded,    info      synced       healthy
-      UpgradeSucceeded, TestSucceeded
+      UpgradeSucceeded, TestSucceeded,
+      ApplySucceeded (2020)
     Progressing (applied, health checks running)  any       synced       progressing
     HealthCheckCanceled (a newer revision came)   any       synced       progressing
     ProgressingWithRetry (failed, will retry)     any       out-of-sync  progressing
@@ -43,11 +48,14 @@ success reported as an error, a failure as info) is not believed: unknown, unkno
       ArtifactFailed, InstallFailed,
       UpgradeFailed, RollbackFailed,
       UninstallFailed, InitFailed,
-      GetLastReleaseFailed
+      GetLastReleaseFailed, ApplyFailed (2020)
     RollbackSucceeded (the upgrade failed)        info      out-of-sync  degraded
     UninstallSucceeded (remediated by removal)    info      out-of-sync  missing
     Suspended                                     any       unknown      suspended
     anything else                                 any       unknown      unknown
+
+kustomize-controller v0.0.10 to v0.0.12 (September 2020) said ApplySucceeded and ApplyFailed;
+before, it sent the severity as the reason ("info", "error"), which says nothing of the state.
 
 A failure is degraded even when the cluster still runs the previous revision: a merge whose
 revision Flux cannot apply is a failed deployment, which is what verification must see.
@@ -66,6 +74,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -73,7 +82,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config import Config
 from bot.errors import PromobotError
@@ -165,17 +174,31 @@ class FluxObject(_Model):
 class FluxEvent(_Model):
     involved: FluxObject = Field(alias="involvedObject")
     severity: str = Field(max_length=32)
-    timestamp: AwareDatetime
+    # not strict: behind a "before" validator, strict mode refuses the RFC 3339 string
+    timestamp: AwareDatetime = Field(strict=False)
     message: str
     reason: str = Field(max_length=256)
     metadata: dict[str, str] = {}
     controller: str = Field("", alias="reportingController", max_length=256)
     instance: str = Field("", alias="reportingInstance", max_length=256)
 
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """Float seconds since the epoch, as the first spec's event (2020) wrote the time."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value  # a string is RFC 3339: the field's own validation reads it
+        try:
+            if not math.isfinite(value):
+                raise ValueError
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("seconds out of range") from None
+
     @property
     def revision(self) -> str | None:
         """The revision string Flux names (see the module docstring), as Flux wrote it."""
-        return event_revision(self.metadata)
+        return event_revision(self.metadata) or message_revision(self.message)
 
 
 def parse(body: bytes) -> FluxEvent:
@@ -212,6 +235,16 @@ def event_revision(metadata: Mapping[str, str]) -> str | None:
     return None
 
 
+# "revision: master/<sha>", "Fetched revision: main/<sha>", "revision 'main@sha1:<sha>'"
+_SAID = re.compile(r"\brevision:?\s+'?([^\s'\",;]+)", re.IGNORECASE)
+
+
+def message_revision(message: str) -> str | None:
+    """The revision a message names, for events whose metadata names none (Flux of 2020)."""
+    found = _SAID.search(message)
+    return found[1] if found else None
+
+
 def revision_sha(revision: str | None) -> str | None:
     """The git commit SHA in a Flux revision string, or None when it names none."""
     rev = (revision or "").strip().lower()
@@ -231,6 +264,7 @@ _SUCCESS: Final[dict[str, _State]] = {
     "InstallSucceeded": ("synced", "healthy"),
     "UpgradeSucceeded": ("synced", "healthy"),
     "TestSucceeded": ("synced", "healthy"),
+    "ApplySucceeded": ("synced", "healthy"),
     "RollbackSucceeded": ("out-of-sync", "degraded"),
     "UninstallSucceeded": ("out-of-sync", "missing"),
 }
@@ -251,6 +285,7 @@ _FAILURE: Final[dict[str, _State]] = {
             "UninstallFailed",
             "InitFailed",
             "GetLastReleaseFailed",
+            "ApplyFailed",
         )
     },
 }
