@@ -25,8 +25,13 @@ of `Event.GetRevision`), with or without their API group; without any, the word 
 
     main@sha1:<sha>, feature/x@sha1:<sha>, sha1:<sha>   Flux ≥ 2.0 (RFC 0005)
     main/<sha>, feature/x/<sha>, HEAD/<sha>, <sha>       before
+    master/a1afe267b (7 to 39 hex digits)                an abbreviation: `Live.unresolved`
     latest@sha256:<digest>, sha256:<digest>              OCI and Bucket sources: no git SHA → None
     6.1.0, 0.0.2+eb02f2ecb66c                            HelmRelease: a chart version → None
+
+An abbreviation is never taken for a commit here: the reader resolves it against the env
+repo's history (`bot.live.reader.resolve`), and one that abbreviates no commit or several stays
+unresolved.
 
 A Kustomization that applies the env repo names the env-repo commit the cluster runs; a
 HelmRelease names its chart, so its `Live.revision` stays None.
@@ -220,7 +225,8 @@ def read(secret: str, body: bytes, header: str | None, limit: int = MAX_BODY) ->
 
 # --- revision -----------------------------------------------------------------------------------
 
-_SHA1 = re.compile(r"[0-9a-f]{40}")
+# a whole SHA-1, or an abbreviation of at least git's default 7 hex digits
+_COMMIT = re.compile(r"[0-9a-f]{7,40}")
 _KEYS = ("commit", "originRevision", "revision")
 
 
@@ -246,14 +252,26 @@ def message_revision(message: str) -> str | None:
 
 
 def revision_sha(revision: str | None) -> str | None:
-    """The git commit SHA in a Flux revision string, or None when it names none."""
+    """The git commit SHA in a Flux revision string, or None when it names none (or only an
+    abbreviation: `revision_abbrev`)."""
+    named = _named_commit(revision)
+    return named if named is not None and len(named) == 40 else None
+
+
+def revision_abbrev(revision: str | None) -> str | None:
+    """The abbreviated commit SHA a Flux revision string names (`master/a1afe267b`), if so."""
+    named = _named_commit(revision)
+    return named if named is not None and len(named) < 40 else None
+
+
+def _named_commit(revision: str | None) -> str | None:
     rev = (revision or "").strip().lower()
     if ":" in rev:  # RFC 0005: [<pointer>@]<algorithm>:<hash>
         head, _, digest = rev.rpartition(":")
         algorithm = head.rpartition("@")[2]
-        return digest if algorithm == "sha1" and _SHA1.fullmatch(digest) else None
+        return digest if algorithm == "sha1" and _COMMIT.fullmatch(digest) else None
     last = rev.rpartition("/")[2]  # legacy: [<branch>/]<sha>
-    return last if _SHA1.fullmatch(last) else None
+    return last if _COMMIT.fullmatch(last) else None
 
 
 # --- state --------------------------------------------------------------------------------------
@@ -342,6 +360,7 @@ def live(event: FluxEvent, observed: datetime) -> Live:
         since=event.timestamp.astimezone(UTC),
         observed=observed,
         message=safe_text(words),
+        unresolved=revision_abbrev(event.revision) or "",
     )
 
 
@@ -351,8 +370,8 @@ def carry_since(previous: Live | None, current: Live) -> Live:
     if (
         previous is not None
         and previous.since is not None
-        and (previous.sync, previous.health, previous.revision)
-        == (current.sync, current.health, current.revision)
+        and (previous.sync, previous.health, previous.revision, previous.unresolved)
+        == (current.sync, current.health, current.revision, current.unresolved)
         and (current.since is None or previous.since <= current.since)
     ):
         return replace(current, since=previous.since)

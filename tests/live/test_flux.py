@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -321,6 +322,38 @@ def test_a_repeated_state_keeps_its_first_since() -> None:
 )
 def test_each_revision_form_gives_its_git_sha(revision: str | None, sha: str | None) -> None:
     assert flux.revision_sha(revision) == sha
+
+
+@pytest.mark.parametrize(
+    ("revision", "abbreviation"),
+    [
+        ("master/a1afe267b", "a1afe267b"),  # Flux of 2020 naming a commit by 9 hex digits
+        ("main@sha1:A1AFE26", "a1afe26"),
+        ("a1afe267b54f", "a1afe267b54f"),
+        ("main/a1afe26", "a1afe26"),
+        ("main/a1afe2", None),  # fewer than git's 7: no commit is named
+        (f"main/{SHA}", None),  # a whole SHA needs no resolving
+        ("main@sha256:a1afe267b", None),
+        ("6.1.0", None),
+        (None, None),
+    ],
+)
+def test_an_abbreviated_sha_is_kept_to_be_resolved_never_taken_as_the_commit(
+    revision: str | None, abbreviation: str | None
+) -> None:
+    assert flux.revision_abbrev(revision) == abbreviation
+    got = flux.live(flux.parse(event(metadata={"revision": revision or ""})), NOW)
+    assert got.unresolved == (abbreviation or "")
+    assert got.revision == (SHA if revision == f"main/{SHA}" else None)
+
+
+def test_a_new_abbreviation_is_a_new_state() -> None:
+    first = flux.live(flux.parse(event(metadata={"revision": "main/a1afe267b"})), NOW)
+    again = flux.live(flux.parse(event(metadata={"revision": "main/a1afe267b"})), NOW)
+    other = flux.live(flux.parse(event(metadata={"revision": "main/b2bfe267b"})), NOW)
+    later = NOW + timedelta(minutes=5)
+    assert flux.carry_since(first, replace(again, since=later)).since == first.since
+    assert flux.carry_since(first, replace(other, since=later)).since == later
 
 
 def test_the_revision_keys_are_read_in_flux_order() -> None:
