@@ -36,7 +36,7 @@ import yaml
 from bot import config
 from bot.live import rollouts
 from bot.live.argocd import FIELDS, ArgoCD, wanted
-from tests.argocd.server import application, argocd_server, pick
+from tests.argocd.server import APP_FIELDS, application, argocd_server, pick
 from tests.kube.server import kube_server, rollout, write_kubeconfig
 
 ENVS = ["dev", "qa", "staging", "prod-eu", "prod-us"]
@@ -168,7 +168,9 @@ def main() -> None:
     rollout_report = poll_rollouts(cfg, args.apps, args.polls)
     # the simulator's Applications are lean; a real one carries its history and sync result
     real = json.loads((FIXTURES / "application.velero-test.json").read_text())
-    real_fielded = pick(real, [f.removeprefix("items.") for f in FIELDS])
+    # as Argo CD 3.5 trims it: the names on its allowlist (it drops the others)
+    asked = [f.removeprefix("items.") for f in FIELDS]
+    real_fielded = pick(real, [f for f in APP_FIELDS if f in asked])
     healthy = sum(1 for live in result.lives.values() if live.settled)
     report = {
         "applications": len(names),

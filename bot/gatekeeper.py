@@ -201,6 +201,11 @@ class Gatekeeper:
         since: datetime | None = None
         for plan in promotion.apps:
             live = reports.get(plan.app)
+            if live is not None and live.revision is None and live.unresolved:
+                return None, (
+                    f"{plan.app}: it runs {live.unresolved}, which names no one commit of the "
+                    "env repo (unresolved)"
+                )
             if live is None or live.revision is None or live.since is None:
                 return None, f"{plan.app}: no report from {upstream}'s cluster yet"
             if not live.settled:

@@ -1,27 +1,54 @@
 """Argo CD as a live-state source: every Application promobot needs, in one list call a poll.
 
 One `GET /api/v1/applications` per Argo CD instance and poll, whatever the number of apps and
-environments, with `fields=` so the answer carries only what `Live` needs. Argo CD's `fields`
-is a fixed allowlist, not JSON paths (names outside it are dropped without an error):
-`status.sync.revision` is on it only since v3.5, and `status.sync.revisions` never is, so the
-revision falls back to the last sync's result (`status.operationState.operation.sync`, which
-Argo CD fills with the *sync result* despite its name). Argo CD sends no ETag and answers no
-conditional request, so every poll reads the whole (filtered) list.
+environments, with `fields=` so the answer carries only what `Live` needs. Argo CD has trimmed
+the list in two ways (tests/fixtures/argocd/README.md has the sources):
+
+- before v2.6, `fields` are JSON paths: any part of the Application can be asked for, and
+  `status.operationState.operation.sync` is the operation that was *asked* for;
+- since v2.6, a fixed allowlist (`forwarder_overwrite.go`, `appFields`); other names are dropped
+  without an error. `status.sync.revision` is on it only since v3.5; `status.sync.revisions`
+  and `status.history` never are; `status.operationState.operation.sync` is filled with the
+  last sync's *result* despite its name.
+
+So `FIELDS` names both (each release answers the names it knows), and an Application whose
+answer the list cannot give — a sync under way or failed, whose revision is in the history,
+and one never synced on v2.6–v3.4 — is read whole (`GET /api/v1/applications/{name}`),
+once per operation. Argo CD sends no ETag and answers no conditional request, so every poll
+reads the whole (filtered) list.
+
+**What runs** is what the last sync that succeeded applied, as Argo CD's own `on-deployed`
+trigger counts a deployment (`operationState.phase` Succeeded, once per
+`syncResult.revision`). `status.sync.revision` is what git asks for — what Argo CD *compared
+against* — which runs only when it is Synced and that sync is done:
+
+    the last operation     runs (Live.revision)                  sync          since
+    Succeeded              its result: syncResult.revision(s)    Argo CD's     its end
+    Running, Terminating   the newest status.history entry       out-of-sync*  its deployedAt
+    Failed, Error          the newest status.history entry       out-of-sync*  its deployedAt
+    none (never synced)    status.sync.revision(s) when Synced,  Argo CD's     -
+                           else nothing
+
+    * unless that entry is the revision the operation is for; then Argo CD's word.
+
+An OutOfSync Application whose last sync succeeded runs that sync's revision, not the one git
+asks for: the versions there are what runs, and the drift shows. A multi-source Application
+(`revisions`, one per source) runs the first of them that is a git commit (a Helm chart's
+revision is its version, an OCI one a digest). The health is always Argo CD's; `since` is
+the later of the time above and `status.health.lastTransitionTime` (since v2.14: before, only
+the sync's end). `status.reconciledAt` is when Argo CD last compared, which it does every few
+minutes whether or not anything changed, so it says nothing about since.
 
 Each Application becomes a `Live`, keyed by Application name:
 
-- sync: `status.sync.status` (Synced, OutOfSync, Unknown)
+- sync: `status.sync.status` (Synced, OutOfSync, Unknown), but see the table
 - health: `status.health.status` (Healthy, Progressing, Degraded, Suspended, Missing, Unknown)
-- revision: `status.sync.revision`, else the first of `status.sync.revisions` (multi-source),
-  else the last sync result's revision (Argo CD before v3.5, through `fields`)
-- since: the later of `status.operationState.finishedAt` (when the last sync ended) and
-  `status.health.lastTransitionTime` (when the health last changed): from then on the app has
-  run this revision in this health. `status.reconciledAt` is when Argo CD last compared, which
-  it does every few minutes whether or not anything changed, so it says nothing about since.
+- revision, since: the table
 - images: `status.summary.images`
-- message: the first Degraded resource's health message (resource health is in the
-  Application only with `controller.resource.health.persist`, the default before v3.0), else
-  the Application's own health message
+- message: a sync under way or failed (`sync to 1a2b3c4d5e failed: …`), then the first
+  Degraded resource's health message (resource health is in the Application only with
+  `controller.resource.health.persist`, the default before v3.0), else the Application's
+  own health message
 - rollout: an Argo Rollouts `Rollout` among the resources whose health names a pause
   (CanaryPauseStep, BlueGreenPause): Argo CD does not carry the step or the weight.
 """
@@ -30,6 +57,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,19 +72,36 @@ from bot.errors import RateLimited, SourceError, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
 from bot.live.state import Health, Live, Rollout, Sync
 
-# What the list asks for; every name is on Argo CD's allowlist (forwarder_overwrite.go).
-FIELDS = (
+# What the list asks for. On Argo CD's allowlist (v2.6 and later; JSON paths before):
+ALLOWLISTED = (
     "items.metadata.name",
     "items.metadata.namespace",
     "items.status.sync.status",
-    "items.status.sync.revision",  # v3.5 and later
+    "items.status.sync.revision",  # v3.5 and later, and before v2.6
     "items.status.health",
     "items.status.summary",
     "items.status.resources",
     "items.status.operationState.phase",
+    "items.status.operationState.startedAt",
     "items.status.operationState.finishedAt",
-    "items.status.operationState.operation.sync",  # the sync result: the revision before v3.5
+    "items.status.operationState.operation.sync",  # v2.6 and later: the sync *result*
 )
+# JSON paths only Argo CD before v2.6 answers (later ones drop them without an error)
+BEFORE_2_6 = (
+    "items.status.sync.revisions",
+    "items.status.operationState.message",
+    "items.status.operationState.syncResult.revision",
+    "items.status.operationState.syncResult.revisions",
+    "items.status.history.id",
+    "items.status.history.revision",
+    "items.status.history.revisions",
+    "items.status.history.deployedAt",
+    "metadata.resourceVersion",  # before v2.6 the list's own metadata is trimmed too
+)
+FIELDS = ALLOWLISTED + BEFORE_2_6
+RUNNING = ("Running", "Terminating")
+FAILED = ("Failed", "Error")
+WHOLE_KEPT = 1000  # Applications' history kept, by operation: a sync under way or failed
 # A Kubernetes object name (DNS-1123 subdomain): it goes into an API path, so nothing else.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _SYNC: dict[str, Sync] = {"Synced": "synced", "OutOfSync": "out-of-sync"}
@@ -115,6 +161,10 @@ class ArgoCD:
         self._limit = limit
         self._selector = selector
         self._projects = tuple(projects)
+        # (name, operation started, phase) → what only the whole Application says of it:
+        # a history entry changes only when an operation ends, so once per operation
+        self._whole: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+        self._whole_lock = threading.Lock()
 
     def close(self) -> None:
         self._client.close()
@@ -149,11 +199,14 @@ class ArgoCD:
             name = meta.get("name")
             if not isinstance(name, str):
                 continue
-            live = to_live(item, self.source, observed)
-            listed[name] = live
             namespace = meta.get("namespace")
-            if isinstance(namespace, str) and namespace:  # apps in any namespace: ns/name
-                listed[f"{namespace}/{name}"] = live
+            qualified = f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
+            if lacks(item):
+                item, asked = self._completed(qualified, item)
+                calls += asked
+            live = to_live(listed_app(item), self.source, observed)
+            listed[name] = live
+            listed[qualified] = live  # apps in any namespace: ns/name
         lives = {
             name: listed.get(name) or self._absent(name, observed) for name in dict.fromkeys(names)
         }
@@ -162,17 +215,63 @@ class ArgoCD:
 
     def application(self, name: str, now: datetime | None = None) -> Live:
         """One Application, read whole: what a notification names, refreshed at once."""
+        try:
+            body, _ = self._read_whole(name)
+        except Forbidden:
+            return self._absent(name, now or datetime.now(UTC))
+        return to_live(body, self.source, now or datetime.now(UTC))
+
+    def _read_whole(self, name: str) -> tuple[dict[str, Any], int]:
+        """The whole Application `name` (`namespace/name` in any namespace), and the requests
+        that took."""
         namespace, _, short = name.rpartition("/")
         if not valid_name(short) or (namespace and not valid_name(namespace)):
             raise ArgoCDError(f"{self.source}: {name!r} is not an Application name")
         params = [("appNamespace", namespace)] if namespace else []
-        try:
-            body = self._retrying(lambda: self._get(f"/api/v1/applications/{short}", params))
-        except Forbidden:
-            return self._absent(name, now or datetime.now(UTC))
+        calls = 0
+
+        def call() -> Any:
+            nonlocal calls
+            calls += 1
+            return self._get(f"/api/v1/applications/{short}", params)
+
+        body = self._retrying(call)
         if not isinstance(body, dict):
             raise ArgoCDError(f"{self.source}: application {name} is not a JSON object")
-        return to_live(body, self.source, now or datetime.now(UTC))
+        return body, calls
+
+    def _completed(self, name: str, app: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """`app` as listed, with what only the whole Application says (see `lacks`) read
+        from it, and the requests that took. The history is kept per operation; a revision
+        git asks for is read each time (it moves without an operation)."""
+        operation = _obj(_obj(app, "status"), "operationState")
+        key = (name, str(operation.get("startedAt")), str(operation.get("phase")))
+        with self._whole_lock:
+            kept = self._whole.get(key)
+        asked = 0
+        if kept is None:
+            try:
+                body, asked = self._read_whole(name)
+            except ArgoCDError:  # gone since the list, or unreadable: what the list said
+                return app, 1
+            whole = _obj(body, "status")
+            kept = {
+                "history": whole.get("history"),
+                "message": _obj(whole, "operationState").get("message"),
+                "sync": _obj(whole, "sync"),
+            }
+            if operation:  # the sync status moves on its own: only an operation's parts kept
+                with self._whole_lock:
+                    self._whole[key] = kept
+                    while len(self._whole) > WHOLE_KEPT:
+                        self._whole.popitem(last=False)
+        status = dict(_obj(app, "status"))
+        status["history"] = kept["history"]
+        if operation:
+            status["operationState"] = {**operation, "message": kept["message"]}
+        else:
+            status["sync"] = {**_obj(status, "sync"), **kept["sync"]}
+        return {**app, "status": status}, asked
 
     def _absent(self, name: str, observed: datetime) -> Live:
         return Live.unknown(
@@ -223,25 +322,70 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name))
 
 
+def listed_app(item: dict[str, Any]) -> dict[str, Any]:
+    """A list item in the whole Application's shape: since v2.6 the allowlist writes the sync
+    result as `operationState.operation.sync`; before, a JSON path asks for `syncResult`."""
+    operation = _obj(_obj(item, "status"), "operationState")
+    if not operation or "syncResult" in operation:
+        return item
+    moved = {k: v for k, v in operation.items() if k != "operation"}
+    moved["syncResult"] = _obj(operation, "operation").get("sync")
+    return {**item, "status": {**_obj(item, "status"), "operationState": moved}}
+
+
+def lacks(item: Mapping[str, Any]) -> bool:
+    """Whether a list item leaves out what the table needs: the history of an Application
+    whose sync runs or failed (the allowlist has none; JSON paths, which carry `syncResult`,
+    have it when there is one), or the revision of a Synced one never synced (v2.6 to v3.4)."""
+    status = _obj(item, "status")
+    operation = _obj(status, "operationState")
+    phase = operation.get("phase")
+    if phase in RUNNING or phase in FAILED:
+        return "history" not in status and "syncResult" not in operation
+    sync = _obj(status, "sync")
+    return phase is None and sync.get("status") == "Synced" and _revision(sync) is None
+
+
 def to_live(app: Mapping[str, Any], source: str, observed: datetime) -> Live:
-    """One Application (whole, or as `fields` trimmed it) → `Live`."""
+    """One Application (whole, or as `fields` trimmed it: `listed_app`) → `Live`."""
     status = _obj(app, "status")
     sync_status = _obj(status, "sync")
     health_status = _obj(status, "health")
     operation = _obj(status, "operationState")
-    # the whole Application has syncResult; a list trimmed by `fields` has it under this name
+    # the last operation's result; until it has one, what it was asked for
     result = _obj(operation, "syncResult") or _obj(_obj(operation, "operation"), "sync")
     resources = [r for r in status.get("resources") or [] if isinstance(r, dict)]
     health = _HEALTH.get(str(health_status.get("status")), "unknown")
+    sync = _SYNC.get(str(sync_status.get("status")), "unknown")
+    phase = operation.get("phase")
+    target = _revision(result)
+    said = ""
+    if phase == "Succeeded":
+        revision, ended = target, operation.get("finishedAt")
+    elif phase in RUNNING or phase in FAILED:
+        last = _newest(status.get("history"))
+        revision, ended = _revision(last), last.get("deployedAt")
+        if target is not None and revision != target:
+            sync = "out-of-sync"  # the cluster has not (all) taken what the operation is for
+        what = f"sync to {target[:10]}" if target else "sync"
+        if phase in RUNNING:
+            said = f"{what} running"
+        else:
+            why = operation.get("message")
+            said = f"{what} failed" + (f": {why}" if isinstance(why, str) and why else "")
+    else:  # never synced: the cluster matches what git asks, if Argo CD says so
+        revision = _revision(sync_status) if sync == "synced" else None
+        ended = None
+    message = _message(health, health_status, resources)
     return Live(
         source=source,
-        sync=_SYNC.get(str(sync_status.get("status")), "unknown"),
+        sync=sync,
         health=health,
-        revision=_revision(sync_status) or _revision(result),
-        since=_latest(operation.get("finishedAt"), health_status.get("lastTransitionTime")),
+        revision=revision,
+        since=_latest(ended, health_status.get("lastTransitionTime")),
         observed=observed,
         images=tuple(i for i in _obj(status, "summary").get("images") or [] if isinstance(i, str)),
-        message=_message(health, health_status, resources),
+        message="; ".join(m for m in (said, message) if m),
         rollout=_rollout(resources),
     )
 
@@ -251,14 +395,31 @@ def _obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
 def _revision(data: Mapping[str, Any]) -> str | None:
+    """`revision`, or of a multi-source one's `revisions` the first git commit (a Helm
+    chart's revision is its version, an OCI one a digest), else the first."""
     revision = data.get("revision")
     if isinstance(revision, str) and revision:
         return revision
-    revisions = data.get("revisions")
-    if isinstance(revisions, list) and revisions and isinstance(revisions[0], str):
-        return revisions[0] or None
-    return None
+    revisions = [r for r in data.get("revisions") or [] if isinstance(r, str) and r]
+    commits = [r for r in revisions if _COMMIT.fullmatch(r)]
+    return next(iter(commits or revisions), None)
+
+
+def _newest(history: Any) -> Mapping[str, Any]:
+    """The newest entry of `status.history` (Argo CD appends; the id says the order)."""
+    entries = [e for e in history or [] if isinstance(e, dict)] if isinstance(history, list) else []
+    if not entries:
+        return {}
+    return max(enumerate(entries), key=lambda pair: (_id(pair[1]), pair[0]))[1]
+
+
+def _id(entry: Mapping[str, Any]) -> int:
+    found = entry.get("id")
+    return found if isinstance(found, int) and not isinstance(found, bool) else -1
 
 
 def _latest(*stamps: Any) -> datetime | None:

@@ -14,15 +14,24 @@ seconds), `message` (≤ 39,000 characters), `reason`, `metadata`, `reportingCon
 `reportingInstance`. notification-controller strips the API group from metadata keys before
 forwarding (since v0.23, 2022: `kustomize.toolkit.fluxcd.io/revision` → `revision`); its own
 docs still show the prefixed key, so both are read. It also drops an event equal to one sent
-in the last 5 minutes, so a steady state is reported once, not on every reconcile.
+in the last 5 minutes, so a steady state is reported once, not on every reconcile. The event
+of notification-controller's first spec (2020) differs: `timestamp` in float seconds since the
+epoch (`1587195448.071468`), no uid, and the revision only in the message (`Kustomization
+applied in 1.4s, revision: master/<sha>`); it is read too.
 
 **Revision**: the first of the metadata keys `commit`, `originRevision`, `revision` (the order
-of `Event.GetRevision`). Its git SHA, in every form Flux has used:
+of `Event.GetRevision`), with or without their API group; without any, the word after
+`revision` in the message. Its git SHA, in every form Flux has used:
 
     main@sha1:<sha>, feature/x@sha1:<sha>, sha1:<sha>   Flux ≥ 2.0 (RFC 0005)
     main/<sha>, feature/x/<sha>, HEAD/<sha>, <sha>       before
+    master/a1afe267b (7 to 39 hex digits)                an abbreviation: `Live.unresolved`
     latest@sha256:<digest>, sha256:<digest>              OCI and Bucket sources: no git SHA → None
     6.1.0, 0.0.2+eb02f2ecb66c                            HelmRelease: a chart version → None
+
+An abbreviation is never taken for a commit here: the reader resolves it against the env
+repo's history (`bot.live.reader.resolve`), and one that abbreviates no commit or several stays
+unresolved.
 
 A Kustomization that applies the env repo names the env-repo commit the cluster runs; a
 HelmRelease names its chart, so its `Live.revision` stays None.
@@ -32,7 +41,8 @@ success reported as an error, a failure as info) is not believed: unknown, unkno
 
     reason                                        severity  sync         health
     ReconciliationSucceeded, InstallSucceeded,    info      synced       healthy
-      UpgradeSucceeded, TestSucceeded
+      UpgradeSucceeded, TestSucceeded,
+      ApplySucceeded (2020)
     Progressing (applied, health checks running)  any       synced       progressing
     HealthCheckCanceled (a newer revision came)   any       synced       progressing
     ProgressingWithRetry (failed, will retry)     any       out-of-sync  progressing
@@ -43,11 +53,14 @@ success reported as an error, a failure as info) is not believed: unknown, unkno
       ArtifactFailed, InstallFailed,
       UpgradeFailed, RollbackFailed,
       UninstallFailed, InitFailed,
-      GetLastReleaseFailed
+      GetLastReleaseFailed, ApplyFailed (2020)
     RollbackSucceeded (the upgrade failed)        info      out-of-sync  degraded
     UninstallSucceeded (remediated by removal)    info      out-of-sync  missing
     Suspended                                     any       unknown      suspended
     anything else                                 any       unknown      unknown
+
+kustomize-controller v0.0.10 to v0.0.12 (September 2020) said ApplySucceeded and ApplyFailed;
+before, it sent the severity as the reason ("info", "error"), which says nothing of the state.
 
 A failure is degraded even when the cluster still runs the previous revision: a merge whose
 revision Flux cannot apply is a failed deployment, which is what verification must see.
@@ -66,6 +79,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -73,7 +87,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config import Config
 from bot.errors import PromobotError
@@ -165,17 +179,31 @@ class FluxObject(_Model):
 class FluxEvent(_Model):
     involved: FluxObject = Field(alias="involvedObject")
     severity: str = Field(max_length=32)
-    timestamp: AwareDatetime
+    # not strict: behind a "before" validator, strict mode refuses the RFC 3339 string
+    timestamp: AwareDatetime = Field(strict=False)
     message: str
     reason: str = Field(max_length=256)
     metadata: dict[str, str] = {}
     controller: str = Field("", alias="reportingController", max_length=256)
     instance: str = Field("", alias="reportingInstance", max_length=256)
 
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """Float seconds since the epoch, as the first spec's event (2020) wrote the time."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value  # a string is RFC 3339: the field's own validation reads it
+        try:
+            if not math.isfinite(value):
+                raise ValueError
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("seconds out of range") from None
+
     @property
     def revision(self) -> str | None:
         """The revision string Flux names (see the module docstring), as Flux wrote it."""
-        return event_revision(self.metadata)
+        return event_revision(self.metadata) or message_revision(self.message)
 
 
 def parse(body: bytes) -> FluxEvent:
@@ -197,7 +225,8 @@ def read(secret: str, body: bytes, header: str | None, limit: int = MAX_BODY) ->
 
 # --- revision -----------------------------------------------------------------------------------
 
-_SHA1 = re.compile(r"[0-9a-f]{40}")
+# a whole SHA-1, or an abbreviation of at least git's default 7 hex digits
+_COMMIT = re.compile(r"[0-9a-f]{7,40}")
 _KEYS = ("commit", "originRevision", "revision")
 
 
@@ -212,15 +241,37 @@ def event_revision(metadata: Mapping[str, str]) -> str | None:
     return None
 
 
+# "revision: master/<sha>", "Fetched revision: main/<sha>", "revision 'main@sha1:<sha>'"
+_SAID = re.compile(r"\brevision:?\s+'?([^\s'\",;]+)", re.IGNORECASE)
+
+
+def message_revision(message: str) -> str | None:
+    """The revision a message names, for events whose metadata names none (Flux of 2020)."""
+    found = _SAID.search(message)
+    return found[1] if found else None
+
+
 def revision_sha(revision: str | None) -> str | None:
-    """The git commit SHA in a Flux revision string, or None when it names none."""
+    """The git commit SHA in a Flux revision string, or None when it names none (or only an
+    abbreviation: `revision_abbrev`)."""
+    named = _named_commit(revision)
+    return named if named is not None and len(named) == 40 else None
+
+
+def revision_abbrev(revision: str | None) -> str | None:
+    """The abbreviated commit SHA a Flux revision string names (`master/a1afe267b`), if so."""
+    named = _named_commit(revision)
+    return named if named is not None and len(named) < 40 else None
+
+
+def _named_commit(revision: str | None) -> str | None:
     rev = (revision or "").strip().lower()
     if ":" in rev:  # RFC 0005: [<pointer>@]<algorithm>:<hash>
         head, _, digest = rev.rpartition(":")
         algorithm = head.rpartition("@")[2]
-        return digest if algorithm == "sha1" and _SHA1.fullmatch(digest) else None
+        return digest if algorithm == "sha1" and _COMMIT.fullmatch(digest) else None
     last = rev.rpartition("/")[2]  # legacy: [<branch>/]<sha>
-    return last if _SHA1.fullmatch(last) else None
+    return last if _COMMIT.fullmatch(last) else None
 
 
 # --- state --------------------------------------------------------------------------------------
@@ -231,6 +282,7 @@ _SUCCESS: Final[dict[str, _State]] = {
     "InstallSucceeded": ("synced", "healthy"),
     "UpgradeSucceeded": ("synced", "healthy"),
     "TestSucceeded": ("synced", "healthy"),
+    "ApplySucceeded": ("synced", "healthy"),
     "RollbackSucceeded": ("out-of-sync", "degraded"),
     "UninstallSucceeded": ("out-of-sync", "missing"),
 }
@@ -251,6 +303,7 @@ _FAILURE: Final[dict[str, _State]] = {
             "UninstallFailed",
             "InitFailed",
             "GetLastReleaseFailed",
+            "ApplyFailed",
         )
     },
 }
@@ -307,6 +360,7 @@ def live(event: FluxEvent, observed: datetime) -> Live:
         since=event.timestamp.astimezone(UTC),
         observed=observed,
         message=safe_text(words),
+        unresolved=revision_abbrev(event.revision) or "",
     )
 
 
@@ -316,8 +370,8 @@ def carry_since(previous: Live | None, current: Live) -> Live:
     if (
         previous is not None
         and previous.since is not None
-        and (previous.sync, previous.health, previous.revision)
-        == (current.sync, current.health, current.revision)
+        and (previous.sync, previous.health, previous.revision, previous.unresolved)
+        == (current.sync, current.health, current.revision, current.unresolved)
         and (current.since is None or previous.since <= current.since)
     ):
         return replace(current, since=previous.since)

@@ -12,6 +12,11 @@ app's Argo Rollouts Rollout or Flagger Canary laid over that answer (`bot.live.r
 and shared the same way (one list per context, kind and namespace, or one cluster-wide list).
 A rollout that cannot be read leaves the source's answer with "rollout unknown: …" in its
 message, and the app not settled: a gate never passes on missing rollout information.
+
+A report that names its commit by an abbreviation (Flux of 2020: `master/a1afe267b`) is
+resolved against the env repo: the one commit among the default branch's newest `HISTORY`
+whose SHA starts with it (one `log` call per head, kept until the head moves). None or several
+leave it unresolved, shown as such: an abbreviation is never guessed.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from bot.engine import State
+from bot.errors import PromobotError
 from bot.events import LiveReport
 from bot.forges.base import Forge
 from bot.live import flux, rollouts, statuses
@@ -39,6 +46,7 @@ log = logging.getLogger(__name__)
 
 ARGOCD_FRESH = 10.0  # seconds one poll of Argo CD answers for
 TELL_AFTER = 2.0  # seconds a watched change waits for others to be told with it
+HISTORY = 100  # the default branch's newest commits an abbreviated SHA is looked for among
 
 K = TypeVar("K", str, Ask)
 V = TypeVar("V", Live, Found)
@@ -54,6 +62,13 @@ class Store(Protocol):
 
 def _flux_key(obj: str) -> str:
     return f"live.flux.{obj}"
+
+
+def resolve(abbreviation: str, commits: Iterable[str]) -> str | None:
+    """The one commit of `commits` whose SHA starts with `abbreviation`; None when none does
+    or several do (git calls that ambiguous, and so does promobot: it does not guess)."""
+    found = {sha for sha in commits if sha.startswith(abbreviation)}
+    return found.pop() if len(found) == 1 else None
 
 
 class LiveReader:
@@ -97,6 +112,8 @@ class LiveReader:
         self._changes: dict[str, set[str]] = {}
         self._telling: threading.Timer | None = None
         self._changes_lock = threading.Lock()
+        # the default branch's head, and its newest commits (abbreviations are resolved in them)
+        self._history: tuple[str, tuple[str, ...]] | None = None
 
     def read(self, state: State, env: str, apps: Iterable[str]) -> dict[str, Live]:
         source = state.config.environments[env].live
@@ -125,7 +142,7 @@ class LiveReader:
                 name = f"{source.flux.kind} {source.name(app, env)}"
                 kept = self.store.recall(_flux_key(name)) if self.store is not None else None
                 if kept is not None:
-                    found[app] = Live.from_json(json.loads(kept))
+                    found[app] = self._resolved(state, Live.from_json(json.loads(kept)))
             return found
         if source.argocd is not None and self.argocd is not None:
             argocd = self.argocd
@@ -141,6 +158,26 @@ class LiveReader:
             return {}  # no instance configured: every app unknown (the gate says so)
         named = {app: source.name(app, env) for app in apps}
         return {app: lives[name] for app, name in named.items() if name in lives}
+
+    def _resolved(self, state: State, live: Live) -> Live:
+        """`live` with its abbreviated commit resolved, when the env repo has exactly one."""
+        if not live.unresolved or live.revision is not None:
+            return live
+        sha = resolve(live.unresolved, self._newest(state.snapshot.commit))
+        return replace(live, revision=sha, unresolved="") if sha is not None else live
+
+    def _newest(self, head: str) -> tuple[str, ...]:
+        with self._lock:
+            kept = self._history
+        if kept is None or kept[0] != head:
+            try:
+                kept = (head, tuple(c.sha for c in self.forge.log(head, [], HISTORY)))
+            except PromobotError as exc:  # the forge away: unresolved until it answers
+                log.warning("history unavailable", extra={"error": str(exc)})
+                return ()
+            with self._lock:
+                self._history = kept
+        return kept[1]
 
     def _poll_rollouts(self, asks: list[Ask], now: datetime) -> dict[Ask, Found]:
         return self.rollouts.poll(asks, now).found

@@ -57,6 +57,9 @@ class Live:
     images: tuple[str, ...] = ()  # the images it runs, when the source lists them
     message: str = ""  # the source's own words for a problem ("Deployment … exceeded …")
     rollout: Rollout | None = None
+    # an abbreviated commit the source named (Flux of 2020: `master/a1afe267b`) that is not
+    # resolved to one env-repo commit: `revision` is then None; the reader resolves it
+    unresolved: str = ""
 
     @classmethod
     def unknown(cls, source: str, observed: datetime, message: str) -> Live:
@@ -65,10 +68,13 @@ class Live:
 
     def describe(self) -> str:
         """One line: `healthy at 1a2b3c4d5e since 2026-11-30 10:42 UTC`, with the sync state,
-        a rollout under way and the source's own words when it is not settled."""
+        a rollout under way and the source's own words when it is not settled; an
+        abbreviation nothing resolved is shown as `at a1afe267b (unresolved)`."""
         state = self.health if self.sync == "synced" else f"{self.health}, {self.sync}"
         state += self._rolling
         at = f" at {self.revision[:10]}" if self.revision else ""
+        if not at and self.unresolved:
+            at = f" at {self.unresolved} (unresolved)"
         since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
         said = f": {self.message}" if self.message and not self.settled else ""
         return f"{state}{at}{since}{said}"

@@ -470,6 +470,11 @@ OPENAPI: dict[str, Any] = {
                     "images": {"type": "array", "items": {"type": "string"}},
                     "message": {"type": "string"},
                     "rollout": {"type": ["object", "null"]},
+                    "unresolved": {
+                        "type": "string",
+                        "description": "an abbreviated commit the source named that is not one "
+                        "env-repo commit (revision is then null)",
+                    },
                     "drift": {
                         "type": "object",
                         "description": "component → {git, running} where they differ",

@@ -4,6 +4,7 @@ reports it in a commit status on the env repo (`live: {status: …}`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -350,6 +351,107 @@ def test_prod_waits_for_flux_to_report_staging_healthy(kind: str, tmp_path: Path
         rig.clock.now = healthy_at + timedelta(minutes=31)
         verdict = rig.evaluate()
         assert verdict is not None and verdict.merged
+
+
+def flux_event_2020(revision: str, reason: str, at: datetime) -> bytes:
+    """As Flux's first spec wrote events: float seconds, the revision only in the message."""
+    return json.dumps(
+        {
+            "severity": "info",
+            "timestamp": at.timestamp(),
+            "reportingController": "kustomize-controller",
+            "reason": reason,
+            "message": f"Kustomization applied in 1.4s, revision: {revision}",
+            "involvedObject": {"kind": "Kustomization", "name": "api", "namespace": "flux-system"},
+            "metadata": {"deployment.apps/api": "configured"},
+        }
+    ).encode()
+
+
+def deliver_flux(rig: Rig, body: bytes) -> None:
+    rig.service.submit_delivery("flux", {}, body)
+    assert taken(rig.service) == [("queued", "live")]
+    rig.service.queue.run_pending()  # the event job: kept, and the PR looked at
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_a_flux_event_of_2020_naming_an_abbreviated_sha_feeds_the_gate(
+    kind: str, tmp_path: Path
+) -> None:
+    """`revision: main/<9 hex digits>` is resolved against the env repo's history: the gate
+    counts the commit it abbreviates."""
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}"}}', 'live: {flux: {name: "{app}"}}'
+    )
+    with running(kind, tmp_path, config) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        rig.service.sync()
+        head = rig.main()
+        healthy_at = rig.clock.now.replace(microsecond=0)
+        deliver_flux(rig, flux_event_2020(f"main/{head[:9]}", "ApplySucceeded", healthy_at))
+        since = healthy_at.strftime("%Y-%m-%d %H:%M")
+        assert f"synced and healthy since {since} UTC" in rig.prod_pr().body
+        state = rig.service.engine.state()
+        live = rig.service.live.read(state, "staging", ["api"])["api"]
+        assert (live.revision, live.unresolved) == (head, "")
+        rig.clock.now = healthy_at + timedelta(minutes=31)
+        verdict = rig.evaluate()
+        assert verdict is not None and verdict.merged
+
+
+def twins(repo: Any) -> tuple[str, str]:
+    """Two commits of the default branch whose SHAs share their first 7 hex digits (found by
+    a birthday search over commit messages), merged so that both are in its history."""
+    parent = repo.text("rev-parse", "refs/heads/main")
+    tree = repo.text("rev-parse", "refs/heads/main^{tree}")
+    who = "Ada <ada@example.com> 1767225600 +0000"
+
+    def body(parents: list[str], message: str) -> bytes:
+        head = "".join(f"parent {p}\n" for p in parents)
+        return f"tree {tree}\n{head}author {who}\ncommitter {who}\n\n{message}\n".encode()
+
+    seen: dict[str, bytes] = {}
+    for i in range(2_000_000):
+        data = body([parent], f"twin {i}")
+        sha = hashlib.sha1(b"commit %d\0" % len(data) + data).hexdigest()
+        if sha[:7] in seen:
+            break
+        seen[sha[:7]] = data
+    first, second = seen[sha[:7]], data
+    made = [
+        repo.git("hash-object", "-t", "commit", "-w", "--stdin", input=d).decode().strip()
+        for d in (first, second)
+    ]
+    merge = body(made, "Merge the twins")
+    top = repo.git("hash-object", "-t", "commit", "-w", "--stdin", input=merge).decode().strip()
+    repo.set_ref("refs/heads/main", top)
+    return made[0], made[1]
+
+
+def test_an_ambiguous_or_unknown_abbreviation_is_shown_unresolved_never_guessed(
+    tmp_path: Path,
+) -> None:
+    config = CONFIG.replace(
+        'live: {status: {context: "deploy/{app}-{env}"}}', 'live: {flux: {name: "{app}"}}'
+    )
+    with running("github", tmp_path, config) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        one, other = twins(rig.world.repos[REPO].git)
+        assert one[:7] == other[:7] and one != other
+        rig.service.sync()
+        at = rig.clock.now.replace(microsecond=0)
+        unknown = "0" * 9 if not rig.main().startswith("0") else "f" * 9
+        for shown in (one[:7], unknown):
+            deliver_flux(rig, flux_event_2020(f"main/{shown}", "ApplySucceeded", at))
+            state = rig.service.engine.state()
+            live = rig.service.live.read(state, "staging", ["api"])["api"]
+            assert (live.revision, live.unresolved) == (None, shown)
+            assert f"healthy at {shown} (unresolved) since" in live.describe()
+            assert f"api: it runs {shown}, which names no one commit" in rig.reason()
+        # a longer abbreviation tells the twins apart
+        deliver_flux(rig, flux_event_2020(f"main/{one[:12]}", "ApplySucceeded", at))
+        state = rig.service.engine.state()
+        assert rig.service.live.read(state, "staging", ["api"])["api"].revision == one
 
 
 def test_the_status_reply_says_what_each_cluster_reports(tmp_path: Path) -> None:

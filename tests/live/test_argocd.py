@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from bot.errors import SourceError
 from bot.forges.retry import Policy
 from bot.live import Rollout
 from bot.live.argocd import ArgoCD, ArgoCDError, Poll, wanted
-from tests.argocd.server import ArgoCDServer, application, argocd_server
+from tests.argocd.server import VERSIONS, ArgoCDServer, Version, application, argocd_server
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 QUICK = Policy(attempts=3, backoff_base=0.01, backoff_max=0.02)
@@ -163,6 +163,138 @@ def test_before_argo_cd_3_5_the_revision_comes_from_the_last_sync_result() -> No
     with argocd_server(version="3.4") as server:
         server.put(application("api-dev", revision=SHA))
         assert poll(server, "api-dev").lives["api-dev"].revision == SHA
+
+
+# --- what runs, whatever the release and however it is read -----------------------------------
+
+C0, C1, C2 = "c0c0c0c0" * 5, "c1c1c1c1" * 5, "c2c2c2c2" * 5  # oldest to what git asks for now
+SYNCED_AT = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)  # the last operation (`finished`)
+DEPLOYED_AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # the newest earlier sync (`deployed`)
+STATES: list[tuple[str, dict[str, Any], tuple[str, str | None, datetime | None, str]]] = [
+    # (state, the Application, (sync, runs, since, message))
+    (
+        "synced and healthy",
+        {"revision": C2, "history": [C1]},
+        ("synced", C2, SYNCED_AT, ""),
+    ),
+    (
+        "out of sync after a sync: runs that sync's revision, not git's",
+        {"sync": "OutOfSync", "revision": C2, "ran": C1, "history": [C0]},
+        ("out-of-sync", C1, SYNCED_AT, ""),
+    ),
+    (
+        "a sync under way: runs the last one that succeeded",
+        {
+            "sync": "OutOfSync",
+            "health": "Progressing",
+            "revision": C2,
+            "phase": "Running",
+            "history": [C0, C1],
+        },
+        ("out-of-sync", C1, DEPLOYED_AT, f"sync to {C2[:10]} running"),
+    ),
+    (
+        "a sync of what already runs, under way",
+        {"revision": C1, "phase": "Running", "history": [C1]},
+        ("synced", C1, DEPLOYED_AT, f"sync to {C1[:10]} running"),
+    ),
+    (
+        "a failed sync: runs the last one that succeeded",
+        {"sync": "OutOfSync", "revision": C2, "phase": "Failed", "history": [C1]},
+        (
+            "out-of-sync",
+            C1,
+            DEPLOYED_AT,
+            f"sync to {C2[:10]} failed: one or more objects failed to apply",
+        ),
+    ),
+    (
+        "a failed sync Argo CD calls Synced (a PostSync hook failed): not a deployment",
+        {"revision": C2, "phase": "Failed", "history": [C1], "message": "hook api-smoke failed"},
+        ("out-of-sync", C1, DEPLOYED_AT, f"sync to {C2[:10]} failed: hook api-smoke failed"),
+    ),
+    (
+        "the first sync errored: nothing runs that Argo CD deployed",
+        {"sync": "OutOfSync", "revision": C2, "phase": "Error", "history": []},
+        ("out-of-sync", None, None, f"sync to {C2[:10]} failed: Operation termination had errors"),
+    ),
+    (
+        "never synced, yet Synced: the cluster matches git",
+        {"revision": C2, "phase": None},
+        ("synced", C2, None, ""),
+    ),
+    (
+        "never synced, out of sync",
+        {"sync": "OutOfSync", "revision": C2, "phase": None},
+        ("out-of-sync", None, None, ""),
+    ),
+    (
+        "multi-source, out of sync: the git commit among the last sync's revisions",
+        {"sync": "OutOfSync", "revisions": ["6.1.0", C2], "ran": ["6.0.0", C1]},
+        ("out-of-sync", C1, SYNCED_AT, ""),
+    ),
+    (
+        "multi-source, a sync under way",
+        {"revisions": ["6.1.0", C2], "phase": "Running", "history": [["6.0.0", C1]]},
+        ("out-of-sync", C1, DEPLOYED_AT, f"sync to {C2[:10]} running"),
+    ),
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("app", "expected"), [c[1:] for c in STATES], ids=[c[0] for c in STATES])
+def test_the_same_cluster_state_is_the_same_answer_on_every_release_listed_or_read_whole(
+    version: Version,
+    app: dict[str, Any],
+    expected: tuple[str, str | None, datetime | None, str],
+) -> None:
+    """Argo CD 2.4 (JSON paths), 2.6 to 3.1 and 3.2 to 3.4 (allowlists without the revision
+    git asks for) and 3.5 (with it) trim the list differently; the whole Application, as a
+    notification has it read, is not trimmed at all. What runs is the same on each."""
+    if version == "2.4" and "revisions" in app:
+        pytest.skip("Argo CD 2.4 has no multi-source Applications")
+    with argocd_server(version=version) as server:
+        server.put(application("api-prod", health_since=None, **app))
+        polled = poll(server, "api-prod")
+        listed = polled.lives["api-prod"]
+        if version == "2.4":  # its JSON paths carry the history: one call, whatever the state
+            assert polled.calls == 1
+        client = ArgoCD(server.url, "argocd-token", policy=QUICK)
+        whole = client.application("api-prod", NOW)
+        client.close()
+    assert (listed.sync, listed.revision, listed.since, listed.message) == expected
+    assert listed == whole
+
+
+def test_before_v2_14_since_is_the_syncs_end_argo_cd_keeps_no_health_time() -> None:
+    for version, since in (("2.4", SYNCED_AT), ("2.14", SYNCED_AT + timedelta(minutes=20))):
+        with argocd_server(version=version) as server:
+            server.put(application("api-prod", revision=C2, health_since="2026-11-30T11:20:00Z"))
+            assert poll(server, "api-prod").lives["api-prod"].since == since, version
+
+
+def test_what_the_list_cannot_say_is_read_whole_once_per_operation() -> None:
+    """v2.6 and later list no history: a sync under way or failed costs one read of that
+    Application per operation, not one a poll; a settled one costs nothing more."""
+    with argocd_server(version="3.5") as server:
+        server.put(
+            application("api-prod", revision=C2, phase="Running", history=[C1]),
+            *(application(f"app{i}-prod", revision=C2) for i in range(20)),
+        )
+        names = ["api-prod", *(f"app{i}-prod" for i in range(20))]
+        client = ArgoCD(server.url, "argocd-token", policy=QUICK)
+        first = client.poll(names, NOW)
+        again = client.poll(names, NOW)
+        assert (first.calls, again.calls) == (2, 1)
+        assert server.hits["get"] == 1
+        server.put(application("api-prod", revision=C2, phase="Failed", history=[C1]))
+        failed = client.poll(names, NOW)
+        server.put(application("api-prod", revision=C2, history=[C1]))
+        done = client.poll(names, NOW)
+        client.close()
+    assert (failed.calls, done.calls) == (2, 1)
+    assert first.lives["api-prod"].revision == failed.lives["api-prod"].revision == C1
+    assert done.lives["api-prod"].revision == C2
 
 
 def test_an_application_argo_cd_does_not_list_is_unknown_and_says_why() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,7 +134,9 @@ def test_an_oversized_body_is_refused_before_any_hmac() -> None:
         ),
         (event(timestamp="yesterday"), "timestamp:"),
         (event(timestamp="2026-11-30T11:58:00"), "timestamp: Input should have timezone info"),
-        (event(timestamp=1587195448.07), "timestamp:"),
+        (event(timestamp=True), "timestamp:"),
+        (event(timestamp=1e300), "timestamp: Value error, seconds out of range"),
+        (event(timestamp=-1e300), "timestamp: Value error, seconds out of range"),
         (event(severity=3), "severity: Input should be a valid string"),
         (event(metadata={"revision": 1}), "metadata.revision: Input should be a valid string"),
         (event(message=None), "message: Input should be a valid string"),
@@ -146,6 +149,62 @@ def test_a_malformed_body_is_one_clear_line(body: bytes, message: str) -> None:
     assert "\n" not in str(caught.value)
     assert caught.value.status == 400
     assert isinstance(caught.value, EventError)  # what bot.intake already answers 400 for
+
+
+# --- every format since 2020 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2020-04-18T07:37:28.071468Z",  # RFC 3339, as metav1.Time writes it (with fractions)
+        "2020-04-18T09:37:28.071468+02:00",
+        1587195448.071468,  # float seconds: the event of Flux's first spec (2020)
+    ],
+)
+def test_a_timestamp_is_rfc_3339_or_seconds_since_the_epoch(timestamp: object) -> None:
+    got = flux.parse(event(timestamp=timestamp)).timestamp
+    assert got == datetime(2020, 4, 18, 7, 37, 28, 71468, tzinfo=UTC)
+    whole = flux.parse(event(timestamp=1587195448)).timestamp
+    assert whole == datetime(2020, 4, 18, 7, 37, 28, tzinfo=UTC)
+
+
+def test_the_event_of_2020_is_read_not_dropped_as_malformed() -> None:
+    """notification-controller's first spec: float seconds, no uid, the revision only in the
+    message, the change set as metadata."""
+    body = fixture("kustomization.apply-succeed.rfc-2020.json")
+    got = flux.read(SECRET, body, sign(body))
+    assert got.revision == "master/a1afe267b54f38b46b487f6e938a6fd508278c07"
+    live = flux.live(got, NOW)
+    assert live.revision == "a1afe267b54f38b46b487f6e938a6fd508278c07"
+    assert live.since == datetime(2020, 4, 18, 7, 37, 28, 71468, tzinfo=UTC)
+    # "ApplySucceed" is the spec's word, never a controller's: not believed to be a success
+    assert (live.sync, live.health) == ("unknown", "unknown")
+    assert live.message.startswith("ApplySucceed: Kustomization applied in 1.4s, revision:")
+
+
+@pytest.mark.parametrize(
+    ("message", "revision"),
+    [
+        (f"Kustomization applied in 1.4s, revision: master/{SHA}", f"master/{SHA}"),
+        (f"Fetched revision: main/{SHA}", f"main/{SHA}"),
+        (f"stored artifact for revision 'main@sha1:{SHA}'", f"main@sha1:{SHA}"),
+        (f"Applied revision: main@sha1:{SHA}\nnext run in 10m", f"main@sha1:{SHA}"),
+        ("Reconciliation finished in 1.2s, next run in 10m0s", None),
+        ("Helm upgrade succeeded for release prod/api.v3 with chart api@6.1.0", None),
+    ],
+)
+def test_without_metadata_the_revision_is_read_from_the_message(
+    message: str, revision: str | None
+) -> None:
+    got = flux.parse(event(message=message, metadata={"commit_status": "update"}))
+    assert got.revision == revision
+
+
+def test_metadata_names_the_revision_before_the_message() -> None:
+    other = "9b2e41c07d5f3a8e6c1d0f4b7a2e9c3d8f6a1b05"
+    got = flux.parse(event(message=f"revision: main/{other}"))
+    assert flux.live(got, NOW).revision == SHA
 
 
 # --- the reason table ---------------------------------------------------------------------------
@@ -169,6 +228,9 @@ def test_a_malformed_body_is_one_clear_line(body: bytes, message: str) -> None:
         ("ValidationFailed", "error", "out-of-sync", "degraded"),
         ("ArtifactFailed", "error", "out-of-sync", "degraded"),
         ("UpgradeFailed", "error", "out-of-sync", "degraded"),
+        # kustomize-controller v0.0.10 to v0.0.12 (September 2020)
+        ("ApplySucceeded", "info", "synced", "healthy"),
+        ("ApplyFailed", "error", "out-of-sync", "degraded"),
         ("RollbackSucceeded", "info", "out-of-sync", "degraded"),
         ("UninstallSucceeded", "info", "out-of-sync", "missing"),
         ("Suspended", "info", "unknown", "suspended"),
@@ -260,6 +322,38 @@ def test_a_repeated_state_keeps_its_first_since() -> None:
 )
 def test_each_revision_form_gives_its_git_sha(revision: str | None, sha: str | None) -> None:
     assert flux.revision_sha(revision) == sha
+
+
+@pytest.mark.parametrize(
+    ("revision", "abbreviation"),
+    [
+        ("master/a1afe267b", "a1afe267b"),  # Flux of 2020 naming a commit by 9 hex digits
+        ("main@sha1:A1AFE26", "a1afe26"),
+        ("a1afe267b54f", "a1afe267b54f"),
+        ("main/a1afe26", "a1afe26"),
+        ("main/a1afe2", None),  # fewer than git's 7: no commit is named
+        (f"main/{SHA}", None),  # a whole SHA needs no resolving
+        ("main@sha256:a1afe267b", None),
+        ("6.1.0", None),
+        (None, None),
+    ],
+)
+def test_an_abbreviated_sha_is_kept_to_be_resolved_never_taken_as_the_commit(
+    revision: str | None, abbreviation: str | None
+) -> None:
+    assert flux.revision_abbrev(revision) == abbreviation
+    got = flux.live(flux.parse(event(metadata={"revision": revision or ""})), NOW)
+    assert got.unresolved == (abbreviation or "")
+    assert got.revision == (SHA if revision == f"main/{SHA}" else None)
+
+
+def test_a_new_abbreviation_is_a_new_state() -> None:
+    first = flux.live(flux.parse(event(metadata={"revision": "main/a1afe267b"})), NOW)
+    again = flux.live(flux.parse(event(metadata={"revision": "main/a1afe267b"})), NOW)
+    other = flux.live(flux.parse(event(metadata={"revision": "main/b2bfe267b"})), NOW)
+    later = NOW + timedelta(minutes=5)
+    assert flux.carry_since(first, replace(again, since=later)).since == first.since
+    assert flux.carry_since(first, replace(other, since=later)).since == later
 
 
 def test_the_revision_keys_are_read_in_flux_order() -> None:

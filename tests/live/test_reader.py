@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.forges.local import LocalForge
-from bot.live.reader import LiveReader
+from bot.live.reader import LiveReader, resolve
 from bot.settings import Settings
 from tests.conftest import git
 
@@ -49,3 +49,14 @@ def test_a_slow_cluster_holds_up_only_its_own_readers(tmp_path: Path) -> None:
         thread.join(5)
     assert found == {"a": {"api": "rolling"}, "b": {"api": "rolling"}}
     assert asked.count("slow") == 1  # the second reader took the first one's answer
+
+
+def test_an_abbreviation_resolves_only_to_the_one_commit_it_abbreviates() -> None:
+    commits = [
+        "a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "a1afe26fffff38b46b487f6e938a6fd508278c0",
+    ]
+    assert resolve("a1afe267b", commits) == commits[0]
+    assert resolve("a1afe26", commits) is None  # ambiguous: not guessed
+    assert resolve("b1afe26", commits) is None  # not among them
+    assert resolve("a1afe267b", [commits[0], commits[0]]) == commits[0]  # a merge lists it twice

@@ -92,6 +92,14 @@ def test_only_synced_healthy_and_done_rolling_counts_as_running_the_revision() -
     assert Rollout("blue-green", "paused").describe() == "blue-green: preview"
 
 
+def test_an_unresolved_abbreviation_is_shown_as_such() -> None:
+    unresolved = Live("flux", "synced", "healthy", None, NOW, NOW, unresolved="a1afe267b")
+    assert unresolved.describe() == "healthy at a1afe267b (unresolved) since 2026-11-30 12:00 UTC"
+    assert Live.from_json(unresolved.to_json()) == unresolved
+    kept_before = {k: v for k, v in unresolved.to_json().items() if k != "unresolved"}
+    assert Live.from_json(kept_before).unresolved == ""  # a report stored before the field
+
+
 def test_a_degraded_app_or_an_aborted_rollout_fails_verification() -> None:
     assert report(health="degraded").failed
     assert report(health="progressing", rollout=Rollout("canary", "aborted")).failed

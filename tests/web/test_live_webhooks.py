@@ -87,6 +87,35 @@ def test_a_signed_body_that_is_no_flux_event_is_dropped_with_a_reason(
     assert outcome == "malformed" and "involvedObject" in why
 
 
+def test_a_flux_event_above_256_kib_is_refused_413_even_when_signed(
+    client: tuple[TestClient, Service],
+) -> None:
+    """The README promises 413 above 256 KiB (no Flux event comes near it), below the 1 MiB
+    every other webhook takes."""
+    c, service = client
+    event = json.loads(EVENT.read_bytes())
+
+    def padded(size: int) -> bytes:
+        event["message"] = ""
+        bare = len(json.dumps(event).encode())
+        event["message"] = "x" * (size - bare)
+        body = json.dumps(event).encode()
+        assert len(body) == size
+        return body
+
+    for size in (256 * 1024 + 1, 300 * 1024, 1024 * 1024 - 1):
+        body = padded(size)
+        response = c.post("/webhooks/flux", content=body, headers=signed(body))
+        assert response.status_code == 413, size
+        assert response.json() == {
+            "status": "too-large",
+            "error": f"body larger than {256 * 1024} bytes",
+        }
+    assert service.queue.depth() == 0  # nothing was appended
+    body = padded(256 * 1024)
+    assert c.post("/webhooks/flux", content=body, headers=signed(body)).status_code == 202
+
+
 def test_argo_cd_notifications_need_the_token_and_name_an_application(
     client: tuple[TestClient, Service],
 ) -> None:
