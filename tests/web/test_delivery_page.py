@@ -20,7 +20,6 @@ from bot.web.overview import Overview
 from tests.conftest import MakeRepo, commit_all
 from tests.web.sites import helm_service, parse
 
-
 # One instant for every commit of a test: read once per call, the clock could tick a second
 # between two commits and make a day 86,401 seconds long.
 NOW = datetime.now(UTC).replace(microsecond=0)
