@@ -381,7 +381,8 @@ def test_a_flux_event_of_2020_naming_an_abbreviated_sha_feeds_the_gate(
     """`revision: main/<9 hex digits>` is resolved against the env repo's history: the gate
     counts the commit it abbreviates."""
     config = CONFIG.replace(
-        'live: {status: {context: "deploy/{app}-{env}"}}', 'live: {flux: {name: "{app}"}}'
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}',
+        'live: {flux: {name: "{app}"}}',
     )
     with running(kind, tmp_path, config) as rig:
         rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
@@ -432,7 +433,8 @@ def test_an_ambiguous_or_unknown_abbreviation_is_shown_unresolved_never_guessed(
     tmp_path: Path,
 ) -> None:
     config = CONFIG.replace(
-        'live: {status: {context: "deploy/{app}-{env}"}}', 'live: {flux: {name: "{app}"}}'
+        'live: {status: {context: "deploy/{app}-{env}", from: argocd}}',
+        'live: {flux: {name: "{app}"}}',
     )
     with running("github", tmp_path, config) as rig:
         rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
