@@ -151,6 +151,18 @@ def _check_freeze(text: str) -> str:
 Freeze = Annotated[str, AfterValidator(_check_freeze)]
 
 
+def _check_pattern(text: str) -> str:
+    try:
+        versions.check_pattern(text)
+    except VersionError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+# matched by RE2 against tags that whoever publishes a version chooses: no backtracking
+TagPattern = Annotated[str, AfterValidator(_check_pattern)]
+
+
 _SAMPLE = {"env": "env", "app": "app"}  # to check paths, selectors and templates unexpanded
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # a GitHub login or GitLab username; a GitHub App posts as its bot user, slug[bot]
@@ -565,9 +577,11 @@ class Source(_Model):
     sort: versions.Strategy = Field(
         "semver", description="How versions are ordered: semver, lexical or numeric."
     )
-    allow: str | None = Field(None, description="A regular expression versions must match.")
-    ignore: tuple[str, ...] = Field(
-        (), description="Regular expressions of versions to skip, e.g. -rc."
+    allow: TagPattern | None = Field(
+        None, description="A regular expression (RE2) versions must match, e.g. ^v1\\."
+    )
+    ignore: tuple[TagPattern, ...] = Field(
+        (), description="Regular expressions (RE2) of versions to skip, e.g. -rc."
     )
     prerelease: bool = Field(False, description="Also select pre-releases such as 1.5.0-rc.1.")
     digest: bool = Field(False, description="Pin versions as tag@sha256:….")
@@ -589,16 +603,6 @@ class Source(_Model):
                 versions.check_constraint(value)
             except VersionError as exc:
                 raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("allow", "ignore")
-    @classmethod
-    def _check_regex(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
-        for pattern in (value,) if isinstance(value, str) else value or ():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
         return value
 
     @property

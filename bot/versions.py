@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 import semantic_version
 from semantic_version.base import AllOf, Always, AnyOf, Never, Range
 
+from bot import patterns
 from bot.errors import VersionError
 
 Strategy = Literal["semver", "lexical", "numeric"]
@@ -192,14 +193,16 @@ class Policy:
                 _regex(pattern)
 
 
-@functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def check_pattern(pattern: str) -> None:
+    _regex(pattern)
+
+
+def _regex(pattern: str) -> patterns.Pattern:
+    """An allow/ignore pattern, matched by RE2: tags are anyone's who can publish a version."""
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise VersionError(
-            f"bad tag pattern '{pattern}': {e}; write a Python regex, e.g. '^v?1\\.' or '-rc'"
-        ) from None
+        return patterns.regex(pattern)
+    except ValueError as e:
+        raise VersionError(f"bad tag pattern {e}") from None
 
 
 def _key(tag: str, strategy: Strategy) -> Any:

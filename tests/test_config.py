@@ -132,6 +132,22 @@ BASE = "version: 1\nenvironments:\n  dev: {}\n"
         ),
         (
             BASE + "apps:\n  api:\n    components:\n      image:\n"
+            "        source: {image: a/b, ignore: ['-rc', '(?<!v)1$']}\n"
+            "        target: {file: x.yaml, field: a}\n",
+            ".promobot.yaml:8:46: apps.api.components.image.source.ignore.1: bad tag pattern "
+            "'(?<!v)1$': a negative lookbehind (?<!…) is not in RE2 (promobot matches tags with "
+            "RE2, in time linear in the tag); write what tags must match in allow: and what they "
+            "must not in ignore:",
+        ),
+        (
+            BASE + "apps:\n  api:\n    components:\n      image:\n"
+            "        source: {image: a/b, allow: '^(\\d+)\\.\\1'}\n"
+            "        target: {file: x.yaml, field: a}\n",
+            ".promobot.yaml:8:37: apps.api.components.image.source.allow: bad tag pattern "
+            "'^(\\d+)\\.\\1': a backreference (\\1) is not in RE2",
+        ),
+        (
+            BASE + "apps:\n  api:\n    components:\n      image:\n"
             "        source: {image: a/b}\n"
             "        target: {file: ../other-repo/x.yaml, field: a}\n",
             ".promobot.yaml:9:24: apps.api.components.image.target.file: path '../other-repo/x.yaml'"
