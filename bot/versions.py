@@ -26,7 +26,10 @@ _SEMVER = re.compile(
     r"[vV]?(?P<major>\d+)(?:\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?)?"
     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?"
 )
-_NUMERIC = re.compile(r"[0-9]+")
+# No version has a number this long, and int() refuses 4,300 digits with a ValueError: a tag
+# with a longer number has no order, rather than an exception out of the selection.
+MAX_DIGITS = 100
+_NUMERIC = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
 
 # Masterminds (Helm) comparison operators, mapped to what NpmSpec understands.
 _OPERATORS = {
@@ -62,8 +65,12 @@ def parse_semver(text: str) -> semantic_version.Version | None:
     match = _SEMVER.fullmatch(split_digest(text.strip())[0])
     if match is None:
         return None
+    identifiers = match["pre"].split(".") if match["pre"] else []
+    numbers = [match["major"], match["minor"] or "", match["patch"] or ""]
+    if any(len(n) > MAX_DIGITS for n in numbers + [i for i in identifiers if i.isdigit()]):
+        return None
     # Lenient about leading zeros (calendar tags such as 2024.01.15), which strict semver forbids.
-    pre = tuple(_no_leading_zero(p) for p in match["pre"].split(".")) if match["pre"] else ()
+    pre = tuple(_no_leading_zero(p) for p in identifiers)
     build = tuple(match["build"].split(".")) if match["build"] else ()
     try:
         return semantic_version.Version(

@@ -308,7 +308,9 @@ CRAFTED = [
 
 
 @pytest.mark.parametrize(("pattern", "tag"), CRAFTED)
-def test_a_crafted_tag_costs_at_most_ten_milliseconds_whatever_the_pattern(pattern: str, tag: str) -> None:
+def test_a_crafted_tag_costs_at_most_ten_milliseconds_whatever_the_pattern(
+    pattern: str, tag: str
+) -> None:
     allow = Policy(strategy="lexical", allow=pattern)
     ignore = Policy(strategy="lexical", ignore=(pattern,))
     with deadline(1.0, "100 crafted tags"):  # ≤ 10 ms a tag; RE2 takes microseconds
@@ -395,3 +397,22 @@ def test_a_pattern_re2_cannot_run_is_refused_naming_the_construct_and_the_fix(
 )
 def test_patterns_match_as_re2_reads_them(pattern: str, tag: str, expected: bool) -> None:
     assert allowed(tag, Policy(strategy="lexical", allow=pattern)) is expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "strategy", "expected"),
+    [
+        ("1" * 5000, "numeric", "2"),
+        ("1.0.0-" + "1" * 5000, "semver", "1.0.0-rc.1"),
+        ("1" * 5000 + ".0.0", "semver", "1.0.0-rc.1"),
+        ("1" * 5000, "lexical", "2"),  # text, however long: "2" > "111…"
+    ],
+)
+def test_a_number_of_thousands_of_digits_has_no_order_and_breaks_nothing(
+    tag: str, strategy: Strategy, expected: str
+) -> None:
+    """Whoever publishes a version: Python's int() refuses 4,300 digits with a ValueError,
+    which a tag of them carried out of the selection; no version has a number that long."""
+    tags = [tag, "2" if strategy != "semver" else "1.0.0-rc.1"]
+    assert select(tags, Policy(strategy=strategy, prerelease=True)) == expected
+    assert compare(tag, tags[1], strategy) == (-1 if strategy == "lexical" else None)
