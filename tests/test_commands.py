@@ -346,6 +346,7 @@ def test_random_strings_never_raise() -> None:
     alphabet = string.printable + "/\"'`~>-=@,“”‘’\u00a0\u2028\x00\x1c—é🚀"
     words = ["/promote", "/rollback", "/hold", "/status", "/history", "--to", "--only", "--"]
     words += ["--version", "--env", "=", "'", '"', "\\", "```", "~~~", "<!--", "-->", "> ", "\n"]
+    words += ["<div", ">", "</div>", "<span hidden>", "<details>", "<table>", "<p>", "\n\n", "|"]
     for _ in range(3000):
         if rng.random() < 0.5:
             text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(60)))
