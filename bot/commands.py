@@ -353,10 +353,10 @@ def parse(text: str) -> Parsed:
         if parser is None:
             unknown.append(name)
             continue
-        if html:
+        if html:  # the line is not echoed: its HTML could carry a marker into the reply
             replies.append(
-                f"Cannot run {_code(line)}: it holds HTML, which can hide part of a command from "
-                "readers; write the command as plain text."
+                f"Cannot run `/{name}`: its line holds HTML, which can hide part of a command "
+                "from readers; write the command as plain text."
             )
             continue
         try:

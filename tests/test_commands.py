@@ -474,9 +474,9 @@ def test_a_command_line_that_holds_html_is_refused_not_run() -> None:
     parsed = parse(text)
     assert parsed.commands == ()
     assert parsed.replies == (
-        "Cannot run `/promote api --to prod<span hidden> --version 6.6.6</span>`: it holds HTML, "
-        "which can hide part of a command from readers; write the command as plain text.",
-        "Cannot run `/hold <b>QA</b>`: it holds HTML, which can hide part of a command from "
+        "Cannot run `/promote`: its line holds HTML, which can hide part of a command from "
+        "readers; write the command as plain text.",
+        "Cannot run `/hold`: its line holds HTML, which can hide part of a command from "
         "readers; write the command as plain text.",
     )
 
