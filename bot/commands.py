@@ -9,7 +9,6 @@ user; the forge look-ups happen before it is called.
 from __future__ import annotations
 
 import difflib
-import itertools
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -17,9 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal, TypeAlias
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-
+from bot import visibility
 from bot.config import NAME_PATTERN
 from bot.render import COMMANDS_HELP
 
@@ -306,39 +303,17 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
 COMMANDS = tuple(_PARSERS)
 
 
-_MARKDOWN = MarkdownIt("commonmark")
-_LINE_BREAKS = frozenset({"softbreak", "hardbreak"})
-
-
-def _command_lines(text: str) -> list[tuple[str, str, str]]:
-    """(name, arguments, line) of each line that looks like a command and a reader sees as a
-    plain line of a top-level paragraph — parsed as CommonMark, so a line in a code block, an
-    HTML comment, a quote or a list never counts, however it is written."""
-    found: list[tuple[str, str, str]] = []
-    for opening, inline in itertools.pairwise(_MARKDOWN.parse(text)):
-        if opening.type != "paragraph_open" or opening.level != 0:
-            continue
-        lines: list[list[Token]] = [[]]
-        for child in inline.children or ():
-            if child.type in _LINE_BREAKS:
-                lines.append([])
-            else:
-                lines[-1].append(child)
-        for line in lines:
-            if not line or line[0].type != "text" or not line[0].content.startswith("/"):
-                continue
-            written = "".join(_written(token) for token in line).strip()
-            command = _LINE.match(written)
-            if command:
-                found.append((command[1].lower(), re.sub(r"\s", " ", command[2]), written))
-    return found
-
-
-def _written(token: Token) -> str:
-    """A token of a line as the person wrote it (near enough: escapes are resolved)."""
-    if token.type == "code_inline":
-        return f"{token.markup}{token.content}{token.markup}"
-    return token.content if token.type in ("text", "html_inline") else token.markup
+def _command_lines(text: str) -> tuple[list[tuple[str, str, str, bool]], str | None]:
+    """(name, arguments, line, holds HTML) of each line that looks like a command and a reader
+    sees as a plain line (`bot.visibility`); and why the comment was not read, if it was not."""
+    reading = visibility.plain_lines(text, "/")
+    found = []
+    for line in reading.lines:
+        command = _LINE.match(line.text)
+        if command:
+            rest = re.sub(r"\s", " ", command[2])
+            found.append((command[1].lower(), rest, line.text, line.html))
+    return found, reading.unread
 
 
 def _unknown(names: Sequence[str]) -> str:
@@ -355,7 +330,14 @@ def _unknown(names: Sequence[str]) -> str:
 
 def parse(text: str) -> Parsed:
     """The commands in a comment and the replies it needs now; empty when it has neither."""
-    lines = _command_lines(text)
+    lines, unread = _command_lines(text)
+    if unread is not None:
+        return Parsed(
+            replies=(
+                f"promobot ran none of this comment's commands: {unread}, more than it reads "
+                "for commands. Post them in a comment of their own.",
+            )
+        )
     if len(lines) > MAX_COMMANDS:
         return Parsed(
             replies=(
@@ -366,10 +348,16 @@ def parse(text: str) -> Parsed:
     commands: list[Command] = []
     replies: list[str] = []
     unknown: list[str] = []
-    for name, rest, line in lines:
+    for name, rest, line, html in lines:
         parser = _PARSERS.get(name)
         if parser is None:
             unknown.append(name)
+            continue
+        if html:  # the line is not echoed: its HTML could carry a marker into the reply
+            replies.append(
+                f"Cannot run `/{name}`: its line holds HTML, which can hide part of a command "
+                "from readers; write the command as plain text."
+            )
             continue
         try:
             commands.append(parser(rest, line))

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 import semantic_version
 from semantic_version.base import AllOf, Always, AnyOf, Never, Range
 
+from bot import patterns
 from bot.errors import VersionError
 
 Strategy = Literal["semver", "lexical", "numeric"]
@@ -25,7 +26,10 @@ _SEMVER = re.compile(
     r"[vV]?(?P<major>\d+)(?:\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?)?"
     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?"
 )
-_NUMERIC = re.compile(r"[0-9]+")
+# No version has a number this long, and int() refuses 4,300 digits with a ValueError: a tag
+# with a longer number has no order, rather than an exception out of the selection.
+MAX_DIGITS = 100
+_NUMERIC = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
 
 # Masterminds (Helm) comparison operators, mapped to what NpmSpec understands.
 _OPERATORS = {
@@ -61,8 +65,12 @@ def parse_semver(text: str) -> semantic_version.Version | None:
     match = _SEMVER.fullmatch(split_digest(text.strip())[0])
     if match is None:
         return None
+    identifiers = match["pre"].split(".") if match["pre"] else []
+    numbers = [match["major"], match["minor"] or "", match["patch"] or ""]
+    if any(len(n) > MAX_DIGITS for n in numbers + [i for i in identifiers if i.isdigit()]):
+        return None
     # Lenient about leading zeros (calendar tags such as 2024.01.15), which strict semver forbids.
-    pre = tuple(_no_leading_zero(p) for p in match["pre"].split(".")) if match["pre"] else ()
+    pre = tuple(_no_leading_zero(p) for p in identifiers)
     build = tuple(match["build"].split(".")) if match["build"] else ()
     try:
         return semantic_version.Version(
@@ -192,14 +200,16 @@ class Policy:
                 _regex(pattern)
 
 
-@functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def check_pattern(pattern: str) -> None:
+    _regex(pattern)
+
+
+def _regex(pattern: str) -> patterns.Pattern:
+    """An allow/ignore pattern, matched by RE2: tags are anyone's who can publish a version."""
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise VersionError(
-            f"bad tag pattern '{pattern}': {e}; write a Python regex, e.g. '^v?1\\.' or '-rc'"
-        ) from None
+        return patterns.regex(pattern)
+    except ValueError as e:
+        raise VersionError(f"bad tag pattern {e}") from None
 
 
 def _key(tag: str, strategy: Strategy) -> Any:

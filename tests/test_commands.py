@@ -28,6 +28,7 @@ from bot.commands import (
 )
 from bot.config import COMMANDS
 from bot.render import COMMANDS_HELP
+from tests.deadline import deadline
 
 # --- every command with its options --------------------------------------------------------------
 
@@ -345,6 +346,7 @@ def test_random_strings_never_raise() -> None:
     alphabet = string.printable + "/\"'`~>-=@,“”‘’\u00a0\u2028\x00\x1c—é🚀"
     words = ["/promote", "/rollback", "/hold", "/status", "/history", "--to", "--only", "--"]
     words += ["--version", "--env", "=", "'", '"', "\\", "```", "~~~", "<!--", "-->", "> ", "\n"]
+    words += ["<div", ">", "</div>", "<span hidden>", "<details>", "<table>", "<p>", "\n\n", "|"]
     for _ in range(3000):
         if rng.random() < 0.5:
             text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(60)))
@@ -353,6 +355,161 @@ def test_random_strings_never_raise() -> None:
         parsed = parse(text)
         assert len(parsed.commands) + len(parsed.replies) <= MAX_COMMANDS + 1
         assert all(isinstance(r, str) and r for r in parsed.replies)
+
+
+# --- HTML: a command a reader does not see never runs -------------------------------------------
+
+# What the forges' sanitizers keep: html-pipeline's allowlist, which GitHub started and GitLab's
+# SanitizationFilter extends, with what GitHub has added since (figure, abbr, mark, span, time,
+# picture, source…). GitHub strips the `hidden` attribute; other renderers may not.
+KEPT = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "b", "i", "strong", "em", "a", "pre",
+        "code", "tt", "div", "ins", "del", "sup", "sub", "ol", "ul", "li", "dl", "dt", "dd",
+        "blockquote", "kbd", "q", "samp", "var", "ruby", "rt", "rp", "s", "strike", "summary",
+        "details", "figure", "figcaption", "abbr", "bdo", "cite", "dfn", "mark", "small", "span",
+        "time", "picture", "video", "audio"]  # fmt: skip
+VOID = ("br", "hr", "img", "wbr", "source", "input")  # they hold nothing, so wrap nothing
+# HTML5 lets these wrap no paragraph where they stand: a new <p> ends the open one, a
+# paragraph inside a table is moved before it, and table parts outside a table are dropped.
+# So the command after them is shown as plain text, and runs.
+UNWRAPPING = ("p", "table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
+# Raw text, or content a browser does not show, that the sanitizers drop anyway
+UNSHOWN = ("script", "style", "textarea", "title", "template", "noscript", "plaintext", "select",
+           "iframe", "xmp", "object", "button", "label", "form", "center", "font")  # fmt: skip
+
+
+def wrapped(tag: str) -> list[str]:
+    """The command inside an element: as a block around a paragraph, and inline."""
+    return [
+        f"<{tag}>\n\n/merge\n\n</{tag}>",
+        f"<{tag}>\n<!-- x -->\n\n/merge\n\n</{tag}>",
+        f"Looks good <{tag}>\n/merge\n</{tag}>",
+        f"Looks good <{tag} hidden>\n/merge",
+    ]
+
+
+@pytest.mark.parametrize("tag", KEPT + list(UNSHOWN))
+def test_a_command_inside_an_element_never_runs(tag: str) -> None:
+    for text in wrapped(tag):
+        assert parse(text) == Parsed(), text
+
+
+@pytest.mark.parametrize("tag", KEPT + list(UNWRAPPING))
+def test_a_command_after_a_closed_element_runs(tag: str) -> None:
+    for text in (
+        f"<{tag}>closed</{tag}>\n\n/merge",
+        f"Looks good: <{tag}>closed</{tag}>\n/merge",
+        f"<{tag} hidden>closed</{tag}>\n\n/merge",
+    ):
+        assert parse(text).commands == (Merge(),), text
+
+
+@pytest.mark.parametrize("tag", VOID)
+def test_an_element_that_holds_nothing_wraps_nothing(tag: str) -> None:
+    for text in (f"<{tag}>\n\n/merge", f"Looks good <{tag}>\n/merge", f"<{tag} hidden>\n\n/merge"):
+        assert parse(text).commands == (Merge(),), text
+
+
+@pytest.mark.parametrize("tag", [*UNWRAPPING, "svg", "math"])
+def test_html5_does_not_let_these_wrap_a_paragraph_so_the_command_shows(tag: str) -> None:
+    """(A paragraph breaks out of svg and math too, which the sanitizers drop.)"""
+    assert parse(f"<{tag}>\n\n/merge\n\n</{tag}>").commands == (Merge(),)
+    assert parse(f"Looks good <{tag} hidden>\n\nx\n\n/merge").commands == (Merge(),)
+    # on the same paragraph, a <p>, svg or math holds the text after it; a table moves text
+    # out before itself, and its parts outside a table are dropped
+    holds = tag in ("p", "svg", "math")
+    assert parse(f"Looks good <{tag} hidden>\n/merge").commands == (() if holds else (Merge(),))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<details>\n<summary>Notes</summary>\n\n/hold\n\n</details>",  # collapsed
+        "<details><summary>Notes</summary>\n\n/hold",  # never closed: to the end
+        "Looks good <span hidden>\n/merge\n</span>",
+        "Looks good <span hidden/>\n/merge",  # HTML5 ignores the slash: the span stays open
+        "<p hidden>\n/merge\n</p>",
+        '<div title="\n\n/merge\n\n">',  # an attribute value left open swallows the paragraph
+        "<div title='\n\n/merge\n\n'>",
+        "<div\n\n/merge\n\n>",  # a tag left open
+        "<!--\n\n/merge\n\n-->",
+        "<!--\n\n/merge",  # a comment left open runs to the end
+        "<![CDATA[\n\n/merge\n\n]]>",
+        "<?php\n\n/merge\n\n?>",
+        "<!DOCTYPE\n\n/merge\n\n>",
+        "<table><tr><td>\n\n/merge\n\n</td></tr></table>",
+        "<ul><li>\n\n/merge\n\n</li></ul>",
+        "<body hidden>\n\n/merge",  # HTML5 gives body the attribute
+        "<html hidden>\n\n/merge",
+        "<div><span hidden>\n\n/merge\n\n</span></div>",
+        "*note:\n/merge*",  # emphasis from the line before
+        "~~old\n/merge~~",
+        "[see\n/merge](https://example.com)",
+        "| a |\n|---|\n/merge",  # a row of a table
+    ],
+)
+def test_a_command_a_reader_does_not_see_as_a_plain_line_never_runs(text: str) -> None:
+    assert parse(text) == Parsed()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<details><summary>Logs</summary>\n\nlots of logs\n\n</details>\n\n/merge",
+        "<div align=center>\n\n![logo](x.png)\n\n</div>\n\n/merge",
+        "<!-- a note -->\n/merge",
+        "<b><span hidden></b>\n\n/merge",  # HTML5 closes the span with the b
+        "<table>\n<tr><td>a</td></tr>\n</table>\n\n/merge",
+        "**Note:** <kbd>Ctrl</kbd>+<kbd>C</kbd>\n/merge",
+        "/merge\n\n<details>\n\nlater\n\n</details>",
+        "Looks good <!-- x\n\n/merge\n\n-->",  # no comment: it cannot span paragraphs
+    ],
+)
+def test_a_command_after_html_that_is_closed_runs(text: str) -> None:
+    assert parse(text).commands == (Merge(),)
+
+
+def test_a_command_line_that_holds_html_is_refused_not_run() -> None:
+    """Part of the line could be hidden: `--version 6.6.6` in a hidden span."""
+    text = "/promote api --to prod<span hidden> --version 6.6.6</span>\n/hold <b>QA</b>"
+    parsed = parse(text)
+    assert parsed.commands == ()
+    assert parsed.replies == (
+        "Cannot run `/promote`: its line holds HTML, which can hide part of a command from "
+        "readers; write the command as plain text.",
+        "Cannot run `/hold`: its line holds HTML, which can hide part of a command from "
+        "readers; write the command as plain text.",
+    )
+
+
+def test_a_comment_longer_than_the_forges_allow_runs_nothing_and_says_why() -> None:
+    text = "/merge\n" + "x" * 70_000
+    assert parse(text) == Parsed(
+        replies=(
+            "promobot ran none of this comment's commands: it is longer than 65,536 characters, "
+            "more than it reads for commands. Post them in a comment of their own.",
+        )
+    )
+    assert parse("x" * 70_000) == Parsed()
+
+
+def test_a_comment_with_more_html_than_is_read_runs_nothing_and_says_why() -> None:
+    html = "<div>" * 2000
+    (reply,) = parse("/merge\n\n" + html).replies
+    assert reply.startswith(
+        "promobot ran none of this comment's commands: it holds more than 8,192 characters of HTML"
+    )
+    assert parse("Looks good\n\n" + html) == Parsed()
+
+
+@pytest.mark.parametrize("tag", ["div", "li", "dl><dt", "blockquote", "table><tr><td"])
+def test_deeply_nested_html_costs_milliseconds(tag: str) -> None:
+    """Commenter: HTML5's tree building is quadratic in the nesting (65,536 characters of <li>
+    took 0.7 s); promobot parses at most 8,192 characters of HTML as HTML5."""
+    for size in (8_000, 65_000):
+        nested = f"<{tag}>" * (size // (len(tag) + 2)) + "\n\n/merge"
+        with deadline(1.0, f"10 comments of {size:,} characters of nested HTML"):
+            for _ in range(10):
+                assert not parse(nested).commands
 
 
 # --- authorization -------------------------------------------------------------------------------

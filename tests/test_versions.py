@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.errors import VersionError
@@ -14,6 +16,7 @@ from bot.versions import (
     select,
     split_digest,
 )
+from tests.deadline import deadline
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -266,13 +269,13 @@ def test_bad_constraint_says_what_and_how(constraint: str, message: str) -> None
     ("kwargs", "message"),
     [
         ({"strategy": "numeric", "constraint": "^1"}, "needs strategy semver, not numeric"),
-        ({"allow": "(unclosed"}, "bad tag pattern '(unclosed'"),
-        ({"ignore": ("-rc", "[")}, "bad tag pattern '['"),
+        ({"allow": "(unclosed"}, "bad tag pattern '(unclosed': missing ): (unclosed"),
+        ({"ignore": ("-rc", "[")}, "bad tag pattern '[': missing ]: ["),
         ({"strategy": "calver"}, "write one of semver, lexical, numeric"),
     ],
 )
 def test_bad_policy_is_refused(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(VersionError, match=message.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(VersionError, match=re.escape(message)):
         Policy(**kwargs)  # type: ignore[arg-type]
 
 
@@ -290,3 +293,126 @@ def test_upper_bounds_do_not_let_pre_releases_of_the_bound_through(
     constraint: str, tag: str, expected: bool
 ) -> None:
     assert allowed(tag, Policy(constraint=constraint)) is expected
+
+
+# --- tag patterns meet tags that anyone who can publish a version chooses ---------------------
+
+# Plausible patterns with a nested repeat, and a tag of 40 characters that almost matches:
+# Python's backtracking re tried 2**40 ways to split it, holding the process for hours.
+CRAFTED = [
+    (r"^(\d+\.?)+$", "1" * 40 + "-"),
+    (r"^([a-z0-9]+-?)+$", "a" * 40 + "!"),
+    (r"^(v|v?)+1$", "v" * 40),
+    (r"(x+x+)+y", "x" * 40),
+]
+
+
+@pytest.mark.parametrize(("pattern", "tag"), CRAFTED)
+def test_a_crafted_tag_costs_at_most_ten_milliseconds_whatever_the_pattern(
+    pattern: str, tag: str
+) -> None:
+    allow = Policy(strategy="lexical", allow=pattern)
+    ignore = Policy(strategy="lexical", ignore=(pattern,))
+    with deadline(1.0, "100 crafted tags"):  # ≤ 10 ms a tag; RE2 takes microseconds
+        for _ in range(50):
+            assert allowed(tag, allow) is False
+            assert allowed(tag, ignore) is True
+
+
+def test_a_crafted_tag_does_not_stop_the_good_one_from_being_selected() -> None:
+    pattern, crafted = CRAFTED[0]
+    with deadline(1.0, "a selection among crafted tags"):
+        assert select([crafted, "1.2.3", crafted[:-1] + "x"], Policy(allow=pattern)) == "1.2.3"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (
+            r"^(\d)\1",
+            r"a backreference (\1) is not in RE2 (promobot matches tags with RE2, in "
+            r"time linear in the tag); write the repeated text out",
+        ),
+        (r"(?P<n>v)(?P=n)", "a named backreference (?P=…) is not in RE2"),
+        (
+            r"^(?!.*-rc)",
+            "a negative lookahead (?!…) is not in RE2 (promobot matches tags with "
+            "RE2, in time linear in the tag); write what tags must match in allow: and what they "
+            r"must not in ignore:, e.g. allow: '^v1\.' with ignore: ['-rc']",
+        ),
+        (r"^(?=v)", "a lookahead (?=…) is not in RE2"),
+        (r"(?<=v)1", "a lookbehind (?<=…) is not in RE2"),
+        (r"(?<!rc)$", "a negative lookbehind (?<!…) is not in RE2"),
+        (
+            r"^(?>\d+)\.",
+            "an atomic group (?>…) is not in RE2 (promobot matches tags with RE2, in "
+            "time linear in the tag); write a plain group (…)",
+        ),
+        (
+            r"^\d++\.",
+            "a possessive repeat (++) is not in RE2 (promobot matches tags with RE2, in "
+            "time linear in the tag); write a plain repeat (+)",
+        ),
+        (r"^(v)?(?(1)\d|x)", "a conditional group (?(…)…|…) is not in RE2"),
+        (
+            r"^1\.2\Z",
+            r"\Z is not in RE2 (promobot matches tags with RE2, in time linear in the "
+            r"tag); write $, which in RE2 is the end of the tag",
+        ),
+        (
+            r"(?x) ^ v 1",
+            "the flag (?x…) is not in RE2 (promobot matches tags with RE2, in time "
+            "linear in the tag); RE2 knows the flags i, m, s and U, e.g. (?i)",
+        ),
+        (r"\u00e9", r"the escape \u is not in RE2"),
+        (r"^\d{1001}$", "the repeat {1001} is over RE2's limit of 1000"),
+        (
+            r"^v{,2}1",
+            "RE2 reads {,n} as the text '{,n}', not as up to n times (promobot matches "
+            r"tags with RE2, in time linear in the tag); write {0,n}, or \{ for a brace",
+        ),
+    ],
+)
+def test_a_pattern_re2_cannot_run_is_refused_naming_the_construct_and_the_fix(
+    pattern: str, message: str
+) -> None:
+    with pytest.raises(VersionError) as refused:
+        Policy(allow=pattern)
+    assert str(refused.value).startswith(f"bad tag pattern '{pattern}': ")
+    assert message in str(refused.value)
+    with pytest.raises(VersionError):
+        Policy(ignore=("-rc", pattern))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "tag", "expected"),
+    [
+        (r"^v\d+\.\d+$", "v1.22", True),
+        (r"(?i)^V1", "v1.2", True),
+        (r"^a\{,2\}", "a{,2}", True),  # an escaped brace is a brace
+        (r"^1\.2$", "1.2\n", False),  # $ is the end of the tag, not before a last newline
+        (r"^\d+$", "١٢", False),  # \d is an ASCII digit: Arabic-Indic digits are no version
+        (r"^v", "v1\ud800", True),  # a lone surrogate from JSON is matched, not a crash
+    ],
+)
+def test_patterns_match_as_re2_reads_them(pattern: str, tag: str, expected: bool) -> None:
+    assert allowed(tag, Policy(strategy="lexical", allow=pattern)) is expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "strategy", "expected"),
+    [
+        ("1" * 5000, "numeric", "2"),
+        ("1.0.0-" + "1" * 5000, "semver", "1.0.0-rc.1"),
+        ("1" * 5000 + ".0.0", "semver", "1.0.0-rc.1"),
+        ("1" * 5000, "lexical", "2"),  # text, however long: "2" > "111…"
+    ],
+)
+def test_a_number_of_thousands_of_digits_has_no_order_and_breaks_nothing(
+    tag: str, strategy: Strategy, expected: str
+) -> None:
+    """Whoever publishes a version: Python's int() refuses 4,300 digits with a ValueError,
+    which a tag of them carried out of the selection; no version has a number that long."""
+    tags = [tag, "2" if strategy != "semver" else "1.0.0-rc.1"]
+    assert select(tags, Policy(strategy=strategy, prerelease=True)) == expected
+    assert compare(tag, tags[1], strategy) == (-1 if strategy == "lexical" else None)

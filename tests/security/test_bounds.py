@@ -7,11 +7,13 @@ stays small and the refusal is one clear line.
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,20 +21,27 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from bot import config, gates
 from bot.cli import main
 from bot.config import Source
 from bot.download import MAX_BYTES
 from bot.errors import PromobotError
+from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
+from bot.service import Service
+from bot.settings import Settings
 from bot.sources import Sources
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
-from tests.conftest import MakeRepo
+from bot.web.app import create_app
+from tests.conftest import SIGNING_KEY, MakeRepo, taken
+from tests.deadline import deadline
 from tests.sources.servers import serve
 
 FAST = Policy(attempts=2, backoff_base=0.01, backoff_max=0.02)
+TOKEN = "registry-bearer-value"
 CONFIG = """\
 version: 1
 environments:
@@ -272,3 +281,36 @@ def test_a_gzip_bomb_from_a_registry_or_chart_repository_stops_at_the_cap(regist
     assert peak < MAX_BYTES + 8 * 1024 * 1024  # the cap and a little; never the 128 MiB
     assert elapsed < 10
     assert Source(image=f"{host}/big/api") not in found  # nothing selected from a refused answer
+
+
+# --- the config author and whoever publishes a version ------------------------------------------
+
+
+def test_one_crafted_tag_in_a_registry_notification_holds_nothing(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """Config author and publisher: `allow: '^(\\d+\\.?)+$'` reads as "dotted numbers", and a
+    registry notification of the 41-character tag `111…1-` made Python's backtracking `re`
+    try 2**40 ways to split it, holding the interpreter for hours: /healthz, the overview and
+    every repo's promotions stopped. RE2 refuses the tag in microseconds; the next one is
+    promoted."""
+    text = CONFIG.replace(
+        "{image: ghcr.io/acme/api}", "{image: ghcr.io/acme/api, allow: '^(\\d+\\.?)+$'}"
+    )
+    repo = make_repo(files={**FILES, ".promobot.yaml": text})
+    settings = Settings(
+        forge="github", repo="acme/env", github_token="t", signing_key=SIGNING_KEY,  # type: ignore[arg-type]
+        registry_token=TOKEN, data_dir=tmp_path / "data", workers=0, coalesce="0s",  # type: ignore[arg-type]
+    )  # fmt: skip
+    service = Service(settings, forge=LocalForge(repo))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(create_app(service)) as client:
+        for version in ("1" * 40 + "-", "1.2.0"):
+            body = json.dumps({"image": "ghcr.io/acme/api", "version": version}).encode()
+            assert client.post("/webhooks/artifact", content=body, headers=auth).status_code == 202
+            with deadline(2.0, f"the notification of {version[:12]}…"):
+                assert [outcome for outcome, _ in taken(service)] == ["queued"]
+                service.queue.run_pending()
+            assert client.get("/healthz").status_code == 200
+    titles = {pr.branch: pr.title for pr in LocalForge(repo).list_prs()}
+    assert titles["promobot/dev/api"] == "Promote api to dev: image 1.1.0 → 1.2.0"

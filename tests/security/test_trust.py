@@ -271,15 +271,31 @@ def test_a_comment_edited_in_its_first_second_never_runs_from_its_webhook(
         "<!--\n/merge\n-->",
         "> /merge",
         "see <!-- x\n/merge\n--> here",
+        "<details>\n<summary>Notes</summary>\n\n/merge\n\n</details>",
+        "Looks good <span hidden>\n/merge\n</span>",
+        '<div title="\n\n/merge\n\n">',
     ],
-    ids=["fence", "indented-code", "html-comment", "quote", "inline-comment"],
+    ids=[
+        "fence",
+        "indented-code",
+        "html-comment",
+        "quote",
+        "inline-comment",
+        "collapsed-details",
+        "hidden-span",
+        "open-attribute",
+    ],
 )
 def test_a_command_a_reader_does_not_see_as_text_never_runs(scene: Scene, text: str) -> None:
-    """Commenter: hides a command where a reader sees code, a quote or nothing at all."""
+    """Commenter: hides a command where a reader sees code, a quote or nothing at all (a
+    collapsed <details>, a hidden span, an attribute value); run by the webhook and by the
+    pick-up of unanswered comments, which read comments alike."""
     publish(scene, "1.5.0")
     dev = scene.open_pr("dev")
-    assert scene.say("bob", dev.number, text) == []
-    scene.service.review_open()
+    scene.post("bob", dev.number, text)  # while promobot was not listening
+    scene.service.review_open()  # the pick-up
+    assert scene.say("bob", dev.number, text) == []  # the webhook
+    assert scene.replies(dev.number) == []
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
 
 

@@ -7,6 +7,7 @@ from bot.forges.local import LocalForge
 from bot.sources import SourceError, latest
 from bot.sources.git import GitTags
 from tests.conftest import MakeRepo, git
+from tests.deadline import deadline
 
 TAGS = ["v1.0.0", "v1.2.0", "v2.0.0-rc.1", "release-3", "v12"]
 
@@ -48,3 +49,17 @@ def test_versions_are_the_tags_that_match_the_glob(make_repo: MakeRepo) -> None:
 def test_git_sources_cannot_pin_digests(make_repo: MakeRepo) -> None:
     with pytest.raises(SourceError, match="acme/api-config is a git repository"):
         latest(Source(git="acme/api-config", digest=True), tagged(make_repo))
+
+
+def test_a_glob_costs_time_linear_in_the_tag(make_repo: MakeRepo) -> None:
+    """Whoever can push a tag to the source repo: a long tag that almost matches a glob of many
+    stars (a backtracking translation tries every way to share the 1s among the stars).
+    fnmatch makes each star's match atomic, so nothing is tried twice."""
+    repo = make_repo(files={"base/kustomization.yaml": "resources: []\n"})
+    for tag in ("v" + "1" * 240, "v1.1.1", "v1.2.0"):
+        git(repo, "tag", tag)
+    source = Source(git="acme/api-config", tags="v*1*1*1*1*1*1*1*1*1*1*1*1*1*1*1*1*.*")
+    poller = GitTags(LocalForge(repo))
+    with deadline(1.0, "a glob on a crafted tag"):
+        assert poller.versions(source) == []
+    assert poller.versions(Source(git="acme/api-config", tags="v1.1*")) == ["v1.1.1"]
