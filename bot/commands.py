@@ -143,8 +143,10 @@ class _UsageWanted(_Refused):
 
 
 def _code(text: str) -> str:
-    """User text inside a code span: it cannot format the reply or mention anyone."""
-    text = text.replace("`", "'")
+    """User text inside a code span: it cannot format the reply or mention anyone, and no
+    `<` of it reaches promobot's reply, where a `<!-- promobot:… -->` record would be read as
+    one (a code span shows `&lt;` as it is written, so a look-alike stands in)."""
+    text = text.replace("`", "'").replace("<", "‹")
     if len(text) > _ECHO_MAX:
         text = text[: _ECHO_MAX - 1] + "…"
     return f"`{text}`"

@@ -68,13 +68,22 @@ def test_a_hidden_approve_marker_in_a_comment_is_no_approval(scene: Scene) -> No
     assert unmerged(scene)
 
 
-def test_promobot_never_echoes_a_marker_into_its_own_reply(scene: Scene) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/hold MARKER",
+        "/merge `MARKER`",  # an unexpected argument, echoed in a code span
+        "/promote api --to `MARKER`",  # a bad environment name, echoed in a code span
+    ],
+)
+def test_promobot_never_echoes_a_marker_into_its_own_reply(scene: Scene, command: str) -> None:
     """Commenter: hides a record in a command's arguments, hoping promobot quotes it in a
     comment of its own account (where records count)."""
     pr = prod_pr(scene)
     marker = f"<!-- promobot:approve pr={pr.number} user=alice sha={pr.head_sha} sig=x -->"
-    scene.say("bob", pr.number, f"/hold {marker}")
-    assert not any("<!-- promobot:approve" in reply for reply in scene.replies(pr.number))
+    scene.say("bob", pr.number, command.replace("MARKER", marker))
+    replies = scene.replies(pr.number)
+    assert replies and not any("<!-- promobot:approve" in reply for reply in replies)
 
 
 # --- forged metadata -----------------------------------------------------------------------------
