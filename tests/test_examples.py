@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import composition, planner, signing
+from bot import composition, config, planner, signing, versions
 from bot.engine import prepare, read_state
 from bot.forges.local import LocalForge
 from tests.conftest import EXAMPLES, MakeRepo, git
@@ -79,3 +79,14 @@ def test_composition_ids_match_the_documented_definition(make_repo: MakeRepo) ->
     dev = state.status.get("api", "dev")
     assert dev is not None
     assert dev.id == composition.composition_id({"image": "1.4.2", "chart": "2.3.0"})
+
+
+def test_every_example_source_selects_the_newest_of_versions_written_as_its_repo_writes_them() -> (
+    None
+):
+    """A source whose rules no version can pass is a silent dead end (the Argo CD example's
+    config once sorted `v*` tags numerically, which no `v12` can be)."""
+    cfg = config.load((EXAMPLES / "argocd-application" / ".promobot.yaml").read_text())
+    source = cfg.apps["web"].components["config"].source
+    assert source is not None
+    assert versions.select(["v9", "v11", "v12", "v12-rc1"], source.policy) == "v12"
