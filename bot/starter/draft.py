@@ -228,7 +228,10 @@ def build(files: Mapping[str, str]) -> Draft:
                 if envs:
                     families.append(Family(tuple(dict.fromkeys(envs)), f"list elements in {path}"))
                 spots += set_spots
-        spots += found.in_file(tree, path)
+        try:
+            spots += found.in_file(tree, path)
+        except RecursionError:
+            tree.unreadable[path] = "nested too deeply"
     families += _argo_family(tree)
     placed_envs = order(families)
     known = [p.name for p in placed_envs]

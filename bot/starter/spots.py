@@ -257,11 +257,15 @@ def values(
     app: str | None,
     env: str | None = None,
     at: str = "",
+    seen: set[int] | None = None,
 ) -> Iterator[Spot]:
     """`…image.tag` beside `…image.repository` (or a chart template that puts the tag after a
-    repository: `images`, values path → repository)."""
-    if not isinstance(data, dict):
+    repository: `images`, values path → repository). A mapping that YAML aliases put in many
+    places is walked once, so an alias bomb costs no more than its text."""
+    seen = set() if seen is None else seen
+    if not isinstance(data, dict) or id(data) in seen:
         return
+    seen.add(id(data))
     tag = text(data.get("tag"))
     if tag is not None and at:
         repository = text(data.get("repository"))
@@ -284,9 +288,8 @@ def values(
             )
     for key, child in data.items():
         if isinstance(key, str) and isinstance(child, dict):
-            yield from values(
-                file, child, prefix, images, app, env, f"{at}.{_key(key)}" if at else _key(key)
-            )
+            where = f"{at}.{_key(key)}" if at else _key(key)
+            yield from values(file, child, prefix, images, app, env, where, seen)
 
 
 _TEMPLATE_IMAGE = re.compile(

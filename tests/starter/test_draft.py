@@ -268,3 +268,18 @@ images:
         cfg.apps["api"].components["sidecar"].target.field
         == "images[name=ghcr.io/acme/sidecar].newTag"
     )
+
+
+def test_an_alias_bomb_or_a_deep_file_costs_its_text_and_is_named() -> None:
+    bomb = "a: &a {image: {repository: r/x, tag: '1'}}\n"
+    for i in range(1, 30):
+        bomb += f"l{i}: &l{i} {{x: *{'a' if i == 1 else f'l{i - 1}'}, y: *{'a' if i == 1 else f'l{i - 1}'}}}\n"
+    deep = "x: " + "{a: " * 950 + "1" + "}" * 950 + "\n"
+    files = {
+        "envs/dev/values.yaml": bomb,
+        "envs/prod/values.yaml": bomb,
+        "envs/prod/deep.yaml": deep,
+    }
+    draft = build(files)
+    assert [p.name for p in draft.environments] == ["dev", "prod"]
+    assert any(n.startswith("envs/prod/deep.yaml: nested too deeply") for n in draft.notes)
