@@ -1,11 +1,10 @@
 """Real GitOps layouts as git repositories, for tests that should run on what people really
 write rather than on layouts we made up.
 
-A layout is a folder of YAML copied from a public GitOps repository with its paths kept
-(provenance: `tests/fixtures/README.md`, or the README beside the layouts in the steering
-repo's `shared/`). They are looked for in `tests/fixtures/layouts/` and then in the `shared/`
-folder beside the checkout (where CI lays a copy of it); a test that needs one that is in
-neither place is skipped with the reason, not failed.
+A layout is a folder of YAML in `tests/fixtures/layouts/<name>/`, taken from a public GitOps
+repository with its paths kept (which repository, which commits, and which files we wrote
+ourselves: `tests/fixtures/README.md`). The layouts are part of the checkout: a test that asks
+for one that is not there fails, it is never skipped.
 """
 
 from __future__ import annotations
@@ -19,10 +18,7 @@ import pytest
 from tests.conftest import commit_all, git
 
 ROOT = Path(__file__).resolve().parent.parent
-PLACES = (
-    ROOT / "tests" / "fixtures" / "layouts",
-    ROOT.parent / "shared" / "fixtures" / "layouts",
-)
+LAYOUTS_DIR = ROOT / "tests" / "fixtures" / "layouts"
 # each layout: the repository it comes from, and what it shows
 LAYOUTS = {
     "kustomize-envs": "kostis-codefresh/gitops-environment-promotion: 11 environments, "
@@ -35,13 +31,13 @@ LAYOUTS = {
 
 
 def folder(name: str) -> Path:
-    """Where the layout's files are; skips the test when they are nowhere to be found."""
+    """Where the layout's files are; fails the test when they are missing."""
     if name not in LAYOUTS:
         raise KeyError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)}")
-    for place in PLACES:
-        if (place / name).is_dir():
-            return place / name
-    pytest.skip(f"layout {name!r} is in neither {' nor '.join(str(p) for p in PLACES)}")
+    place = LAYOUTS_DIR / name
+    if not place.is_dir():
+        pytest.fail(f"layout {name!r} is missing: no folder {place}", pytrace=False)
+    return place
 
 
 def files(name: str) -> dict[str, str]:
