@@ -84,16 +84,25 @@ def copy_diffs(
         for path in sorted(p for p in changes if p == edit.file or p.startswith(edit.file + "/")):
             old = snapshot.files.get(path, b"").decode("utf-8", errors="replace")
             new = (changes[path] or b"").decode("utf-8", errors="replace")
-            parts.extend(
-                difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    new.splitlines(keepends=True),
-                    f"a/{path}",
-                    f"b/{path}" if changes[path] is not None else "/dev/null",
-                )
+            lines = difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                f"a/{path}",
+                f"b/{path}" if changes[path] is not None else "/dev/null",
             )
+            parts.extend(_terminated(lines))
         diffs[edit.file] = "".join(parts)
     return diffs
+
+
+def _terminated(lines: Iterable[str]) -> Iterator[str]:
+    """difflib's lines, each ending in a newline: a file's last line without one is followed
+    by git's marker, instead of running into the next line of the diff."""
+    for line in lines:
+        if line.endswith("\n"):
+            yield line
+        else:
+            yield line + "\n\\ No newline at end of file\n"
 
 
 @dataclass(frozen=True)
