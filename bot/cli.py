@@ -42,6 +42,11 @@ repo_option = click.option(
 ref_option = click.option(
     "--ref", default="HEAD", show_default=True, help="Read the repo at this commit or branch."
 )
+body_option = click.option(
+    "--body",
+    is_flag=True,
+    help="Print the PR description as the forge gets it (markdown) instead of the summary.",
+)
 
 
 def _friendly(func: F) -> F:
@@ -344,24 +349,36 @@ def _emit(
     promotion: planner.Promotion,
     write: bool,
     older: Mapping[str, Snapshot] | None = None,
+    body: bool = False,
 ) -> None:
-    """Write the promotion into the working tree, or make its branch and print the PR."""
-    from bot import engine, planner, render, signing
+    """Write the promotion into the working tree, or make its branch; then show it as a person
+    reads it in a terminal (`terminal`), or, with `body`, the PR description as written."""
+    from bot import engine, planner, render, signing, terminal
+    from bot.gatekeeper import Gatekeeper
 
+    signer = signing.local(forge.key_path, os.environ.get("PROMOBOT_SIGNING_KEY"))
+    # what the PR's first evaluation would write: no reviews, checks nor clusters read yet
+    gates = [
+        g
+        for g in Gatekeeper(engine.Engine(forge, signer)).preview(state, promotion)[0]
+        if g.name != "hold"  # a branch on this machine carries no label
+    ]
     if write:
         changes = planner.apply(state.config, promotion, state.snapshot, older)
         forge.write_worktree(changes)
         click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
         click.echo()
         click.echo(render.title(promotion))
+        click.echo()
+        diffs = engine.copy_diffs(promotion, state.snapshot, changes)
+        click.echo(terminal.promotion(promotion, state.config, gates, diffs=diffs))
         return
     from bot import changelog
 
-    signer = signing.local(forge.key_path, os.environ.get("PROMOBOT_SIGNING_KEY"))
     finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
     notes = finder(state.config, promotion)
     finder.close()
-    opened = engine.prepare(forge, state, promotion, signer, older, changelogs=notes)
+    opened = engine.prepare(forge, state, promotion, signer, older, gates, changelogs=notes)
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",
@@ -370,7 +387,18 @@ def _emit(
     click.echo()
     click.echo(opened.title)
     click.echo()
-    click.echo(opened.body)
+    if body:
+        click.echo(opened.body)
+        return
+    shown = terminal.promotion(
+        opened.promotion, state.config, gates, diffs=opened.diffs, changelogs=notes
+    )
+    click.echo(shown)
+    click.echo()
+    click.secho(
+        f"The change: git show {promotion.branch}; the PR's description (markdown): --body",
+        fg="bright_black",
+    )
 
 
 @main.command()
@@ -378,10 +406,13 @@ def _emit(
 @click.option("--to", "env", required=True, help="The environment to promote into.")
 @click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@body_option
 @repo_option
 @ref_option
 @_friendly
-def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: str) -> None:
+def promote(
+    app: str, env: str, only: str | None, write: bool, body: bool, repo: Path, ref: str
+) -> None:
     """Promote APP (or a group) into an environment from its upstream."""
     from bot import planner
 
@@ -399,7 +430,7 @@ def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: 
             + ". No branch was created."
         )
         return
-    _emit(forge, state, promotions[0], write)
+    _emit(forge, state, promotions[0], write, body=body)
 
 
 @main.command(name="set")
@@ -408,11 +439,19 @@ def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: 
 @click.argument("version")
 @click.option("--env", required=True, help="The environment to change, usually the first one.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@body_option
 @repo_option
 @ref_option
 @_friendly
 def set_(
-    app: str, component: str, version: str, env: str, write: bool, repo: Path, ref: str
+    app: str,
+    component: str,
+    version: str,
+    env: str,
+    write: bool,
+    body: bool,
+    repo: Path,
+    ref: str,
 ) -> None:
     """Set COMPONENT of APP to VERSION in one environment (for CI after a release)."""
     from bot import planner
@@ -424,7 +463,7 @@ def set_(
     if promotion is None:
         click.echo(f"Nothing to do: {app} {component} in {env} is already {version}.")
         return
-    _emit(forge, state, promotion, write)
+    _emit(forge, state, promotion, write, body=body)
 
 
 @main.command()
@@ -439,11 +478,12 @@ def set_(
 )
 @click.option("--only", help="Only these components, e.g. --only image.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@body_option
 @repo_option
 @ref_option
 @_friendly
 def rollback(
-    app: str, env: str, to: str, only: str | None, write: bool, repo: Path, ref: str
+    app: str, env: str, to: str, only: str | None, write: bool, body: bool, repo: Path, ref: str
 ) -> None:
     """Restore an earlier composition of APP in an environment, from the git history."""
     from bot import engine, planner
@@ -458,7 +498,8 @@ def rollback(
         click.echo(f"Nothing to roll back: {app} in {env} already runs that.")
         return
     click.echo(f"Restoring {target.composition.id} from {target.commit.sha[:12]}.")
-    _emit(forge, state, promotion, write, {target.commit.sha: forge.snapshot(target.commit.sha)})
+    older = {target.commit.sha: forge.snapshot(target.commit.sha)}
+    _emit(forge, state, promotion, write, older, body=body)
 
 
 @main.command()

@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -113,6 +113,7 @@ class Prepared:
     commit: str
     title: str
     body: str
+    diffs: Mapping[str, str] = field(default_factory=dict)  # of copied files, by copied path
 
 
 def prepare(
@@ -141,7 +142,7 @@ def prepare(
         running=running,
         changelogs=changelogs,
     )
-    return Prepared(made, commit, title, body)
+    return Prepared(made, commit, title, body, diffs)
 
 
 def written_paths(promotion: planner.Promotion) -> tuple[set[str], tuple[str, ...]]:

@@ -113,7 +113,10 @@ def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: Mak
     assert code == 0, out
     assert "Created branch promobot/staging/api" in out
     assert "Promote api to staging: image 1.3.0 → 1.4.2" in out
-    assert "| image | ghcr.io/acme/api | 1.3.0 | **1.4.2** | 1.4.2 |" in out
+    assert "image      ghcr.io/acme/api               1.3.0        1.4.2        1.4.2" in out
+    code, out = run("promote", "api", "--to", "staging", "--body", "--repo", str(repo))
+    assert code == 0, out
+    assert "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) | 1.3.0 | **1.4.2** |" in out
     meta = render.parse_meta(out, signing.local(LocalForge(repo).key_path), "promobot/staging/api")
     assert meta is not None and meta.env == "staging" and meta.name == "api"
     assert git(repo, "rev-list", "--count", "main..promobot/staging/api") == "1"
@@ -122,6 +125,40 @@ def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: Mak
     )
     assert (repo / "envs/staging/api/values.yaml").read_text() == before
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_asked(
+    make_repo: MakeRepo,
+) -> None:
+    """The terminal got the PR's markdown: `&gt;=2.3.0`, `**bold**`, the signed metadata and
+    the table of slash commands."""
+    repo = make_repo("helm-values")
+    chart = repo / "envs/staging/api/Chart.yaml"
+    chart.write_text(chart.read_text().replace("version: 2.3.0", 'version: ">=2.3.0"'))
+    commit_all(repo, "staging: a chart range")
+    code, out = run("promote", "api", "--to", "prod-eu", "--repo", str(repo))
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[2] == "Promote api to prod-eu: chart 2.2.1 → >=2.3.0"
+    table = lines[
+        lines.index(
+            "component  source                         prod-eu now  after merge  staging  changes"
+        ) :
+    ]
+    assert table[1:3] == [
+        "image      ghcr.io/acme/api               1.3.0        1.3.0        1.3.0    unchanged",
+        "chart      oci://ghcr.io/acme/charts/api  2.2.1        >=2.3.0      >=2.3.0  2.2.1 → >=2.3.0",
+    ]
+    assert "Files\n  envs/prod-eu/api/Chart.yaml  dependencies[name=api].version\n" in out
+    gates = out[out.index("Gates of prod-eu") :].splitlines()
+    assert gates[0] == "Gates of prod-eu, as they stand now; a person merges the PR"
+    assert gates[1] == "  · approvals: 0 of 2 from @acme/sre, alice"
+    assert gates[2].startswith("  · soak: staging has run chart >=2.3.0 since ")
+    for markup in ("&gt;", "&lt;", "**", "| ", "<details>", "<!--", "promobot:meta", "/approve"):
+        assert markup not in out, markup
+    assert lines[-1].endswith("the PR's description (markdown): --body")
+    code, body = run("promote", "api", "--to", "prod-eu", "--body", "--repo", str(repo))
+    assert code == 0 and "&gt;=2.3.0" in body and "<!-- promobot:meta " in body
 
 
 def test_promote_only_the_chart_and_write_into_the_working_tree(make_repo: MakeRepo) -> None:
