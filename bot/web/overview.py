@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from bot import composition, delivery, metrics, render, versions
+from bot import composition, delivery, metrics, render, source_pages, versions
 from bot.composition import Commit, Composition, HistoryEntry, Snapshot, Status
-from bot.config import Config
+from bot.config import Config, Source
 from bot.engine import LABEL, Engine, State
 from bot.errors import PromobotError
 from bot.forges.base import Forge, PullRequest
@@ -590,6 +590,11 @@ class Links:
 
     repo: str | None  # https://github.com/acme/env-repo; None for the local forge
     kind: str
+    web: str | None = None  # the forge's web root, https://github.com; None for the local forge
+
+    def source(self, source: Source) -> source_pages.Shown:
+        """A component's source as written, with its page (a `git:` repo on this forge)."""
+        return source_pages.shown(source, self.web)
 
     def commit(self, sha: str) -> str | None:
         if self.repo is None:
@@ -612,9 +617,10 @@ def links(kind: str, repo: str, github_url: str, gitlab_url: str) -> Links:
         web = (
             "https://github.com" if api == "https://api.github.com" else api.removesuffix("/api/v3")
         )
-        return Links(f"{web}/{repo}", kind)
+        return Links(f"{web}/{repo}", kind, web)
     if kind == "gitlab":
-        return Links(f"{gitlab_url.rstrip('/')}/{repo}", kind)
+        web = gitlab_url.rstrip("/")
+        return Links(f"{web}/{repo}", kind, web)
     return Links(None, kind)
 
 

@@ -204,6 +204,25 @@ def test_the_app_page_shows_one_app_everywhere_and_its_history_in_each(
     assert len(histories["staging"].all("tr")) == 2  # one composition since the start
 
 
+def test_the_app_page_shows_each_source_as_written_and_links_only_real_pages(
+    repo: Path, tmp_path: Path
+) -> None:
+    """An HTTP chart was shown as its repository's URL with the chart's name appended, a page
+    that does not exist."""
+    config = repo / ".promobot.yaml"
+    config.write_text(
+        config.read_text().replace("oci://ghcr.io/acme/charts", "https://charts.acme.io/helm/")
+    )
+    commit_all(repo, "the api chart from an HTTP Helm repository")
+    with TestClient(create_app(helm_service(repo, tmp_path / "data"))) as client:
+        page = parse(client.get("/apps/api").text)
+    items = {li.one("span", "c").text: li for li in page.one("ul", "sources").all("li")}
+    assert items["chart"].text == "chart from api from https://charts.acme.io/helm"
+    assert items["chart"].all("a") == []
+    assert items["image"].text == "image from ghcr.io/acme/api"
+    assert [a.attrs["href"] for a in items["image"].all("a")] == ["https://ghcr.io/acme/api"]
+
+
 def test_the_env_page_shows_what_changed_in_which_commit_or_pr_and_by_whom(
     client: TestClient, service: Service, repo: Path
 ) -> None:
