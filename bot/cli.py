@@ -173,10 +173,13 @@ def validate(repo: Path) -> None:
     if not path.is_file():
         raise ConfigError([Problem(str(path), 0, 0, "not found; create it (see config/README.md)")])
     cfg = config.load(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    from bot import terminal
+
     click.echo(
-        f"{path}: ok — {len(cfg.environments)} environments ({' → '.join(cfg.order)}), "
-        f"{len(cfg.apps)} apps, {len(cfg.groups)} groups"
+        f"{path}: ok — {len(cfg.environments)} environments, {len(cfg.apps)} apps, "
+        f"{len(cfg.groups)} groups"
     )
+    click.echo("\n".join(f"  {line}" for line in terminal.environments(cfg).splitlines()))
 
 
 @main.command(hidden=True)

@@ -1,9 +1,10 @@
-"""A promotion as a person reads it in a terminal: plain text, no markdown, no HTML.
+"""What the command line shows a person: plain text, no markdown, no HTML.
 
-The PR description is written for a forge to render (escaped `&gt;`, `**bold**`, `<details>`,
-a signed metadata comment, the command table); printed raw it is noise. This is what
+A promotion: the PR description is written for a forge to render (escaped `&gt;`, `**bold**`,
+`<details>`, a signed metadata comment, the command table); printed raw it is noise. This is what
 `promobot promote`, `set` and `rollback` show instead: the version table, the files written,
-the changelogs and the gates. Pure: values in, text out.
+the changelogs and the gates. The environments: the tree `from:` draws. Pure: values in,
+text out.
 """
 
 from __future__ import annotations
@@ -200,3 +201,29 @@ def _columns(rows: Sequence[Sequence[str]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def environments(config: Config) -> str:
+    """The environments as the tree their `from:` draws, one root (fed by sources) at a time:
+    an environment that feeds one other continues its line (`dev → staging`); one that feeds
+    several branches below that line's last name. Only branching indents, so a long chain stays
+    one line and the tree is as deep as its forks."""
+    children: dict[str, list[str]] = {env: [] for env in config.order}
+    roots: list[str] = []
+    for env in config.order:
+        upstream = config.environments[env].upstream
+        children.get(upstream or "", roots).append(env)
+    lines: list[str] = []
+    # (environment, what the lines above it draw, whether it is its parent's last branch)
+    stack: list[tuple[str, str, bool | None]] = [(root, "", None) for root in reversed(roots)]
+    while stack:  # depth-first without recursion: a tree may fork thousands of times
+        env, prefix, last = stack.pop()
+        chain = [env]
+        while len(children[chain[-1]]) == 1:
+            chain.append(children[chain[-1]][0])
+        connector = "" if last is None else "└─ " if last else "├─ "
+        lines.append(prefix + connector + " → ".join(_clean(e) for e in chain))
+        below = prefix + ("" if last is None else "   " if last else "│  ")
+        branches = children[chain[-1]]
+        stack += [(b, below, i == len(branches) - 1) for i, b in enumerate(branches)][::-1]
+    return "\n".join(lines)

@@ -23,7 +23,8 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     repo = make_repo("helm-values")
     code, out = run("validate", "--repo", str(repo))
     assert code == 0
-    assert "ok — 4 environments (dev → staging → prod-eu → prod-us), 2 apps" in out
+    assert out.splitlines()[1:] == ["  dev → staging", "  ├─ prod-eu", "  └─ prod-us"]
+    assert "ok — 4 environments, 2 apps, 0 groups" in out
     config = repo / ".promobot.yaml"
     config.write_text(
         config.read_text().replace("from: dev", "from: deb").replace("auto_merge", "automerge")
@@ -41,6 +42,48 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     assert out.startswith(
         f"error: {config}:7:11: unknown upstream environment 'deb'; did you mean 'dev'?"
     )
+
+
+ELEVEN = """\
+version: 1
+environments:
+  dev: {}
+  integration-gpu: {from: dev}
+  integration-non-gpu: {from: dev}
+  qa-gpu: {from: integration-gpu}
+  qa-non-gpu: {from: integration-non-gpu}
+  prod-gpu-eu: {from: qa-gpu}
+  prod-gpu-us: {from: qa-gpu}
+  prod-non-gpu-eu: {from: qa-non-gpu}
+  prod-non-gpu-us: {from: qa-non-gpu}
+  prod-non-gpu-ap: {from: qa-non-gpu}
+  sandbox: {}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: "envs/{env}/api.yaml", field: image.tag}
+"""
+
+
+def test_validate_draws_the_environments_as_the_tree_from_draws(make_repo: MakeRepo) -> None:
+    """Eleven environments that fork twice were drawn as one chain (`dev → integration-gpu →
+    integration-non-gpu → qa-gpu → …`), as if each fed the next."""
+    repo = make_repo(files={".promobot.yaml": ELEVEN})
+    code, out = run("validate", "--repo", str(repo))
+    assert code == 0, out
+    assert out.splitlines()[1:] == [
+        "  dev",
+        "  ├─ integration-gpu → qa-gpu",
+        "  │  ├─ prod-gpu-eu",
+        "  │  └─ prod-gpu-us",
+        "  └─ integration-non-gpu → qa-non-gpu",
+        "     ├─ prod-non-gpu-eu",
+        "     ├─ prod-non-gpu-us",
+        "     └─ prod-non-gpu-ap",
+        "  sandbox",
+    ]
 
 
 def test_status_json_is_exactly_the_documented_shape(make_repo: MakeRepo) -> None:
