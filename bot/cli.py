@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bot import composition, config
+from bot import composition, config, names
 from bot.composition import Snapshot, Status
 from bot.errors import ConfigError, Problem, PromobotError
 from bot.forges.local import LocalForge
@@ -191,8 +191,12 @@ def schema() -> None:
 @main.command()
 @repo_option
 @ref_option
-@click.option("--env", "envs", multiple=True, help="Only this environment (repeatable).")
-@click.option("--app", "apps", multiple=True, help="Only this app (repeatable).")
+@click.option(
+    "--env", "envs", multiple=True, help="Only these environments: a name or a glob (repeatable)."
+)
+@click.option(
+    "--app", "apps", multiple=True, help="Only these apps: a name or a glob (repeatable)."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @click.option(
     "--live",
@@ -206,8 +210,10 @@ def status(
 ) -> None:
     """Every app × environment with all component versions and the composition id."""
     forge, snapshot, cfg = _open(repo, ref)
-    _check_names(cfg, apps, envs)
-    result = _status(forge, snapshot, cfg, apps or None, envs or None)
+    # the overview's matcher: a name or a glob (--app 'mc-*')
+    chosen_apps = names.select(list(cfg.apps), apps, "app") if apps else None
+    chosen_envs = names.select(cfg.order, envs, "environment") if envs else None
+    result = _status(forge, snapshot, cfg, chosen_apps, chosen_envs)
     reports: dict[tuple[str, str], Live] = {}
     if live:  # imported here: `status` without --live starts fast
         from bot.engine import State

@@ -120,6 +120,21 @@ def test_status_markdown_and_filters(make_repo: MakeRepo) -> None:
     assert code == 1 and "error: unknown app 'nope'; known: api, web" in out
 
 
+def test_status_takes_the_globs_the_overview_takes(make_repo: MakeRepo) -> None:
+    """`--app 'mc-*'` was refused as an unknown app, while the overview's ?app=mc-* took it."""
+    repo = make_repo("helm-values")
+    code, out = run("status", "--repo", str(repo), "--app", "w*", "--env", "PROD-*", "--env", "dev")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["app", "component", "dev", "prod-eu", "prod-us"]
+    assert lines[1].split()[:2] == ["web", "image"] and lines[2].split()[0] == "id"
+    assert "api" not in out
+    code, out = run("status", "--repo", str(repo), "--app", "mc-*")
+    assert code == 1 and "error: no app matches 'mc-*'; known: api, web" in out
+    code, out = run("status", "--repo", str(repo), "--env", "prod")  # a name, not a part of one
+    assert code == 1 and "error: unknown environment 'prod'; known: dev, staging," in out
+
+
 def test_plan_lists_the_promotions_due(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     code, out = run("plan", "--repo", str(repo))

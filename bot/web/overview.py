@@ -11,7 +11,6 @@ nets for a lost webhook, or for jobs that run in other processes.
 
 from __future__ import annotations
 
-import fnmatch
 import html
 import logging
 import re
@@ -31,6 +30,7 @@ from bot.errors import PromobotError
 from bot.forges.base import Forge, PullRequest
 from bot.live.reader import LiveReader
 from bot.live.state import Live
+from bot.names import matches
 
 GateState = Literal["pass", "pending", "fail"]
 Difference = Literal["same", "newer", "older", "different", "only-from", "only-to"]
@@ -284,17 +284,6 @@ class Matrix:
         rows = tuple(r for r in self.rows if r.app == app)
         promotions = tuple(p for p in self.promotions if app in p.apps)
         return replace(self, rows=rows, promotions=promotions)
-
-
-def matches(app: str, query: str) -> bool:
-    """Any of the comma- or space-separated terms: a glob (`api-*`) or a substring."""
-    name = app.lower()
-    for term in re.split(r"[\s,]+", query.lower()):
-        if term and (
-            fnmatch.fnmatchcase(name, term) if any(c in term for c in "*?[") else term in name
-        ):
-            return True
-    return False
 
 
 def rules(config: Config, env: str) -> tuple[str, ...]:

@@ -122,6 +122,14 @@ def test_filters_narrow_apps_environments_and_differences(client: TestClient, re
     assert not parse(client.get("/").text).all("script")
 
 
+def test_the_env_filter_takes_globs_as_the_command_line_does(client: TestClient) -> None:
+    header, _ = matrix(parse(client.get("/?env=prod-*&env=dev").text))
+    assert header == ["dev", "prod-eu", "prod-us"]
+    response = client.get("/?env=qa-*")
+    assert response.status_code == 400
+    assert "no environment matches 'qa-*' in env=" in parse(response.text).one("p", "error").text
+
+
 def test_only_differing_hides_apps_that_run_the_same_everywhere(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
