@@ -96,10 +96,33 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _open(repo: Path, ref: str) -> tuple[LocalForge, Snapshot, config.Config]:
-    """The checkout at `ref` and its configuration, read and validated once for the run."""
+    """The checkout at `ref` and its configuration, read and validated once for the run.
+
+    A commit from before `.promobot.yaml` existed is read with today's (HEAD's, or the working
+    tree's when HEAD has none yet), which a line on stderr says: its environments are what the
+    repo's files were then, even if nobody had written down their order."""
     forge = LocalForge(repo)
     snapshot = forge.snapshot(ref)
-    return forge, snapshot, config.load_at(snapshot.files.get(config.FILENAME), snapshot.commit)
+    raw = snapshot.files.get(config.FILENAME)
+    if raw is None and ref != "HEAD":
+        raw, where = _todays_config(forge, repo)
+        if raw is not None:
+            click.secho(
+                f"note: {ref} ({snapshot.commit[:12]}) has no {config.FILENAME}; "
+                f"reading it with today's, from {where}",
+                fg="yellow",
+                err=True,
+            )
+    return forge, snapshot, config.load_at(raw, snapshot.commit)
+
+
+def _todays_config(forge: LocalForge, repo: Path) -> tuple[bytes | None, str]:
+    head = forge.snapshot("HEAD")
+    raw = head.files.get(config.FILENAME)
+    if raw is not None:
+        return raw, f"HEAD ({head.commit[:12]})"
+    path = repo / config.FILENAME
+    return (path.read_bytes(), "the working tree") if path.is_file() else (None, "")
 
 
 def _status(

@@ -338,3 +338,26 @@ def test_status_live_adds_what_each_watched_cluster_reports(make_repo: MakeRepo)
     )
     code, out = run("status", "--repo", str(repo))
     assert "progressing" not in out  # without --live: git only, nothing asked of clusters
+
+
+def test_ref_reads_a_commit_from_before_the_configuration_with_todays(
+    make_repo: MakeRepo,
+) -> None:
+    """`--ref` on a commit from before `.promobot.yaml` was added failed: not found."""
+    repo = make_repo("helm-values")
+    written = (repo / ".promobot.yaml").read_text()
+    git(repo, "rm", "-q", ".promobot.yaml")
+    old = commit_all(repo, "the environments as they were before promobot")
+    values = repo / "envs/dev/api/values.yaml"
+    values.write_text(values.read_text().replace('"1.4.2"', '"1.5.0"'))
+    (repo / ".promobot.yaml").write_text(written)
+    commit_all(repo, "promobot; dev: api 1.5.0")
+    code, out = run("status", "--repo", str(repo), "--ref", old[:10], "--app", "api")
+    assert code == 0, out
+    assert out.splitlines()[0] == (
+        f"note: {old[:10]} ({old[:12]}) has no .promobot.yaml; reading it with today's, "
+        f"from HEAD ({git(repo, 'rev-parse', 'HEAD')[:12]})"
+    )
+    assert out.splitlines()[2].split()[:3] == ["api", "image", "1.4.2"]  # dev then
+    code, out = run("history", "api", "--env", "dev", "--repo", str(repo), "--ref", old)
+    assert code == 0 and "image 1.4.2" in out
