@@ -285,6 +285,10 @@ class Matrix:
         promotions = tuple(p for p in self.promotions if app in p.apps)
         return replace(self, rows=rows, promotions=promotions)
 
+    def into(self, env: str) -> tuple[OpenPromotion, ...]:
+        """The open promotions into one environment."""
+        return tuple(p for p in self.promotions if p.env == env)
+
 
 def rules(config: Config, env: str) -> tuple[str, ...]:
     settings = config.environments[env]

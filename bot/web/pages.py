@@ -303,13 +303,15 @@ class Pages(Renderer):
             root = request.scope.get("root_path", "")
             known = [(e, f"{root}/envs/{e}") for e in config.order]
             raise Unknown(f"There is no environment {name!r} in .promobot.yaml.", known)
-        column = next(c for c in self.overview.matrix(state).columns if c.env == name)
+        matrix = self.overview.matrix(state)
+        column = next(c for c in matrix.columns if c.env == name)
         return self.render(
             request,
             "env.html",
             ref=state.snapshot.commit,
             env=name,
             column=column,
+            promotions=matrix.into(name),
             downstream=config.downstream(name),
             apps=sum(name in config.app_environments(a) for a in config.apps),
             entries=self.overview.env_history(state, name),

@@ -260,6 +260,31 @@ def test_the_env_page_shows_what_changed_in_which_commit_or_pr_and_by_whom(
     assert len(what) == 3
 
 
+def test_the_env_page_lists_the_open_promotions_into_it_with_their_gates(
+    client: TestClient, service: Service
+) -> None:
+    """The environment page showed its history but not the promotions waiting to go in."""
+    service.forge.update_pr(3, labels=("promotion", "promobot:hold"))
+    service.gatekeeper.evaluate(service.forge.get_pr(3), merge=False)
+    client.app.state.overview.invalidate()  # type: ignore[attr-defined]
+    overview = parse(client.get("/").text).one("table", "promotions").all("tr")[1:]
+    shown = {tr.all("td")[1].text.split()[0]: tr.text for tr in overview}
+    page = parse(client.get("/envs/prod-eu").text)
+    rows = page.one("table", "promotions").all("tr")[1:]
+    assert [tr.text for tr in rows] == [shown["prod-eu"]]  # as the overview shows it
+    badges = [e.text for e in rows[0].iter() if "badge" in e.classes]
+    assert badges == ["✗ #3 blocked"]
+    assert "✗ hold: on hold" in rows[0].text and "○ approvals: 0 of 2" in rows[0].text
+    staging = parse(client.get("/envs/staging").text).one("table", "promotions")
+    assert len(staging.all("tr")[1:]) == 2  # api and web
+    service.forge.close_pr(1)
+    service.forge.close_pr(2)
+    client.app.state.overview.invalidate()  # type: ignore[attr-defined]
+    page = parse(client.get("/envs/staging").text)
+    assert page.all("table", "promotions") == []
+    assert "No promotion into staging is open." in page.text
+
+
 def test_compare_shows_the_version_diff_table_between_two_environments(
     client: TestClient,
 ) -> None:
