@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from bot import composition, delivery, metrics, render, source_pages, versions
+from bot import composition, delivery, metrics, names, render, source_pages, versions
 from bot.composition import Commit, Composition, HistoryEntry, Snapshot, Status
 from bot.config import Config, Source
 from bot.engine import LABEL, Engine, State
@@ -191,6 +191,9 @@ class Cell:
     promotion: OpenPromotion | None = None  # the open PR that changes this app here
     live: Live | None = None  # what the environment's cluster reports, when `live:` says where
     running: Mapping[str, str] | None = None  # the versions at the commit the cluster runs
+    # the upstream's name as (start, middle, end): a label cut for room keeps the start and
+    # the end, which tell it from the other environments (`names.ends`)
+    upstream_ends: tuple[str, str, str] = ("", "", "")
 
     @property
     def differs(self) -> bool:
@@ -321,6 +324,7 @@ def cell(
     pr: OpenPromotion | None,
     live: Live | None = None,
     running: Mapping[str, str] | None = None,
+    name_ends: Mapping[str, tuple[str, str, str]] = {},
 ) -> Cell:
     current = by_env.get(env)
     if current is None:
@@ -332,7 +336,8 @@ def cell(
         theirs = source.components.get(name) if source is not None else None
         shown.append(Version(name, value, theirs if theirs not in (None, value) else None))
     upstream = upstream if source is not None else None
-    return Cell(app, env, current, upstream, tuple(shown), pr, live, running)
+    split = name_ends.get(upstream, (upstream, "", "")) if upstream is not None else ("", "", "")
+    return Cell(app, env, current, upstream, tuple(shown), pr, live, running, split)
 
 
 def build_matrix(
@@ -346,6 +351,7 @@ def build_matrix(
     """Every app × environment (promotion order), each cell against its upstream, and what
     its cluster runs where the environment says how to learn it."""
     pending = {(p.env, app): p for p in promotions for app in p.apps}
+    name_ends = names.ends(config.environments)
     columns = tuple(
         Column(e, config.environments[e].upstream, rules(config, e), held.get(e))
         for e in status.environments
@@ -362,6 +368,7 @@ def build_matrix(
                     pending.get((c.env, app)),
                     lives.get((app, c.env)),
                     running.get((app, c.env)),
+                    name_ends,
                 )
                 for c in columns
             ),
