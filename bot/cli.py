@@ -216,9 +216,9 @@ def _checkout_files(repo: Path) -> dict[str, str]:
     if not repo.is_dir():
         raise PromobotError(f"{repo} is not a folder; pass the environment repo's checkout")
     found: dict[str, str] = {}
-    for folder, dirs, names in os.walk(repo):
+    for folder, dirs, entries in os.walk(repo):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
-        for name in sorted(names):
+        for name in sorted(entries):
             path = Path(folder, name)
             if name == config.FILENAME or not name.lower().endswith(INIT_SUFFIXES):
                 continue
