@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bot import composition, config
+from bot import composition, config, names
 from bot.composition import Snapshot, Status
 from bot.errors import ConfigError, Problem, PromobotError
 from bot.forges.local import LocalForge
@@ -41,6 +41,11 @@ repo_option = click.option(
 )
 ref_option = click.option(
     "--ref", default="HEAD", show_default=True, help="Read the repo at this commit or branch."
+)
+body_option = click.option(
+    "--body",
+    is_flag=True,
+    help="Print the PR description as the forge gets it (markdown) instead of the summary.",
 )
 
 
@@ -91,10 +96,33 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _open(repo: Path, ref: str) -> tuple[LocalForge, Snapshot, config.Config]:
-    """The checkout at `ref` and its configuration, read and validated once for the run."""
+    """The checkout at `ref` and its configuration, read and validated once for the run.
+
+    A commit from before `.promobot.yaml` existed is read with today's (HEAD's, or the working
+    tree's when HEAD has none yet), which a line on stderr says: its environments are what the
+    repo's files were then, even if nobody had written down their order."""
     forge = LocalForge(repo)
     snapshot = forge.snapshot(ref)
-    return forge, snapshot, config.load_at(snapshot.files.get(config.FILENAME), snapshot.commit)
+    raw = snapshot.files.get(config.FILENAME)
+    if raw is None and ref != "HEAD":
+        raw, where = _todays_config(forge, repo)
+        if raw is not None:
+            click.secho(
+                f"note: {ref} ({snapshot.commit[:12]}) has no {config.FILENAME}; "
+                f"reading it with today's, from {where}",
+                fg="yellow",
+                err=True,
+            )
+    return forge, snapshot, config.load_at(raw, snapshot.commit)
+
+
+def _todays_config(forge: LocalForge, repo: Path) -> tuple[bytes | None, str]:
+    head = forge.snapshot("HEAD")
+    raw = head.files.get(config.FILENAME)
+    if raw is not None:
+        return raw, f"HEAD ({head.commit[:12]})"
+    path = repo / config.FILENAME
+    return (path.read_bytes(), "the working tree") if path.is_file() else (None, "")
 
 
 def _status(
@@ -168,10 +196,13 @@ def validate(repo: Path) -> None:
     if not path.is_file():
         raise ConfigError([Problem(str(path), 0, 0, "not found; create it (see config/README.md)")])
     cfg = config.load(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    from bot import terminal
+
     click.echo(
-        f"{path}: ok — {len(cfg.environments)} environments ({' → '.join(cfg.order)}), "
-        f"{len(cfg.apps)} apps, {len(cfg.groups)} groups"
+        f"{path}: ok — {len(cfg.environments)} environments, {len(cfg.apps)} apps, "
+        f"{len(cfg.groups)} groups"
     )
+    click.echo("\n".join(f"  {line}" for line in terminal.environments(cfg).splitlines()))
 
 
 INIT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -185,9 +216,9 @@ def _checkout_files(repo: Path) -> dict[str, str]:
     if not repo.is_dir():
         raise PromobotError(f"{repo} is not a folder; pass the environment repo's checkout")
     found: dict[str, str] = {}
-    for folder, dirs, names in os.walk(repo):
+    for folder, dirs, entries in os.walk(repo):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
-        for name in sorted(names):
+        for name in sorted(entries):
             path = Path(folder, name)
             if name == config.FILENAME or not name.lower().endswith(INIT_SUFFIXES):
                 continue
@@ -256,8 +287,12 @@ def schema() -> None:
 @main.command()
 @repo_option
 @ref_option
-@click.option("--env", "envs", multiple=True, help="Only this environment (repeatable).")
-@click.option("--app", "apps", multiple=True, help="Only this app (repeatable).")
+@click.option(
+    "--env", "envs", multiple=True, help="Only these environments: a name or a glob (repeatable)."
+)
+@click.option(
+    "--app", "apps", multiple=True, help="Only these apps: a name or a glob (repeatable)."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @click.option(
     "--live",
@@ -271,8 +306,10 @@ def status(
 ) -> None:
     """Every app × environment with all component versions and the composition id."""
     forge, snapshot, cfg = _open(repo, ref)
-    _check_names(cfg, apps, envs)
-    result = _status(forge, snapshot, cfg, apps or None, envs or None)
+    # the overview's matcher: a name or a glob (--app 'mc-*')
+    chosen_apps = names.select(list(cfg.apps), apps, "app") if apps else None
+    chosen_envs = names.select(cfg.order, envs, "environment") if envs else None
+    result = _status(forge, snapshot, cfg, chosen_apps, chosen_envs)
     reports: dict[tuple[str, str], Live] = {}
     if live:  # imported here: `status` without --live starts fast
         from bot.engine import State
@@ -417,24 +454,36 @@ def _emit(
     promotion: planner.Promotion,
     write: bool,
     older: Mapping[str, Snapshot] | None = None,
+    body: bool = False,
 ) -> None:
-    """Write the promotion into the working tree, or make its branch and print the PR."""
-    from bot import engine, planner, render, signing
+    """Write the promotion into the working tree, or make its branch; then show it as a person
+    reads it in a terminal (`terminal`), or, with `body`, the PR description as written."""
+    from bot import engine, planner, render, signing, terminal
+    from bot.gatekeeper import Gatekeeper
 
+    signer = signing.local(forge.key_path, os.environ.get("PROMOBOT_SIGNING_KEY"))
+    # what the PR's first evaluation would write: no reviews, checks nor clusters read yet
+    gates = [
+        g
+        for g in Gatekeeper(engine.Engine(forge, signer)).preview(state, promotion)[0]
+        if g.name != "hold"  # a branch on this machine carries no label
+    ]
     if write:
         changes = planner.apply(state.config, promotion, state.snapshot, older)
         forge.write_worktree(changes)
         click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
         click.echo()
         click.echo(render.title(promotion))
+        click.echo()
+        diffs = engine.copy_diffs(promotion, state.snapshot, changes)
+        click.echo(terminal.promotion(promotion, state.config, gates, diffs=diffs))
         return
     from bot import changelog
 
-    signer = signing.local(forge.key_path, os.environ.get("PROMOBOT_SIGNING_KEY"))
     finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
     notes = finder(state.config, promotion)
     finder.close()
-    opened = engine.prepare(forge, state, promotion, signer, older, changelogs=notes)
+    opened = engine.prepare(forge, state, promotion, signer, older, gates, changelogs=notes)
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",
@@ -443,7 +492,18 @@ def _emit(
     click.echo()
     click.echo(opened.title)
     click.echo()
-    click.echo(opened.body)
+    if body:
+        click.echo(opened.body)
+        return
+    shown = terminal.promotion(
+        opened.promotion, state.config, gates, diffs=opened.diffs, changelogs=notes
+    )
+    click.echo(shown)
+    click.echo()
+    click.secho(
+        f"The change: git show {promotion.branch}; the PR's description (markdown): --body",
+        fg="bright_black",
+    )
 
 
 @main.command()
@@ -451,10 +511,13 @@ def _emit(
 @click.option("--to", "env", required=True, help="The environment to promote into.")
 @click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@body_option
 @repo_option
 @ref_option
 @_friendly
-def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: str) -> None:
+def promote(
+    app: str, env: str, only: str | None, write: bool, body: bool, repo: Path, ref: str
+) -> None:
     """Promote APP (or a group) into an environment from its upstream."""
     from bot import planner
 
@@ -472,7 +535,7 @@ def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: 
             + ". No branch was created."
         )
         return
-    _emit(forge, state, promotions[0], write)
+    _emit(forge, state, promotions[0], write, body=body)
 
 
 @main.command(name="set")
@@ -481,11 +544,19 @@ def promote(app: str, env: str, only: str | None, write: bool, repo: Path, ref: 
 @click.argument("version")
 @click.option("--env", required=True, help="The environment to change, usually the first one.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@body_option
 @repo_option
 @ref_option
 @_friendly
 def set_(
-    app: str, component: str, version: str, env: str, write: bool, repo: Path, ref: str
+    app: str,
+    component: str,
+    version: str,
+    env: str,
+    write: bool,
+    body: bool,
+    repo: Path,
+    ref: str,
 ) -> None:
     """Set COMPONENT of APP to VERSION in one environment (for CI after a release)."""
     from bot import planner
@@ -497,7 +568,7 @@ def set_(
     if promotion is None:
         click.echo(f"Nothing to do: {app} {component} in {env} is already {version}.")
         return
-    _emit(forge, state, promotion, write)
+    _emit(forge, state, promotion, write, body=body)
 
 
 @main.command()
@@ -512,11 +583,12 @@ def set_(
 )
 @click.option("--only", help="Only these components, e.g. --only image.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@body_option
 @repo_option
 @ref_option
 @_friendly
 def rollback(
-    app: str, env: str, to: str, only: str | None, write: bool, repo: Path, ref: str
+    app: str, env: str, to: str, only: str | None, write: bool, body: bool, repo: Path, ref: str
 ) -> None:
     """Restore an earlier composition of APP in an environment, from the git history."""
     from bot import engine, planner
@@ -531,7 +603,8 @@ def rollback(
         click.echo(f"Nothing to roll back: {app} in {env} already runs that.")
         return
     click.echo(f"Restoring {target.composition.id} from {target.commit.sha[:12]}.")
-    _emit(forge, state, promotion, write, {target.commit.sha: forge.snapshot(target.commit.sha)})
+    older = {target.commit.sha: forge.snapshot(target.commit.sha)}
+    _emit(forge, state, promotion, write, older, body=body)
 
 
 @main.command()

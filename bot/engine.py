@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -84,16 +84,25 @@ def copy_diffs(
         for path in sorted(p for p in changes if p == edit.file or p.startswith(edit.file + "/")):
             old = snapshot.files.get(path, b"").decode("utf-8", errors="replace")
             new = (changes[path] or b"").decode("utf-8", errors="replace")
-            parts.extend(
-                difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    new.splitlines(keepends=True),
-                    f"a/{path}",
-                    f"b/{path}" if changes[path] is not None else "/dev/null",
-                )
+            lines = difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                f"a/{path}",
+                f"b/{path}" if changes[path] is not None else "/dev/null",
             )
+            parts.extend(_terminated(lines))
         diffs[edit.file] = "".join(parts)
     return diffs
+
+
+def _terminated(lines: Iterable[str]) -> Iterator[str]:
+    """difflib's lines, each ending in a newline: a file's last line without one is followed
+    by git's marker, instead of running into the next line of the diff."""
+    for line in lines:
+        if line.endswith("\n"):
+            yield line
+        else:
+            yield line + "\n\\ No newline at end of file\n"
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,7 @@ class Prepared:
     commit: str
     title: str
     body: str
+    diffs: Mapping[str, str] = field(default_factory=dict)  # of copied files, by copied path
 
 
 def prepare(
@@ -132,7 +142,7 @@ def prepare(
         running=running,
         changelogs=changelogs,
     )
-    return Prepared(made, commit, title, body)
+    return Prepared(made, commit, title, body, diffs)
 
 
 def written_paths(promotion: planner.Promotion) -> tuple[set[str], tuple[str, ...]]:

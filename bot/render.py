@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from bot import source_pages
 from bot.changelog import KIND_NAMES, Changelog
 from bot.composition import Composition, HistoryEntry, Status
 from bot.config import Config
@@ -130,7 +131,8 @@ def commit_message(
         for plan in promotion.apps:
             app = config.apps.get(plan.app)
             mine = [e for e in promotion.edits if e.app == plan.app]
-            table = _table(promotion, plan, mine, app.links if app is not None else {}, {})
+            links = app.links if app is not None else {}
+            table = _table(promotion, plan, mine, links, {}, config)
             blocks.append((f"{_text(plan.app)}:\n" if grouped else "") + table.text())
     text, shown = head, 0
     for block in blocks:
@@ -197,6 +199,7 @@ def _table(
     edits: Sequence[Edit],
     links: Mapping[str, str],
     diffs: Mapping[str, str],
+    config: Config,
 ) -> _Table:
     upstream = promotion.upstream or _UPSTREAMLESS.get(promotion.reason, "requested")
     header = (
@@ -210,7 +213,7 @@ def _table(
         diff = diffs.get(files.get(row.component, ""))
         cells = [
             _text(row.component),
-            _text(row.source),
+            _source(config, plan.app, row),
             _version(row, row.before),
             after if row.change == "same" or row.after is None else f"**{after}**",
             _version(row, row.upstream),
@@ -218,6 +221,19 @@ def _table(
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return _Table(header, rows, [r.change != "same" for r in plan.rows], 6)
+
+
+def _source(config: Config, app: str, row: Row) -> str:
+    """The source as `.promobot.yaml` writes it, linked to its page where one is known (a
+    `git:` repository relative to the forge's host, which serves this PR); unlinked, it is a
+    code span, which no forge turns into a link of its own making."""
+    spec = config.apps.get(app)
+    component = spec.components.get(row.component) if spec is not None else None
+    if component is None or component.source is None:
+        return _text(row.source)
+    shown = source_pages.shown(component.source, forge_web="")
+    url = _url(shown.url) if shown.url and not shown.url.startswith("/") else shown.url
+    return f"[{_text(shown.text)}]({url})" if url else _code(shown.text)
 
 
 def _changes(row: Row, app: str, env: str, link: str | None, diff: str | None) -> str:
@@ -687,7 +703,7 @@ class _Body:
                     blocks.append(_diff_block(edit.file, diffs[edit.file]))
                     if diffs[edit.file]:
                         found.append(_copy_log(edit, diffs[edit.file]))
-            table = _table(promotion, plan, mine, links, diffs)
+            table = _table(promotion, plan, mine, links, diffs, config)
             sections.append(_Section(prefix, table, blocks, logs=found))
         files = _file_entries(promotion.edits)
         tail = _commands() + "\n" + _meta(promotion, signer)

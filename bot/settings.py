@@ -5,8 +5,10 @@ Secrets are `SecretStr`: they print as `**********` in logs, reprs and errors.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -80,7 +82,8 @@ class Settings(BaseSettings):
     registry_token: SecretStr | None = None
     read_token: SecretStr | None = None  # when set, the overview and /api/v1 need it, or:
     trusted_user_header: str | None = None  # an authenticating proxy's header (X-Forwarded-User)
-    data_dir: Path = Path(".promobot")
+    # the queue's SQLite file and the audit log; by default outside any checkout (state_dir)
+    data_dir: Path = Field(default_factory=lambda data: state_dir(data))
     queue_url: str | None = None  # default: sqlite in data_dir; redis://… for several processes
     listen: str = "127.0.0.1:8080"
     reconcile_interval: str = "5m"
@@ -243,6 +246,30 @@ class Settings(BaseSettings):
     @property
     def lock_seconds(self) -> int:
         return int(parse_duration(self.lock_ttl).total_seconds())
+
+
+def state_dir(settings: Mapping[str, Any]) -> Path:
+    """The default data dir: `$XDG_STATE_HOME/promobot/<id>` (`~/.local/state/…` without it),
+    one folder per deployment, named by what it serves — never inside the served checkout,
+    where `git status` would show it and `git clean -dfx` would take the queue with it.
+
+    The id is a readable name and a digest of what is served (the forge, its address, the
+    repos: a local repo by its real path), so two deployments never share a queue by accident.
+    """
+    forge = str(settings.get("forge", "local"))
+    repos = str(settings.get("repos") or "") or str(settings.get("repo", "."))
+    names = sorted({r.strip() for r in repos.split(",") if r.strip()})
+    if forge == "local":
+        names = [str(Path(n).expanduser().resolve()) for n in names]
+    address = str(settings.get(f"{forge}_url", ""))
+    groups = str(settings.get("gitlab_groups") or "")
+    served = "\n".join([forge, address, groups, *names])
+    readable = Path(names[0]).name if len(names) == 1 and forge == "local" else "+".join(names)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "+", readable)[:60].strip("+.") or forge
+    digest = hashlib.sha256(served.encode()).hexdigest()[:8]
+    home = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(home) if Path(home).is_absolute() else Path.home() / ".local" / "state"
+    return base / "promobot" / f"{name}-{digest}"
 
 
 def load(env_file: Path | None = None) -> Settings:

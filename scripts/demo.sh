@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: promobot's main job on a throw-away copy of an example environment repo, on the
 # local forge — no server, no credentials. Each step prints the command a person would type.
+# It ends serving the overview until Ctrl-C when standard input is a terminal; DEMO_KEEP=0
+# (CI, tests) prints its address and what it says, and stops.
 set -euo pipefail
+if [ -z "${DEMO_KEEP:-}" ]; then
+  if [ -t 0 ]; then DEMO_KEEP=1; else DEMO_KEEP=0; fi
+fi
+export DEMO_KEEP
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/promobot-demo.XXXXXX")"
@@ -55,7 +61,7 @@ run promobot set api image 1.5.0 --env dev --write
 run git commit -q -am "dev: api image 1.5.0"
 
 run promobot plan
-printf '\n\033[1mThe PR body shows what changed in every version staging skips, newest first:\033[0m\n'
+printf '\n\033[1mThe promotion as a reviewer reads it: the versions, the files, what changed in every version staging skips (newest first) and the gates (--body prints the PR description itself):\033[0m\n'
 run promobot promote api --to staging
 run git log --oneline -n 2 promobot/staging/api
 run git show --stat --format='%an: %s' promobot/staging/api

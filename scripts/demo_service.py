@@ -2,12 +2,16 @@
 
 No credentials and no forge: the service runs on the embedded default (the local forge and an
 SQLite queue), the registry (Debian's docker-registry) notifies it, and the promotion appears
-as a branch in the repo.
+as a branch in the repo. Last, the overview: with DEMO_KEEP=1 (the default when standard input
+is a terminal) promobot goes on serving it until Ctrl-C; with DEMO_KEEP=0 (CI) the demo prints
+what it says and stops.
 """
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import subprocess
 import sys
 import time
@@ -134,8 +138,35 @@ def service(repo: Path, registry: Registry, argo: ArgoCDServer) -> None:
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             print(shown.stdout.rstrip())
+            overview(promobot)
     finally:
         stop_all()
+
+
+def overview(promobot: Promobot) -> None:
+    """The headline: the overview's address, what it says, and — when a person watches —
+    promobot serving it until they stop it."""
+    page = httpx.get(f"{promobot.url}/").text
+    found = re.search(r'<p class="summary">(.*?)</p>', page, re.DOTALL)
+    summary = (
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).split()) if found else ""
+    )
+    say("The overview: every app in every environment, the promotions waiting and their gates")
+    print(f"{promobot.url}/   {summary}")
+    print(f"also {promobot.url}/apps/api, {promobot.url}/envs/staging, "
+          f"{promobot.url}/compare?from=dev&to=staging")  # fmt: skip
+    keep = os.environ.get("DEMO_KEEP", "1" if sys.stdin.isatty() else "0") == "1"
+    if not keep:
+        print("(DEMO_KEEP=0: not kept serving; in a terminal `make demo` keeps it until Ctrl-C)")
+        return
+    say(f"promobot is serving the overview at {promobot.url}/ — open it in a browser. "
+        "Press Ctrl-C to stop.")  # fmt: skip
+    assert promobot.process is not None
+    try:
+        promobot.process.wait()
+        print("promobot stopped.")
+    except KeyboardInterrupt:  # Ctrl-C reaches promobot too, which stops on it
+        print("\nStopped.")
 
 
 if __name__ == "__main__":

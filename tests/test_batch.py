@@ -208,7 +208,10 @@ def test_propose_commit_writes_the_promotion_to_main_with_its_table_in_the_messa
     assert git(repo, "status", "--porcelain") == ""
     message = git(repo, "log", "-1", "--format=%B", "main")
     assert message.startswith("Promote api to dev, web to dev\n\n")
-    assert "| image | ghcr.io/acme/api | 1.0.0 | **1.1.0** | 1.1.0 | 1.0.0 → 1.1.0 |" in message
+    assert (
+        "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) | 1.0.0 | **1.1.0** | 1.1.0 | 1.0.0 → 1.1.0 |"
+        in message
+    )
     assert message.endswith("Promoted-by: promobot")
     assert forge.list_prs() == []
 

@@ -124,7 +124,7 @@ def test_promobot_promote_shows_the_changelog(make_repo: MakeRepo, tmp_path: Pat
     repo, _ = setup(make_repo, tmp_path)
     result = CliRunner().invoke(main, ["promote", "api", "--to", "staging", "--repo", str(repo)])
     assert result.exit_code == 0, result.output
-    assert "<summary>1.4.2</summary>\n\n> ### Fixed\n> - Things in 1.4.2" in result.output
+    assert "    1.4.2\n      ### Fixed\n      - Things in 1.4.2\n" in result.output
     # the repo is named as the setting names it: no path of this machine goes into a PR
-    assert "CHANGELOG.md from ../api-app" in result.output
+    assert "2 versions, newest first, CHANGELOG.md from ../api-app" in result.output
     assert str(tmp_path) not in result.output.split("Created branch")[-1].split("\n", 1)[1]

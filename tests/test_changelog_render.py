@@ -270,7 +270,9 @@ def test_a_huge_changelog_keeps_the_checklist_commands_and_metadata(versions: in
     assert render.parse_meta(text, SIGNER, p.branch) == p
     assert render.signed_checklist(text, p.branch, SIGNER) is not None
     assert COMMANDS_HELP in text
-    assert "| image | ghcr.io/acme/image | 1.0.0 | **" in text  # the table stays whole
+    assert (
+        "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) | 1.0.0 | **" in text
+    )  # the table stays whole
     assert f"<summary>1.{versions}.0</summary>" in text  # the newest stay, the oldest go
     assert "<summary>1.1.0</summary>" not in text
     shown = text.count("<details><summary>1.")
@@ -289,7 +291,9 @@ def test_changelogs_shrink_before_anything_else() -> None:
     p = promotion(image=("1.0.0", "1.30.0"), chart=("2.3.0", "2.3.0"))
     full = body(p, config(), huge(30), max_chars=10**7)
     text = body(p, config(), huge(30), max_chars=len(full) - 5_000)
-    assert "| chart | ghcr.io/acme/chart | 2.3.0 | 2.3.0 | 2.3.0 | unchanged |" in text
+    assert (
+        "| chart | `api from https://charts.acme.io` | 2.3.0 | 2.3.0 | 2.3.0 | unchanged |" in text
+    )
     assert "Files: `envs/prod/api/values.yaml`" in text
     assert text.count("<details><summary>1.") == 27
     assert "*Not shown to keep this description short: [1.3.0](" in text

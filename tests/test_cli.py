@@ -23,7 +23,8 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     repo = make_repo("helm-values")
     code, out = run("validate", "--repo", str(repo))
     assert code == 0
-    assert "ok — 4 environments (dev → staging → prod-eu → prod-us), 2 apps" in out
+    assert out.splitlines()[1:] == ["  dev → staging", "  ├─ prod-eu", "  └─ prod-us"]
+    assert "ok — 4 environments, 2 apps, 0 groups" in out
     config = repo / ".promobot.yaml"
     config.write_text(
         config.read_text().replace("from: dev", "from: deb").replace("auto_merge", "automerge")
@@ -41,6 +42,48 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     assert out.startswith(
         f"error: {config}:7:11: unknown upstream environment 'deb'; did you mean 'dev'?"
     )
+
+
+ELEVEN = """\
+version: 1
+environments:
+  dev: {}
+  integration-gpu: {from: dev}
+  integration-non-gpu: {from: dev}
+  qa-gpu: {from: integration-gpu}
+  qa-non-gpu: {from: integration-non-gpu}
+  prod-gpu-eu: {from: qa-gpu}
+  prod-gpu-us: {from: qa-gpu}
+  prod-non-gpu-eu: {from: qa-non-gpu}
+  prod-non-gpu-us: {from: qa-non-gpu}
+  prod-non-gpu-ap: {from: qa-non-gpu}
+  sandbox: {}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: "envs/{env}/api.yaml", field: image.tag}
+"""
+
+
+def test_validate_draws_the_environments_as_the_tree_from_draws(make_repo: MakeRepo) -> None:
+    """Eleven environments that fork twice were drawn as one chain (`dev → integration-gpu →
+    integration-non-gpu → qa-gpu → …`), as if each fed the next."""
+    repo = make_repo(files={".promobot.yaml": ELEVEN})
+    code, out = run("validate", "--repo", str(repo))
+    assert code == 0, out
+    assert out.splitlines()[1:] == [
+        "  dev",
+        "  ├─ integration-gpu → qa-gpu",
+        "  │  ├─ prod-gpu-eu",
+        "  │  └─ prod-gpu-us",
+        "  └─ integration-non-gpu → qa-non-gpu",
+        "     ├─ prod-non-gpu-eu",
+        "     ├─ prod-non-gpu-us",
+        "     └─ prod-non-gpu-ap",
+        "  sandbox",
+    ]
 
 
 def test_status_json_is_exactly_the_documented_shape(make_repo: MakeRepo) -> None:
@@ -75,6 +118,21 @@ def test_status_markdown_and_filters(make_repo: MakeRepo) -> None:
     assert out.startswith("| app |") and "| **web** |" in out and "**api**" not in out
     code, out = run("status", "--repo", str(repo), "--app", "nope")
     assert code == 1 and "error: unknown app 'nope'; known: api, web" in out
+
+
+def test_status_takes_the_globs_the_overview_takes(make_repo: MakeRepo) -> None:
+    """`--app 'mc-*'` was refused as an unknown app, while the overview's ?app=mc-* took it."""
+    repo = make_repo("helm-values")
+    code, out = run("status", "--repo", str(repo), "--app", "w*", "--env", "PROD-*", "--env", "dev")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["app", "component", "dev", "prod-eu", "prod-us"]
+    assert lines[1].split()[:2] == ["web", "image"] and lines[2].split()[0] == "id"
+    assert "api" not in out
+    code, out = run("status", "--repo", str(repo), "--app", "mc-*")
+    assert code == 1 and "error: no app matches 'mc-*'; known: api, web" in out
+    code, out = run("status", "--repo", str(repo), "--env", "prod")  # a name, not a part of one
+    assert code == 1 and "error: unknown environment 'prod'; known: dev, staging," in out
 
 
 def test_plan_lists_the_promotions_due(make_repo: MakeRepo) -> None:
@@ -113,7 +171,10 @@ def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: Mak
     assert code == 0, out
     assert "Created branch promobot/staging/api" in out
     assert "Promote api to staging: image 1.3.0 → 1.4.2" in out
-    assert "| image | ghcr.io/acme/api | 1.3.0 | **1.4.2** | 1.4.2 |" in out
+    assert "image      ghcr.io/acme/api               1.3.0        1.4.2        1.4.2" in out
+    code, out = run("promote", "api", "--to", "staging", "--body", "--repo", str(repo))
+    assert code == 0, out
+    assert "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) | 1.3.0 | **1.4.2** |" in out
     meta = render.parse_meta(out, signing.local(LocalForge(repo).key_path), "promobot/staging/api")
     assert meta is not None and meta.env == "staging" and meta.name == "api"
     assert git(repo, "rev-list", "--count", "main..promobot/staging/api") == "1"
@@ -122,6 +183,40 @@ def test_promote_creates_one_commit_on_a_branch_and_prints_the_pr(make_repo: Mak
     )
     assert (repo / "envs/staging/api/values.yaml").read_text() == before
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_asked(
+    make_repo: MakeRepo,
+) -> None:
+    """The terminal got the PR's markdown: `&gt;=2.3.0`, `**bold**`, the signed metadata and
+    the table of slash commands."""
+    repo = make_repo("helm-values")
+    chart = repo / "envs/staging/api/Chart.yaml"
+    chart.write_text(chart.read_text().replace("version: 2.3.0", 'version: ">=2.3.0"'))
+    commit_all(repo, "staging: a chart range")
+    code, out = run("promote", "api", "--to", "prod-eu", "--repo", str(repo))
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[2] == "Promote api to prod-eu: chart 2.2.1 → >=2.3.0"
+    table = lines[
+        lines.index(
+            "component  source                         prod-eu now  after merge  staging  changes"
+        ) :
+    ]
+    assert table[1:3] == [
+        "image      ghcr.io/acme/api               1.3.0        1.3.0        1.3.0    unchanged",
+        "chart      oci://ghcr.io/acme/charts/api  2.2.1        >=2.3.0      >=2.3.0  2.2.1 → >=2.3.0",
+    ]
+    assert "Files\n  envs/prod-eu/api/Chart.yaml  dependencies[name=api].version\n" in out
+    gates = out[out.index("Gates of prod-eu") :].splitlines()
+    assert gates[0] == "Gates of prod-eu, as they stand now; a person merges the PR"
+    assert gates[1] == "  · approvals: 0 of 2 from @acme/sre, alice"
+    assert gates[2].startswith("  · soak: staging has run chart >=2.3.0 since ")
+    for markup in ("&gt;", "&lt;", "**", "| ", "<details>", "<!--", "promobot:meta", "/approve"):
+        assert markup not in out, markup
+    assert lines[-1].endswith("the PR's description (markdown): --body")
+    code, body = run("promote", "api", "--to", "prod-eu", "--body", "--repo", str(repo))
+    assert code == 0 and "&gt;=2.3.0" in body and "<!-- promobot:meta " in body
 
 
 def test_promote_only_the_chart_and_write_into_the_working_tree(make_repo: MakeRepo) -> None:
@@ -243,3 +338,26 @@ def test_status_live_adds_what_each_watched_cluster_reports(make_repo: MakeRepo)
     )
     code, out = run("status", "--repo", str(repo))
     assert "progressing" not in out  # without --live: git only, nothing asked of clusters
+
+
+def test_ref_reads_a_commit_from_before_the_configuration_with_todays(
+    make_repo: MakeRepo,
+) -> None:
+    """`--ref` on a commit from before `.promobot.yaml` was added failed: not found."""
+    repo = make_repo("helm-values")
+    written = (repo / ".promobot.yaml").read_text()
+    git(repo, "rm", "-q", ".promobot.yaml")
+    old = commit_all(repo, "the environments as they were before promobot")
+    values = repo / "envs/dev/api/values.yaml"
+    values.write_text(values.read_text().replace('"1.4.2"', '"1.5.0"'))
+    (repo / ".promobot.yaml").write_text(written)
+    commit_all(repo, "promobot; dev: api 1.5.0")
+    code, out = run("status", "--repo", str(repo), "--ref", old[:10], "--app", "api")
+    assert code == 0, out
+    assert out.splitlines()[0] == (
+        f"note: {old[:10]} ({old[:12]}) has no .promobot.yaml; reading it with today's, "
+        f"from HEAD ({git(repo, 'rev-parse', 'HEAD')[:12]})"
+    )
+    assert out.splitlines()[2].split()[:3] == ["api", "image", "1.4.2"]  # dev then
+    code, out = run("history", "api", "--env", "dev", "--repo", str(repo), "--ref", old)
+    assert code == 0 and "image 1.4.2" in out

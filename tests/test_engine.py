@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot import render
-from bot.engine import CLOSED_LABEL, Engine
+from bot import planner, render
+from bot.engine import CLOSED_LABEL, Engine, prepare, read_state
 from bot.forges.local import LocalForge
 from tests.conftest import MakeRepo, commit_all, git, local_engine
 
@@ -133,3 +133,31 @@ def test_merging_a_promotion_cascades_downstream(make_repo: MakeRepo) -> None:
         prod is not None
         and prod.title == "Promote api to prod-eu: image 1.3.0 → 1.4.2, chart 2.2.1 → 2.3.0"
     )
+
+
+def test_the_diff_of_a_copied_file_without_a_final_newline_reads_as_git_shows_it(
+    make_repo: MakeRepo,
+) -> None:
+    """A last line without its newline stays a line of its own, marked as git marks it (it
+    used to run into the next one: `-  value: https://…staging…+  value: https://…qa…`)."""
+    repo = make_repo("kustomize")
+    for env in ("qa", "staging"):
+        path = repo / f"envs/{env}/settings.yml"
+        text = path.read_text().replace("payments.staging", f"payments.{env}")
+        path.write_text(text.rstrip("\n"))
+    commit_all(repo, "settings without a final newline")
+    forge = LocalForge(repo)
+    state = read_state(forge)
+    [promotion] = planner.plan(state.config, state.status, env="staging", only=["settings"])
+    opened = prepare(forge, state, promotion, local_engine(forge).signer)
+    shown = opened.body.split("```diff\n", 1)[1].split("\n```", 1)[0].splitlines()
+    by_git = git(repo, "diff", "main", promotion.branch, "--", "envs/staging/settings.yml")
+    hunks = [line for line in by_git.splitlines()[4:] if not line.startswith("@@")]
+    assert [line for line in shown[2:] if not line.startswith("@@")] == hunks
+    assert shown[-4:] == [
+        "-          value: https://payments.staging.acme.internal",
+        "\\ No newline at end of file",
+        "+          value: https://payments.qa.acme.internal",
+        "\\ No newline at end of file",
+    ]
+    assert "content changed (+2 −2)" in opened.body

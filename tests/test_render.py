@@ -274,8 +274,10 @@ def test_single_app_with_link_and_mixed_gates() -> None:
     assert text.startswith("Promote **api** to **staging** — composition `")
     assert "(same as **dev**)" in text.splitlines()[0]
     assert "[1.3.0…1.4.2](https://github.com/acme/api/compare/v1.3.0...v1.4.2)" in text
-    assert "| config | acme/api-config | v11 | **v12** | v12 | v11 → v12 |" in text
-    assert "| chart | oci://ghcr.io/acme/charts/api | 2.3.0 | 2.3.0 | 2.3.0 | unchanged |" in text
+    assert (
+        "| config | [acme/api-config](/acme/api-config) | v11 | **v12** | v12 | v11 → v12 |" in text
+    )
+    assert "| chart | `oci://ghcr.io/acme/charts/api` | 2.3.0 | 2.3.0 | 2.3.0 | unchanged |" in text
     assert "- [x] soak: dev has run" in text
     assert "- [ ] approvals: 1 of 2 from `@acme/sre`, alice (approved: `@bob`)" in text
     assert "- [ ] ❌ checks: validate" in text
@@ -439,13 +441,15 @@ def test_meta_cannot_close_the_comment() -> None:
     nasty = "1.0--><script>alert(1)</script>&amp;"
     rows = [row("image", "1.0", nasty, source="ghcr.io/acme/api|x\nnew line")]
     p = promotion("staging", "api", [app_plan("api", rows)])
-    text = body(p, CONFIG)
+    data = CONFIG.model_dump(by_alias=True, exclude_none=True)
+    data["apps"]["api"]["components"]["image"]["source"]["image"] = "ghcr.io/acme/api|x\nnew line"
+    text = body(p, Config.model_validate(data))
     assert text.count("-->") == 2 and text.endswith(" -->")  # the gates' mark and the meta
     assert "<script>" not in text
     assert "\\u003c" in text.splitlines()[-1]
     assert parse_meta(text) == p
     table = next(x for x in text.splitlines() if x.startswith("| image"))
-    assert "ghcr.io/acme/api\\|x<br>new line" in table
+    assert "`ghcr.io/acme/api\\|x new line`" in table  # no page: a code span on one line
     assert table.count(" | ") == 5  # still six cells
 
 
@@ -646,3 +650,17 @@ def test_a_clusters_words_cannot_forge_or_ping_in_the_body() -> None:
     assert "`@acme/sre`" in section
     assert text.count("\nGates\n") == 1 and text.count("<!-- promobot:gates ") == 1
     assert render.signed_checklist(text, single().branch, SIGNER) is not None
+
+
+def test_the_source_column_shows_the_source_as_written_linked_only_to_real_pages() -> None:
+    """A Helm repository's URL with the chart's name appended is no page (it was shown, and
+    autolinked by the forge, as `https://charts.acme.io/web`)."""
+    text = body(group(), CONFIG, GATES[:1]) + body(copy_promotion(), CONFIG, GATES[:1])
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| "))
+    assert "| chart | `web from https://charts.acme.io` | 2.0.0 |" in table
+    assert "charts.acme.io/web" not in table
+    assert "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) |" in table
+    assert "| chart | `oci://ghcr.io/acme/charts/api` |" in table  # no page for a nested name
+    assert "| config | [acme/api-config](/acme/api-config) |" in table  # on the PR's own forge
+    assert "| image | [docker.io/acme/checkout](https://hub.docker.com/r/acme/checkout) |" in table
+    assert "| settings | files |" in table

@@ -11,7 +11,6 @@ nets for a lost webhook, or for jobs that run in other processes.
 
 from __future__ import annotations
 
-import fnmatch
 import html
 import logging
 import re
@@ -23,14 +22,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from bot import composition, delivery, metrics, render, versions
+from bot import composition, delivery, metrics, names, render, source_pages, versions
 from bot.composition import Commit, Composition, HistoryEntry, Snapshot, Status
-from bot.config import Config
+from bot.config import Config, Source
 from bot.engine import LABEL, Engine, State
 from bot.errors import PromobotError
 from bot.forges.base import Forge, PullRequest
 from bot.live.reader import LiveReader
 from bot.live.state import Live
+from bot.names import matches
 
 GateState = Literal["pass", "pending", "fail"]
 Difference = Literal["same", "newer", "older", "different", "only-from", "only-to"]
@@ -191,6 +191,9 @@ class Cell:
     promotion: OpenPromotion | None = None  # the open PR that changes this app here
     live: Live | None = None  # what the environment's cluster reports, when `live:` says where
     running: Mapping[str, str] | None = None  # the versions at the commit the cluster runs
+    # the upstream's name as (start, middle, end): a label cut for room keeps the start and
+    # the end, which tell it from the other environments (`names.ends`)
+    upstream_ends: tuple[str, str, str] = ("", "", "")
 
     @property
     def differs(self) -> bool:
@@ -285,16 +288,9 @@ class Matrix:
         promotions = tuple(p for p in self.promotions if app in p.apps)
         return replace(self, rows=rows, promotions=promotions)
 
-
-def matches(app: str, query: str) -> bool:
-    """Any of the comma- or space-separated terms: a glob (`api-*`) or a substring."""
-    name = app.lower()
-    for term in re.split(r"[\s,]+", query.lower()):
-        if term and (
-            fnmatch.fnmatchcase(name, term) if any(c in term for c in "*?[") else term in name
-        ):
-            return True
-    return False
+    def into(self, env: str) -> tuple[OpenPromotion, ...]:
+        """The open promotions into one environment."""
+        return tuple(p for p in self.promotions if p.env == env)
 
 
 def rules(config: Config, env: str) -> tuple[str, ...]:
@@ -328,6 +324,7 @@ def cell(
     pr: OpenPromotion | None,
     live: Live | None = None,
     running: Mapping[str, str] | None = None,
+    name_ends: Mapping[str, tuple[str, str, str]] = {},
 ) -> Cell:
     current = by_env.get(env)
     if current is None:
@@ -339,7 +336,8 @@ def cell(
         theirs = source.components.get(name) if source is not None else None
         shown.append(Version(name, value, theirs if theirs not in (None, value) else None))
     upstream = upstream if source is not None else None
-    return Cell(app, env, current, upstream, tuple(shown), pr, live, running)
+    split = name_ends.get(upstream, (upstream, "", "")) if upstream is not None else ("", "", "")
+    return Cell(app, env, current, upstream, tuple(shown), pr, live, running, split)
 
 
 def build_matrix(
@@ -353,6 +351,7 @@ def build_matrix(
     """Every app × environment (promotion order), each cell against its upstream, and what
     its cluster runs where the environment says how to learn it."""
     pending = {(p.env, app): p for p in promotions for app in p.apps}
+    name_ends = names.ends(config.environments)
     columns = tuple(
         Column(e, config.environments[e].upstream, rules(config, e), held.get(e))
         for e in status.environments
@@ -369,6 +368,7 @@ def build_matrix(
                     pending.get((c.env, app)),
                     lives.get((app, c.env)),
                     running.get((app, c.env)),
+                    name_ends,
                 )
                 for c in columns
             ),
@@ -590,6 +590,11 @@ class Links:
 
     repo: str | None  # https://github.com/acme/env-repo; None for the local forge
     kind: str
+    web: str | None = None  # the forge's web root, https://github.com; None for the local forge
+
+    def source(self, source: Source) -> source_pages.Shown:
+        """A component's source as written, with its page (a `git:` repo on this forge)."""
+        return source_pages.shown(source, self.web)
 
     def commit(self, sha: str) -> str | None:
         if self.repo is None:
@@ -612,9 +617,10 @@ def links(kind: str, repo: str, github_url: str, gitlab_url: str) -> Links:
         web = (
             "https://github.com" if api == "https://api.github.com" else api.removesuffix("/api/v3")
         )
-        return Links(f"{web}/{repo}", kind)
+        return Links(f"{web}/{repo}", kind, web)
     if kind == "gitlab":
-        return Links(f"{gitlab_url.rstrip('/')}/{repo}", kind)
+        web = gitlab_url.rstrip("/")
+        return Links(f"{web}/{repo}", kind, web)
     return Links(None, kind)
 
 

@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot import budget, delivery
+from bot import budget, delivery, names
 from bot.errors import PromobotError
 from bot.settings import Settings
 from bot.web import access, overview
@@ -131,12 +131,10 @@ def query(request: Request, allowed: Sequence[str]) -> Mapping[str, list[str]]:
 
 def filters(request: Request, environments: Sequence[str]) -> Filters:
     params = query(request, ("app", "env", "only"))
-    envs = tuple(dict.fromkeys(e for e in params.get("env", []) if e))
-    for env in envs:
-        if env not in environments:
-            raise BadRequest(
-                f"unknown environment {env!r} in env=; known: {', '.join(environments)}"
-            )
+    try:  # names or globs (env=prod-*), as the command line's --env
+        envs = tuple(names.select(environments, params.get("env", []), "environment", " in env="))
+    except PromobotError as exc:
+        raise BadRequest(str(exc)) from None
     only = params.get("only", [""])[-1]
     if only not in ("", "differing"):
         raise BadRequest(f"only={only!r}: the one choice is only=differing")
@@ -305,13 +303,15 @@ class Pages(Renderer):
             root = request.scope.get("root_path", "")
             known = [(e, f"{root}/envs/{e}") for e in config.order]
             raise Unknown(f"There is no environment {name!r} in .promobot.yaml.", known)
-        column = next(c for c in self.overview.matrix(state).columns if c.env == name)
+        matrix = self.overview.matrix(state)
+        column = next(c for c in matrix.columns if c.env == name)
         return self.render(
             request,
             "env.html",
             ref=state.snapshot.commit,
             env=name,
             column=column,
+            promotions=matrix.into(name),
             downstream=config.downstream(name),
             apps=sum(name in config.app_environments(a) for a in config.apps),
             entries=self.overview.env_history(state, name),

@@ -79,7 +79,10 @@ def test_new_versions_reach_dev_and_qa_by_commits_and_staging_by_one_batched_pr(
         "Promote 1 app to dev: api image 1.0.0 → 1.1.0",  # dev is batched
     ]
     body = git.text("log", "-1", "--format=%B", "refs/heads/main")
-    assert "| image | ghcr.io/acme/api | 1.0.0 | **1.1.0** | 1.1.0 |" in body
+    assert (
+        "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) | 1.0.0 | **1.1.0** | 1.1.0 |"
+        in body
+    )
     (batch,) = open_pulls(world)
     assert batch.branch == "promobot/staging/_batch"
     assert batch.title == "Promote 1 app to staging: api image 1.0.0 → 1.1.0"

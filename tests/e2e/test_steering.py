@@ -96,7 +96,9 @@ def test_hold_unhold_and_a_rollback(scene: Scene) -> None:
     assert back.title == "Roll back api in dev: image 1.5.0 → 1.4.2"
     meta = scene.service.engine.promotion_of(scene.pr(back.number))
     assert meta is not None and meta.reason == "rollback" and meta.requested_by == ("alice",)
-    assert "| image | ghcr.io/acme/api | 1.5.0 | **1.4.2** |" in back.body
+    assert (
+        "| image | [ghcr.io/acme/api](https://ghcr.io/acme/api) | 1.5.0 | **1.4.2** |" in back.body
+    )
     assert "✅ Merged" in scene.say("alice", back.number, "/merge")[0]
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
 

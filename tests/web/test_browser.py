@@ -292,8 +292,8 @@ def test_the_delivery_page_draws_its_charts_inside_their_boxes(
 
 # (environment, upstream), in promotion order: two chains, long names
 WIDE_ENVS = [
-    ("integration-gpu", None), ("integration-cpu", "integration-gpu"),
-    ("qa-functional-tests", "integration-cpu"), ("qa-performance-tests", "qa-functional-tests"),
+    ("integration-gpu", None), ("integration-non-gpu", "integration-gpu"),
+    ("qa-functional-tests", "integration-non-gpu"), ("qa-performance-tests", "qa-functional-tests"),
     ("staging-eu-central-1", "qa-performance-tests"), ("staging-us-east-1", "qa-performance-tests"),
     ("canary-eu-central-1", "staging-eu-central-1"), ("prod-eu-central-1", "canary-eu-central-1"),
     ("prod-us-east-1", "staging-us-east-1"), ("prod-asia-northeast-1", "prod-us-east-1"),
@@ -361,6 +361,7 @@ MISPLACED = """() => {
     for (const e of cell.querySelectorAll("*")) {
       const r = box(e);
       if (r.width === 0 && r.height === 0) continue;
+      if (e.closest(".unseen")) continue;  // for screen readers and copying: not on the screen
       if (r.left < c.left - 0.5 || r.right > c.right + 0.5 || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5)
         problems.push(`${where(e)} overflows its cell`);
       if ([...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
@@ -414,4 +415,80 @@ def test_the_matrix_holds_11_environments_and_long_names(
         assert scrolled > 0 and abs(offset) <= 1
     else:  # cards: nothing to scroll
         assert wrap["scroll"] <= wrap["client"]
+    page.context.close()
+
+
+# Each upstream label in the matrix as the eye reads it: [the whole name, what shows of it]
+# (a middle cut short shows as "…"), and whether some of its start or end is cut.
+LABELS = """() => [...document.querySelectorAll('table.matrix .up > .from')].map(label => {
+  const [start, middle, end] = ['.start', '.middle', '.end'].map(c => label.querySelector(c));
+  const cut = (e) => e.scrollWidth > e.clientWidth + 0.5;
+  const inside = (e) => { const b = e.getBoundingClientRect(), o = label.getBoundingClientRect();
+    return b.left >= o.left - 0.5 && b.right <= o.right + 0.5; };
+  const shown = start.dataset.show + (middle.dataset.show && cut(middle) ? '…' : middle.dataset.show)
+    + end.dataset.show;
+  const kept = [start, end].some(e => e.dataset.show && (cut(e) || !inside(e)));
+  return [label.querySelector('.unseen').textContent, shown, kept];
+})"""
+
+SCROLL_STATE = r"""() => {
+  const hint = document.querySelector('table.matrix thead th .scroll-hint');
+  const shade = getComputedStyle(document.querySelector('.matrix-box'), '::after');
+  const app = getComputedStyle(document.querySelector('table.matrix tbody th.app'));
+  const box = hint.getBoundingClientRect();
+  const colour = app.boxShadow.match(/rgba?\(([^)]*)\)/);
+  const alpha = colour ? parseFloat(colour[1].split(',')[3] ?? '1') : 0;
+  return {hint: getComputedStyle(hint).visibility, hint_text: hint.textContent,
+          hint_in_view: box.right <= innerWidth && box.width > 0,
+          shade: parseFloat(shade.opacity), shadow: alpha};
+}"""
+
+
+def test_the_matrix_at_1280_shows_that_it_scrolls_and_tells_every_name_apart(
+    wide_site: str, browser: Browser
+) -> None:
+    """At 1280 px 5 of 11 columns show: nothing said that more were to the right, and the
+    upstream labels were cut to `integrat…`, so integration-gpu read as integration-non-gpu."""
+    page = open_page(browser, wide_site + "/", 1280)
+    # the scroll timeline takes effect from the next frame drawn: waited for, not slept
+    page.wait_for_function(f"({SCROLL_STATE})().hint === 'visible'", polling=50, timeout=10_000)
+    before = page.evaluate(SCROLL_STATE)
+    assert before["hint"] == "visible" and before["hint_text"] == "scroll →"
+    assert before["hint_in_view"] and before["shade"] > 0.9 and before["shadow"] == 0
+    labels: list[tuple[str, str, bool]] = page.evaluate(LABELS)
+    assert len(labels) == 10 * len(WIDE_APPS) * 3
+    assert [label for label in labels if label[2]] == []  # no start nor end is cut
+    seen: dict[str, set[str]] = {}
+    for name, shown, _ in labels:
+        seen.setdefault(name, set()).add(shown)
+    assert any("…" in shown for shown in seen["integration-non-gpu:"])  # it did need cutting
+    for name, shown_as in seen.items():
+        others = set().union(*(s for n, s in seen.items() if n != name))
+        assert not shown_as & others, (name, shown_as & others)
+    # every cell's accessible name and every label's title hold the whole name
+    cell = page.locator("table.matrix td[data-env=qa-functional-tests]").first
+    snapshot = cell.aria_snapshot()
+    assert "integration-non-gpu: " in snapshot, snapshot
+    assert page.locator(".up[title^='integration-non-gpu runs ']").count() == len(WIDE_APPS) * 3
+    page.locator(".matrix-wrap").evaluate("wrap => { wrap.scrollLeft = wrap.scrollWidth; }")
+    page.wait_for_function(f"({SCROLL_STATE})().hint === 'hidden'", polling=50, timeout=10_000)
+    after = page.evaluate(SCROLL_STATE)
+    assert after["hint"] == "hidden" and after["shade"] < 0.1 and after["shadow"] > 0.2
+    app = page.locator("table.matrix tbody th.app").first.bounding_box()
+    assert app is not None and 0 <= app["x"] <= 40  # the app column stayed in view
+    shots = os.environ.get("PROMOBOT_MATRIX_SCREENSHOTS")  # a folder: to look at both ends
+    if shots:
+        page.screenshot(path=Path(shots) / "end.png")
+        page.locator(".matrix-wrap").evaluate("wrap => { wrap.scrollLeft = 0; }")
+        page.screenshot(path=Path(shots) / "start.png")
+    page.context.close()
+
+
+def test_a_matrix_that_fits_says_nothing_of_scrolling(
+    site: tuple[str, Server], browser: Browser
+) -> None:
+    url, _ = site
+    page = open_page(browser, url + "/", 1280)
+    state = page.evaluate(SCROLL_STATE)  # what the first frame drew: nothing overflows
+    assert state["hint"] == "hidden" and state["shade"] == 0 and state["shadow"] == 0
     page.context.close()

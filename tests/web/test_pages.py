@@ -122,6 +122,14 @@ def test_filters_narrow_apps_environments_and_differences(client: TestClient, re
     assert not parse(client.get("/").text).all("script")
 
 
+def test_the_env_filter_takes_globs_as_the_command_line_does(client: TestClient) -> None:
+    header, _ = matrix(parse(client.get("/?env=prod-*&env=dev").text))
+    assert header == ["dev", "prod-eu", "prod-us"]
+    response = client.get("/?env=qa-*")
+    assert response.status_code == 400
+    assert "no environment matches 'qa-*' in env=" in parse(response.text).one("p", "error").text
+
+
 def test_only_differing_hides_apps_that_run_the_same_everywhere(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
@@ -204,6 +212,25 @@ def test_the_app_page_shows_one_app_everywhere_and_its_history_in_each(
     assert len(histories["staging"].all("tr")) == 2  # one composition since the start
 
 
+def test_the_app_page_shows_each_source_as_written_and_links_only_real_pages(
+    repo: Path, tmp_path: Path
+) -> None:
+    """An HTTP chart was shown as its repository's URL with the chart's name appended, a page
+    that does not exist."""
+    config = repo / ".promobot.yaml"
+    config.write_text(
+        config.read_text().replace("oci://ghcr.io/acme/charts", "https://charts.acme.io/helm/")
+    )
+    commit_all(repo, "the api chart from an HTTP Helm repository")
+    with TestClient(create_app(helm_service(repo, tmp_path / "data"))) as client:
+        page = parse(client.get("/apps/api").text)
+    items = {li.one("span", "c").text: li for li in page.one("ul", "sources").all("li")}
+    assert items["chart"].text == "chart from api from https://charts.acme.io/helm"
+    assert items["chart"].all("a") == []
+    assert items["image"].text == "image from ghcr.io/acme/api"
+    assert [a.attrs["href"] for a in items["image"].all("a")] == ["https://ghcr.io/acme/api"]
+
+
 def test_the_env_page_shows_what_changed_in_which_commit_or_pr_and_by_whom(
     client: TestClient, service: Service, repo: Path
 ) -> None:
@@ -231,6 +258,31 @@ def test_the_env_page_shows_what_changed_in_which_commit_or_pr_and_by_whom(
         "web image 3.0.2 → f2ee3769e1e1"
     )
     assert len(what) == 3
+
+
+def test_the_env_page_lists_the_open_promotions_into_it_with_their_gates(
+    client: TestClient, service: Service
+) -> None:
+    """The environment page showed its history but not the promotions waiting to go in."""
+    service.forge.update_pr(3, labels=("promotion", "promobot:hold"))
+    service.gatekeeper.evaluate(service.forge.get_pr(3), merge=False)
+    client.app.state.overview.invalidate()  # type: ignore[attr-defined]
+    overview = parse(client.get("/").text).one("table", "promotions").all("tr")[1:]
+    shown = {tr.all("td")[1].text.split()[0]: tr.text for tr in overview}
+    page = parse(client.get("/envs/prod-eu").text)
+    rows = page.one("table", "promotions").all("tr")[1:]
+    assert [tr.text for tr in rows] == [shown["prod-eu"]]  # as the overview shows it
+    badges = [e.text for e in rows[0].iter() if "badge" in e.classes]
+    assert badges == ["✗ #3 blocked"]
+    assert "✗ hold: on hold" in rows[0].text and "○ approvals: 0 of 2" in rows[0].text
+    staging = parse(client.get("/envs/staging").text).one("table", "promotions")
+    assert len(staging.all("tr")[1:]) == 2  # api and web
+    service.forge.close_pr(1)
+    service.forge.close_pr(2)
+    client.app.state.overview.invalidate()  # type: ignore[attr-defined]
+    page = parse(client.get("/envs/staging").text)
+    assert page.all("table", "promotions") == []
+    assert "No promotion into staging is open." in page.text
 
 
 def test_compare_shows_the_version_diff_table_between_two_environments(
