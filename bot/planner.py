@@ -155,10 +155,11 @@ def shared_problem(config: Config, app: str, component: str, env: str) -> str | 
     if not others:
         return None
     target = config.target(app, component, env)
+    names = ", ".join(others)
     return (
-        f"{app}.{component} in {env} lives in {target.describe}, which {', '.join(others)} "
-        f"{'shares' if len(others) == 1 else 'share'}: changing it changes "
-        f"{'it' if len(others) == 1 else 'them'} too; say --shared to promote it there as well"
+        f"{app}.{component} in {env} lives in {target.describe}, which {names} "
+        f"{'shares' if len(others) == 1 else 'share'}: changing it changes {names} too; say "
+        "--shared to change it in all of them"
     )
 
 
@@ -217,7 +218,7 @@ def _app_plan(
     upstream_id: str | None,
 ) -> AppPlan:
     rows = []
-    for component in config.apps[app].components:
+    for component in config.promoted(app):
         before = current.components.get(component)
         after = wanted.get(component, before)
         rows.append(
