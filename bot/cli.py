@@ -205,7 +205,7 @@ def validate(repo: Path) -> None:
     )
     click.echo("\n".join(f"  {line}" for line in terminal.environments(cfg).splitlines()))
     if not _survey(repo, path, text, cfg):
-        raise click.exceptions.Exit(2)
+        raise SystemExit(2)
 
 
 def _count(n: int, what: str) -> str:
@@ -624,6 +624,12 @@ def promote(
         shared=shared,
     )
     if not promotions:
+        held = planner.held_back(state.config, state.status, env=env, apps=apps)
+        if held:
+            click.echo("Nothing promoted; no branch was created:")
+            for note in held:
+                click.echo(f"  {note}")
+            return
         upstream = cfg.environments[env].upstream
         click.echo(
             f"Nothing to promote: {app} in {env} already runs what {upstream} runs"

@@ -38,8 +38,8 @@ META_VERSION = 1
 COMMANDS_HELP = """\
 | command | does |
 |---|---|
-| `/promote [app…] [--to env] [--only image,chart,…] [--version v]` | open or refresh the promotion PR(s) |
-| `/rollback app [--env env] [--to composition-id\\|version\\|previous] [--only image,…]` | open a PR back to an earlier composition (or only some components) |
+| `/promote [app…] [--to env] [--only image,chart,…] [--version v] [--shared]` | open or refresh the promotion PR(s); `--shared` also changes the environments that share a file it writes |
+| `/rollback app [--env env] [--to composition-id\\|version\\|previous] [--only image,…] [--shared]` | open a PR back to an earlier composition (or only some components) |
 | `/approve` | count an approval (GitLab Free and any forge without review approvals) |
 | `/merge` | merge now if every gate passes |
 | `/hold [reason]`, `/unhold` | block / unblock merging |

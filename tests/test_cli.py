@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -23,7 +24,12 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     repo = make_repo("helm-values")
     code, out = run("validate", "--repo", str(repo))
     assert code == 0
-    assert out.splitlines()[1:] == ["  dev → staging", "  ├─ prod-eu", "  └─ prod-us"]
+    assert out.splitlines()[1:] == [
+        "  dev → staging",
+        "  ├─ prod-eu",
+        "  └─ prod-us",
+        f"values read at {git(repo, 'rev-parse', 'HEAD')[:12]} (HEAD): every value read",
+    ]
     assert "ok — 4 environments, 2 apps, 0 groups" in out
     config = repo / ".promobot.yaml"
     config.write_text(
@@ -70,10 +76,12 @@ apps:
 def test_validate_draws_the_environments_as_the_tree_from_draws(make_repo: MakeRepo) -> None:
     """Eleven environments that fork twice were drawn as one chain (`dev → integration-gpu →
     integration-non-gpu → qa-gpu → …`), as if each fed the next."""
-    repo = make_repo(files={".promobot.yaml": ELEVEN})
+    envs = re.findall(r"^  ([a-z-]+):", ELEVEN, re.MULTILINE)
+    files = {f"envs/{env}/api.yaml": "image:\n  tag: 1.0.0\n" for env in envs}
+    repo = make_repo(files={".promobot.yaml": ELEVEN, **files})
     code, out = run("validate", "--repo", str(repo))
     assert code == 0, out
-    assert out.splitlines()[1:] == [
+    assert out.splitlines()[1:-1] == [
         "  dev",
         "  ├─ integration-gpu → qa-gpu",
         "  │  ├─ prod-gpu-eu",
@@ -195,6 +203,15 @@ def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_aske
     chart.write_text(chart.read_text().replace("version: 2.3.0", 'version: ">=2.3.0"'))
     commit_all(repo, "staging: a chart range")
     code, out = run("promote", "api", "--to", "prod-eu", "--repo", str(repo))
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "Nothing promoted; no branch was created:",
+            "  api.chart in prod-eu is 2.2.1, staging has >=2.3.0: a range is a policy, promoted "
+            "only when asked (--only chart)",
+        ],
+    )  # a range changes only when asked for by name
+    code, out = run("promote", "api", "--to", "prod-eu", "--only", "chart", "--repo", str(repo))
     assert code == 0, out
     lines = out.splitlines()
     assert lines[2] == "Promote api to prod-eu: chart 2.2.1 → >=2.3.0"
@@ -205,7 +222,8 @@ def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_aske
     ]
     assert table[1:3] == [
         "image      ghcr.io/acme/api               1.3.0        1.3.0        1.3.0    unchanged",
-        "chart      oci://ghcr.io/acme/charts/api  2.2.1        >=2.3.0      >=2.3.0  2.2.1 → >=2.3.0",
+        "chart      oci://ghcr.io/acme/charts/api  2.2.1        >=2.3.0      >=2.3.0  "
+        "⚠ the range of versions allowed changes: 2.2.1 → >=2.3.0",
     ]
     assert "Files\n  envs/prod-eu/api/Chart.yaml  dependencies[name=api].version\n" in out
     gates = out[out.index("Gates of prod-eu") :].splitlines()
@@ -215,7 +233,9 @@ def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_aske
     for markup in ("&gt;", "&lt;", "**", "| ", "<details>", "<!--", "promobot:meta", "/approve"):
         assert markup not in out, markup
     assert lines[-1].endswith("the PR's description (markdown): --body")
-    code, body = run("promote", "api", "--to", "prod-eu", "--body", "--repo", str(repo))
+    code, body = run(
+        "promote", "api", "--to", "prod-eu", "--only", "chart", "--body", "--repo", str(repo)
+    )
     assert code == 0 and "&gt;=2.3.0" in body and "<!-- promobot:meta " in body
 
 

@@ -196,7 +196,9 @@ def test_fleets_shared_chart_is_one_value_changed_only_with_shared(tmp_path: Pat
         "0.0.2",
     )
     assert published == []
-    with pytest.raises(PlanError, match=r"which test, prod share: changing it changes them too"):
+    with pytest.raises(
+        PlanError, match=r"which test, prod share: changing it changes test, prod too; say --shared"
+    ):
         planner.plan_set(state.config, state.status, "guestbook", "chart", "0.0.2", "dev")
     both = planner.plan_set(
         state.config, state.status, "guestbook", "chart", "0.0.2", "dev", shared=True
