@@ -238,3 +238,50 @@ def test_flux_base_values_are_shared_by_both_environments(tmp_path: Path) -> Non
         state.config, state.status, "image:public.ecr.aws/docker/library/redis", "8.7.0"
     )
     assert newer == []  # "staging's" redis is production's too
+
+
+# --- the overview and the compare page ----------------------------------------------------------
+
+
+def test_the_overview_shows_kept_shared_and_unreadable_values_for_what_they_are(
+    tmp_path: Path,
+) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.service import Service
+    from bot.settings import Settings
+    from bot.web.app import create_app
+    from tests.web.sites import matrix, parse
+
+    broken = FLUX.replace("field: spec.chart.spec.version}", "field: spec.chart.spec.versoin}")
+    repo = layouts.make("flux-kustomize-helm", tmp_path, {".promobot.yaml": broken})
+    service = Service(
+        Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data", workers=0)
+    )
+    with TestClient(create_app(service)) as client:
+        _, cells = matrix(parse(client.get("/").text))
+    production = cells["podinfo"]["production"].text
+    assert "shared with staging" in production  # redis: one value in the base
+    assert '["podinfo.production"]' in production  # hosts: kept apart, shown
+    assert (
+        "composition unknown" in production and "no value at spec.chart.spec.versoin" in production
+    )
+    assert not cells["podinfo"]["production"].differs  # nothing promobot could propose
+
+
+def test_compare_shows_a_kept_folder_as_the_diff_of_its_files(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.service import Service
+    from bot.settings import Settings
+    from bot.web.app import create_app
+
+    repo = layouts.make("fleet-multi-cluster", tmp_path, {".promobot.yaml": FLEET})
+    service = Service(
+        Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data", workers=0)
+    )
+    with TestClient(create_app(service)) as client:
+        page = client.get("/compare?from=test&to=prod").text
+    assert "(kept apart)" in page and "on purpose: never promoted" in page
+    assert "+++ multi-cluster/kustomize/overlays/prod/frontend-service.yaml" in page
+    assert "--- /dev/null" in page

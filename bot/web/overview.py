@@ -201,7 +201,9 @@ class Cell:
 
     @property
     def differs(self) -> bool:
-        return any(v.upstream is not None for v in self.versions)
+        """Whether upstream runs something else that promotions move (a value kept apart on
+        purpose differs without making the cell differ)."""
+        return any(v.upstream is not None and not v.kept for v in self.versions)
 
     @property
     def drift(self) -> tuple[tuple[str, str, str], ...]:
