@@ -8,12 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from bot import planner, survey
 from bot.engine import State, read_state
 from bot.errors import PlanError
 from bot.forges.local import LocalForge
+from bot.service import Service
+from bot.settings import Settings
+from bot.web.app import create_app
 from tests import layouts
+from tests.web.sites import matrix, parse
 
 KUSTOMIZE = """\
 version: 1
@@ -246,13 +251,6 @@ def test_flux_base_values_are_shared_by_both_environments(tmp_path: Path) -> Non
 def test_the_overview_shows_kept_shared_and_unreadable_values_for_what_they_are(
     tmp_path: Path,
 ) -> None:
-    from starlette.testclient import TestClient
-
-    from bot.service import Service
-    from bot.settings import Settings
-    from bot.web.app import create_app
-    from tests.web.sites import matrix, parse
-
     broken = FLUX.replace("field: spec.chart.spec.version}", "field: spec.chart.spec.versoin}")
     repo = layouts.make("flux-kustomize-helm", tmp_path, {".promobot.yaml": broken})
     service = Service(
@@ -270,12 +268,6 @@ def test_the_overview_shows_kept_shared_and_unreadable_values_for_what_they_are(
 
 
 def test_compare_shows_a_kept_folder_as_the_diff_of_its_files(tmp_path: Path) -> None:
-    from starlette.testclient import TestClient
-
-    from bot.service import Service
-    from bot.settings import Settings
-    from bot.web.app import create_app
-
     repo = layouts.make("fleet-multi-cluster", tmp_path, {".promobot.yaml": FLEET})
     service = Service(
         Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data", workers=0)
