@@ -134,7 +134,9 @@ class Service:
         )
         self.engine.preview = self.gatekeeper.preview
         self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
-        self.engine.window = self.queue.window
+        self.engine.window = lambda key, seconds: self.queue.window(
+            key, seconds, self.clock().timestamp()
+        )
         self.engine.holds = self.holds
         self.engine.refused = self.refused
         self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)
