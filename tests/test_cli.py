@@ -359,6 +359,29 @@ def test_promote_then_rollback_keep_both_branches(make_repo: MakeRepo) -> None:
     assert git(repo, "rev-list", "--count", "main..promobot/staging/checkout") == "1"
 
 
+def test_promote_never_replaces_a_branch_with_a_persons_commit(make_repo: MakeRepo) -> None:
+    repo = make_repo("kustomize")
+    staging = repo / "envs/staging/kustomization.yaml"
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0, out
+    git(repo, "checkout", "-q", "promobot/staging/checkout")
+    staging.write_text(staging.read_text() + "# reviewed by hand\n")
+    person = commit_all(repo, "staging: a note")  # Ada Lovelace's commit on promobot's
+    git(repo, "checkout", "-q", "main")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 1
+    assert out.strip().splitlines() == [
+        f"error: branch promobot/staging/checkout exists and its head {person[:12]} (by Ada "
+        "Lovelace <ada@example.com>) is not a commit promobot made for it, so promobot leaves "
+        "it as it is and wrote nothing; delete the branch (merging what it holds first, if it "
+        "is wanted) to let promobot write it (git branch -D promobot/staging/checkout)"
+    ]
+    assert git(repo, "rev-parse", "promobot/staging/checkout") == person
+    git(repo, "branch", "-D", "promobot/staging/checkout")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0 and "Created branch promobot/staging/checkout " in out, out
+
+
 def test_status_live_adds_what_each_watched_cluster_reports(make_repo: MakeRepo) -> None:
     repo = make_repo(files={
         ".promobot.yaml": (
