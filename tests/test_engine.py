@@ -295,3 +295,22 @@ def commit_all_on(repo: Path) -> str:
     """A second commit on main: another parent to sign for."""
     (repo / "NOTES.md").write_text("notes\n")
     return commit_all(repo, "notes")
+
+
+def test_a_rollback_pr_opened_before_rollbacks_had_branches_of_their_own_stays_promobots(
+    make_repo: MakeRepo,
+) -> None:
+    """Its record has no `own_branch`: it names promobot/<env>/<name>, where it was opened."""
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    engine = local_engine(forge)
+    state = engine.state()
+    (forward,) = [p for p in engine.due(state) if p.branch == "promobot/staging/web"]
+    old = forward.model_copy(update={"reason": "rollback", "upstream": None})
+    new = old.model_copy(update={"own_branch": True})
+    assert new.branch == f"promobot/staging/_rollback/web-{new.apps[0].after}"
+    assert engine.ensure(state, old).outcome == "opened"
+    pr = forge.find_pr("promobot/staging/web")
+    assert pr is not None and "own_branch" not in pr.body
+    meta = local_engine(forge).promotion_of(pr)
+    assert meta is not None and meta.reason == "rollback" and meta.branch == pr.branch
