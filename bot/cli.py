@@ -15,13 +15,13 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from bot import composition, config, names, versions
 from bot.composition import Composition, Snapshot, Status
-from bot.errors import ConfigError, Problem, PromobotError
+from bot.errors import ConfigError, Problem, PromobotError, Taken
 from bot.forges.local import LocalForge
 from bot.versioncache import VersionCache
 
@@ -560,7 +560,17 @@ def _emit(
     finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
     notes = finder(state.config, promotion)
     finder.close()
-    opened = engine.prepare(forge, state, promotion, signer, older, gates, changelogs=notes)
+    # the commits that PRs of `promobot serve` on this checkout say promobot made there
+    records = engine.Engine(forge, signer)
+    states: tuple[Literal["open", "closed"], ...] = ("open", "closed")
+    prs = (forge.find_pr(promotion.branch, state=s) for s in states if forge.store.exists())
+    vouched = [m.commit for pr in prs if pr and (m := records.promotion_of(pr)) is not None]
+    try:
+        opened = engine.prepare(
+            forge, state, promotion, signer, older, gates, changelogs=notes, vouched=vouched
+        )
+    except Taken as exc:
+        raise PromobotError(f"{exc} (git branch -D {promotion.branch})") from None
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",

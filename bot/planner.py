@@ -28,6 +28,10 @@ Change = Literal["up", "down", "changed", "same"]
 # The name of an environment's batch (`batch:`): promobot/ENV/_batch. Names in .promobot.yaml
 # start with a letter or digit, so no app or group can be called this.
 BATCH = "_batch"
+# Rollbacks have branches of their own, promobot/ENV/_rollback/APP-ID (ID: the composition it
+# restores), beside the app's forward one: `_rollback` too is no app's or group's name, and git
+# could not hold promobot/ENV/APP and a branch under it at once (a ref is a file, not a folder).
+ROLLBACK = "_rollback"
 Reason = Literal["upstream", "artifact", "manual", "set", "rollback"]
 
 
@@ -85,6 +89,9 @@ class Promotion(_Plan):
     # other environments whose values change too: their component lives where this one's
     # does (a base, a file without {env}); only ever when a person said so (--shared)
     shared: tuple[str, ...] = ()
+    # a rollback on its own branch (`ROLLBACK`); False in the records of rollbacks proposed
+    # before rollbacks had one, which stay on promobot/ENV/NAME
+    own_branch: bool = False
 
     @field_validator("requested_by", mode="before")
     @classmethod
@@ -98,6 +105,9 @@ class Promotion(_Plan):
 
     @property
     def branch(self) -> str:
+        if self.own_branch:
+            plan = self.apps[0]
+            return f"promobot/{self.env}/{ROLLBACK}/{plan.app}-{plan.after}"
         return f"promobot/{self.env}/{self.name}"
 
     @property
@@ -645,6 +655,7 @@ def plan_rollback(
         edits=edits,
         base=status.ref,
         shared=others,
+        own_branch=True,
     )
 
 

@@ -433,5 +433,7 @@ class Runner:
             "unchanged": f"{number} already proposes this.",
             "human-closed": f"{number} was closed by a person; reopen it to go on.",
             "human-pushed": f"{number} has commits from a person; promobot leaves it alone.",
+            "not-ours": f"{number} is not promobot's; promobot leaves it alone.",
+            "taken": f"nothing written: {action.detail}.",
             "closed": f"closed {number}.",
         }[action.outcome]

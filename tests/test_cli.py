@@ -318,10 +318,13 @@ def test_rollback_restores_the_previous_composition_on_a_branch(make_repo: MakeR
     code, out = run("rollback", "checkout", "--env", "qa", "--repo", str(repo))
     assert code == 0, out
     assert "Roll back checkout in qa: image 1.9.0 → 1.8.0, settings updated" in out
-    assert git(repo, "show", "promobot/qa/checkout:envs/qa/settings.yml") == git(
+    restored = out.split("Restoring ", 1)[1].split()[0]
+    branch = f"promobot/qa/_rollback/checkout-{restored}"  # a branch of its own
+    assert f"Created branch {branch} " in out
+    assert git(repo, "show", f"{branch}:envs/qa/settings.yml") == git(
         repo, "show", "main~1:envs/qa/settings.yml"
     )
-    assert "newTag: 1.8.0" in git(repo, "show", "promobot/qa/checkout:envs/qa/kustomization.yaml")
+    assert "newTag: 1.8.0" in git(repo, "show", f"{branch}:envs/qa/kustomization.yaml")
     code, out = run(
         "rollback", "checkout", "--env", "qa", "--only", "image", "--write", "--repo", str(repo)
     )
@@ -330,6 +333,53 @@ def test_rollback_restores_the_previous_composition_on_a_branch(make_repo: MakeR
         "rollback", "checkout", "--env", "qa", "--to", "0123456789ab", "--repo", str(repo)
     )
     assert code == 1 and "is not a composition id or version checkout ran in qa" in out
+
+
+def test_promote_then_rollback_keep_both_branches(make_repo: MakeRepo) -> None:
+    """The issue: a rollback wrote the promotion's branch, and the promotion was lost."""
+    repo = make_repo("kustomize")
+    staging = repo / "envs/staging/kustomization.yaml"
+    staging.write_text(staging.read_text().replace("newTag: 1.7.3", "newTag: 1.8.0"))
+    commit_all(repo, "staging: checkout 1.8.0", "2026-02-01T12:00:00Z")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0 and "Created branch promobot/staging/checkout " in out, out
+    promoted = git(repo, "rev-parse", "promobot/staging/checkout")
+    code, out = run("rollback", "checkout", "--env", "staging", "--repo", str(repo))
+    assert code == 0, out
+    back = out.split("Created branch ", 1)[1].split()[0]
+    assert back.startswith("promobot/staging/_rollback/checkout-")
+    assert git(repo, "rev-parse", "promobot/staging/checkout") == promoted  # still there
+    assert "ref=v2.4.0" in git(repo, "show", f"{promoted}:envs/staging/kustomization.yaml")
+    assert "newTag: 1.7.3" in git(repo, "show", f"{back}:envs/staging/kustomization.yaml")
+    # each run again replaces only its own branch, whose head is promobot's commit
+    code, out = run("rollback", "checkout", "--env", "staging", "--repo", str(repo))
+    assert code == 0 and f"Created branch {back} " in out, out
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0, out
+    assert git(repo, "rev-list", "--count", "main..promobot/staging/checkout") == "1"
+
+
+def test_promote_never_replaces_a_branch_with_a_persons_commit(make_repo: MakeRepo) -> None:
+    repo = make_repo("kustomize")
+    staging = repo / "envs/staging/kustomization.yaml"
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0, out
+    git(repo, "checkout", "-q", "promobot/staging/checkout")
+    staging.write_text(staging.read_text() + "# reviewed by hand\n")
+    person = commit_all(repo, "staging: a note")  # Ada Lovelace's commit on promobot's
+    git(repo, "checkout", "-q", "main")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 1
+    assert out.strip().splitlines() == [
+        f"error: branch promobot/staging/checkout exists and its head {person[:12]} (by Ada "
+        "Lovelace <ada@example.com>) is not a commit promobot made for it, so promobot leaves "
+        "it as it is and wrote nothing; delete the branch (merging what it holds first, if it "
+        "is wanted) to let promobot write it (git branch -D promobot/staging/checkout)"
+    ]
+    assert git(repo, "rev-parse", "promobot/staging/checkout") == person
+    git(repo, "branch", "-D", "promobot/staging/checkout")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0 and "Created branch promobot/staging/checkout " in out, out
 
 
 def test_status_live_adds_what_each_watched_cluster_reports(make_repo: MakeRepo) -> None:
