@@ -147,9 +147,12 @@ def _change(before: str | None, after: str, strategy: versions.Strategy | None) 
     return "up" if cmp > 0 else "down" if cmp < 0 else "changed"
 
 
-def _cell(current: Composition, app: str, env: str) -> str | None:
-    """Why the app's composition in `env` cannot take part in a plan, or None."""
-    if current.readable:
+def _cell(
+    current: Composition, app: str, env: str, only: Iterable[str] | None = None
+) -> str | None:
+    """Why the app's composition in `env` cannot take part in a plan, or None. A person who
+    names only components that were read (`--only image`) may promote those."""
+    if current.readable or (only is not None and not current.unreadable & set(only)):
         return None
     return f"{app} in {env} cannot be read: {current.why()}"
 
@@ -247,7 +250,8 @@ def _app_plan(
     return AppPlan(
         app=app,
         before=current.id,
-        after=composition_id(after_components),
+        # a component not read stays unknown after the merge too: no id stands for it
+        after="?" if current.unreadable else composition_id(after_components),
         upstream=upstream_id,
         rows=tuple(rows),
     )
@@ -386,7 +390,10 @@ def plan(
                 source = status.get(app, upstream)
                 if current is None or source is None:
                     continue
-                unread = _cell(current, app, target_env) or _cell(source, app, upstream)
+                named = only_set if explicit else None
+                unread = _cell(current, app, target_env, named) or _cell(
+                    source, app, upstream, named
+                )
                 if unread is not None:
                     if explicit:
                         raise PlanError(f"cannot promote {app} to {target_env}: {unread}")
@@ -575,7 +582,7 @@ def plan_set(
     current = status.get(app, env) or Composition({})
     if component in current.linked:
         raise PlanError(_linked(current, app, component, env))
-    unread = _cell(current, app, env)
+    unread = _cell(current, app, env, [component])
     if unread is not None:
         raise PlanError(f"cannot set {app}.{component} in {env}: {unread}")
     others = _shared_edits(config, app, env, [component], shared)
@@ -625,7 +632,7 @@ def plan_rollback(
     """Restore an earlier composition of one app in one environment (or only some components)."""
     only_set = None if only is None else set(only)
     current = status.get(app, env) or Composition({})
-    unread = _cell(current, app, env)
+    unread = _cell(current, app, env, only_set)
     if unread is not None:
         raise PlanError(f"cannot roll back {app} in {env}: {unread}")
     wanted = {
