@@ -421,12 +421,12 @@ class Queue:
     def _execute(self, payload: str, attempt: int, task: Any = None) -> None:
         job = json.loads(payload)
         repo = str(job.get("repo") or self.repo)
+        priority = int(getattr(task, "priority", None) or 0)
         try:
             if job.get("kind") in UNLOCKED:
                 self._run(job)
                 return
             if self.shared:
-                priority = int(getattr(task, "priority", None) or 0)
                 token = self._try_lock(repo, payload, attempt, priority)
                 if token is None:
                     return  # parked: the lock's holder puts it back
@@ -451,7 +451,7 @@ class Queue:
                     "error": str(exc),
                 },
             )
-            self._task.schedule(args=(payload, attempt + 1), delay=delay)
+            self._task.schedule(args=(payload, attempt + 1), delay=delay, priority=priority)
 
     # --- locks ----------------------------------------------------------------------------------
 

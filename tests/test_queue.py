@@ -200,3 +200,15 @@ def test_a_job_that_outlives_its_lock_never_frees_the_next_holders(tmp_path: Pat
     finally:
         queue.stop()
     assert spans["third"][0] >= spans["next"][1], spans  # it waited for the lock's holder
+
+
+def test_a_command_tried_again_after_an_outage_keeps_its_priority(shared: Settings) -> None:
+    def run(job: dict[str, Any]) -> None:
+        raise Unavailable("the forge answered 502")
+
+    queue = Queue(shared, None, run)
+    queue.scope("acme/env").submit({"kind": "event", "n": 1}, priority=PRIORITY["command"])
+    queue.run_pending()  # failed, put back for later
+    queue.run_pending()  # (huey files it among the scheduled ones)
+    (task,) = queue.huey.scheduled()
+    assert (task.args[1], task.priority) == (1, PRIORITY["command"])  # not behind the syncs
