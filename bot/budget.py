@@ -1,27 +1,21 @@
-"""The forge's rate limit as a budget: known from its answers, spent by priority, writes paced.
+"""The forge's rate limit as a budget: known from its answers, spent by priority.
 
 Every answer from GitHub (`x-ratelimit-*`) and GitLab (`ratelimit-*`) says how many calls are
 left until when; `Budget` keeps the last word per forge. Before a job runs, `Budget.wait`
 says whether its kind may spend now: commands and deliveries always may, the rest keep a
 reserve back — what can merge keeps 5 % of the limit for commands, new promotions 10 %, the
 reconcile 25 % — so a tight hour is spent on what people asked for, and the job is put back
-until the window resets. GitHub's secondary limits count content-creating requests (about 80 a
-minute); `Pacer` spaces writes so promobot stays under them rather than being told to stop.
+until the window resets. Writes are paced on top of this, in `bot.pacing`.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 RESERVE = {"delivery": 0.0, "command": 0.0, "gates": 0.05, "sync": 0.10, "reconcile": 0.25}
-WRITES_PER_MINUTE = 60  # under GitHub's ~80 content-creating requests a minute
-WRITES_PER_HOUR = 450  # under its ~500 an hour
 
 
 @dataclass
@@ -56,7 +50,8 @@ class Budget:
 # By the rate limit they count: the forge kind ("github", "gitlab") for the one token of a
 # deployment, "github:installation:<id>" for each GitHub App installation of a fleet.
 BUDGETS: dict[str, Budget] = {}
-_spender: ContextVar[str | None] = ContextVar("promobot_budget", default=None)
+# the budget the forge calls made now spend, and the kind of job that makes them
+_spender: ContextVar[tuple[str, str | None] | None] = ContextVar("promobot_budget", default=None)
 
 
 def of(key: str) -> Budget:
@@ -64,11 +59,12 @@ def of(key: str) -> Budget:
 
 
 @contextmanager
-def spending(key: str) -> Iterator[None]:
-    """Forge calls made inside (in this thread or task) spend budget `key`: a job or a page
-    of one repo spends its installation's. The client libraries report each answer to
-    `bot.forges.observe` in the thread that made the call, which reads the key back here."""
-    token = _spender.set(key)
+def spending(key: str, kind: str | None = None) -> Iterator[None]:
+    """Forge calls made inside (in this thread or task) spend budget `key`, for a job of
+    `kind` (`RESERVE`'s kinds): a job or a page of one repo spends its installation's. The
+    client libraries report each answer to `bot.forges.observe` in the thread that made the
+    call, which reads the key back here; the pacer of writes reads the kind."""
+    token = _spender.set((key, kind))
     try:
         yield
     finally:
@@ -77,44 +73,12 @@ def spending(key: str) -> Iterator[None]:
 
 def spender(forge: str) -> str:
     """The budget a call to `forge` spends now: the one `spending` named, else the forge's."""
-    key = _spender.get()
-    return key if key is not None and key.startswith(forge) else forge
+    found = _spender.get()
+    return found[0] if found is not None and found[0].startswith(forge) else forge
 
 
-class Pacer:
-    """Spaces requests so that at most `per_minute` fall in any minute and `per_hour` in any
-    hour; `take` sleeps as long as it must (thread-safe)."""
-
-    def __init__(
-        self,
-        per_minute: int = WRITES_PER_MINUTE,
-        per_hour: int = WRITES_PER_HOUR,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.limits = ((60.0, per_minute), (3600.0, per_hour))
-        self.clock, self.sleep = clock, sleep
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Wait for room for one more request; the seconds waited."""
-        waited = 0.0
-        with self._lock:
-            while True:
-                now = self.clock()
-                while self._times and now - self._times[0] >= 3600.0:
-                    self._times.popleft()
-                delay = max(
-                    (self._times[-count] + window - now for window, count in self.limits
-                     if len(self._within(now, window)) >= count),
-                    default=0.0,
-                )  # fmt: skip
-                if delay <= 0:
-                    self._times.append(now)
-                    return waited
-                self.sleep(delay)
-                waited += delay
-
-    def _within(self, now: float, window: float) -> list[float]:
-        return [t for t in self._times if now - t < window]
+def spends() -> str | None:
+    """The kind of job whose forge calls are made now; None outside a job (what a person ran
+    from the command line, or a page)."""
+    found = _spender.get()
+    return found[1] if found is not None else None

@@ -1,10 +1,10 @@
-"""The rate limit as a budget (pure) and the pacing of writes, with the clock passed in."""
+"""The rate limit as a budget (pure), with the clock passed in."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.budget import Budget, Pacer
+from bot.budget import Budget
 
 NOW = 1_800_000_000.0
 
@@ -43,20 +43,3 @@ def test_a_tight_window_is_spent_on_what_people_asked_for(
 
 def test_an_unknown_budget_lets_everything_go() -> None:
     assert Budget().wait("reconcile", NOW) == 0
-
-
-def test_writes_are_spaced_under_the_per_minute_and_per_hour_limits() -> None:
-    now, slept = [0.0], []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    pacer = Pacer(per_minute=3, per_hour=5, clock=lambda: now[0], sleep=sleep)
-    for _ in range(3):
-        assert pacer.take() == 0
-        now[0] += 1
-    assert pacer.take() == 57  # the first of the three leaves the minute at t=60
-    assert pacer.take() == 1  # and the second at t=61: now five in the hour
-    assert pacer.take() == 3600 - 61  # the hour's limit: the first leaves it at t=3600
-    assert len(slept) == 3
