@@ -5,15 +5,19 @@ left until when; `Budget` keeps the last word per forge. Before a job runs, `Bud
 says whether its kind may spend now: commands and deliveries always may, the rest keep a
 reserve back — what can merge keeps 5 % of the limit for commands, new promotions 10 %, the
 reconcile 25 % — so a tight hour is spent on what people asked for, and the job is put back
-until the window resets. Writes are paced on top of this, in `bot.pacing`.
+until the window resets. The count is the installation's (or the token's), whichever process
+read it: the service keeps the freshest word in the queue's store (`to_text`, `adopt`), so a
+process that was idle starts from what another one heard last. Writes are paced on top of
+this, in `bot.pacing`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 RESERVE = {"delivery": 0.0, "command": 0.0, "gates": 0.05, "sync": 0.10, "reconcile": 0.25}
 
@@ -25,8 +29,9 @@ class Budget:
     limit: int | None = None
     remaining: int | None = None
     reset: float | None = None  # epoch seconds when the window starts again
+    observed: float = 0.0  # epoch seconds of the answer this was read from; 0: none yet
 
-    def update(self, headers: Mapping[str, str]) -> None:
+    def update(self, headers: Mapping[str, str], now: float) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
         for prefix in ("x-ratelimit-", "ratelimit-"):
             limit, remaining = lowered.get(prefix + "limit"), lowered.get(prefix + "remaining")
@@ -34,6 +39,7 @@ class Budget:
                 self.limit, self.remaining = int(limit), int(remaining)
                 reset = lowered.get(prefix + "reset", "")
                 self.reset = float(reset) if reset.isdigit() else self.reset
+                self.observed = now
                 return
 
     def wait(self, kind: str, now: float) -> float:
@@ -45,6 +51,29 @@ class Budget:
         if self.remaining > self.limit * RESERVE.get(kind, 0.10):
             return 0.0
         return max((self.reset or now + 60) - now, 1.0)
+
+    def adopt(self, other: Budget) -> None:
+        """Take `other`'s word if it was heard later than this one's."""
+        if other.observed > self.observed:
+            self.limit, self.remaining = other.limit, other.remaining
+            self.reset, self.observed = other.reset, other.observed
+
+    def to_text(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_text(cls, text: str) -> Budget:
+        """A budget as `to_text` wrote it; anything else (a store's garbage) is no news."""
+        try:
+            data = json.loads(text)
+            return cls(
+                limit=int(data["limit"]) if data["limit"] is not None else None,
+                remaining=int(data["remaining"]) if data["remaining"] is not None else None,
+                reset=float(data["reset"]) if data["reset"] is not None else None,
+                observed=float(data["observed"]),
+            )
+        except (ValueError, TypeError, KeyError):
+            return cls()
 
 
 # By the rate limit they count: the forge kind ("github", "gitlab") for the one token of a

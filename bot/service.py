@@ -88,6 +88,7 @@ def build_forge(settings: Settings, pacer: Pacer | None = None) -> Forge:
 
 
 REFUSED_KEPT = 20  # sets of versions remembered per environment as failed there
+BUDGET = "promobot:budget:"  # + a budget key: the freshest word on it, in the queue's store
 SPENDS = {
     "event": "gates",
     "evaluate": "gates",
@@ -258,6 +259,8 @@ class Service:
         kind = job.get("kind", "?")
         started = time.perf_counter()
         outcome = "ok"
+        counted = kind != "notify" and not isinstance(self.forge, LocalForge)  # no rate limit
+        heard = self._adopt_budget() if counted else None
         try:
             with (
                 # the forge calls spend this repo's budget, and its writes pace as `kind`'s
@@ -284,6 +287,8 @@ class Service:
             log.warning("job failed", extra={"job": job.get("id"), "kind": kind, "error": str(exc)})
             raise
         finally:
+            if heard is not None:
+                self._share_budget(heard)
             metrics.JOB_SECONDS.labels(kind, outcome).observe(time.perf_counter() - started)
             metrics.QUEUE_DEPTH.set(self.queue.depth())
             if kind != "delivery" and self.engine.latest is not None:
@@ -341,6 +346,25 @@ class Service:
             if wait > 0:
                 metrics.WRITES_PACED.labels(spends, "put back").inc()
                 raise Paced(f"no room for writes under GitHub's limits for {wait:.0f}s", wait)
+
+    def _adopt_budget(self) -> float:
+        """The rate limit as the last word any process heard says it; when this one heard it."""
+        left = budget.of(self.budget_key)
+        shared = self.queue.queue.get(BUDGET + self.budget_key)
+        if shared is not None:
+            left.adopt(budget.Budget.from_text(shared))
+        return left.observed
+
+    def _share_budget(self, heard: float) -> None:
+        """Keep what this job heard of the rate limit since `heard` in the store, for every
+        process: the next job of any of them starts from it."""
+        left = budget.of(self.budget_key)
+        if left.observed <= heard:
+            return
+        try:
+            self.queue.queue.put(BUDGET + self.budget_key, left.to_text())
+        except Exception as exc:  # the store is down: the job's own outcome says more
+            log.warning("rate limit not shared", extra={"error": str(exc)})
 
     def coalesced_sync(self, ticket: int) -> list[Action]:
         """Serve every sync request made so far — unless a sync that began after request

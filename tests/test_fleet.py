@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from bot import intake
+from bot import budget, intake
 from bot.errors import RateLimited
 from bot.fleet import Fleet
 from bot.settings import Settings
@@ -305,3 +305,19 @@ def test_the_repos_of_one_installation_share_one_pace_of_writes_across_processes
     assert ("queued", "comment") in outcomes
     worker.queue.run_pending()
     assert world.repos["acme/one"].pulls[1].merged
+
+
+def test_what_one_process_heard_of_the_rate_limit_holds_back_the_others(
+    server: Server, tmp_path: Path, store: dict[str, Any]
+) -> None:
+    world = server.world
+    serve = app_fleet(server, tmp_path, **store)
+    worker = app_fleet(server, tmp_path, **store)
+    one, two = serve.context("acme/one"), worker.context("acme/two")
+    assert one is not None and two is not None
+    world.rate_remaining = 600  # under a quarter of 5,000: no reconcile, new PRs may go
+    one.run({"id": "one", "kind": "sync"})
+    budget.BUDGETS.clear()  # the other process never heard it
+    with pytest.raises(RateLimited, match="reserve"):
+        two.run({"id": "two", "kind": "reconcile"})
+    assert budget.of("github:installation:7").remaining == world.rate_remaining  # A's last word
