@@ -48,7 +48,8 @@ class Pacer:
     """The writes of one installation (or token), `key`, in `window`: `take` before each.
 
     `minute` and `hour` are the windows' lengths: a benchmark shortens them to run an hour in
-    minutes; `clock` and `sleep` are passed in for tests."""
+    minutes (how long a write may wait in place shrinks with them); `clock` and `sleep` are
+    passed in for tests."""
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class Pacer:
         self.window, self.key = window, key
         self.counts = ((minute, per_minute), (hour, per_hour))
         self.clock, self.sleep = clock, sleep
+        self.nap, self.patience = NAP * minute / 60, PATIENCE * minute / 60
 
     def limits(self, kind: str | None) -> Limits:
         share = SHARE.get(kind, 1.0) if kind is not None else 1.0
@@ -79,7 +81,7 @@ class Pacer:
         seconds waited for it. `Paced` when the wait would be longer than the job may wait."""
         kind = budget.spends()
         limits = self.limits(kind)
-        patience = PATIENCE if SHARE.get(kind or "", 1.0) == 1.0 else NAP
+        patience = self.patience if SHARE.get(kind or "", 1.0) == 1.0 else self.nap
         waited = 0.0
         while True:
             wait = self.window.admit(self.key, self.clock(), limits, take=True)
