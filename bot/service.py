@@ -298,6 +298,8 @@ class Service:
 
     def _run(self, job: dict[str, Any]) -> list[Action]:
         kind = job.get("kind", "?")
+        if kind == "sync" and self._coalesced(int(job.get("ticket", 0))):
+            return []  # a sync that began after this one was asked for has served it
         self._within_budget(job)
         if kind == "reconcile":
             self.submit_sync(self.poll(), review=True)
@@ -366,11 +368,16 @@ class Service:
         except Exception as exc:  # the store is down: the job's own outcome says more
             log.warning("rate limit not shared", extra={"error": str(exc)})
 
+    def _coalesced(self, ticket: int) -> bool:
+        if ticket and self.queue.served("sync", ticket):
+            log.info("sync coalesced", extra={"ticket": ticket})
+            return True
+        return False
+
     def coalesced_sync(self, ticket: int) -> list[Action]:
         """Serve every sync request made so far — unless a sync that began after request
         `ticket` was made has already served it."""
-        if ticket and self.queue.served("sync", ticket):
-            log.info("sync coalesced", extra={"ticket": ticket})
+        if self._coalesced(ticket):
             return []
         upto, items = self.queue.serve("sync")
         try:
