@@ -100,6 +100,18 @@ def spending(key: str, kind: str | None = None) -> Iterator[None]:
         _spender.reset(token)
 
 
+@contextmanager
+def acting_as(kind: str) -> Iterator[None]:
+    """Forge calls made inside spend the budget `spending` named, as a job of `kind` would:
+    a command found by a reconcile's sync is still what a person asked for."""
+    found = _spender.get()
+    token = _spender.set((found[0] if found is not None else "", kind))
+    try:
+        yield
+    finally:
+        _spender.reset(token)
+
+
 def spender(forge: str) -> str:
     """The budget a call to `forge` spends now: the one `spending` named, else the forge's."""
     found = _spender.get()

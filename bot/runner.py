@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import audit, commands, composition, planner, render
+from bot import audit, budget, commands, composition, planner, render
 from bot.commands import Who
 from bot.engine import Action, Engine, State, history
 from bot.errors import PromobotError
@@ -115,18 +115,21 @@ class Runner:
         if not self.claim(f"comment:{self.engine.signer.scope}:{comment.id}"):
             log.info("command already handled", extra={"comment": comment.id, "number": number})
             return []
-        self.forge.react(number, comment.id, "eyes")
-        replies = list(parsed.replies)
-        if parsed.commands:
-            promotion = self.engine.promotion_of(pr) if pr is not None else None
-            context = Context(self.who(comment.user), pr, promotion)
-            for command in parsed.commands:
-                # what the command does (a merge, a PR opened) is recorded as its author's
-                with audit.context(actor=comment.user, comment=str(comment.id)):
-                    replies.append(self.run(command, context))
-        ack = self.engine.signer.mark("ack", comment=comment.id)
-        for text in replies:
-            self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
+        # claimed: it runs now or never, so its writes take the room kept for commands even
+        # when a reconcile's sync found it (a sync's writes would be put back for later)
+        with budget.acting_as("command"):
+            self.forge.react(number, comment.id, "eyes")
+            replies = list(parsed.replies)
+            if parsed.commands:
+                promotion = self.engine.promotion_of(pr) if pr is not None else None
+                context = Context(self.who(comment.user), pr, promotion)
+                for command in parsed.commands:
+                    # what the command does (a merge, a PR opened) is recorded as its author's
+                    with audit.context(actor=comment.user, comment=str(comment.id)):
+                        replies.append(self.run(command, context))
+            ack = self.engine.signer.mark("ack", comment=comment.id)
+            for text in replies:
+                self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
         return replies
 
     def who(self, login: str) -> Who:
