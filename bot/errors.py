@@ -11,6 +11,7 @@
     └── ForgeError         the forge (or the local git repository) refused or failed
         ├── Unavailable    5xx, timeouts, connection errors: worth retrying with backoff
         ├── RateLimited    403/429 with a rate limit: worth retrying after `retry_after`
+        │   └── Paced      promobot's own pacing of writes: the job goes back on the queue
         ├── NotFound       404: no such repo, ref, PR or user (or no access to it)
         ├── Conflict       409/422: the ref moved, the PR exists, the branch is gone
         │   └── Moved      the default branch is no longer where a direct commit began
@@ -93,6 +94,12 @@ class RateLimited(ForgeError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Paced(RateLimited):
+    """A write would wait too long for room under GitHub's secondary limits (`bot.pacing`):
+    its job goes back on the queue for `retry_after` seconds, not counted as a failed attempt,
+    and is not retried in place."""
 
 
 class NotFound(ForgeError):

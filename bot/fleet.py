@@ -3,8 +3,8 @@
 Each repo served gets its own context — a `Service`: forge, engine, config, gatekeeper,
 runner, caches, its view of the queue (its lock, delivery ids, ledger) and the signing scope of
 its name — built when first needed. Nothing is shared between two repos' contexts but the queue
-and, for the repos of one GitHub App installation, the rate-limit budget (GitHub counts it per
-installation).
+and, for the repos of one GitHub App installation, the rate-limit budget and the pacing of
+writes (GitHub counts both per installation).
 
 A webhook delivery is parsed once, by a worker, and routed by the repository its payload names
 to that repo's context; a delivery for a repo not served is counted as "not-served" and does
@@ -29,8 +29,9 @@ from bot.discovery import Candidate, Finder, budget_key
 from bot.errors import NotFound, PromobotError
 from bot.events import EventError
 from bot.forges.base import Forge
+from bot.pacing import Pacer
 from bot.queue import PRIORITY, Queue
-from bot.service import Service, build_forge
+from bot.service import Service, build_forge, build_pacer
 from bot.settings import Settings
 
 log = logging.getLogger("promobot.fleet")
@@ -55,15 +56,19 @@ class Fleet:
         self,
         settings: Settings,
         *,
-        forge_for: Callable[[Settings], Forge] = build_forge,
+        forge_for: Callable[[Settings, Pacer | None], Forge] = build_forge,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         finder: Finder | None = None,
+        pacer_for: Callable[[Settings, str], Pacer | None] | None = None,
     ) -> None:
+        """`pacer_for(settings, budget_key)`: the pacer of a repo's writes (by default one
+        on the queue's store, counting the writes of every repo of the installation)."""
         self.settings = settings
         self.queue = Queue(settings, None, self.run)
         self.finder = finder or Finder(settings)
         self.clock = clock
         self._forge_for = forge_for
+        self._pacer_for = pacer_for or (lambda s, key: build_pacer(s, self.queue, key))
         self._entries: dict[str, Entry] = {}  # by lower-cased name: forges ignore case
         self._lock = threading.RLock()
         self._timer: threading.Thread | None = None
@@ -194,13 +199,16 @@ class Fleet:
         if candidate.installation is not None:
             update["github_installation_id"] = candidate.installation
         settings = self.settings.model_copy(update=update)
+        key = budget_key(self.settings, candidate)
+        pacer = self._pacer_for(settings, key)  # the installation's writes, in one count
         service = Service(
             settings,
-            forge=self._forge_for(settings),
+            forge=self._forge_for(settings, pacer),
             clock=self.clock,
             queue=self.queue.scope(candidate.repo),
-            budget_key=budget_key(self.settings, candidate),
+            budget_key=key,
             among_others=True,
+            pacer=pacer,
         )
         service.after_job.extend(self.after_job)
         return service

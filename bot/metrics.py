@@ -48,6 +48,13 @@ BUDGET_DEFERRED = Counter(
     ["spends"],
     registry=REGISTRY,
 )
+WRITES_PACED = Counter(
+    "promobot_writes_paced_total",
+    "Forge writes that found no room under GitHub's secondary limits at once, by the kind of "
+    "job making them and what became of it (waited in place, or its job put back)",
+    ["spends", "outcome"],
+    registry=REGISTRY,
+)
 ACTIONS = Counter(
     "promobot_promotions_total",
     "Promotion PR actions by repo and outcome (opened, superseded, closed, …)",

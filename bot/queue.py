@@ -2,9 +2,11 @@
 
 Jobs are JSON (a normalized event, or a reconcile), so any promobot version can read them.
 The same store keeps delivery ids for deduplication and the ledger of comments whose commands
-ran (each key set once, atomically, on both backends), and one lock per environment repo, so
-work on a repo is serialized while other repos proceed in parallel. A job whose forge is
-briefly unavailable is scheduled again with exponential backoff.
+ran (each key set once, atomically, on both backends), one lock per environment repo, so
+work on a repo is serialized while other repos proceed in parallel, and the recent writes of
+each installation (`admit`, for `bot.pacing`), so every process paces against one count. A
+job whose forge is briefly unavailable is scheduled again with exponential backoff; one whose
+writes must wait for room (`Paced`) is put back for that long, which is no failed attempt.
 
 One repo (`Queue(settings, repo, run)`) or many (`Queue(settings, None, run)`, shared): the
 shared queue's jobs carry their repo, and `scope(repo)` gives the view a repo's context uses.
@@ -39,7 +41,8 @@ from redis.exceptions import LockError
 
 from bot.audit import Record
 from bot.audit import matches as audit_matches
-from bot.errors import RateLimited, Unavailable
+from bot.errors import Paced, RateLimited, Unavailable
+from bot.pacing import Limits
 from bot.settings import Settings
 
 log = logging.getLogger("promobot.queue")
@@ -53,6 +56,30 @@ LOCK_WAIT = 5.0  # seconds a job waits for its repo's lock before it is put back
 UNLOCKED = frozenset({"reconcile", "delivery", "notify"})
 AUDIT_PAGE_MAX = 1000  # records one read returns at most
 SHARED = "promobot:repos"  # the huey name of the queue that serves many repos
+PACED = "promobot:paced:"  # + an installation's budget key: the times of its recent writes
+# One write more under KEYS[1] at ARGV[1] if each (window, count, "(" + its start) of ARGV[4..]
+# has room: the count-th newest write within a window must have left it first. ARGV[2] is the
+# start of the longest window, ARGV[3] the member to add ('' to only ask). Times are passed as
+# text: Lua would print them to fewer digits. Atomic: a script runs alone.
+ADMIT = """
+local key, now = KEYS[1], tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+local wait, longest = 0, 0
+for i = 4, #ARGV, 3 do
+  local window, count = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  longest = math.max(longest, window)
+  local found = redis.call('ZREVRANGEBYSCORE', key, '+inf', ARGV[i + 2],
+                           'WITHSCORES', 'LIMIT', count - 1, 1)
+  if #found > 0 then
+    wait = math.max(wait, tonumber(found[2]) + window - now)
+  end
+end
+if wait <= 0 and ARGV[3] ~= '' then
+  redis.call('ZADD', key, ARGV[1], ARGV[3])
+  redis.call('PEXPIRE', key, math.ceil(longest * 1000))
+end
+return tostring(wait)
+"""
 # Higher runs first: a delivery decides what comes next, a command never waits behind a
 # backlog of syncs, then what can merge, then new promotions, then the reconcile.
 PRIORITY = {
@@ -202,6 +229,37 @@ class Queue:
             db.execute("COMMIT")
             return 0.0 if row is None else max(float(row[0]) - now, 0.0)
 
+    def admit(self, key: str, now: float, limits: Limits, *, take: bool) -> float:
+        """0 when one more write of installation `key` at `now` keeps each (window, count) of
+        `limits` within its count — recorded if `take` —, else the seconds until it would
+        (`bot.pacing.Window`). One sliding window for every process on this store."""
+        horizon = max(seconds for seconds, _ in limits)
+        name = PACED + key
+        if self._redis:
+            member = f"{now!r}:{uuid.uuid4().hex}" if take else ""
+            flat = [v for seconds, count in limits for v in (seconds, count, f"({now - seconds!r}")]
+            found = self.huey.storage.conn.eval(
+                ADMIT, 1, name, repr(now), repr(now - horizon), member, *flat
+            )
+            return max(float(found), 0.0)
+        with closing(self._sqlite()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            old = now - horizon
+            db.execute("DELETE FROM promobot_paced WHERE key = ? AND at <= ?", (name, old))
+            wait = 0.0
+            for seconds, count in limits:
+                row = db.execute(
+                    "SELECT at FROM promobot_paced WHERE key = ? AND at > ? "
+                    "ORDER BY at DESC LIMIT 1 OFFSET ?",
+                    (name, now - seconds, count - 1),
+                ).fetchone()
+                if row is not None:
+                    wait = max(wait, float(row[0]) + seconds - now)
+            if wait <= 0 and take:
+                db.execute("INSERT INTO promobot_paced (key, at) VALUES (?, ?)", (name, now))
+            db.execute("COMMIT")
+            return wait
+
     def first(self, key: str, ttl: int) -> bool:
         """Set `key` unless it is set; whether this call set it. Keys expire after `ttl`."""
         if self._redis:  # SET NX EX: atomic, and expires on its own
@@ -219,6 +277,8 @@ class Queue:
         db.execute("CREATE TABLE IF NOT EXISTS promobot_keys (key TEXT PRIMARY KEY, until REAL)")
         db.execute("CREATE INDEX IF NOT EXISTS promobot_keys_until ON promobot_keys (until)")
         db.execute("CREATE TABLE IF NOT EXISTS promobot_counters (name TEXT PRIMARY KEY, value)")
+        db.execute("CREATE TABLE IF NOT EXISTS promobot_paced (key TEXT NOT NULL, at REAL)")
+        db.execute("CREATE INDEX IF NOT EXISTS promobot_paced_key_at ON promobot_paced (key, at)")
         db.execute(
             "CREATE TABLE IF NOT EXISTS promobot_values "
             "(key TEXT PRIMARY KEY, value TEXT, until REAL)"
@@ -450,12 +510,12 @@ class Queue:
     def _execute(self, payload: str, attempt: int, task: Any = None) -> None:
         job = json.loads(payload)
         repo = str(job.get("repo") or self.repo)
+        priority = int(getattr(task, "priority", None) or 0)
         try:
             if job.get("kind") in UNLOCKED:
                 self._run(job)
                 return
             if self.shared:
-                priority = int(getattr(task, "priority", None) or 0)
                 token = self._try_lock(repo, payload, attempt, priority)
                 if token is None:
                     return  # parked: the lock's holder puts it back
@@ -466,6 +526,12 @@ class Queue:
                 return
             with self._locked(repo):
                 self._run(job)
+        except Paced as exc:  # no failure: the job waits for room under the forge's limits
+            log.info(
+                "job paced",
+                extra={"job": job.get("id"), "delay": round(exc.retry_after, 2)},
+            )
+            self._task.schedule(args=(payload, attempt), delay=exc.retry_after, priority=priority)
         except (TaskLockedException, Unavailable, RateLimited) as exc:
             if attempt + 1 >= MAX_ATTEMPTS:
                 log.error("job gave up", extra={"job": job.get("id"), "error": str(exc)})
@@ -480,7 +546,7 @@ class Queue:
                     "error": str(exc),
                 },
             )
-            self._task.schedule(args=(payload, attempt + 1), delay=delay)
+            self._task.schedule(args=(payload, attempt + 1), delay=delay, priority=priority)
 
     # --- locks ----------------------------------------------------------------------------------
 

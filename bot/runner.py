@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import audit, commands, composition, planner, render
+from bot import audit, budget, commands, composition, planner, render
 from bot.commands import Who
 from bot.engine import Action, Engine, State, history
 from bot.errors import PromobotError
@@ -144,24 +144,27 @@ class Runner:
             log.info("command already handled", extra={"comment": comment.id, "number": number})
             return []
         ack = self.engine.signer.mark("ack", comment=comment.id)
-        if not as_posted:
-            fields = {"comment": comment.id, "number": number, "user": comment.user}
-            log.warning("edited comment not run", extra=fields)
-            quoted = "".join(f"> {inert(c.line)}\n" for c in parsed.commands)
-            reply = f"{quoted}\n{EDITED}" if quoted else EDITED
-            self.forge.comment(number, f"{reply}\n\n{ack}", reply_to=comment.id)
-            return [reply]
-        self.forge.react(number, comment.id, "eyes")
-        replies = list(parsed.replies)
-        if parsed.commands:
-            promotion = self.engine.promotion_of(pr) if pr is not None else None
-            context = Context(self.who(comment.user), pr, promotion)
-            for command in parsed.commands:
-                # what the command does (a merge, a PR opened) is recorded as its author's
-                with audit.context(actor=comment.user, comment=str(comment.id)):
-                    replies.append(self.run(command, context))
-        for text in replies:
-            self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
+        # claimed: it runs now or never, so its writes take the room kept for commands even
+        # when a reconcile's sync found it (a sync's writes would be put back for later)
+        with budget.acting_as("command"):
+            if not as_posted:
+                fields = {"comment": comment.id, "number": number, "user": comment.user}
+                log.warning("edited comment not run", extra=fields)
+                quoted = "".join(f"> {inert(c.line)}\n" for c in parsed.commands)
+                reply = f"{quoted}\n{EDITED}" if quoted else EDITED
+                self.forge.comment(number, f"{reply}\n\n{ack}", reply_to=comment.id)
+                return [reply]
+            self.forge.react(number, comment.id, "eyes")
+            replies = list(parsed.replies)
+            if parsed.commands:
+                promotion = self.engine.promotion_of(pr) if pr is not None else None
+                context = Context(self.who(comment.user), pr, promotion)
+                for command in parsed.commands:
+                    # what the command does (a merge, a PR opened) is recorded as its author's
+                    with audit.context(actor=comment.user, comment=str(comment.id)):
+                        replies.append(self.run(command, context))
+            for text in replies:
+                self.forge.comment(number, f"{text}\n\n{ack}", reply_to=comment.id)
         return replies
 
     def who(self, login: str) -> Who:

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
-from bot.budget import Pacer
 from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
-from bot.errors import PromobotError, RateLimited
+from bot.errors import Paced, PromobotError, RateLimited
 from bot.forges import forge_class
 from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
@@ -30,6 +29,7 @@ from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
 from bot.live import rollouts
 from bot.live.reader import LiveReader
+from bot.pacing import Pacer, Window
 from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
@@ -43,7 +43,18 @@ from bot.verify import Watch, judge
 log = logging.getLogger("promobot.service")
 
 
-def build_forge(settings: Settings) -> Forge:
+def build_pacer(settings: Settings, window: Window, key: str) -> Pacer | None:
+    """The pacer of GitHub writes for the installation or token `key`, counted in `window`
+    (the queue's store, shared by every process); None where nothing is paced (GitLab, whose
+    limits count calls, and local repositories)."""
+    if settings.forge != "github" or not settings.github_writes_per_minute:
+        return None
+    return Pacer(window, key, settings.github_writes_per_minute)
+
+
+def build_forge(settings: Settings, pacer: Pacer | None = None) -> Forge:
+    """The forge of `settings.repo`; on GitHub its writes go through `pacer` (none: unpaced,
+    for what only reads)."""
     cls = forge_class(settings.forge)
     if settings.forge == "local":
         forge: Forge = cls(settings.repo)
@@ -64,7 +75,6 @@ def build_forge(settings: Settings) -> Forge:
                 f" {exc.strerror}"
             ) from None
     token = settings.github_token.get_secret_value() if settings.github_token else None
-    per_minute = settings.github_writes_per_minute
     forge = cls(
         settings.repo,
         token=token,
@@ -72,12 +82,13 @@ def build_forge(settings: Settings) -> Forge:
         private_key=key,
         installation_id=settings.github_installation_id,
         base_url=settings.github_url,
-        pacer=Pacer(per_minute) if per_minute else None,
+        pacer=pacer,
     )
     return forge
 
 
 REFUSED_KEPT = 20  # sets of versions remembered per environment as failed there
+BUDGET = "promobot:budget:"  # + a budget key: the freshest word on it, in the queue's store
 SPENDS = {
     "event": "gates",
     "evaluate": "gates",
@@ -118,13 +129,21 @@ class Service:
         queue: RepoQueue | None = None,
         budget_key: str | None = None,
         among_others: bool = False,
+        pacer: Pacer | None = None,
     ) -> None:
         """`queue`: this repo's view of a queue shared with other repos (a `Fleet`'s); by
         default the repo has a queue of its own. `budget_key` names the rate limit the repo
-        spends (its installation's or token's; by default the forge kind's)."""
+        spends (its installation's or token's; by default the forge kind's). `pacer`: the
+        one `forge` writes through, if any; without a forge, one is built on the queue's
+        store, so every process serving the installation paces against one count."""
         self.settings = settings
-        self.forge = forge or build_forge(settings)
         self.clock = clock
+        self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
+        if forge is None:
+            pacer = pacer or build_pacer(settings, self.queue.queue, budget_key or settings.forge)
+            forge = build_forge(settings, pacer)
+        self.forge = forge
+        self.pacer = pacer
         self.budget_key = budget_key or self.forge.name
         signer = build_signer(settings, self.forge, among_others=among_others)
         self.engine = Engine(self.forge, signer)
@@ -133,7 +152,6 @@ class Service:
             self.engine, clock, wake=self.submit_evaluation, live=self.live
         )
         self.engine.preview = self.gatekeeper.preview
-        self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         self.engine.window = lambda key, seconds: self.queue.window(
             key, seconds, self.clock().timestamp()
         )
@@ -243,9 +261,12 @@ class Service:
         kind = job.get("kind", "?")
         started = time.perf_counter()
         outcome = "ok"
+        counted = kind != "notify" and not isinstance(self.forge, LocalForge)  # no rate limit
+        heard = self._adopt_budget() if counted else None
         try:
             with (
-                budget.spending(self.budget_key),  # the forge calls spend this repo's budget
+                # the forge calls spend this repo's budget, and its writes pace as `kind`'s
+                budget.spending(self.budget_key, self._spends(job)),
                 audit.context(job=job.get("id"), delivery=job.get("delivery")),
             ):
                 actions = self._run(job)
@@ -260,11 +281,16 @@ class Service:
                         "number": action.number,
                     },
                 )
+        except Paced:
+            outcome = "Paced"  # no failure: the queue says when it goes on
+            raise
         except PromobotError as exc:
             outcome = type(exc).__name__
             log.warning("job failed", extra={"job": job.get("id"), "kind": kind, "error": str(exc)})
             raise
         finally:
+            if heard is not None:
+                self._share_budget(heard)
             metrics.JOB_SECONDS.labels(kind, outcome).observe(time.perf_counter() - started)
             metrics.QUEUE_DEPTH.set(self.queue.depth())
             if kind != "delivery" and self.engine.latest is not None:
@@ -274,6 +300,8 @@ class Service:
 
     def _run(self, job: dict[str, Any]) -> list[Action]:
         kind = job.get("kind", "?")
+        if kind == "sync" and self._coalesced(int(job.get("ticket", 0))):
+            return []  # a sync that began after this one was asked for has served it
         self._within_budget(job)
         if kind == "reconcile":
             self.submit_sync(self.poll(), review=True)
@@ -297,25 +325,61 @@ class Service:
             return []
         return self.handle(events.load(job["event"]))
 
+    @staticmethod
+    def _spends(job: dict[str, Any]) -> str:
+        """Which of the rate limit's reserves a job spends from (`bot.budget.RESERVE`)."""
+        kind = job.get("kind")
+        if kind == "event" and job.get("event", {}).get("kind") == "comment":
+            return "command"
+        return SPENDS.get(str(kind), "delivery")
+
     def _within_budget(self, job: dict[str, Any]) -> None:
         """Spend the forge's rate limit by priority: a job that must keep a reserve for more
-        urgent ones is put back until the window resets (as the forge itself would say)."""
+        urgent ones is put back until the window resets (as the forge itself would say). A
+        sync also waits for room for writes (`bot.pacing`) before it reads anything."""
         kind = job.get("kind")
         if kind == "notify":
             return  # it asks the forge nothing
-        spends = SPENDS.get(str(kind), "delivery")
-        if kind == "event" and job.get("event", {}).get("kind") == "comment":
-            spends = "command"
+        spends = self._spends(job)
         wait = budget.of(self.budget_key).wait(spends, time.time())
         if wait > 0:
             metrics.BUDGET_DEFERRED.labels(spends).inc()
             raise RateLimited(f"keeping the rate limit's reserve: {spends} waits", wait)
+        if self.pacer is not None and kind == "sync":
+            wait = self.pacer.wait(spends)
+            if wait > 0:
+                metrics.WRITES_PACED.labels(spends, "put back").inc()
+                raise Paced(f"no room for writes under GitHub's limits for {wait:.0f}s", wait)
+
+    def _adopt_budget(self) -> float:
+        """The rate limit as the last word any process heard says it; when this one heard it."""
+        left = budget.of(self.budget_key)
+        shared = self.queue.queue.get(BUDGET + self.budget_key)
+        if shared is not None:
+            left.adopt(budget.Budget.from_text(shared))
+        return left.observed
+
+    def _share_budget(self, heard: float) -> None:
+        """Keep what this job heard of the rate limit since `heard` in the store, for every
+        process: the next job of any of them starts from it."""
+        left = budget.of(self.budget_key)
+        if left.observed <= heard:
+            return
+        try:
+            self.queue.queue.put(BUDGET + self.budget_key, left.to_text())
+        except Exception as exc:  # the store is down: the job's own outcome says more
+            log.warning("rate limit not shared", extra={"error": str(exc)})
+
+    def _coalesced(self, ticket: int) -> bool:
+        if ticket and self.queue.served("sync", ticket):
+            log.info("sync coalesced", extra={"ticket": ticket})
+            return True
+        return False
 
     def coalesced_sync(self, ticket: int) -> list[Action]:
         """Serve every sync request made so far — unless a sync that began after request
         `ticket` was made has already served it."""
-        if ticket and self.queue.served("sync", ticket):
-            log.info("sync coalesced", extra={"ticket": ticket})
+        if self._coalesced(ticket):
             return []
         upto, items = self.queue.serve("sync")
         try:
@@ -635,7 +699,8 @@ class Service:
         if self.settings.forge == "local" or repo == self.settings.repo:
             return self.forge
         if repo not in self._other_forges:
-            self._other_forges[repo] = build_forge(self.settings.model_copy(update={"repo": repo}))
+            settings = self.settings.model_copy(update={"repo": repo})
+            self._other_forges[repo] = build_forge(settings, self.pacer)
         return self._other_forges[repo]
 
     # --- running ------------------------------------------------------------------------------

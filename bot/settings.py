@@ -93,7 +93,10 @@ class Settings(BaseSettings):
     lock_ttl: str = "2m"  # a crashed worker's lock on a repo expires after this
     max_body: int = Field(1_048_576, ge=1024, description="largest webhook body accepted, bytes")
     github_writes_per_minute: int = Field(
-        60, ge=0, description="content-creating GitHub requests a minute (0: unpaced)"
+        60,
+        ge=0,
+        description="content-creating GitHub requests a minute per installation or token, "
+        "every process counted (0: unpaced)",
     )
     coalesce: str = "1s"  # sync requests this close together are served by one sync
     body_timeout: str = "10s"  # a webhook body that takes longer to arrive gets 408 (slowloris)

@@ -1,10 +1,10 @@
-"""The rate limit as a budget (pure) and the pacing of writes, with the clock passed in."""
+"""The rate limit as a budget (pure), with the clock passed in."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.budget import Budget, Pacer
+from bot.budget import Budget
 
 NOW = 1_800_000_000.0
 
@@ -12,13 +12,13 @@ NOW = 1_800_000_000.0
 def test_the_budget_is_read_from_github_and_gitlab_headers() -> None:
     github = Budget()
     github.update({"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4321",
-                   "X-RateLimit-Reset": str(int(NOW) + 600)})  # fmt: skip
+                   "X-RateLimit-Reset": str(int(NOW) + 600)}, NOW)  # fmt: skip
     assert (github.limit, github.remaining, github.reset) == (5000, 4321, NOW + 600)
     gitlab = Budget()
-    gitlab.update({"RateLimit-Limit": "2000", "RateLimit-Remaining": "7"})
-    assert (gitlab.limit, gitlab.remaining) == (2000, 7)
-    gitlab.update({"Content-Type": "application/json"})  # no news: kept
-    assert gitlab.remaining == 7
+    gitlab.update({"RateLimit-Limit": "2000", "RateLimit-Remaining": "7"}, NOW)
+    assert (gitlab.limit, gitlab.remaining, gitlab.observed) == (2000, 7, NOW)
+    gitlab.update({"Content-Type": "application/json"}, NOW + 5)  # no news: kept
+    assert (gitlab.remaining, gitlab.observed) == (7, NOW)
 
 
 @pytest.mark.parametrize(
@@ -45,18 +45,17 @@ def test_an_unknown_budget_lets_everything_go() -> None:
     assert Budget().wait("reconcile", NOW) == 0
 
 
-def test_writes_are_spaced_under_the_per_minute_and_per_hour_limits() -> None:
-    now, slept = [0.0], []
+def test_the_word_heard_last_wins_whichever_process_heard_it() -> None:
+    mine = Budget(limit=5000, remaining=4000, reset=NOW + 900, observed=NOW)
+    theirs = Budget.from_text(Budget(5000, 120, NOW + 900, observed=NOW + 30).to_text())
+    mine.adopt(theirs)
+    assert (mine.remaining, mine.observed) == (120, NOW + 30)
+    mine.adopt(Budget(5000, 4999, NOW + 900, observed=NOW + 10))  # older news
+    assert mine.remaining == 120
 
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
 
-    pacer = Pacer(per_minute=3, per_hour=5, clock=lambda: now[0], sleep=sleep)
-    for _ in range(3):
-        assert pacer.take() == 0
-        now[0] += 1
-    assert pacer.take() == 57  # the first of the three leaves the minute at t=60
-    assert pacer.take() == 1  # and the second at t=61: now five in the hour
-    assert pacer.take() == 3600 - 61  # the hour's limit: the first leaves it at t=3600
-    assert len(slept) == 3
+@pytest.mark.parametrize("text", ["", "[]", "7", '{"limit": 1}', '{"limit": "x", "observed": 1}'])
+def test_a_damaged_shared_budget_is_no_news(text: str) -> None:
+    mine = Budget(limit=5000, remaining=4000, observed=NOW)
+    mine.adopt(Budget.from_text(text))
+    assert (mine.remaining, mine.observed) == (4000, NOW)

@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from bot import intake
+from bot import budget, intake
+from bot.errors import RateLimited
 from bot.fleet import Fleet
 from bot.settings import Settings
 from tests.conftest import SIGNING_KEY, MakeRepo
@@ -65,7 +67,9 @@ def server() -> Iterator[Server]:
         yield server
 
 
-def app_fleet(server: Server, tmp_path: Path) -> Fleet:
+def app_fleet(server: Server, tmp_path: Path, **more: Any) -> Fleet:
+    """A fleet of the App's repos; a second one on the same `tmp_path` shares its queue's
+    store, as a second process would."""
     key = tmp_path / "app.pem"
     key.write_text(KEY)
     settings = Settings(
@@ -77,6 +81,7 @@ def app_fleet(server: Server, tmp_path: Path) -> Fleet:
         data_dir=tmp_path / "data",
         workers=0,  # type: ignore[arg-type]
         coalesce="0s",
+        **more,
     )
     fleet = Fleet(settings, clock=lambda: CLOCK)
     fleet.recheck_seconds = 0  # every push to a skipped repo looks again
@@ -261,3 +266,58 @@ def test_several_local_checkouts_each_with_its_own_context(
     # one configured key for both: the scope (the checkout's path) keeps their records apart
     assert a.engine.signer.scope != b.engine.signer.scope
     assert b.engine.promotion_of(a.forge.list_prs()[0]) is None
+
+
+# --- one installation, one budget, in every process -------------------------------------------
+
+REDIS = "redis://127.0.0.1:6379/10"  # this suite's: flushed by the tests that use it
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Where the fleets' queue lives: the SQLite file of their data dir, or Redis."""
+    if request.param == "redis":
+        redis.Redis.from_url(REDIS).flushdb()
+        return {"queue_url": REDIS}
+    return {}
+
+
+def test_the_repos_of_one_installation_share_one_pace_of_writes_across_processes(
+    server: Server, tmp_path: Path, store: dict[str, Any]
+) -> None:
+    """GitHub counts content-creating requests per installation: a sync of acme/one in one
+    process leaves no room for a sync of acme/two in another, but some for a command."""
+    world = server.world
+    serve = app_fleet(server, tmp_path, github_writes_per_minute=9, **store)
+    worker = app_fleet(server, tmp_path, github_writes_per_minute=9, **store)
+    one, two = serve.context("acme/one"), worker.context("acme/two")
+    assert one is not None and two is not None
+    one.run({"id": "one", "kind": "sync"})  # its prod PR: tree, commit, ref, PR, labels, status
+    assert list(world.repos["acme/one"].pulls) == [1]
+    with pytest.raises(RateLimited):  # 6 of 9 a minute are all a sync may take: put back
+        two.run({"id": "two", "kind": "sync"})
+    assert not world.repos["acme/two"].pulls
+
+    start = len(world.deliveries)
+    api(server, "bob", "POST", "/repos/acme/one/issues/1/comments", body="/merge")
+    # a command goes at once, whichever process takes it (👀, the merge, the reply: 3)
+    outcomes = [o for job in deliveries(world, start) for o in worker.take(job)]
+    assert ("queued", "comment") in outcomes
+    worker.queue.run_pending()
+    assert world.repos["acme/one"].pulls[1].merged
+
+
+def test_what_one_process_heard_of_the_rate_limit_holds_back_the_others(
+    server: Server, tmp_path: Path, store: dict[str, Any]
+) -> None:
+    world = server.world
+    serve = app_fleet(server, tmp_path, **store)
+    worker = app_fleet(server, tmp_path, **store)
+    one, two = serve.context("acme/one"), worker.context("acme/two")
+    assert one is not None and two is not None
+    world.rate_remaining = 600  # under a quarter of 5,000: no reconcile, new PRs may go
+    one.run({"id": "one", "kind": "sync"})
+    budget.BUDGETS.clear()  # the other process never heard it
+    with pytest.raises(RateLimited, match="reserve"):
+        two.run({"id": "two", "kind": "reconcile"})
+    assert budget.of("github:installation:7").remaining == world.rate_remaining  # A's last word

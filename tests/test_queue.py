@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from bot.errors import Unavailable
-from bot.queue import PRIORITY, Queue
+from bot.errors import Paced, Unavailable
+from bot.queue import MAX_ATTEMPTS, PRIORITY, Queue
 from bot.settings import Settings
 
 REDIS = "redis://127.0.0.1:6379/13"
@@ -200,3 +201,35 @@ def test_a_job_that_outlives_its_lock_never_frees_the_next_holders(tmp_path: Pat
     finally:
         queue.stop()
     assert spans["third"][0] >= spans["next"][1], spans  # it waited for the lock's holder
+
+
+def test_a_job_waiting_for_room_to_write_goes_back_as_often_as_it_must(shared: Settings) -> None:
+    """Pacing puts a job back for as long as GitHub's limits want (a flood can take an hour):
+    no failed attempt is counted, so it never gives up, and it keeps its priority."""
+    ran: list[int] = []
+
+    def run(job: dict[str, Any]) -> None:
+        ran.append(job["n"])
+        if len(ran) <= MAX_ATTEMPTS + 2:
+            raise Paced("no room for writes", 30)
+
+    queue = Queue(shared, None, run)
+    queue.scope("acme/env").submit({"kind": "sync", "n": 1}, priority=PRIORITY["command"])
+    while queue.run_pending() and queue.huey.scheduled_count():  # put back: for later
+        later = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)  # huey's UTC
+        (task,) = queue.huey.read_schedule(later)
+        assert (task.args[1], task.priority) == (0, PRIORITY["command"])  # attempt, priority
+        queue.huey.execute(task, later)
+    assert ran == [1] * (MAX_ATTEMPTS + 3)  # the last one ran to the end
+
+
+def test_a_command_tried_again_after_an_outage_keeps_its_priority(shared: Settings) -> None:
+    def run(job: dict[str, Any]) -> None:
+        raise Unavailable("the forge answered 502")
+
+    queue = Queue(shared, None, run)
+    queue.scope("acme/env").submit({"kind": "event", "n": 1}, priority=PRIORITY["command"])
+    queue.run_pending()  # failed, put back for later
+    queue.run_pending()  # (huey files it among the scheduled ones)
+    (task,) = queue.huey.scheduled()
+    assert (task.args[1], task.priority) == (1, PRIORITY["command"])  # not behind the syncs

@@ -44,7 +44,6 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest as GitHubPull
 from github.Repository import Repository
 
-from bot.budget import Pacer
 from bot.composition import Commit, Snapshot, newest_first
 from bot.errors import (
     Conflict,
@@ -75,6 +74,7 @@ from bot.forges.base import (
     quote_first_line,
 )
 from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.pacing import Pacer
 
 T = TypeVar("T")
 
@@ -916,10 +916,17 @@ class GitHubForge:
     # --- errors --------------------------------------------------------------------------------
 
     def _write(self, what: str, call: Callable[[], T]) -> T:
-        """A content-creating request: paced under GitHub's secondary limits."""
-        if self.pacer is not None:
-            self.pacer.take()
-        return self._call(what, call)
+        """A content-creating request: paced under GitHub's secondary limits, each attempt
+        (a write retried after a timeout may well have been made)."""
+        pacer = self.pacer
+        if pacer is None:
+            return self._call(what, call)
+
+        def paced() -> T:
+            pacer.take()
+            return call()
+
+        return self._call(what, paced)
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         """Run one API interaction under the retry policy, translating library errors."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -44,7 +45,7 @@ def record(forge: str, method: str, url: str, status: int, headers: Mapping[str,
         return  # GitHub's GraphQL (and search) have limits of their own: the budget is REST's
     key = budget.spender(forge)  # the forge kind, or the installation a fleet's job spends
     left = budget.of(key)
-    left.update(headers)
+    left.update(headers, time.time())
     if left.remaining is not None:
         metrics.RATE_LIMIT_REMAINING.labels(key).set(left.remaining)
 

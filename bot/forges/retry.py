@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
-from bot.errors import RateLimited, Unavailable
+from bot.errors import Paced, RateLimited, Unavailable
 
 T = TypeVar("T")
 
@@ -44,7 +44,8 @@ def _wait(policy: Policy) -> Callable[[RetryCallState], float]:
 
 
 def retrying(call: Callable[[], T], policy: Policy = DEFAULT) -> T:
-    """Run `call`, retrying `Unavailable` and `RateLimited` within the policy's bounds."""
+    """Run `call`, retrying `Unavailable` and `RateLimited` within the policy's bounds (never
+    `Paced`: promobot's own pacer has decided that the job waits on the queue, not here)."""
 
     class too_long(stop_base):  # noqa: N801 (tenacity's naming)
         """Give up at once on a rate limit that resets later than we are willing to wait."""
@@ -54,7 +55,9 @@ def retrying(call: Callable[[], T], policy: Policy = DEFAULT) -> T:
             return isinstance(error, RateLimited) and error.retry_after > policy.rate_limit_max_wait
 
     retryer = Retrying(
-        retry=retry_if_exception_type((Unavailable, RateLimited)),
+        retry=retry_if_exception(
+            lambda e: isinstance(e, Unavailable | RateLimited) and not isinstance(e, Paced)
+        ),
         stop=stop_after_attempt(policy.attempts) | too_long(),
         wait=_wait(policy),
         reraise=True,

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import events
-from bot.errors import RateLimited
+from bot import budget, events
+from bot.errors import Paced, RateLimited
 from bot.gatekeeper import Gatekeeper
+from bot.pacing import Pacer
 from bot.settings import Settings
 from tests.conftest import MakeRepo, git
-from tests.e2e.scene import Scene
+from tests.e2e.scene import Scene, steering
 from tests.e2e.service import Promobot, wait_for
 
 
@@ -196,3 +197,28 @@ def test_a_tight_rate_limit_is_kept_for_commands(scene: Scene) -> None:
     event = scene.comment_event("bob", dev.number, comment, "/hold until the window resets")
     scene.service.run({"kind": "event", "event": event.model_dump(mode="json")})
     assert "promobot:hold" in scene.pr(dev.number).labels
+
+
+def test_a_command_the_reconcile_finds_in_a_flood_takes_the_room_kept_for_commands(
+    tmp_path: Path,
+) -> None:
+    """Another repo's flood has taken a sync's share of the installation's minute; the
+    reconcile's sync finds a `/hold` promobot was never told of. Its comment is claimed once,
+    so it runs now or never: its writes take the room kept for commands."""
+    with steering("github", tmp_path) as scene:
+        publish(scene, "1.5.0")
+        dev = scene.open_pr("dev")
+        clock, slept = [time.time()], []
+        pacer = Pacer(
+            scene.service.queue.queue, "github", 40, clock=lambda: clock[0], sleep=slept.append
+        )
+        scene.forge.pacer = pacer  # type: ignore[attr-defined]
+        with budget.spending("github", "sync"):  # as the reconcile's sync job
+            for _ in range(30):
+                pacer.take()  # a sync's share: 30 of 40
+            with pytest.raises(Paced):
+                pacer.take()
+            scene.post("bob", dev.number, "/hold deploy freeze")
+            scene.service.runner.pick_up(dev.number)
+        assert "promobot:hold" in scene.pr(dev.number).labels
+        assert slept == []  # at once: its writes fit in the 10 of 40 kept for commands

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,12 +18,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.budget import Pacer
+from bot import budget
 from bot.errors import (
     Conflict,
     ForgeError,
     MergeRefused,
     NotFound,
+    Paced,
     RateLimited,
     Taken,
     Unavailable,
@@ -30,6 +32,9 @@ from bot.errors import (
 from bot.forges import github
 from bot.forges.github import GitHubForge
 from bot.forges.retry import Policy
+from bot.pacing import Pacer
+from bot.queue import Queue
+from bot.settings import Settings
 from tests.forgesim import Server, World
 from tests.forgesim import github as github_sim
 from tests.forgesim.github import add_check_run, installation_tokens
@@ -142,21 +147,45 @@ def test_every_read_is_conditional_free_when_unchanged_and_fresh_at_once(
     assert forge.list_prs(label="promotion")[0].title == "retitled"
 
 
-def test_writes_are_paced_under_the_secondary_limit(server: Server) -> None:
-    """GitHub stops a client that creates content too fast; promobot spaces its writes."""
+def paced(server: Server, tmp_path: Path, per_minute: int) -> tuple[GitHubForge, list[float]]:
+    """A forge whose writes are paced in an SQLite store, on a clock that moves as it sleeps."""
     now, slept = [0.0], []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    forge = make(server, pacer=Pacer(per_minute=2, clock=lambda: now[0], sleep=sleep))
+    store = Queue(Settings(data_dir=tmp_path), REPO, lambda job: None)
+    pacer = Pacer(store, "github", per_minute, clock=lambda: now[0], sleep=sleep)
+    return make(server, pacer=pacer), slept
+
+
+def test_writes_are_paced_under_the_secondary_limit(server: Server, tmp_path: Path) -> None:
+    """GitHub stops a client that creates content too fast; promobot spaces its writes."""
+    forge, slept = paced(server, tmp_path, per_minute=2)
     base = forge.head()
     assert base is not None
     forge.commit_files(BRANCH, base, promotion("1.4.2"), "m")  # tree, commit, ref: 3 writes
     pr = forge.open_pr(BRANCH, "t", "b", LABELS)  # 2 more
     forge.get_pr(pr.number)  # reads are never paced
     assert slept == [60.0, 60.0]  # writes 3 and 5 waited for the minute to clear
+    with budget.spending("github", "sync"), pytest.raises(Paced):
+        forge.comment(pr.number, "a sync's write does not sleep a minute: its job goes back")
+    assert forge.comments(pr.number) == [] and slept == [60.0, 60.0]
+
+
+def test_a_write_tried_again_counts_again(server: Server, tmp_path: Path) -> None:
+    """A write that timed out may have been made: each attempt takes room in the window."""
+    forge, slept = paced(server, tmp_path, per_minute=1)
+    unpaced = make(server)
+    base = unpaced.head()
+    assert base is not None
+    unpaced.commit_files(BRANCH, base, promotion("1.4.2"), "m")
+    pr = unpaced.open_pr(BRANCH, "t", "b", LABELS)
+    server.world.faults.append(Fault("POST", "/comments", status=502))
+    forge.comment(pr.number, "hello")
+    assert slept == [60.0]
+    assert [c.body for c in forge.comments(pr.number)] == ["hello"]
 
 
 def test_opening_then_superseding_a_promotion_stays_within_the_call_targets(

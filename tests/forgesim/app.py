@@ -72,6 +72,8 @@ def endpoint(
 
     async def wrapped(request: Request) -> Response:
         world.count(name)
+        if world.requests is not None:
+            world.requests.append((time.time(), name, caller(world, request, forge)))
         if world.latency:
             await asyncio.sleep(world.latency)
         fault = world.take_fault(method, request.url.path)

@@ -208,6 +208,9 @@ class World:
         # the requests among `calls` answered 304 Not Modified, by endpoint: GitHub does not
         # charge a conditional request it answers 304, so rate-limit figures leave them out
         self.not_modified: dict[str, int] = {}
+        # when a list: every API request as (epoch time, endpoint, the caller's login or None),
+        # for benchmarks that ask when and by whom (GitHub paces writes per installation)
+        self.requests: list[tuple[float, str, str | None]] | None = None
         self.faults: list[Fault] = []
         self.latency = 0.0  # seconds added to every API call
         self.rate_limit = 5000
