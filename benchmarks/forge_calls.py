@@ -74,14 +74,16 @@ def measure(server: Server, forge: Forge) -> dict[str, int]:
 
     world.reset_calls()
     assert forge.find_pr(branch) is None
-    forge.commit_files(branch, base, changes("2.0.0"), "Promote storefront to prod-eu")
+    first = forge.commit_files(branch, base, changes("2.0.0"), "Promote storefront to prod-eu")
     pr = forge.open_pr(branch, "Promote storefront to prod-eu", "table v1", labels)
     opened = sum(world.calls.values())
 
     world.reset_calls()
     found = forge.find_pr(branch)
     assert found is not None and found.number == pr.number
-    forge.commit_files(branch, base, changes("2.1.0"), "Promote storefront to prod-eu (2.1.0)")
+    # over the commit the open PR's record names, as the engine writes it: no head read
+    message = "Promote storefront to prod-eu (2.1.0)"
+    forge.commit_files(branch, base, changes("2.1.0"), message, over=first)
     forge.update_pr(pr.number, title="Promote storefront to prod-eu (2.1.0)", body="table v2")
     superseded = sum(world.calls.values())
     return {"read": read, "open": opened, "supersede": superseded}

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from bot import composition, config, names
-from bot.composition import Snapshot, Status
-from bot.errors import ConfigError, Problem, PromobotError
+from bot import composition, config, names, versions
+from bot.composition import Composition, Snapshot, Status
+from bot.errors import ConfigError, Problem, PromobotError, Taken
 from bot.forges.local import LocalForge
 from bot.versioncache import VersionCache
 
@@ -195,14 +195,48 @@ def validate(repo: Path) -> None:
     path = repo / config.FILENAME
     if not path.is_file():
         raise ConfigError([Problem(str(path), 0, 0, "not found; create it (see config/README.md)")])
-    cfg = config.load(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    cfg = config.load(text, str(path))
     from bot import terminal
 
     click.echo(
-        f"{path}: ok — {len(cfg.environments)} environments, {len(cfg.apps)} apps, "
-        f"{len(cfg.groups)} groups"
+        f"{path}: ok — {_count(len(cfg.environments), 'environment')}, "
+        f"{_count(len(cfg.apps), 'app')}, {_count(len(cfg.groups), 'group')}"
     )
     click.echo("\n".join(f"  {line}" for line in terminal.environments(cfg).splitlines()))
+    if not _survey(repo, path, text, cfg):
+        raise SystemExit(2)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _survey(repo: Path, path: Path, text: str, cfg: config.Config) -> bool:
+    """Read every target of every environment at HEAD with the configuration being validated,
+    and say what that finds (file:line:col: level: what); False when a value cannot be read."""
+    from bot import survey
+
+    try:
+        forge = LocalForge(repo)
+        snapshot = forge.snapshot("HEAD")
+    except PromobotError as exc:
+        click.secho(f"values not read: {exc}", fg="yellow")
+        return True
+    findings = survey.survey(cfg, _status(forge, snapshot, cfg))
+    colours = {"error": "red", "warning": "yellow", "note": None}
+    for finding in findings:
+        line, column = config.locate(text, finding.where)
+        click.secho(f"{path}:{line}:{column}: {finding.level}: {finding.message}",
+                    fg=colours[finding.level])  # fmt: skip
+    committed = snapshot.files.get(config.FILENAME)
+    which = "" if committed == text.encode() else ", with the working tree's .promobot.yaml"
+    errors = sum(f.level == "error" for f in findings)
+    click.echo(
+        f"values read at {snapshot.commit[:12]} (HEAD){which}: "
+        + (f"{_count(errors, 'value')} cannot be read" if errors else "every value read")
+    )
+    return not errors
 
 
 INIT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -363,14 +397,35 @@ def _check_names(cfg: config.Config, apps: Iterable[str], envs: Iterable[str]) -
             raise PromobotError(f"unknown environment {env!r}; known: {', '.join(cfg.order)}")
 
 
+def _cell_value(
+    cfg: config.Config, app: str, component: str, env: str, current: Composition
+) -> tuple[str, bool]:
+    """What a matrix cell says, and whether it is promobot's to compare with upstream: a
+    range as one, a value another environment holds as `= ENV`, one not read as `?`."""
+    if component == "id":
+        return (current.id or "?", True)
+    spec = cfg.apps[app].components[component]
+    if spec.shown:
+        return (current.shown.get(component, "—"), False)
+    if component in current.unreadable:
+        return ("?", False)
+    value = current.components.get(component, "?")
+    first = cfg.shared(app, component, env)[0]
+    if first != env and first in cfg.app_environments(app):
+        return (f"= {first}", False)
+    return (f"range {value}" if versions.is_range(value) else value, True)
+
+
 def _print_matrix(cfg: config.Config, status: Status) -> None:
     header = ["app", "component", *status.environments]
     rows: list[list[tuple[str, str | None]]] = []
+    marks: set[str] = set()
     for app, envs in status.apps.items():
         for i, component in enumerate([*cfg.apps[app].components, "id"]):
+            shown = component != "id" and cfg.apps[app].components[component].shown
             row: list[tuple[str, str | None]] = [
                 (app if i == 0 else "", "bright_white"),
-                (component, None),
+                (component + (" (shown)" if shown else ""), "bright_black" if shown else None),
             ]
             for env in status.environments:
                 current = envs.get(env)
@@ -379,15 +434,15 @@ def _print_matrix(cfg: config.Config, status: Status) -> None:
                 if current is None:
                     row.append(("—", "bright_black"))
                     continue
-                if component == "id":
-                    value = current.id
-                    differs = upstream is not None and upstream.id != value
+                value, compared = _cell_value(cfg, app, component, env, current)
+                if upstream is not None and compared and upstream_env is not None:
+                    theirs, _ = _cell_value(cfg, app, component, upstream_env, upstream)
+                    differs = theirs != value
                 else:
-                    value = current.components.get(component, "?")
-                    differs = upstream is not None and upstream.components.get(component) != value
-                row.append(
-                    (value, "yellow" if differs else "bright_black" if component == "id" else None)
-                )
+                    differs = False
+                marks.update(m for m in ("?", "= ", "range ") if value.startswith(m))
+                colour = "yellow" if differs else "bright_black" if component == "id" else None
+                row.append((value, "red" if value == "?" else colour))
             rows.append(row)
     widths = [len(h) for h in header]
     for row in rows:
@@ -409,6 +464,18 @@ def _print_matrix(cfg: config.Config, status: Status) -> None:
         + click.style("yellow", fg="yellow")
         + click.style(": differs from the upstream environment", fg="bright_black")
     )
+    legend = {
+        "= ": "= ENV: the same value, in a file ENV shares (changed only with --shared)",
+        "range ": "range: a version range, a policy; what runs comes from live:",
+        "?": "?: cannot be read (below); it takes part in no composition id and no plan",
+    }
+    for mark, text in legend.items():
+        if mark in marks:
+            click.secho(text, fg="bright_black")
+    for app, envs in status.apps.items():
+        for env, current in envs.items():
+            for problem in current.problems:
+                click.secho(f"{app} in {env}: {problem}", fg="red")
 
 
 @main.command()
@@ -421,15 +488,25 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
     from bot import planner
 
     forge, snapshot, cfg = _open(repo, ref)
+    status = _status(forge, snapshot, cfg)
     # as the service would propose them: batched environments' promotions gathered into one
-    promotions = planner.batch(cfg, planner.plan(cfg, _status(forge, snapshot, cfg)))
+    promotions = planner.batch(cfg, planner.plan(cfg, status))
     if fmt == "json":
         _echo_json(promotions, list[planner.Promotion])
         return
     from bot import render
 
+    held = planner.held_back(cfg, status)
+    if held:
+        click.secho("Not proposed on their own:", bold=True)
+        for note in held:
+            click.echo(f"  {note}")
+        click.echo()
     if not promotions:
-        click.echo("Nothing to promote: every environment runs what its upstream runs.")
+        click.echo(
+            "Nothing else to promote." if held
+            else "Nothing to promote: every environment runs what its upstream runs."
+        )  # fmt: skip
         return
     for p in promotions:
         click.secho(f"{render.title(p)}", bold=True)
@@ -483,7 +560,17 @@ def _emit(
     finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
     notes = finder(state.config, promotion)
     finder.close()
-    opened = engine.prepare(forge, state, promotion, signer, older, gates, changelogs=notes)
+    # the commits that PRs of `promobot serve` on this checkout say promobot made there
+    records = engine.Engine(forge, signer)
+    states: tuple[Literal["open", "closed"], ...] = ("open", "closed")
+    prs = (forge.find_pr(promotion.branch, state=s) for s in states if forge.store.exists())
+    vouched = [m.commit for pr in prs if pr and (m := records.promotion_of(pr)) is not None]
+    try:
+        opened = engine.prepare(
+            forge, state, promotion, signer, older, gates, changelogs=notes, vouched=vouched
+        )
+    except Taken as exc:
+        raise PromobotError(f"{exc} (git branch -D {promotion.branch})") from None
     click.secho(
         f"Created branch {promotion.branch} ({opened.commit[:12]}) with one commit on "
         f"{state.snapshot.commit[:12]}; your working tree is untouched.",
@@ -511,12 +598,25 @@ def _emit(
 @click.option("--to", "env", required=True, help="The environment to promote into.")
 @click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@click.option(
+    "--shared",
+    is_flag=True,
+    help="Also change the environments that share a changed file or field (a base, a file "
+    "without {env}); the promotion names them.",
+)
 @body_option
 @repo_option
 @ref_option
 @_friendly
 def promote(
-    app: str, env: str, only: str | None, write: bool, body: bool, repo: Path, ref: str
+    app: str,
+    env: str,
+    only: str | None,
+    write: bool,
+    shared: bool,
+    body: bool,
+    repo: Path,
+    ref: str,
 ) -> None:
     """Promote APP (or a group) into an environment from its upstream."""
     from bot import planner
@@ -525,9 +625,21 @@ def promote(
     apps = planner.resolve_name(cfg, app)
     state = _state(forge, snapshot, cfg, apps)
     promotions = planner.plan(
-        state.config, state.status, env=env, apps=apps, only=_csv(only), explicit=True
+        state.config,
+        state.status,
+        env=env,
+        apps=apps,
+        only=_csv(only),
+        explicit=True,
+        shared=shared,
     )
     if not promotions:
+        held = planner.held_back(state.config, state.status, env=env, apps=apps)
+        if held:
+            click.echo("Nothing promoted; no branch was created:")
+            for note in held:
+                click.echo(f"  {note}")
+            return
         upstream = cfg.environments[env].upstream
         click.echo(
             f"Nothing to promote: {app} in {env} already runs what {upstream} runs"
@@ -544,6 +656,12 @@ def promote(
 @click.argument("version")
 @click.option("--env", required=True, help="The environment to change, usually the first one.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@click.option(
+    "--shared",
+    is_flag=True,
+    help="Also change the environments that share a changed file or field (a base, a file "
+    "without {env}); the promotion names them.",
+)
 @body_option
 @repo_option
 @ref_option
@@ -554,6 +672,7 @@ def set_(
     version: str,
     env: str,
     write: bool,
+    shared: bool,
     body: bool,
     repo: Path,
     ref: str,
@@ -564,7 +683,9 @@ def set_(
     forge, snapshot, cfg = _open(repo, ref)
     apps = planner.resolve_name(cfg, app) if app in cfg.apps else [app]
     state = _state(forge, snapshot, cfg, [a for a in apps if a in cfg.apps])
-    promotion = planner.plan_set(state.config, state.status, app, component, version, env)
+    promotion = planner.plan_set(
+        state.config, state.status, app, component, version, env, shared=shared
+    )
     if promotion is None:
         click.echo(f"Nothing to do: {app} {component} in {env} is already {version}.")
         return
@@ -583,12 +704,26 @@ def set_(
 )
 @click.option("--only", help="Only these components, e.g. --only image.")
 @click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
+@click.option(
+    "--shared",
+    is_flag=True,
+    help="Also change the environments that share a changed file or field (a base, a file "
+    "without {env}); the promotion names them.",
+)
 @body_option
 @repo_option
 @ref_option
 @_friendly
 def rollback(
-    app: str, env: str, to: str, only: str | None, write: bool, body: bool, repo: Path, ref: str
+    app: str,
+    env: str,
+    to: str,
+    only: str | None,
+    write: bool,
+    shared: bool,
+    body: bool,
+    repo: Path,
+    ref: str,
 ) -> None:
     """Restore an earlier composition of APP in an environment, from the git history."""
     from bot import engine, planner
@@ -598,7 +733,9 @@ def rollback(
     entries = engine.history(forge, cfg, app, env, ref, limit=200)
     target = planner.pick_rollback(entries, to, app, env)
     state = _state(forge, snapshot, cfg, planner.resolve_name(cfg, app))
-    promotion = planner.plan_rollback(state.config, state.status, app, env, target, _csv(only))
+    promotion = planner.plan_rollback(
+        state.config, state.status, app, env, target, _csv(only), shared=shared
+    )
     if promotion is None:
         click.echo(f"Nothing to roll back: {app} in {env} already runs that.")
         return

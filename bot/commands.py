@@ -48,6 +48,7 @@ class Promote(_Command):
     to: str | None = None
     only: tuple[str, ...] | None = None
     version: str | None = None
+    shared: bool = False  # also change environments that share a file it writes
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Rollback(_Command):
     env: str | None = None
     to: str = "previous"  # "previous", a 12-hex composition id, or a version
     only: tuple[str, ...] | None = None  # restore only these components
+    shared: bool = False  # also change environments that share a file it writes
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,13 @@ def _code(text: str) -> str:
 
 
 def _arguments(
-    rest: str, options: Sequence[str] = (), repeatable: Collection[str] = ()
+    rest: str,
+    options: Sequence[str] = (),
+    repeatable: Collection[str] = (),
+    flags: Collection[str] = (),
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Positional arguments and option values, split like a shell line."""
+    """Positional arguments and option values, split like a shell line; `flags` take no value
+    (present: an empty one)."""
     try:
         tokens = shlex.split(rest)
     except ValueError as e:  # "No closing quotation", "No escaped character"
@@ -174,11 +180,16 @@ def _arguments(
         key = flag.lower().removeprefix("--")
         if flag.lower() in ("--help", "-h"):
             raise _UsageWanted
+        if flag.startswith("--") and key in flags:
+            if equals:
+                raise _Refused(f"{_code('--' + key)} takes no value")
+            values[key] = [""]
+            continue
         if not flag.startswith("--") or key not in options:
             close = [o for o in options if _MIXED_UP.get(key) == o]  # --env ↔ --to
             close = close or difflib.get_close_matches(key.lstrip("-"), options, n=1)
             hint = f" (did you mean {_code('--' + close[0])}?)" if close else ""
-            takes = ", ".join(_code(f"--{o}") for o in options) or "no options"
+            takes = ", ".join(_code(f"--{o}") for o in (*options, *flags)) or "no options"
             raise _Refused(f"unknown option {_code(flag)}{hint}; it takes {takes}")
         if not equals and tokens and not tokens[0].startswith("-"):
             value = tokens.pop(0)
@@ -229,7 +240,7 @@ def _only(values: dict[str, list[str]]) -> tuple[str, ...] | None:
 
 
 def _promote(rest: str, line: str) -> Promote:
-    apps, values = _arguments(rest, ("to", "only", "version"), ("only",))
+    apps, values = _arguments(rest, ("to", "only", "version"), ("only",), ("shared",))
     version = _one(values, "version")
     if version is not None and len(apps) > 1:
         raise _Refused(f"{_code('--version')} applies to one app; name at most one")
@@ -238,12 +249,13 @@ def _promote(rest: str, line: str) -> Promote:
         to=_env(_one(values, "to")),
         only=_only(values),
         version=None if version is None else _version("version", version),
+        shared="shared" in values,
         line=line,
     )
 
 
 def _rollback(rest: str, line: str) -> Rollback:
-    positional, values = _arguments(rest, ("env", "to", "only"), ("only",))
+    positional, values = _arguments(rest, ("env", "to", "only"), ("only",), ("shared",))
     if not positional:
         raise _Refused("name the app to roll back")
     _at_most(positional, 1)
@@ -253,6 +265,7 @@ def _rollback(rest: str, line: str) -> Rollback:
         env=_env(_one(values, "env")),
         to="previous" if to.lower() == "previous" else _version("to", to),
         only=_only(values),
+        shared="shared" in values,
         line=line,
     )
 

@@ -80,16 +80,32 @@ def composition_id(components: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Composition:
-    components: Mapping[str, str]
+    components: Mapping[str, str]  # what promotions move: the composition id's inputs
     problems: tuple[str, ...] = ()  # components that could not be read, and why
     linked: frozenset[str] = frozenset()  # components on a symbolic link: never to be written
+    unreadable: frozenset[str] = frozenset()  # promoted components that could not be read
+    shown: Mapping[str, str] = field(default_factory=dict)  # `promote: never`: only shown
 
     @property
-    def id(self) -> str:
-        return composition_id(self.components)
+    def id(self) -> str | None:
+        """The composition id; None when a promoted component could not be read, since an id
+        over the rest would make two environments look equal that may not be."""
+        return None if self.unreadable else composition_id(self.components)
+
+    @property
+    def readable(self) -> bool:
+        return not self.unreadable
+
+    def why(self) -> str:
+        """Why the composition is not known, for people: the first problem, and how many more."""
+        unread = [p for p in self.problems if p.split(":", 1)[0] in self.unreadable]
+        more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+        return f"{unread[0]}{more}" if unread else ""
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {"composition": self.id, "components": dict(self.components)}
+        if self.shown:
+            result["shown"] = dict(self.shown)
         if self.problems:
             result["problems"] = list(self.problems)
         return result
@@ -158,7 +174,7 @@ class Reader:
             )
         return self._documents[path]
 
-    def version(self, app: str, component: str, env: str) -> str:
+    def version(self, app: str, component: str, env: str, shown: bool = False) -> str:
         target = self.config.target(app, component, env)
         link = self.snapshot.link_on(target.path)
         if link is not None:
@@ -172,14 +188,14 @@ class Reader:
         if memo is not None and target.path not in self.snapshot.trees:
             oid = self.snapshot.objects.get(target.path)
             if oid is not None:
-                key = (oid, target.field.reads)
+                key = (oid, target.field.reads + (" shown" if shown else ""))
                 known = memo.get(key)
                 if known is not None:
                     return known
         document = self.document(target.path)
         if document is None:
             raise FieldError(f"{target.path}: not in the repository")
-        version = document.read(target.field)
+        version = document.show(target.field) if shown else document.read(target.field)
         if memo is not None and key is not None:
             # only versions: a problem is read again (its message names the path, not the blob)
             memo[key] = version
@@ -187,16 +203,35 @@ class Reader:
 
     def composition(self, app: str, env: str) -> Composition:
         components: dict[str, str] = {}
+        shown: dict[str, str] = {}
         problems: list[str] = []
         linked: set[str] = set()
-        for component in self.config.apps[app].components:
+        unreadable: set[str] = set()
+        for component, spec in self.config.apps[app].components.items():
+            into = shown if spec.shown else components
+            if spec.shown and self._absent(app, component, env):
+                continue  # a value some environments have and others not: a difference too
             try:
-                components[component] = self.version(app, component, env)
+                into[component] = self.version(app, component, env, shown=spec.shown)
             except (FieldError, UnicodeDecodeError) as exc:
-                problems.append(f"{component}: {exc}")
+                problems.append(f"{component}: {_reason(exc)}")
                 if isinstance(exc, _Linked):
                     linked.add(component)
-        return Composition(components, tuple(problems), frozenset(linked))
+                if not spec.shown:
+                    unreadable.add(component)
+        return Composition(
+            components, tuple(problems), frozenset(linked), frozenset(unreadable), shown
+        )
+
+    def _absent(self, app: str, component: str, env: str) -> bool:
+        path = self.config.target(app, component, env).path.rstrip("/")
+        return path not in self.snapshot.objects and self.snapshot.link_on(path) is None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "the file is not UTF-8 text"
+    return str(exc)
 
 
 @dataclass(frozen=True)

@@ -714,6 +714,19 @@ class Component(_Model):
         description="Where the release notes are: github.com/acme/api, acme/api (promobot's "
         "forge) or, on the local forge, a path; default: the image's source annotation.",
     )
+    promote: Literal["auto", "never"] = Field(
+        "auto",
+        description="never: a value that differs between environments on purpose (replicas, a "
+        "host, a prod-only patch): shown and compared everywhere, never promoted, and not part "
+        "of the composition id.",
+    )
+    with_: str | None = Field(
+        None,
+        alias="with",
+        description="For a copy: component, another component of the app: copied only in a "
+        "promotion that moves that one too, so config never lands on a version it was not "
+        "made for.",
+    )
 
     @field_validator("changelog")
     @classmethod
@@ -736,9 +749,26 @@ class Component(_Model):
             raise ValueError("a copy: component has no source: (it is promoted by copying)")
         if self.target.copy_ is not None and self.changelog is not None:
             raise ValueError("a copy: component has no changelog: (its diff is in the PR)")
-        if self.target.copy_ is None and self.source is None:
-            raise ValueError("a component needs a source: (or a target: {copy: PATH})")
+        if self.shown and self.source is not None:
+            raise ValueError(
+                "promote: never shows a value that is never promoted, so it takes no source:"
+            )
+        if self.target.copy_ is None and self.source is None and not self.shown:
+            raise ValueError(
+                "a component needs a source: (or a target: {copy: PATH}, or promote: never "
+                "for a value that is only shown)"
+            )
+        if self.with_ is not None and (self.target.copy_ is None or self.shown):
+            raise ValueError(
+                "with: makes a copy: component follow another one's promotions; this "
+                "component is not promoted by copying"
+            )
         return self
+
+    @property
+    def shown(self) -> bool:
+        """Shown and compared, never promoted (`promote: never`)."""
+        return self.promote == "never"
 
 
 class App(_Model):
@@ -835,6 +865,27 @@ class Config(_Model):
                 names.setdefault(live.name(app, env), []).append((app, env))
         return names
 
+    def promoted(self, app: str) -> tuple[str, ...]:
+        """The app's components that promotions move (all but `promote: never`)."""
+        return tuple(c for c, spec in self.apps[app].components.items() if not spec.shown)
+
+    def shared(self, app: str, component: str, env: str) -> tuple[str, ...]:
+        """The app's environments whose `component` lives where `env`'s does (a base, a file
+        without {env}), `env` included, in promotion order; just `(env,)` when it has its own.
+        Writing it for one of them writes it for all."""
+        sharing = self._sharing.get((app, component))
+        if sharing is None:
+            places: dict[tuple[str, str], list[str]] = {}
+            for each in self.app_environments(app):
+                places.setdefault(self.target(app, component, each).location, []).append(each)
+            sharing = {each: tuple(group) for group in places.values() for each in group}
+            self._sharing[(app, component)] = sharing
+        return sharing.get(env, (env,))
+
+    @cached_property
+    def _sharing(self) -> dict[tuple[str, str], dict[str, tuple[str, ...]]]:
+        return {}
+
     def target(self, app: str, component: str, env: str) -> ResolvedTarget:
         key = (app, component, env)
         targets = self._targets
@@ -870,6 +921,15 @@ class ResolvedTarget:
 
     path: str
     field: fields.Target | None  # None: a copy component, whose version is the path's object id
+
+    @property
+    def location(self) -> tuple[str, str]:
+        """The file and the place in it: two environments with one location share a value."""
+        if self.field is None:
+            return (self.path.rstrip("/"), "copy")
+        if self.field.selector is not None:
+            return (self.path, self.field.selector.text)
+        return (self.path, f"marker {self.field.marker}")
 
     @property
     def describe(self) -> str:
@@ -922,6 +982,16 @@ def load(text: str, file: str = FILENAME) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def locate(text: str, path: tuple[Any, ...]) -> tuple[int, int]:
+    """The 1-based line and column of `path` (keys and indexes) in a configuration that
+    loads: where a finding about it is shown. (0, 0) if the text does not parse."""
+    try:
+        node = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return (0, 0)
+    return (0, 0) if node is None else _Positions(node).locate(path, at_key=True)
 
 
 def load_at(raw: bytes | None, commit: str) -> Config:
@@ -1113,9 +1183,21 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
     for app_name, app in config.apps.items():
         if not _NAME.match(app_name):
             yield ("apps", app_name), _bad_name("app", app_name)
-        for component in app.components:
+        for component, spec in app.components.items():
             if not _NAME.match(component):
                 yield ("apps", app_name, "components", component), _bad_name("component", component)
+            followed = app.components.get(spec.with_) if spec.with_ is not None else None
+            if spec.with_ is not None and (
+                followed is None or followed.shown or spec.with_ == component
+            ):
+                promoted = [
+                    c for c, other in app.components.items() if not other.shown and c != component
+                ]
+                yield (
+                    ("apps", app_name, "components", component, "with"),
+                    f"with: {spec.with_!r} is not another promoted component of {app_name}; "
+                    f"components it can follow: {', '.join(promoted) or 'none'}",
+                )
         yield from _path_problems(config, app_name)
         for i, wanted in enumerate(app.environments or ()):
             if wanted not in config.environments:

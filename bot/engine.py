@@ -2,13 +2,16 @@
 
 Every call re-reads the environment repo at the default branch's head (cached by commit SHA),
 re-plans, and then changes only what differs from what the forge already shows: one open PR
-per (environment, app or group) on `promobot/<env>/<name>`, found by its branch and read back
-from the metadata block in its body. Running the same sync twice does nothing the second time.
+per (environment, app or group) on `promobot/<env>/<name>`, and one per rollback on a branch of
+its own (`Promotion.branch`), found by its branch and read back from the metadata block in its
+body. Running the same sync twice does nothing the second time.
 
 A PR is promobot's only when promobot's own account opened it and its metadata carries
 promobot's signature for that branch (`bot.signing`); anything else on a `promobot/` branch is
-left alone with one comment saying why. One promotion that cannot be computed or written is
-reported (log, metric, `Engine.problems`, a comment on its PR) and the others go on.
+left alone with one comment saying why. A branch is promobot's to replace only while its head
+is a commit promobot made for it (`made_by_promobot`); one that is not is never written, and
+said once. One promotion that cannot be computed or written is reported (log, metric,
+`Engine.problems`, a comment on its PR) and the others go on.
 """
 
 from __future__ import annotations
@@ -26,8 +29,16 @@ from bot import composition, config, planner, render
 from bot.changelog import Changelog
 from bot.composition import Snapshot, Status
 from bot.config import Config
-from bot.errors import ConfigError, Moved, Problem, PromobotError, RateLimited, Unavailable
-from bot.forges.base import Account, Comment, Forge, PullRequest
+from bot.errors import (
+    ConfigError,
+    Moved,
+    Problem,
+    PromobotError,
+    RateLimited,
+    Taken,
+    Unavailable,
+)
+from bot.forges.base import Account, Comment, Forge, Head, PullRequest
 from bot.gates import GateResult
 from bot.live.state import Running
 from bot.logs import redact_urls
@@ -116,6 +127,19 @@ class Prepared:
     diffs: Mapping[str, str] = field(default_factory=dict)  # of copied files, by copied path
 
 
+def made_by_promobot(
+    head: Head, branch: str, signer: Signer, vouched: Iterable[str | None] = ()
+) -> bool:
+    """Whether the commit at a branch's head is one promobot made for that branch: its message
+    ends with promobot's trailer for the branch and the commit's parent and nobody committed it
+    again (an amend keeps the trailer), or a signed promotion record names it (`vouched`: the
+    commits of promobot's PRs on the branch, which also covers branches made before commits
+    carried the trailer)."""
+    if head.sha in vouched:
+        return True
+    return not head.recommitted and signer.made(head.message, branch, head.parent)
+
+
 def prepare(
     forge: Forge,
     state: State,
@@ -125,12 +149,27 @@ def prepare(
     gates: Sequence[GateResult] = (),
     running: Sequence[Running] = (),
     changelogs: Sequence[Changelog] = (),
+    *,
+    over: str | None = None,
+    vouched: Iterable[str | None] = (),
 ) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit);
-    `gates`, what the environment runs and the changelogs, when known, go into the body."""
+    `gates`, what the environment runs and the changelogs, when known, go into the body.
+
+    A branch that exists is replaced only over `over` (its head, known to be promobot's) or a
+    head `made_by_promobot`; else Taken, and nothing is written."""
     changes = planner.apply(state.config, promotion, state.snapshot, older)
     title = render.title(promotion)
-    commit = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
+    branch, base = promotion.branch, state.snapshot.commit
+    known = tuple(vouched)
+    commit = forge.commit_files(
+        branch,
+        base,
+        changes,
+        f"{title}\n\n{signer.trailer(branch, base)}",
+        over=over,
+        mine=lambda head: made_by_promobot(head, branch, signer, known),
+    )
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
     body = render.body(
@@ -205,6 +244,7 @@ Outcome = Literal[
     "committed",  # straight to the default branch (`propose: commit`)
     "moved",  # not committed: the default branch moved meanwhile; the next pass retries
     "deferred",  # a batched environment was written less than its window ago
+    "taken",  # not written: the branch's head is a commit promobot did not make for it
 ]
 
 
@@ -296,6 +336,9 @@ class Engine:
         self.problems: dict[str, Failure] = {}  # by branch; the last sync's failures
         # branches whose newest PR a person closed: asked of the forge once, not every sync
         self._closed: dict[str, PullRequest] = {}
+        # branches found holding someone else's head, by branch: that head, said once and
+        # looked at again (one read) before anything is written there
+        self._taken: dict[str, str] = {}
 
     @property
     def me(self) -> Account:
@@ -372,7 +415,10 @@ class Engine:
                 elif state.config.environments[promotion.env].propose == "commit":
                     direct.append(promotion)
                 else:
-                    actions.append(self.ensure(state, promotion, open_pr=open_pr))
+                    action = self.ensure(state, promotion, open_pr=open_pr)
+                    if action.outcome == "taken":
+                        problems[promotion.branch] = Failure(promotion.branch, action.detail)
+                    actions.append(action)
             except (Unavailable, RateLimited):
                 raise  # the forge, not the promotion: the job is retried
             except Exception as exc:  # one promotion never stalls the others
@@ -474,7 +520,10 @@ class Engine:
         promotion = promotion.asked_by(*meta.requested_by)  # a requester never becomes approver
         if not rebuild and meta.same_change(promotion):
             return Action("unchanged", promotion.branch, pr.number)
-        prepared = self._prepare(state, promotion, older)
+        try:  # over the commit the PR's record names (its head, checked just above)
+            prepared = self._prepare(state, promotion, older, over=meta.commit)
+        except Taken:  # someone pushed since the PR was read
+            return self._human_pushed(pr)
         labels = _keep(pr, promotion)
         self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body, labels=labels)
         now = replace(
@@ -488,15 +537,26 @@ class Engine:
         promotion: planner.Promotion,
         older: Mapping[str, Snapshot] | None = None,
     ) -> Action:
-        closed = self._closed.get(promotion.branch) or self.forge.find_pr(
-            promotion.branch, state="closed"
-        )
+        branch = promotion.branch
+        if branch in self._taken:  # still someone else's? one read, and no write if so
+            head = self.forge.branch_head(branch)
+            if head is not None and head.sha == self._taken[branch]:
+                return Action("taken", branch, None, str(Taken(branch, head.sha, head.maker)))
+            del self._taken[branch]
+        closed = self._closed.get(branch) or self.forge.find_pr(branch, state="closed")
+        meta = self.promotion_of(closed) if closed is not None else None
         if closed is not None and closed.state == "closed" and CLOSED_LABEL not in closed.labels:
-            self._closed[promotion.branch] = closed
-            meta = self.promotion_of(closed)
+            self._closed[branch] = closed
             if meta is not None and meta.same_change(promotion):
-                return Action("human-closed", promotion.branch, closed.number)
-        prepared = self._prepare(state, promotion, older)
+                return Action("human-closed", branch, closed.number)
+        try:  # the commit of promobot's last PR there is its own, trailer or not
+            vouched = [meta.commit] if meta is not None else []
+            prepared = self._prepare(state, promotion, older, vouched=vouched)
+        except Taken as exc:
+            self._taken[branch] = exc.sha
+            fields = {"branch": branch, "head": exc.sha, "maker": exc.maker}
+            log.warning("branch not promobot's", extra=fields)
+            return Action("taken", branch, None, str(exc))
         pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, labels(promotion))
         if pr.body != prepared.body:  # an adopted PR (made by a run that died half-way)
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)
@@ -523,10 +583,24 @@ class Engine:
         state: State,
         promotion: planner.Promotion,
         older: Mapping[str, Snapshot] | None,
+        *,
+        over: str | None = None,
+        vouched: Iterable[str | None] = (),
     ) -> Prepared:
         gates, running = self.preview(state, promotion) if self.preview is not None else ((), ())
         changelogs = self._changelogs(state, promotion)
-        return prepare(self.forge, state, promotion, self.signer, older, gates, running, changelogs)
+        return prepare(
+            self.forge,
+            state,
+            promotion,
+            self.signer,
+            older,
+            gates,
+            running,
+            changelogs,
+            over=over,
+            vouched=vouched,
+        )
 
     def _changelogs(self, state: State, promotion: planner.Promotion) -> Sequence[Changelog]:
         """What changed in the versions the promotion skips; a failure here is only logged:

@@ -7,6 +7,7 @@
     ├── PlanError          a requested promotion cannot be planned (unknown app, no upstream)
     ├── EventError         a webhook body that does not parse (bot/events.py; an HTTP 400)
     ├── SourceError        a registry, chart repository or git repo cannot give versions
+    ├── Taken              a promotion branch whose head promobot did not make: never replaced
     └── ForgeError         the forge (or the local git repository) refused or failed
         ├── Unavailable    5xx, timeouts, connection errors: worth retrying with backoff
         ├── RateLimited    403/429 with a rate limit: worth retrying after `retry_after`
@@ -64,6 +65,21 @@ class PlanError(PromobotError):
 
 class SourceError(PromobotError):
     """A registry, chart repository or git repo cannot give the versions a source asks for."""
+
+
+class Taken(PromobotError):
+    """A promotion branch exists and its head is not a commit promobot made for it (someone
+    pushed to it, or made it): promobot leaves it as it is and writes nothing."""
+
+    def __init__(self, branch: str, sha: str, maker: str) -> None:
+        self.branch = branch
+        self.sha = sha
+        self.maker = maker  # who made the head: `Name <email>`
+        super().__init__(
+            f"branch {branch} exists and its head {sha[:12]} (by {maker}) is not a commit "
+            "promobot made for it, so promobot leaves it as it is and wrote nothing; delete the "
+            "branch (merging what it holds first, if it is wanted) to let promobot write it"
+        )
 
 
 class ForgeError(PromobotError):

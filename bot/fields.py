@@ -331,10 +331,11 @@ def _kind(node: object) -> str:
 class _Walk:
     """Follows a selector through loaded data (dicts, lists and strings)."""
 
-    def __init__(self, selector: Selector, template: Template | None) -> None:
+    def __init__(self, selector: Selector, template: Template | None, whole: bool = False) -> None:
         self.steps = selector.steps
         self.text = selector.text
         self.template = template
+        self.whole = whole  # a mapping or list at the end is a value too (shown, never written)
 
     def missing(self, depth: int, detail: str) -> _Miss:
         return _Miss(depth, f"no value at {self.text} ({detail})")
@@ -411,6 +412,9 @@ class _Walk:
 
     def scalar(self, node: object, where: str, path: tuple[str | int, ...]) -> _Hit | _Miss:
         depth = len(self.steps)
+        if self.whole and isinstance(node, dict | list) and node:
+            text = json.dumps(node, sort_keys=True, ensure_ascii=False)
+            return _Hit(text, text, path=path)
         if isinstance(node, str):
             version = self.template.match(node) if self.template else node
             if version:
@@ -491,6 +495,13 @@ class Document:
     def read(self, target: Target) -> str:
         return self._find(target).version
 
+    def show(self, target: Target) -> str:
+        """The value at the target as it is shown (never written): a version, or a whole
+        mapping or list as one line of JSON with sorted keys, so equal content reads equal."""
+        if target.selector is not None:
+            return self._find_selector(target.selector, target.template, whole=True).version
+        return self._find_marker(target.marker or "", target.template).version
+
     def _find(self, target: Target) -> _Hit:
         if target.selector is not None:
             return self._find_selector(target.selector, target.template)
@@ -519,8 +530,10 @@ class Document:
         except RecursionError:
             raise _too_deep(self.file) from None
 
-    def _find_selector(self, selector: Selector, template: Template | None) -> _Hit:
-        walk = _Walk(selector, template)
+    def _find_selector(
+        self, selector: Selector, template: Template | None, whole: bool = False
+    ) -> _Hit:
+        walk = _Walk(selector, template, whole)
         documents = self._documents()
         best: tuple[int, _Miss] | None = None
         for number, data in enumerate(documents):

@@ -28,6 +28,10 @@ Change = Literal["up", "down", "changed", "same"]
 # The name of an environment's batch (`batch:`): promobot/ENV/_batch. Names in .promobot.yaml
 # start with a letter or digit, so no app or group can be called this.
 BATCH = "_batch"
+# Rollbacks have branches of their own, promobot/ENV/_rollback/APP-ID (ID: the composition it
+# restores), beside the app's forward one: `_rollback` too is no app's or group's name, and git
+# could not hold promobot/ENV/APP and a branch under it at once (a ref is a file, not a folder).
+ROLLBACK = "_rollback"
 Reason = Literal["upstream", "artifact", "manual", "set", "rollback"]
 
 
@@ -61,7 +65,7 @@ class Edit(_Plan):
 
 class AppPlan(_Plan):
     app: str
-    before: str  # composition ids
+    before: str | None  # composition ids (None: not known, which is never planned; old PRs)
     after: str
     upstream: str | None
     rows: tuple[Row, ...]
@@ -82,6 +86,12 @@ class Promotion(_Plan):
     commit: str | None = None  # the promotion commit promobot made for it, once made
     # who asked (/promote, /rollback, /refresh), kept through supersedes: never approvers
     requested_by: tuple[str, ...] = ()
+    # other environments whose values change too: their component lives where this one's
+    # does (a base, a file without {env}); only ever when a person said so (--shared)
+    shared: tuple[str, ...] = ()
+    # a rollback on its own branch (`ROLLBACK`); False in the records of rollbacks proposed
+    # before rollbacks had one, which stay on promobot/ENV/NAME
+    own_branch: bool = False
 
     @field_validator("requested_by", mode="before")
     @classmethod
@@ -95,6 +105,9 @@ class Promotion(_Plan):
 
     @property
     def branch(self) -> str:
+        if self.own_branch:
+            plan = self.apps[0]
+            return f"promobot/{self.env}/{ROLLBACK}/{plan.app}-{plan.after}"
         return f"promobot/{self.env}/{self.name}"
 
     @property
@@ -134,6 +147,75 @@ def _change(before: str | None, after: str, strategy: versions.Strategy | None) 
     return "up" if cmp > 0 else "down" if cmp < 0 else "changed"
 
 
+def _cell(
+    current: Composition, app: str, env: str, only: Iterable[str] | None = None
+) -> str | None:
+    """Why the app's composition in `env` cannot take part in a plan, or None. A person who
+    names only components that were read (`--only image`) may promote those."""
+    if current.readable or (only is not None and not current.unreadable & set(only)):
+        return None
+    return f"{app} in {env} cannot be read: {current.why()}"
+
+
+def _sharing(config: Config, app: str, component: str, env: str) -> tuple[str, ...]:
+    """The other environments whose `component` of `app` lives where `env`'s does."""
+    return tuple(e for e in config.shared(app, component, env) if e != env)
+
+
+def shared_problem(config: Config, app: str, component: str, env: str) -> str | None:
+    """Why changing `component` in `env` alone is refused, or None when it is `env`'s own."""
+    others = _sharing(config, app, component, env)
+    if not others:
+        return None
+    target = config.target(app, component, env)
+    names = ", ".join(others)
+    return (
+        f"{app}.{component} in {env} lives in {target.describe}, which {names} "
+        f"{'shares' if len(others) == 1 else 'share'}: changing it changes {names} too; say "
+        "--shared to change it in all of them"
+    )
+
+
+def range_problem(before: str | None, after: str | None) -> bool:
+    """Whether a change writes a range of versions over another value, or a version over a
+    range: a policy changes, which only a person may ask for by name (--only)."""
+    return before != after and any(v is not None and versions.is_range(v) for v in (before, after))
+
+
+def held_back(
+    config: Config, status: Status, env: str | None = None, apps: Iterable[str] | None = None
+) -> list[str]:
+    """What automatic plans leave alone, and why: cells that cannot be read, values shared
+    with other environments, ranges that differ from upstream's."""
+    notes = []
+    for target_env in [env] if env else config.order:
+        upstream = config.environments[target_env].upstream
+        for app in config.apps if apps is None else apps:
+            current = status.get(app, target_env)
+            if current is None:
+                continue
+            why = _cell(current, app, target_env)
+            if why is not None:
+                notes.append(why)
+                continue
+            source = status.get(app, upstream) if upstream is not None else None
+            if source is None or not source.readable:
+                continue
+            for component, version in source.components.items():
+                before = current.components.get(component)
+                if before == version:
+                    continue
+                if range_problem(before, version):
+                    notes.append(
+                        f"{app}.{component} in {target_env} is {before}, {upstream} has "
+                        f"{version}: a range is a policy, promoted only when asked "
+                        f"(--only {component})"
+                    )
+                elif (problem := shared_problem(config, app, component, target_env)) is not None:
+                    notes.append(problem)
+    return notes
+
+
 def _source_label(config: Config, app: str, component: str) -> str:
     source = config.apps[app].components[component].source
     return source.label if source is not None else "files"
@@ -149,7 +231,7 @@ def _app_plan(
     upstream_id: str | None,
 ) -> AppPlan:
     rows = []
-    for component in config.apps[app].components:
+    for component in config.promoted(app):
         before = current.components.get(component)
         after = wanted.get(component, before)
         rows.append(
@@ -168,7 +250,8 @@ def _app_plan(
     return AppPlan(
         app=app,
         before=current.id,
-        after=composition_id(after_components),
+        # a component not read stays unknown after the merge too: no id stands for it
+        after="?" if current.unreadable else composition_id(after_components),
         upstream=upstream_id,
         rows=tuple(rows),
     )
@@ -262,11 +345,15 @@ def plan(
     apps: Iterable[str] | None = None,
     only: Iterable[str] | None = None,
     explicit: bool = False,
+    shared: bool = False,
 ) -> list[Promotion]:
     """Promotions that bring environments up to their upstream.
 
     Automatic plans only move forward and skip `propose: manual` environments; an explicit
     request (`/promote`, `promobot promote`) also proposes downgrades and manual environments.
+    No plan involves a cell that cannot be read, a value other environments share (unless
+    `shared`: a person said so), a range whose component was not named in `only`, or a
+    `promote: never` value; a copy `with:` another component moves only with it.
     """
     if env is not None and env not in config.environments:
         raise PlanError(f"unknown environment {env!r}; known: {', '.join(config.order)}")
@@ -296,12 +383,21 @@ def plan(
             if target_env in config.app_environments(a) and upstream in config.app_environments(a)
         ]
         for name, members in _units(config, app_names).items():
-            plans = []
+            plans: list[AppPlan] = []
+            others: set[str] = set()
             for app in members:
                 current = status.get(app, target_env)
                 source = status.get(app, upstream)
                 if current is None or source is None:
                     continue
+                named = only_set if explicit else None
+                unread = _cell(current, app, target_env, named) or _cell(
+                    source, app, upstream, named
+                )
+                if unread is not None:
+                    if explicit:
+                        raise PlanError(f"cannot promote {app} to {target_env}: {unread}")
+                    continue  # said by held_back() and everywhere the cell is shown
                 wanted = {}
                 for component, version in source.components.items():
                     if only_set is not None and component not in only_set:
@@ -310,13 +406,23 @@ def plan(
                         if explicit:
                             raise PlanError(_linked(current, app, component, target_env))
                         continue  # never planned, so one link cannot stall every sync
-                    change = _change(
-                        current.components.get(component),
-                        version,
-                        _order(config, app, component),
-                    )
-                    if change == "up" or (change != "same" and (explicit or change == "changed")):
-                        wanted[component] = version
+                    before = current.components.get(component)
+                    change = _change(before, version, _order(config, app, component))
+                    if not (
+                        change == "up" or (change != "same" and (explicit or change == "changed"))
+                    ):
+                        continue
+                    if range_problem(before, version) and (only_set is None or not explicit):
+                        continue  # a policy: only `--only COMPONENT` asks to change it
+                    problem = shared_problem(config, app, component, target_env)
+                    if problem is not None:
+                        if not explicit:
+                            continue
+                        if not shared:
+                            raise PlanError(problem)
+                        others.update(_sharing(config, app, component, target_env))
+                    wanted[component] = version
+                wanted = _followers(config, app, wanted)
                 plans.append(
                     _app_plan(
                         config, app, target_env, current, wanted, source.components, source.id
@@ -324,10 +430,26 @@ def plan(
                 )
             promotion = _promotion(config, status, target_env, upstream, name, "upstream", plans)
             if promotion is not None:
-                promotions.append(
-                    promotion.model_copy(update={"reason": "manual"}) if explicit else promotion
-                )
+                update: dict[str, object] = {"shared": _in_order(config, others)}
+                if explicit:
+                    update["reason"] = "manual"
+                promotions.append(promotion.model_copy(update=update))
     return promotions
+
+
+def _followers(config: Config, app: str, wanted: dict[str, str]) -> dict[str, str]:
+    """`wanted` without the copy components that follow (`with:`) one that does not move."""
+    components = config.apps[app].components
+    return {
+        c: v
+        for c, v in wanted.items()
+        if components[c].with_ is None or components[c].with_ in wanted
+    }
+
+
+def _in_order(config: Config, envs: Iterable[str]) -> tuple[str, ...]:
+    chosen = set(envs)
+    return tuple(e for e in config.order if e in chosen)
 
 
 AUTOMATIC = ("upstream", "artifact")  # the reasons a promotion is made without being asked
@@ -391,13 +513,17 @@ def plan_artifacts(
             plans = []
             for app in members:
                 current = status.get(app, env)
-                if current is None:
-                    continue
+                if current is None or not current.readable:
+                    continue  # a cell that cannot be read takes no version (held_back says so)
                 wanted = {}
                 for component, spec in config.apps[app].components.items():
                     source = spec.source
                     if source is None or source.key not in by_key or component in current.linked:
                         continue
+                    if _sharing(config, app, component, env) or versions.is_range(
+                        current.components.get(component, "")
+                    ):
+                        continue  # shared with other environments, or a range: a person's call
                     chosen = _newest_selected(
                         source, by_key[source.key], current.components.get(component)
                     )
@@ -429,7 +555,13 @@ def _newest_selected(
 
 
 def plan_set(
-    config: Config, status: Status, app: str, component: str, version: str, env: str
+    config: Config,
+    status: Status,
+    app: str,
+    component: str,
+    version: str,
+    env: str,
+    shared: bool = False,
 ) -> Promotion | None:
     """Set one component of one app in one environment to a given version."""
     if app not in config.apps:
@@ -442,14 +574,22 @@ def plan_set(
             f"{app} is not deployed to {env!r}; its environments: "
             f"{', '.join(config.app_environments(app))}"
         )
-    if config.apps[app].components[component].target.copy_ is not None:
+    spec = config.apps[app].components[component]
+    if spec.target.copy_ is not None:
         raise PlanError(f"{app}.{component} is a copy component; promote it from upstream instead")
+    if spec.shown:
+        raise PlanError(f"{app}.{component} is promote: never: it is shown, never written")
     current = status.get(app, env) or Composition({})
     if component in current.linked:
         raise PlanError(_linked(current, app, component, env))
+    unread = _cell(current, app, env, [component])
+    if unread is not None:
+        raise PlanError(f"cannot set {app}.{component} in {env}: {unread}")
+    others = _shared_edits(config, app, env, [component], shared)
     plan = _app_plan(config, app, env, current, {component: version}, {component: version}, None)
     name = config.group_of(app) or app
-    return _promotion(config, status, env, None, name, "set", [plan])
+    promotion = _promotion(config, status, env, None, name, "set", [plan])
+    return None if promotion is None else promotion.model_copy(update={"shared": others})
 
 
 def _linked(current: Composition, app: str, component: str, env: str) -> str:
@@ -462,17 +602,19 @@ def pick_rollback(history: Sequence[HistoryEntry], to: str, app: str, env: str) 
     if not history:
         raise PlanError(f"no history for {app} in {env} to roll back to")
     current = history[0].composition
+    # a composition that could not be read is no place to go back to: what it was is unknown
+    known = [e for e in history[1:] if e.composition.readable]
     if to == "previous":
-        for entry in history[1:]:
+        for entry in known:
             if entry.composition.id != current.id:
                 return entry
         raise PlanError(f"{app} in {env} has run only {current.id}; there is no previous one")
-    for entry in history:
+    for entry in [history[0], *known]:
         if entry.composition.id == to or to in entry.composition.components.values():
             if entry.composition.id == current.id:
                 raise PlanError(f"{app} in {env} already runs {to} ({current.id})")
             return entry
-    ids = ", ".join(e.composition.id for e in history[:5])
+    ids = ", ".join(e.composition.id or "?" for e in history[:5])
     raise PlanError(
         f"{to!r} is not a composition id or version {app} ran in {env}; recent compositions: {ids}"
     )
@@ -485,16 +627,23 @@ def plan_rollback(
     env: str,
     target: HistoryEntry,
     only: Iterable[str] | None = None,
+    shared: bool = False,
 ) -> Promotion | None:
     """Restore an earlier composition of one app in one environment (or only some components)."""
     only_set = None if only is None else set(only)
     current = status.get(app, env) or Composition({})
+    unread = _cell(current, app, env, only_set)
+    if unread is not None:
+        raise PlanError(f"cannot roll back {app} in {env}: {unread}")
     wanted = {
-        c: v for c, v in target.composition.components.items() if only_set is None or c in only_set
+        c: v
+        for c, v in target.composition.components.items()
+        if (only_set is None or c in only_set) and current.components.get(c) != v
     }
     linked = sorted(current.linked & wanted.keys())
     if linked:
         raise PlanError(_linked(current, app, linked[0], env))
+    others = _shared_edits(config, app, env, wanted, shared)
     back = target.composition
     plan = _app_plan(config, app, env, current, wanted, back.components, back.id)
     if not plan.changed:
@@ -512,7 +661,23 @@ def plan_rollback(
         apps=(plan,),
         edits=edits,
         base=status.ref,
+        shared=others,
+        own_branch=True,
     )
+
+
+def _shared_edits(
+    config: Config, app: str, env: str, wanted: Iterable[str], shared: bool
+) -> tuple[str, ...]:
+    """The other environments that changing `wanted` components in `env` changes too; a
+    PlanError when there are some and the person did not say --shared."""
+    others: set[str] = set()
+    for component in wanted:
+        problem = shared_problem(config, app, component, env)
+        if problem is not None and not shared:
+            raise PlanError(problem)
+        others.update(_sharing(config, app, component, env))
+    return _in_order(config, others)
 
 
 def apply(

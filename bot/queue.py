@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,17 @@ def prefix(repo: str) -> str:
     return f"promobot:{repo}"
 
 
+# Seconds left in a window: its end (the key's value) when the caller's now is before it, else
+# a new window from now (nil). One script, so two processes never both start one.
+_FAR = timedelta(days=3650)
+_WINDOW_SCRIPT = """
+local ends = redis.call('GET', KEYS[1])
+if ends and tonumber(ends) > tonumber(ARGV[1]) then return ends end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return false
+"""
+
+
 class Queue:
     """Submit jobs; run them in worker threads or processes, one job per repo at a time.
 
@@ -168,8 +179,8 @@ class Queue:
     def done(self, name: str, ticket: int) -> None:
         self._only().done(name, ticket)
 
-    def window(self, key: str, seconds: float) -> float:
-        return self._only().window(key, seconds)
+    def window(self, key: str, seconds: float, now: float | None = None) -> float:
+        return self._only().window(key, seconds, now)
 
     # --- the store ------------------------------------------------------------------------------
 
@@ -194,14 +205,19 @@ class Queue:
             ).fetchone()
             return str(row[0]) if row else None
 
-    def window_left(self, key: str, seconds: float) -> float:
-        """Seconds left in the window `key`, or 0 after starting a new one of `seconds`."""
+    def window_left(self, key: str, seconds: float, now: float | None = None) -> float:
+        """Seconds left in the window `key`, or 0 after starting a new one of `seconds`; `now`
+        (epoch seconds) is the caller's clock, so a window is as long as the service's time
+        says, whatever the machine's speed."""
+        now = time.time() if now is None else now
         if self._redis:
-            conn = self.huey.storage.conn
-            if conn.set(key, "1", nx=True, px=max(int(seconds * 1000), 1)):
-                return 0.0
-            return max(float(conn.pttl(key)) / 1000, 0.0)
-        now = time.time()
+            # the end is kept as the value and compared with the caller's now; the key also
+            # expires on its own a minute after it, so a forgotten window costs nothing
+            until = self.huey.storage.conn.eval(
+                _WINDOW_SCRIPT, 1, key, repr(now), repr(now + seconds),
+                max(int(seconds * 1000), 1) + 60_000,
+            )  # fmt: skip
+            return 0.0 if until is None else max(float(until) - now, 0.0)
         with closing(self._sqlite()) as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM promobot_keys WHERE key = ? AND until < ?", (key, now))
@@ -475,6 +491,19 @@ class Queue:
             ran += 1
         return ran
 
+    def run_scheduled(self) -> int:
+        """Run every job there is now, those due later too, as if their time had come (tests
+        that keep a clock of their own: the queue's times are the machine's). Jobs these
+        submit wait for the next call."""
+        tasks = []
+        while (task := self.huey.dequeue()) is not None:  # a delayed job waits in the queue
+            tasks.append(task)
+        tasks += self.huey.read_schedule(datetime.now(UTC).replace(tzinfo=None) + _FAR)
+        for task in tasks:
+            task.eta = None  # due now: huey puts a task whose time has not come back
+            self.huey.execute(task)
+        return len(tasks)
+
     def depth(self) -> int:
         return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
 
@@ -685,11 +714,11 @@ class RepoQueue:
             self.repo, after=after, since=since, app=app, env=env, limit=limit
         )
 
-    def window(self, key: str, seconds: float) -> float:
+    def window(self, key: str, seconds: float, now: float | None = None) -> float:
         """Seconds left in `key`'s window, or 0 after starting a new one of `seconds` (a
         batched environment is written at most once per window; losing the store costs one
         early write, never a lost one)."""
-        return self.queue.window_left(f"{self.prefix}.window.{key}", seconds)
+        return self.queue.window_left(f"{self.prefix}.window.{key}", seconds, now)
 
     def submit(self, job: dict[str, Any], delay: float = 0, priority: int = 0) -> None:
         if self.queue.shared:
@@ -720,6 +749,9 @@ class RepoQueue:
 
     def run_pending(self) -> int:
         return self.queue.run_pending()
+
+    def run_scheduled(self) -> int:
+        return self.queue.run_scheduled()
 
     def start(self, workers: int) -> None:
         self.queue.start(workers)

@@ -28,7 +28,7 @@ from bot.gates import GateResult
 from bot.live.state import Running
 from bot.planner import AppPlan, Edit, Promotion, Row
 from bot.signing import Signer
-from bot.versions import split_digest
+from bot.versions import is_range, split_digest
 
 MAX_BODY = 65_536  # what GitHub accepts for a PR body
 MAX_TITLE = 250  # GitHub allows 256
@@ -38,8 +38,8 @@ META_VERSION = 1
 COMMANDS_HELP = """\
 | command | does |
 |---|---|
-| `/promote [app…] [--to env] [--only image,chart,…] [--version v]` | open or refresh the promotion PR(s) |
-| `/rollback app [--env env] [--to composition-id\\|version\\|previous] [--only image,…]` | open a PR back to an earlier composition (or only some components) |
+| `/promote [app…] [--to env] [--only image,chart,…] [--version v] [--shared]` | open or refresh the promotion PR(s); `--shared` also changes the environments that share a file it writes |
+| `/rollback app [--env env] [--to composition-id\\|version\\|previous] [--only image,…] [--shared]` | open a PR back to an earlier composition (or only some components) |
 | `/approve` | count an approval (GitLab Free and any forge without review approvals) |
 | `/merge` | merge now if every gate passes |
 | `/hold [reason]`, `/unhold` | block / unblock merging |
@@ -69,6 +69,8 @@ def title(promotion: Promotion) -> str:
         for row in plan.changed
     ]
     head = _oneline(_verb(promotion, promotion.display, promotion.env))
+    if promotion.shared:
+        head += f" (shared with {', '.join(promotion.shared)})"
     if not parts:
         return _cap(head, MAX_TITLE)
     for kept in range(min(len(parts), MAX_TITLE // 2), 0, -1):
@@ -146,6 +148,20 @@ def commit_message(
 
 
 def _first_line(promotion: Promotion) -> str:
+    line = _first(promotion)
+    if not promotion.shared:
+        return line
+    others = _join([f"**{_text(e)}**" for e in promotion.shared])
+    files = _join(sorted({_code(e.file) for e in promotion.edits}))
+    return (
+        f"{line}\n\n⚠ This changes {others} too: {files} "
+        f"{'is' if len(promotion.edits) == 1 else 'are'} shared with "
+        f"{'it' if len(promotion.shared) == 1 else 'them'}, and whoever asked for this said so "
+        "(`--shared`)."
+    )
+
+
+def _first(promotion: Promotion) -> str:
     head = _verb(promotion, f"**{_text(promotion.display)}**", f"**{_text(promotion.env)}**")
     if promotion.batched:
         origin = (
@@ -175,7 +191,7 @@ def _verb(promotion: Promotion, name: str, env: str) -> str:
 
 def _summary(promotion: Promotion, plan: AppPlan) -> str:
     """What happens to one app: `composition a → b (same as **dev**)`, or what was published."""
-    move = f"composition `{plan.before}` → `{plan.after}`"
+    move = f"composition `{plan.before or '?'}` → `{plan.after}`"
     if promotion.upstream is not None:
         return move + _from_upstream(promotion.upstream, plan)
     versions = _join([f"{_text(r.component)} {_version(r, r.after)}" for r in plan.changed])
@@ -253,7 +269,9 @@ def _changes(row: Row, app: str, env: str, link: str | None, diff: str | None) -
     else:
         old, new = split_digest(row.before)[0], split_digest(row.after)[0]
         url = _link(link, old, new, app, env) if link is not None else None
-        if old == new:
+        if is_range(old) or is_range(new):
+            text = f"⚠ the range of versions allowed changes: {_text(old)} → {_text(new)}"
+        elif old == new:
             text = "new digest"
         elif url is not None:
             text = f"[{_text(old)}…{_text(new)}]({url})"
@@ -937,18 +955,28 @@ def _status_cell(app: str, env: str, by_env: Mapping[str, Composition], config: 
     composition = by_env[env]
     spec = config.apps.get(app)
     parts = []
-    for name, version in composition.components.items():
+    for name, version in [*composition.components.items(), *composition.shown.items()]:
         component = spec.components.get(name) if spec is not None else None
         copied = component is not None and component.target.copy_ is not None
-        parts.append(f"{_text(name)} {_code(version) if copied else _text(_short(version))}")
-    if composition.problems:
-        unreadable = _join([_text(p.split(":", 1)[0]) for p in composition.problems])
-        parts.append(f"⚠ unreadable: {unreadable}")
-    parts.append(f"`{composition.id}`")
+        value = _code(version) if copied else _text(_short(version))
+        if is_range(version):
+            value = f"range {value}"
+        if component is not None and component.shown:
+            value = f"*{value}* (not promoted)"
+        shared = (
+            config.shared(app, name, env) if spec is not None and name in spec.components else ()
+        )
+        if len(shared) > 1:
+            value += f" (one value for {_join([_text(e) for e in shared])})"
+        parts.append(f"{_text(name)} {value}")
+    for problem in composition.problems:
+        parts.append(f"⚠ cannot be read: {_text(problem)}")
+    parts.append(f"`{composition.id}`" if composition.id is not None else "composition unknown")
     settings = config.environments.get(env)
     upstream = settings.upstream if settings is not None else None
     source = by_env.get(upstream) if upstream is not None else None
-    if upstream is not None and source is not None and source.id != composition.id:
+    known = source is not None and source.id is not None and composition.id is not None
+    if upstream is not None and source is not None and known and source.id != composition.id:
         parts.append(f"≠ {_text(upstream)}")
     return "<br>".join(parts)
 

@@ -321,12 +321,24 @@ class Runner:
                 if len(only) != 1:
                     raise PromobotError("--version needs exactly one component: --only image")
                 set_ = planner.plan_set(
-                    state.config, state.status, name, only[0], command.version, env
+                    state.config,
+                    state.status,
+                    name,
+                    only[0],
+                    command.version,
+                    env,
+                    shared=command.shared,
                 )
                 promotions = [set_] if set_ is not None else []
             else:
                 promotions = planner.plan(
-                    state.config, state.status, env=env, apps=apps, only=command.only, explicit=True
+                    state.config,
+                    state.status,
+                    env=env,
+                    apps=apps,
+                    only=command.only,
+                    explicit=True,
+                    shared=command.shared,
                 )
             if not promotions:
                 done.append(f"Nothing to promote: {name} in {env} already runs that.")
@@ -346,7 +358,7 @@ class Runner:
         )
         target = planner.pick_rollback(entries, command.to, command.app, env)
         promotion = planner.plan_rollback(
-            state.config, state.status, command.app, env, target, command.only
+            state.config, state.status, command.app, env, target, command.only, command.shared
         )
         if promotion is None:
             running = target.composition.id
@@ -402,7 +414,12 @@ class Runner:
             fresh = planner.batch(state.config, due)
         else:
             fresh = planner.plan(
-                state.config, state.status, env=promotion.env, apps=apps, explicit=True
+                state.config,
+                state.status,
+                env=promotion.env,
+                apps=apps,
+                explicit=True,
+                shared=bool(promotion.shared),  # asked once, and the PR says so
             )
         if not fresh:
             return f"Nothing left to promote: {promotion.env} already runs what it would bring."
@@ -419,5 +436,7 @@ class Runner:
             "unchanged": f"{number} already proposes this.",
             "human-closed": f"{number} was closed by a person; reopen it to go on.",
             "human-pushed": f"{number} has commits from a person; promobot leaves it alone.",
+            "not-ours": f"{number} is not promobot's; promobot leaves it alone.",
+            "taken": f"nothing written: {action.detail}.",
             "closed": f"closed {number}.",
         }[action.outcome]

@@ -152,7 +152,9 @@ class Service:
             self.engine, clock, wake=self.submit_evaluation, live=self.live
         )
         self.engine.preview = self.gatekeeper.preview
-        self.engine.window = self.queue.window
+        self.engine.window = lambda key, seconds: self.queue.window(
+            key, seconds, self.clock().timestamp()
+        )
         self.engine.holds = self.holds
         self.engine.refused = self.refused
         self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)

@@ -6,6 +6,10 @@ HMAC-SHA256 made with a key only the server knows (`PROMOBOT_SIGNING_KEY`). The 
 record's kind, the repository and every field, so a record cannot be forged, edited, or moved
 to another kind, PR or repo. A record whose MAC does not verify is treated as absent.
 
+The commits promobot makes on promotion branches end with such a MAC too (`trailer`), over the
+branch and the commit's parent: what tells promobot, from a branch's head alone and on any
+forge, that the branch is still its own to replace.
+
 Pure: the key is a value, and nothing here touches the disk or the network (`load_key` aside,
 which the service and the CLI call once).
 """
@@ -25,6 +29,7 @@ from bot.errors import PromobotError
 
 KEY_MIN = 32  # characters of PROMOBOT_SIGNING_KEY
 _FIELD = re.compile(r"^[A-Za-z0-9_.@/\[\]-]*$")  # marker values: ids, logins, SHAs
+TRAILER = "Promobot-Commit"  # the trailer of promobot's commits on promotion branches
 _MARK = re.compile(r"<!-- promobot:(?P<kind>[a-z-]+) (?P<fields>[^<>]*?) sig=(?P<sig>[\w-]+) -->")
 
 
@@ -60,6 +65,25 @@ class Signer:
                 continue
             pairs = (item.partition("=") for item in match["fields"].split(" "))
             yield {name: value for name, _, value in pairs}
+
+    def trailer(self, branch: str, parent: str) -> str:
+        """The last line of promobot's commit on `branch` made on `parent`: it vouches for a
+        commit with that parent on that branch of this repo, and for nothing it is copied to."""
+        return f"{TRAILER}: {self.sign('commit', _commit_text(branch, parent))}"
+
+    def made(self, message: str, branch: str, parent: str | None) -> bool:
+        """Whether a commit message ends with promobot's trailer for `branch` and `parent`."""
+        if parent is None:
+            return False
+        last = message.rstrip().rpartition("\n")[2]
+        name, _, value = last.partition(":")
+        return name == TRAILER and self.verify(
+            "commit", _commit_text(branch, parent), value.strip()
+        )
+
+
+def _commit_text(branch: str, parent: str) -> str:
+    return f"{branch}\0{parent}"
 
 
 def local(key_path: Path, configured: str | None = None, scope: str = "local") -> Signer:

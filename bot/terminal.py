@@ -17,7 +17,7 @@ from bot.changelog import KIND_NAMES, Changelog
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Edit, Promotion, Row
-from bot.versions import split_digest
+from bot.versions import is_range, split_digest
 
 NOTE_LINES = 8  # lines of one version's notes shown; the PR (`--body`) has them all
 # Text from other repositories (notes, versions) may carry terminal escapes: ESC, other C0
@@ -36,6 +36,11 @@ def promotion(
 ) -> str:
     """The promotion's table (one per app of a group), its files, changelogs and gates."""
     blocks: list[str] = []
+    if promotion.shared:
+        blocks.append(
+            f"⚠ This changes {', '.join(promotion.shared)} too: the files it writes are "
+            "shared with them (--shared)."
+        )
     grouped = len(promotion.apps) > 1 or promotion.name != promotion.apps[0].app
     for plan in promotion.apps:
         head = f"{_clean(plan.app)}: " if grouped else ""
@@ -98,6 +103,9 @@ def _change(row: Row, diff: str | None) -> str:
         text = "removed"
     elif row.before is None:
         text = "new"
+    elif is_range(row.before) or is_range(row.after):
+        allowed = f"{_version(row.before)} → {_version(row.after)}"
+        text = f"⚠ the range of versions allowed changes: {allowed}"
     elif split_digest(row.before)[0] == split_digest(row.after)[0]:
         text = "new digest"
     else:

@@ -92,6 +92,23 @@ def check_constraint(text: str) -> None:
     _compile(text)
 
 
+_RANGE_SIGNS = re.compile(r"[<>=^~*|]|\s|(?:^|\.)[xX](?:$|\.)")
+
+
+def is_range(text: str) -> bool:
+    """Whether a value written in an environment is a range of versions (`>=1.0.0`, `^2`,
+    `1.x`, `1.2 - 1.4`) rather than one version: a policy whose running version only the
+    cluster knows (Flux's `spec.chart.spec.version`, `OCIRepository.spec.ref.semver`)."""
+    text = text.strip()
+    if not text or parse_semver(text) is not None or not _RANGE_SIGNS.search(text):
+        return False
+    try:
+        _compile(text)
+    except VersionError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(text: str) -> tuple[Any, ...]:
     """One NpmSpec per `||` alternative, so pre-release rules apply within an alternative."""

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from click.testing import CliRunner
 
 from bot import audit, config, notify
@@ -68,10 +67,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RepoQueue]
     if request.param == "sqlite":
         yield sqlite_queue(tmp_path)
         return
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/13").ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
     settings = Settings(queue_url="redis://127.0.0.1:6379/13", workers=0)
     queue = Queue(settings, "acme/env-repo", lambda job: None)
     queue.huey.storage.conn.flushdb()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -260,7 +261,7 @@ def test_a_window_lets_one_write_through_then_says_how_long_to_wait(
 ) -> None:
     url = REDIS if store == "redis" else None
     settings = Settings(data_dir=tmp_path, queue_url=url)
-    queue = Queue(settings, f"acme/{tmp_path.name}", lambda job: None)
+    queue = Queue(settings, f"acme/{uuid.uuid4().hex}", lambda job: None)
     assert queue.window("batch:staging", 1.0) == 0
     wait = queue.window("batch:staging", 1.0)
     assert 0 < wait <= 1.0

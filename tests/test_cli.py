@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,12 @@ def test_validate_reports_ok_and_problems_with_file_line_column(make_repo: MakeR
     repo = make_repo("helm-values")
     code, out = run("validate", "--repo", str(repo))
     assert code == 0
-    assert out.splitlines()[1:] == ["  dev → staging", "  ├─ prod-eu", "  └─ prod-us"]
+    assert out.splitlines()[1:] == [
+        "  dev → staging",
+        "  ├─ prod-eu",
+        "  └─ prod-us",
+        f"values read at {git(repo, 'rev-parse', 'HEAD')[:12]} (HEAD): every value read",
+    ]
     assert "ok — 4 environments, 2 apps, 0 groups" in out
     config = repo / ".promobot.yaml"
     config.write_text(
@@ -70,10 +76,12 @@ apps:
 def test_validate_draws_the_environments_as_the_tree_from_draws(make_repo: MakeRepo) -> None:
     """Eleven environments that fork twice were drawn as one chain (`dev → integration-gpu →
     integration-non-gpu → qa-gpu → …`), as if each fed the next."""
-    repo = make_repo(files={".promobot.yaml": ELEVEN})
+    envs = re.findall(r"^  ([a-z-]+):", ELEVEN, re.MULTILINE)
+    files = {f"envs/{env}/api.yaml": "image:\n  tag: 1.0.0\n" for env in envs}
+    repo = make_repo(files={".promobot.yaml": ELEVEN, **files})
     code, out = run("validate", "--repo", str(repo))
     assert code == 0, out
-    assert out.splitlines()[1:] == [
+    assert out.splitlines()[1:-1] == [
         "  dev",
         "  ├─ integration-gpu → qa-gpu",
         "  │  ├─ prod-gpu-eu",
@@ -195,6 +203,15 @@ def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_aske
     chart.write_text(chart.read_text().replace("version: 2.3.0", 'version: ">=2.3.0"'))
     commit_all(repo, "staging: a chart range")
     code, out = run("promote", "api", "--to", "prod-eu", "--repo", str(repo))
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "Nothing promoted; no branch was created:",
+            "  api.chart in prod-eu is 2.2.1, staging has >=2.3.0: a range is a policy, promoted "
+            "only when asked (--only chart)",
+        ],
+    )  # a range changes only when asked for by name
+    code, out = run("promote", "api", "--to", "prod-eu", "--only", "chart", "--repo", str(repo))
     assert code == 0, out
     lines = out.splitlines()
     assert lines[2] == "Promote api to prod-eu: chart 2.2.1 → >=2.3.0"
@@ -205,7 +222,8 @@ def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_aske
     ]
     assert table[1:3] == [
         "image      ghcr.io/acme/api               1.3.0        1.3.0        1.3.0    unchanged",
-        "chart      oci://ghcr.io/acme/charts/api  2.2.1        >=2.3.0      >=2.3.0  2.2.1 → >=2.3.0",
+        "chart      oci://ghcr.io/acme/charts/api  2.2.1        >=2.3.0      >=2.3.0  "
+        "⚠ the range of versions allowed changes: 2.2.1 → >=2.3.0",
     ]
     assert "Files\n  envs/prod-eu/api/Chart.yaml  dependencies[name=api].version\n" in out
     gates = out[out.index("Gates of prod-eu") :].splitlines()
@@ -215,7 +233,9 @@ def test_promote_shows_a_person_plain_text_and_the_pr_description_only_when_aske
     for markup in ("&gt;", "&lt;", "**", "| ", "<details>", "<!--", "promobot:meta", "/approve"):
         assert markup not in out, markup
     assert lines[-1].endswith("the PR's description (markdown): --body")
-    code, body = run("promote", "api", "--to", "prod-eu", "--body", "--repo", str(repo))
+    code, body = run(
+        "promote", "api", "--to", "prod-eu", "--only", "chart", "--body", "--repo", str(repo)
+    )
     assert code == 0 and "&gt;=2.3.0" in body and "<!-- promobot:meta " in body
 
 
@@ -298,10 +318,13 @@ def test_rollback_restores_the_previous_composition_on_a_branch(make_repo: MakeR
     code, out = run("rollback", "checkout", "--env", "qa", "--repo", str(repo))
     assert code == 0, out
     assert "Roll back checkout in qa: image 1.9.0 → 1.8.0, settings updated" in out
-    assert git(repo, "show", "promobot/qa/checkout:envs/qa/settings.yml") == git(
+    restored = out.split("Restoring ", 1)[1].split()[0]
+    branch = f"promobot/qa/_rollback/checkout-{restored}"  # a branch of its own
+    assert f"Created branch {branch} " in out
+    assert git(repo, "show", f"{branch}:envs/qa/settings.yml") == git(
         repo, "show", "main~1:envs/qa/settings.yml"
     )
-    assert "newTag: 1.8.0" in git(repo, "show", "promobot/qa/checkout:envs/qa/kustomization.yaml")
+    assert "newTag: 1.8.0" in git(repo, "show", f"{branch}:envs/qa/kustomization.yaml")
     code, out = run(
         "rollback", "checkout", "--env", "qa", "--only", "image", "--write", "--repo", str(repo)
     )
@@ -310,6 +333,53 @@ def test_rollback_restores_the_previous_composition_on_a_branch(make_repo: MakeR
         "rollback", "checkout", "--env", "qa", "--to", "0123456789ab", "--repo", str(repo)
     )
     assert code == 1 and "is not a composition id or version checkout ran in qa" in out
+
+
+def test_promote_then_rollback_keep_both_branches(make_repo: MakeRepo) -> None:
+    """The issue: a rollback wrote the promotion's branch, and the promotion was lost."""
+    repo = make_repo("kustomize")
+    staging = repo / "envs/staging/kustomization.yaml"
+    staging.write_text(staging.read_text().replace("newTag: 1.7.3", "newTag: 1.8.0"))
+    commit_all(repo, "staging: checkout 1.8.0", "2026-02-01T12:00:00Z")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0 and "Created branch promobot/staging/checkout " in out, out
+    promoted = git(repo, "rev-parse", "promobot/staging/checkout")
+    code, out = run("rollback", "checkout", "--env", "staging", "--repo", str(repo))
+    assert code == 0, out
+    back = out.split("Created branch ", 1)[1].split()[0]
+    assert back.startswith("promobot/staging/_rollback/checkout-")
+    assert git(repo, "rev-parse", "promobot/staging/checkout") == promoted  # still there
+    assert "ref=v2.4.0" in git(repo, "show", f"{promoted}:envs/staging/kustomization.yaml")
+    assert "newTag: 1.7.3" in git(repo, "show", f"{back}:envs/staging/kustomization.yaml")
+    # each run again replaces only its own branch, whose head is promobot's commit
+    code, out = run("rollback", "checkout", "--env", "staging", "--repo", str(repo))
+    assert code == 0 and f"Created branch {back} " in out, out
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0, out
+    assert git(repo, "rev-list", "--count", "main..promobot/staging/checkout") == "1"
+
+
+def test_promote_never_replaces_a_branch_with_a_persons_commit(make_repo: MakeRepo) -> None:
+    repo = make_repo("kustomize")
+    staging = repo / "envs/staging/kustomization.yaml"
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0, out
+    git(repo, "checkout", "-q", "promobot/staging/checkout")
+    staging.write_text(staging.read_text() + "# reviewed by hand\n")
+    person = commit_all(repo, "staging: a note")  # Ada Lovelace's commit on promobot's
+    git(repo, "checkout", "-q", "main")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 1
+    assert out.strip().splitlines() == [
+        f"error: branch promobot/staging/checkout exists and its head {person[:12]} (by Ada "
+        "Lovelace <ada@example.com>) is not a commit promobot made for it, so promobot leaves "
+        "it as it is and wrote nothing; delete the branch (merging what it holds first, if it "
+        "is wanted) to let promobot write it (git branch -D promobot/staging/checkout)"
+    ]
+    assert git(repo, "rev-parse", "promobot/staging/checkout") == person
+    git(repo, "branch", "-D", "promobot/staging/checkout")
+    code, out = run("promote", "checkout", "--to", "staging", "--repo", str(repo))
+    assert code == 0 and "Created branch promobot/staging/checkout " in out, out
 
 
 def test_status_live_adds_what_each_watched_cluster_reports(make_repo: MakeRepo) -> None:

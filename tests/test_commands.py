@@ -62,6 +62,9 @@ from tests.deadline import deadline
         ("/rollback api --to Previous", Rollback(app="api", to="previous")),
         ("/rollback api --only image --env prod", Rollback(app="api", env="prod", only=("image",))),
         ("/rollback --env=qa api", Rollback(app="api", env="qa")),
+        ("/rollback api --env prod --shared", Rollback(app="api", env="prod", shared=True)),
+        ("/promote api --to prod --shared", Promote(apps=("api",), to="prod", shared=True)),
+        ("/promote --shared api --to=prod", Promote(apps=("api",), to="prod", shared=True)),
         ("/approve", Approve()),
         ("/merge", Merge()),
         ("/hold", Hold()),
@@ -98,7 +101,7 @@ def test_every_configurable_command_parses_and_has_its_usage_from_the_help_table
         assert f"`{usage(name)}" in HELP.replace("\\|", "|")
     assert HELP == COMMANDS_HELP
     assert usage("rollback") == (
-        "/rollback app [--env env] [--to composition-id|version|previous] [--only image,…]"
+        "/rollback app [--env env] [--to composition-id|version|previous] [--only image,…] [--shared]"
     )
     assert usage("/Hold") == "/hold [reason]"
     assert usage("unhold") == "/unhold"
@@ -264,6 +267,7 @@ def test_several_unknown_commands_share_one_help_table_and_known_ones_still_run(
         ("/unhold --force", "unknown option `--force`; it takes no options"),
         ("/refresh api", "it takes no arguments"),
         ("/status prod-eu prod-us", "unexpected argument `prod-us`"),
+        ("/promote api --to prod --shared=yes", "`--shared` takes no value"),
         ("/status qa --env qa", "name the environment once"),
         ("/history", "name the app"),
         ("/history api --to qa", "unknown option `--to` (did you mean `--env`?)"),

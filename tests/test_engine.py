@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+
 from bot import planner, render
-from bot.engine import CLOSED_LABEL, Engine, prepare, read_state
+from bot.engine import CLOSED_LABEL, Engine, labels, made_by_promobot, prepare, read_state
+from bot.forges.base import Head
 from bot.forges.local import LocalForge
+from bot.signing import Signer
 from tests.conftest import MakeRepo, commit_all, git, local_engine
+from tests.test_cli import run
 
 
 def outcomes(engine: Engine, *artifacts: tuple[str, str, str | None]) -> list[tuple[str, str]]:
@@ -161,3 +167,150 @@ def test_the_diff_of_a_copied_file_without_a_final_newline_reads_as_git_shows_it
         "\\ No newline at end of file",
     ]
     assert "content changed (+2 −2)" in opened.body
+
+
+# --- whose branch it is ---------------------------------------------------------------------------
+
+
+def person_commits_on(repo: Path, branch: str, path: str, line: str) -> str:
+    """Ada Lovelace checks out a branch, commits one line to `path`, and goes back to main."""
+    git(repo, "checkout", "-q", branch)
+    with (repo / path).open("a") as file:
+        file.write(line)
+    sha = commit_all(repo, "a person's change")
+    git(repo, "checkout", "-q", "main")
+    return sha
+
+
+def test_the_service_never_replaces_a_cli_branch_a_person_committed_to(
+    make_repo: MakeRepo, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The issue: `serve` replaced a person's CLI branch with a different promotion."""
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    assert run("promote", "api", "--to", "staging", "--only", "image", "--repo", str(repo))[0] == 0
+    branch = "promobot/staging/api"
+    person = person_commits_on(repo, branch, "envs/staging/api/values.yaml", "# by hand\n")
+    engine = local_engine(forge)
+    with caplog.at_level(logging.WARNING, logger="promobot.engine"):
+        first = outcomes(engine)
+        assert ("taken", branch) in first and ("opened", "promobot/prod-eu/api") in first
+        for _ in range(2):  # said once; looked at again, never written
+            assert forge.head(branch) == person and forge.find_pr(branch) is None
+            problem = engine.problems[branch].error
+            assert f"its head {person[:12]} (by Ada Lovelace <ada@example.com>)" in problem
+            assert "delete the branch" in problem
+            assert ("taken", branch) in outcomes(engine)
+    assert [r.getMessage() for r in caplog.records] == ["branch not promobot's"]
+    git(repo, "branch", "-D", branch)
+    assert ("opened", branch) in outcomes(engine)
+    assert branch not in engine.problems
+
+
+def test_the_service_replaces_a_branch_whose_head_is_promobots_own(make_repo: MakeRepo) -> None:
+    """A CLI branch as the CLI made it, and a branch whose PR a person closed, are promobot's:
+    rewritten for new versions."""
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    assert run("set", "api", "image", "1.4.9", "--env", "staging", "--repo", str(repo))[0] == 0
+    assert ("opened", "promobot/staging/api") in outcomes(local_engine(forge))
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None and pr.title == "Promote api to staging: image 1.3.0 → 1.4.2"
+    forge.close_pr(pr.number)
+    bump(repo, "envs/dev/api/values.yaml", '"1.4.2"', '"1.5.0"', "dev: api 1.5.0")
+    assert ("opened", "promobot/staging/api") in outcomes(local_engine(forge))
+
+
+def test_a_branch_from_before_the_trailer_is_promobots_while_its_pr_names_its_head(
+    make_repo: MakeRepo,
+) -> None:
+    """Branches made before promobot's commits carried a trailer: the signed record of their
+    PR (open, or closed by a person) names the head promobot made."""
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    engine = local_engine(forge)
+    state = engine.state()
+    (promotion,) = [p for p in engine.due(state) if p.branch == "promobot/staging/web"]
+    changes = planner.apply(state.config, promotion, state.snapshot)
+    title = render.title(promotion)
+    old = forge.commit_files(promotion.branch, state.snapshot.commit, changes, title)
+    made = promotion.model_copy(update={"commit": old, "base": state.snapshot.commit})
+    body = render.body(made, state.config, signer=engine.signer)
+    pr = forge.open_pr(promotion.branch, title, body, labels(promotion))
+    bump(repo, "envs/dev/web/values.yaml", "3.1.0", "3.2.0", "dev: web 3.2.0")
+    assert ("superseded", "promobot/staging/web") in outcomes(local_engine(forge))
+    assert forge.head("promobot/staging/web") != old
+    forge.close_pr(pr.number)  # a person closes it; its last record names promobot's commit
+    bump(repo, "envs/dev/web/values.yaml", "3.2.0", "3.3.0", "dev: web 3.3.0")
+    assert ("opened", "promobot/staging/web") in outcomes(local_engine(forge))
+
+
+def test_only_a_commit_promobot_signed_for_the_branch_and_its_parent_is_promobots(
+    make_repo: MakeRepo,
+) -> None:
+    """A trailer made with another key, for another branch or parent, or on a commit a person
+    amended, makes no branch promobot's."""
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    signer = local_engine(forge).signer
+    base = forge.resolve()
+    other_base = commit_all_on(repo)
+    change: dict[str, bytes | None] = {"envs/dev/api/values.yaml": b"x: 1\n"}
+
+    def made(case: str, trailer: str, parent: str = base) -> Head:
+        branch = f"promobot/dev/{case}"
+        forge.commit_files(branch, parent, change, f"Promote\n\n{trailer}")
+        head = forge.branch_head(branch)
+        assert head is not None
+        return head
+
+    def mine(case: str, head: Head) -> bool:
+        return made_by_promobot(head, f"promobot/dev/{case}", signer)
+
+    genuine = made("genuine", signer.trailer("promobot/dev/genuine", base))
+    assert mine("genuine", genuine)
+    cases = {
+        "other-key": Signer(b"k" * 32, "local").trailer("promobot/dev/other-key", base),
+        "other-repo": Signer(forge.key_path.read_bytes().strip(), "acme/else").trailer(
+            "promobot/dev/other-repo", base
+        ),
+        "other-branch": signer.trailer("promobot/dev/genuine", base),
+        "other-parent": signer.trailer("promobot/dev/other-parent", other_base),
+        "no-trailer": "Signed-off-by: Ada Lovelace <ada@example.com>",
+        "not-last": signer.trailer("promobot/dev/not-last", base) + "\nAnd more",
+    }
+    for case, trailer in cases.items():
+        assert not mine(case, made(case, trailer)), case
+    git(repo, "checkout", "-q", "promobot/dev/genuine")
+    carol = {"GIT_COMMITTER_NAME": "carol", "GIT_COMMITTER_EMAIL": "carol@example.com"}
+    git(repo, "commit", "-q", "--amend", "--allow-empty", "--no-edit", env=carol)
+    git(repo, "checkout", "-q", "main")
+    amended = forge.branch_head("promobot/dev/genuine")
+    assert amended is not None and amended.message == genuine.message
+    assert not mine("genuine", amended)  # the trailer stayed, the commit is carol's
+    assert made_by_promobot(amended, "promobot/dev/genuine", signer, vouched=[amended.sha])
+
+
+def commit_all_on(repo: Path) -> str:
+    """A second commit on main: another parent to sign for."""
+    (repo / "NOTES.md").write_text("notes\n")
+    return commit_all(repo, "notes")
+
+
+def test_a_rollback_pr_opened_before_rollbacks_had_branches_of_their_own_stays_promobots(
+    make_repo: MakeRepo,
+) -> None:
+    """Its record has no `own_branch`: it names promobot/<env>/<name>, where it was opened."""
+    repo = make_repo("helm-values")
+    forge = LocalForge(repo)
+    engine = local_engine(forge)
+    state = engine.state()
+    (forward,) = [p for p in engine.due(state) if p.branch == "promobot/staging/web"]
+    old = forward.model_copy(update={"reason": "rollback", "upstream": None})
+    new = old.model_copy(update={"own_branch": True})
+    assert new.branch == f"promobot/staging/_rollback/web-{new.apps[0].after}"
+    assert engine.ensure(state, old).outcome == "opened"
+    pr = forge.find_pr("promobot/staging/web")
+    assert pr is not None and "own_branch" not in pr.body
+    meta = local_engine(forge).promotion_of(pr)
+    assert meta is not None and meta.reason == "rollback" and meta.branch == pr.branch

@@ -7,7 +7,7 @@ listed in `bot.forges.FORGES`. One contract test suite runs against all of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -97,6 +97,38 @@ class Account:
     login: str
 
 
+@dataclass(frozen=True)
+class Head:
+    """The commit at a branch's head, as one call reads it: enough to tell who made it."""
+
+    sha: str
+    parents: tuple[str, ...]
+    message: str
+    author: str  # `Name <email>`
+    authored_at: datetime
+    committer: str
+    committed_at: datetime
+
+    @property
+    def parent(self) -> str | None:
+        return self.parents[0] if self.parents else None
+
+    @property
+    def recommitted(self) -> bool:
+        """Whether it was committed again after it was written: an amend, a rebase or a
+        cherry-pick keeps the author and the message but takes a new committer or time. A
+        commit made in one go (promobot's, through git or a forge's API) has one of each."""
+        return (self.author, self.authored_at) != (self.committer, self.committed_at)
+
+    @property
+    def maker(self) -> str:
+        """Who made the commit as it stands: whoever committed it again, else its author."""
+        return self.committer if self.recommitted else self.author
+
+
+Mine = Callable[[Head], bool]  # whether promobot made a branch's head (`commit_files`)
+
+
 @dataclass
 class CallCounter:
     """API calls a forge made, by endpoint — the real cost, since rate limits bound us."""
@@ -130,10 +162,27 @@ class Forge(Protocol):
     def log(self, ref: str, paths: Sequence[str], limit: int = 50) -> list[Commit]:
         """Commits reachable from `ref` that touched any of `paths`, newest first."""
 
+    def branch_head(self, branch: str) -> Head | None:
+        """The commit at `branch`'s head, with its parents, message and people (one call);
+        None when there is no such branch."""
+
     def commit_files(
-        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+        self,
+        branch: str,
+        base: str,
+        changes: Mapping[str, bytes | None],
+        message: str,
+        *,
+        over: str | None = None,
+        mine: Mine | None = None,
     ) -> str:
-        """Create or reset `branch` to exactly one new commit on `base` (None deletes a file)."""
+        """Make `branch` exactly one new commit on `base` (None deletes a file).
+
+        A branch that exists already is replaced only if its head is `over` (a commit the
+        caller knows promobot made there: trusted without asking, and where the forge can
+        compare-and-swap, only while the branch is still there) or a head `mine` accepts,
+        read only when creating the branch finds it there. Any other head raises Taken and
+        the branch stays as it was."""
 
     def commit_on_default(
         self, base: str, changes: Mapping[str, bytes | None], message: str

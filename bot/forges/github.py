@@ -52,6 +52,7 @@ from bot.errors import (
     Moved,
     NotFound,
     RateLimited,
+    Taken,
     Unavailable,
 )
 from bot.forges import httpcache, observe
@@ -61,6 +62,8 @@ from bot.forges.base import (
     Check,
     CheckState,
     Comment,
+    Head,
+    Mine,
     Permission,
     PRState,
     PullRequest,
@@ -136,6 +139,7 @@ class _Head:
     sha: str
     tree: str
     etag: str | None
+    commit: Head  # its message and people: whether promobot made it
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,6 @@ class GitHubForge:
         self._heads: dict[str, _Head] = {}
         self._trees: dict[str, str] = {}  # commit -> its tree, learnt for free along the way
         self._snapshots: OrderedDict[str, _Stored] = OrderedDict()
-        self._branches: set[str] = set()  # branches known to exist: update them, don't create
         self._identity: Account | None = None
         self._identities: dict[str, frozenset[str]] = {}  # account → ids, asked once
 
@@ -305,12 +308,17 @@ class GitHubForge:
                 sha=str(data["sha"]),
                 tree=str(data["commit"]["tree"]["sha"]),
                 etag=response_headers.get("etag"),
+                commit=_commit_head(data),
             )
             self._heads[ref] = found
             self._trees[found.sha] = found.tree
             return found
 
         return self._call(f"read the head of {name} in {self.repo}", fetch)
+
+    def branch_head(self, branch: str) -> Head | None:
+        found = self._head(branch)
+        return found.commit if found else None
 
     def _resolve(self, ref: str) -> str:
         if SHA.fullmatch(ref):
@@ -425,10 +433,17 @@ class GitHubForge:
     # --- writing a branch ----------------------------------------------------------------------
 
     def commit_files(
-        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+        self,
+        branch: str,
+        base: str,
+        changes: Mapping[str, bytes | None],
+        message: str,
+        *,
+        over: str | None = None,
+        mine: Mine | None = None,
     ) -> str:
         sha = self._make_commit(branch, base, changes, message)
-        self._point(branch, sha)
+        self._point(branch, sha, over, mine)
         return sha
 
     def commit_on_default(
@@ -501,8 +516,9 @@ class GitHubForge:
         url = f"{self._repo.url}/git/commits/{sha}"
         return GitCommit(self._gh.requester, {}, {"sha": sha, "url": url}, completed=True)
 
-    def _point(self, branch: str, sha: str) -> None:
-        """Create the branch at `sha`, or force it there (it holds only promobot's commit)."""
+    def _point(self, branch: str, sha: str, over: str | None, mine: Mine | None) -> None:
+        """Create the branch at `sha`; force it there only over a head that is promobot's
+        (`over`, or one `mine` accepts: read when the branch turns out to exist)."""
         ref = GitRef(self._gh.requester, url=f"{self._repo.url}/git/refs/heads/{quote(branch)}")
 
         def update() -> None:
@@ -511,13 +527,25 @@ class GitHubForge:
         def create() -> None:
             self._repo.create_git_ref(f"refs/heads/{branch}", sha)
 
-        first, second = (update, create) if branch in self._branches else (create, update)
         what = f"point {branch} at {sha[:12]} in {self.repo}"
+        if over is not None:
+            try:  # GitHub has no compare-and-swap for a forced update: `over` is trusted
+                self._write(what, update)
+                return
+            except Conflict:  # deleted since the caller looked: created below
+                pass
         try:
-            self._write(what, first)
-        except Conflict:  # it was created or deleted since we last looked
-            self._write(what, second)
-        self._branches.add(branch)
+            self._write(what, create)
+            return
+        except Conflict:  # "Reference already exists": whose is it?
+            pass
+        head = self.branch_head(branch)
+        if head is None:  # deleted in between
+            self._write(what, create)
+            return
+        if head.sha != over and not (mine is not None and mine(head)):
+            raise Taken(branch, head.sha, head.maker)
+        self._write(what, update)
 
     # --- pull requests -------------------------------------------------------------------------
 
@@ -537,8 +565,6 @@ class GitHubForge:
         )
         if found is None:
             return None
-        if state == "open":
-            self._branches.add(branch)
         return self._pull(found)
 
     def list_prs(self, label: str | None = None) -> list[PullRequest]:
@@ -577,7 +603,6 @@ class GitHubForge:
                     f"but none is open into {base}"
                 )
             return self._ensure(existing, title, body, labels)
-        self._branches.add(branch)
         opened = self._pull(created)
         if labels:
             self._write(
@@ -961,6 +986,22 @@ class GitHubForge:
                 return ForgeError(f"GitHub refused to {what}: {reason}")  # retrying won't help
             return Conflict(f"GitHub refused to {what}: {reason}")
         return ForgeError(f"GitHub refused to {what}: {reason} (HTTP {status})")
+
+
+def _commit_head(data: Any) -> Head:
+    """A commit as `GET /commits/{ref}` shows it (`commit.author`, `commit.committer`)."""
+    commit = data["commit"]
+
+    def person(who: str) -> tuple[str, datetime]:
+        found = commit.get(who) or {}
+        when = datetime.fromisoformat(str(found.get("date") or "1970-01-01T00:00:00Z"))
+        return f"{found.get('name', '')} <{found.get('email', '')}>", when
+
+    author, authored = person("author")
+    committer, committed = person("committer")
+    parents = tuple(str(p["sha"]) for p in data.get("parents") or ())
+    message = str(commit.get("message") or "")
+    return Head(str(data["sha"]), parents, message, author, authored, committer, committed)
 
 
 def _comment(found: IssueComment) -> Comment:

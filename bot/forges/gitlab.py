@@ -3,8 +3,9 @@
 API calls are the budget, so:
 - the repository at a commit is one archive download, cached by commit SHA (the cache also
   tells `commit_files` which paths exist, as the commits API needs `create` or `update`);
-- a promotion branch is one call to the commits API with `actions`, `start_sha` and `force`,
-  which makes or resets the branch to exactly one commit on the base;
+- a promotion branch is one call to the commits API with `actions` and `start_sha`, which
+  makes the branch with exactly one commit on the base (with `force`, resets it to that: at
+  once over a head promobot knows is its own, else only after reading the head it replaces);
 - objects under the project are made with `lazy=True`, so a sub-resource costs one request.
 
 Approvals are bound to the head they were given on without the Premium approval rules: the
@@ -47,6 +48,7 @@ from bot.errors import (
     Moved,
     NotFound,
     RateLimited,
+    Taken,
     Unavailable,
 )
 from bot.forges import observe
@@ -56,6 +58,8 @@ from bot.forges.base import (
     Check,
     CheckState,
     Comment,
+    Head,
+    Mine,
     Permission,
     PRState,
     PullRequest,
@@ -308,6 +312,10 @@ class GitLabForge:
                 lambda: self._project.commits.list(per_page=1, get_all=False),
             )
             return str(commits[0].attributes["id"]) if commits else None
+        found = self.branch_head(branch)
+        return found.sha if found is not None else None
+
+    def branch_head(self, branch: str) -> Head | None:
         try:
             data = self._call(
                 f"reading branch {branch} of {self.project}",
@@ -317,7 +325,17 @@ class GitLabForge:
             if "Project Not Found" in str(exc):
                 raise
             return None
-        return str(data["commit"]["id"])
+        commit = data["commit"]
+        epoch = "1970-01-01T00:00:00+00:00"
+        return Head(
+            sha=str(commit["id"]),
+            parents=tuple(str(p) for p in commit.get("parent_ids") or ()),
+            message=str(commit.get("message") or ""),
+            author=f"{commit.get('author_name', '')} <{commit.get('author_email', '')}>",
+            authored_at=_time_or_none(commit.get("authored_date")) or _time(epoch),
+            committer=f"{commit.get('committer_name', '')} <{commit.get('committer_email', '')}>",
+            committed_at=_time_or_none(commit.get("committed_date")) or _time(epoch),
+        )
 
     def snapshot(self, ref: str) -> Snapshot:
         commit = ref if _is_sha(ref) else self._resolve(ref)
@@ -424,21 +442,45 @@ class GitLabForge:
     # --- writing --------------------------------------------------------------------------
 
     def commit_files(
-        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+        self,
+        branch: str,
+        base: str,
+        changes: Mapping[str, bytes | None],
+        message: str,
+        *,
+        over: str | None = None,
+        mine: Mine | None = None,
     ) -> str:
         actions = self._actions(branch, base, changes)
-        data = {
-            "branch": branch,
-            "start_sha": base,
-            "force": True,  # reset the branch onto `base`: one commit, never a stack
-            "commit_message": message,
-            "actions": actions,
-        }
-        commit = self._call(
-            f"committing {len(actions)} file(s) to {branch}",
-            lambda: self._project.commits.create(data).attributes,
-        )
-        return str(commit["id"])
+
+        def commit(force: bool) -> str:
+            # `force` resets the branch onto `base` (one commit, never a stack); without it,
+            # GitLab refuses a branch that exists ("A branch called … already exists")
+            data = {
+                "branch": branch,
+                "start_sha": base,
+                "force": force,
+                "commit_message": message,
+                "actions": actions,
+            }
+            made = self._call(
+                f"committing {len(actions)} file(s) to {branch}",
+                lambda: self._project.commits.create(data).attributes,
+            )
+            return str(made["id"])
+
+        if over is not None:  # no compare-and-swap in the commits API: `over` is trusted
+            return commit(force=True)
+        try:
+            return commit(force=False)
+        except ForgeError as exc:
+            said = str(exc)
+            if not ("A branch called" in said and "already exists" in said):
+                raise
+        head = self.branch_head(branch)
+        if head is not None and not (mine is not None and mine(head)):
+            raise Taken(branch, head.sha, head.maker)
+        return commit(force=True)
 
     def commit_on_default(
         self, base: str, changes: Mapping[str, bytes | None], message: str

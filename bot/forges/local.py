@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.composition import Commit, Snapshot
-from bot.errors import Conflict, ForgeError, MergeRefused, Moved, NotFound
+from bot.errors import Conflict, ForgeError, MergeRefused, Moved, NotFound, Taken
 from bot.forges.base import (
     Account,
     Check,
     Comment,
+    Head,
+    Mine,
     Permission,
     PullRequest,
     Release,
@@ -183,14 +186,6 @@ class LocalForge:
         except ForgeError:
             return None
 
-    def commit_branch(
-        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
-    ) -> str:
-        """Create or reset `branch` to exactly one commit on `base` with `changes`."""
-        commit = self._commit(base, changes, message)
-        self.git.run("update-ref", f"refs/heads/{branch}", commit)
-        return commit
-
     def commit_on_default(
         self, base: str, changes: Mapping[str, bytes | None], message: str
     ) -> str:
@@ -212,8 +207,12 @@ class LocalForge:
 
     def _commit(self, base: str, changes: Mapping[str, bytes | None], message: str) -> str:
         """A commit of `changes` on `base`, on no branch yet."""
+        # one time for author and committer, whatever the environment says: a commit made in
+        # one go looks it (`Head.recommitted`)
+        when = f"{int(time.time())} +0000"
+        dated = {**BOT_IDENTITY, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
         with tempfile.TemporaryDirectory(prefix="promobot-") as tmp:
-            env = {**BOT_IDENTITY, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            env = {**dated, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.git.run("read-tree", base, env=env)
             index_info = []
             for path, content in sorted(changes.items()):
@@ -328,10 +327,45 @@ class LocalForge:
     def tag_url(self, tag: str) -> str | None:
         return None
 
+    def branch_head(self, branch: str) -> Head | None:
+        fields = "%H%x00%P%x00%an <%ae>%x00%aI%x00%cn <%ce>%x00%cI%x00%B"
+        try:
+            out = self.git.text("log", "-1", f"--format={fields}", f"refs/heads/{branch}", "--")
+        except ForgeError:
+            return None
+        sha, parents, author, authored, committer, committed, message = out.split("\0", 6)
+        return Head(
+            sha,
+            tuple(parents.split()),
+            message,
+            author,
+            datetime.fromisoformat(authored),
+            committer,
+            datetime.fromisoformat(committed),
+        )
+
     def commit_files(
-        self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
+        self,
+        branch: str,
+        base: str,
+        changes: Mapping[str, bytes | None],
+        message: str,
+        *,
+        over: str | None = None,
+        mine: Mine | None = None,
     ) -> str:
-        return self.commit_branch(branch, base, changes, message)
+        # the head is read first (it costs nothing here): a branch that is not promobot's gets
+        # not even an object written for it
+        head = self.branch_head(branch)
+        old = head.sha if head is not None else "0" * 40
+        if head is not None and head.sha != over and not (mine is not None and mine(head)):
+            raise Taken(branch, head.sha, head.maker)
+        commit = self._commit(base, changes, message)
+        try:  # compare-and-swap: only over the head just judged (or none: a new branch)
+            self.git.run("update-ref", f"refs/heads/{branch}", commit, old)
+        except ForgeError:
+            raise Conflict(f"{branch} moved while promobot wrote it; not written") from None
+        return commit
 
     @contextmanager
     def _state(self) -> Iterator[dict[str, Any]]:

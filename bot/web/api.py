@@ -244,8 +244,16 @@ _COMPOSITION = {
     "type": "object",
     "required": ["composition", "components"],
     "properties": {
-        "composition": {"type": "string", "description": "composition id: 12 hex digits"},
+        "composition": {
+            "type": ["string", "null"],
+            "description": "composition id: 12 hex digits; null when a promoted component "
+            "cannot be read (`problems` says why)",
+        },
         "components": {**_STRING_MAP, "description": "component name → version"},
+        "shown": {
+            **_STRING_MAP,
+            "description": "promote: never components: name → value, shown and never promoted",
+        },
         "problems": {"type": "array", "items": {"type": "string"}},
     },
 }

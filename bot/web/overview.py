@@ -11,6 +11,7 @@ nets for a lost webhook, or for jobs that run in other processes.
 
 from __future__ import annotations
 
+import difflib
 import html
 import logging
 import re
@@ -175,6 +176,9 @@ class Version:
     component: str
     value: str
     upstream: str | None = None  # what the upstream environment runs, when that differs
+    kept: bool = False  # `promote: never`: shown and compared, never promoted
+    shared: tuple[str, ...] = ()  # the other environments whose value this one is
+    range: bool = False  # a range of versions (a policy), not one version
 
     @property
     def shown(self) -> str:
@@ -197,7 +201,9 @@ class Cell:
 
     @property
     def differs(self) -> bool:
-        return any(v.upstream is not None for v in self.versions)
+        """Whether upstream runs something else that promotions move (a value kept apart on
+        purpose differs without making the cell differ)."""
+        return any(v.upstream is not None and not v.kept for v in self.versions)
 
     @property
     def drift(self) -> tuple[tuple[str, str, str], ...]:
@@ -334,7 +340,17 @@ def cell(
     shown = []
     for name, value in current.components.items():
         theirs = source.components.get(name) if source is not None else None
-        shown.append(Version(name, value, theirs if theirs not in (None, value) else None))
+        others = tuple(e for e in config.shared(app, name, env) if e != env)
+        differs = theirs not in (None, value) and not others
+        shown.append(
+            Version(
+                name, value, theirs if differs else None, shared=others,
+                range=versions.is_range(value),
+            )
+        )  # fmt: skip
+    for name, value in current.shown.items():
+        theirs = source.shown.get(name) if source is not None else None
+        shown.append(Version(name, value, theirs if theirs not in (None, value) else None, True))
     upstream = upstream if source is not None else None
     split = name_ends.get(upstream, (upstream, "", "")) if upstream is not None else ("", "", "")
     return Cell(app, env, current, upstream, tuple(shown), pr, live, running, split)
@@ -394,6 +410,8 @@ class Compared:
     left: str | None  # in `from`
     right: str | None  # in `to`
     difference: Difference
+    kept: bool = False  # `promote: never`: a difference on purpose, never promoted
+    content: str = ""  # a copied file or folder that differs: its unified diff, not its hash
 
 
 @dataclass(frozen=True)
@@ -422,27 +440,76 @@ def difference(
     return "newer" if order == 1 else "older" if order == -1 else "different"
 
 
-def compare(config: Config, status: Status, left: str, right: str) -> list[AppComparison]:
-    """The version-diff table between two environments, for the apps either one runs."""
+def compare(
+    config: Config, status: Status, left: str, right: str, snapshot: Snapshot | None = None
+) -> list[AppComparison]:
+    """The version-diff table between two environments, for the apps either one runs; with
+    the snapshot, a copied file or folder that differs shows its content's diff."""
     out = []
     for app, by_env in status.apps.items():
         a, b = by_env.get(left), by_env.get(right)
         if a is None and b is None:
             continue
         spec = config.apps[app].components
-        names = [c for c in spec if (a and c in a.components) or (b and c in b.components)]
         rows = []
-        for name in names:
+        for name in spec:
+            kept = spec[name].shown
+            ours, theirs = _value(a, name, kept), _value(b, name, kept)
+            if ours is None and theirs is None:
+                continue
             source = spec[name].source
-            ours = a.components.get(name) if a else None
-            theirs = b.components.get(name) if b else None
-            rows.append(
-                Compared(
-                    name, ours, theirs, difference(ours, theirs, source.sort if source else None)
+            found = difference(ours, theirs, source.sort if source else None)
+            content = ""
+            if found != "same" and spec[name].target.copy_ is not None and snapshot is not None:
+                content = content_diff(
+                    snapshot,
+                    config.target(app, name, left).path,
+                    config.target(app, name, right).path,
                 )
-            )
+            rows.append(Compared(name, ours, theirs, found, spec[name].shown, content))
         out.append(AppComparison(app, a, b, tuple(rows)))
     return out
+
+
+def _value(composition: Composition | None, name: str, kept: bool) -> str | None:
+    if composition is None:
+        return None
+    return (composition.shown if kept else composition.components).get(name)
+
+
+DIFF_LINES = 200  # of one copied path's diff on the compare page; the rest is counted
+
+
+def content_diff(snapshot: Snapshot, left: str, right: str) -> str:
+    """The unified diff from `left`'s content (a file, or the files of a folder) to
+    `right`'s, paths shown relative to each; at most DIFF_LINES lines."""
+
+    def files(path: str) -> dict[str, str]:
+        path = path.rstrip("/")
+        if path in snapshot.trees:
+            return {rel: _text_of(snapshot, f"{path}/{rel}") for rel in snapshot.blobs_under(path)}
+        return {"": _text_of(snapshot, path)} if path in snapshot.objects else {}
+
+    ours, theirs = files(left), files(right)
+    lines: list[str] = []
+    for rel in sorted(ours.keys() | theirs.keys()):
+        name_a = f"{left.rstrip('/')}/{rel}" if rel else left
+        name_b = f"{right.rstrip('/')}/{rel}" if rel else right
+        lines += difflib.unified_diff(
+            ours.get(rel, "").splitlines(),
+            theirs.get(rel, "").splitlines(),
+            name_a if rel in ours else "/dev/null",
+            name_b if rel in theirs else "/dev/null",
+            lineterm="",
+        )
+    if len(lines) > DIFF_LINES:
+        lines = [*lines[:DIFF_LINES], f"… {len(lines) - DIFF_LINES} more lines"]
+    return "\n".join(lines)
+
+
+def _text_of(snapshot: Snapshot, path: str) -> str:
+    data = snapshot.files.get(path)
+    return "" if data is None else data.decode("utf-8", errors="replace")
 
 
 # --- histories -----------------------------------------------------------------------------------

@@ -343,7 +343,7 @@ class Pages(Renderer):
         if problems:
             context["error"] = "; ".join(problems) + f". Known: {', '.join(order)}."
             return self.render(request, "compare.html", 400, **context)
-        rows = compare(state.config, state.status, left, right)
+        rows = compare(state.config, state.status, left, right, state.snapshot)
         return self.render(
             request, "compare.html", **{**context, "left": left, "right": right, "rows": rows}
         )

@@ -207,6 +207,14 @@ class Scene:
         assert len(found) == 1, [(p.number, p.state) for p in self.pulls(env)]
         return found[0]
 
+    def rollback_pr(self, env: str) -> Pull:
+        """The one open rollback PR of api in `env` (on a branch of its own)."""
+        prefix = f"promobot/{env}/_rollback/api-"
+        pulls = self.world.repos[REPO].pulls.values()
+        found = [p for p in pulls if p.branch.startswith(prefix) and p.state == "open"]
+        assert len(found) == 1, [(p.number, p.branch, p.state) for p in pulls]
+        return found[0]
+
     def pr(self, number: int) -> Any:
         return self.forge.get_pr(number)
 

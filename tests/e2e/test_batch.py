@@ -4,14 +4,14 @@ app, rewritten at most once per window."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.service import Service
-from tests.e2e.scene import REPO, bot_service
+from tests.e2e.scene import REPO, Clock, bot_service
 from tests.forgesim import Server
 from tests.forgesim.world import Pull, World
 
@@ -37,7 +37,7 @@ apps:
 
 
 @pytest.fixture(params=["github", "gitlab"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[World, Service]]:
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[World, Service, Clock]]:
     kind: str = request.param
     with Server() as server:
         world = server.world
@@ -49,7 +49,8 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[World,
         }
         world.add_repo(REPO, {".promobot.yaml": CONFIG, **files})
         world.repos[REPO].permissions["promobot[bot]"] = "admin"
-        yield world, bot_service(kind, server, tmp_path)
+        clock = Clock(datetime.now(UTC).replace(microsecond=0))
+        yield world, bot_service(kind, server, tmp_path, clock), clock
 
 
 def on_main(world: World, env: str, app: str) -> str:
@@ -65,9 +66,9 @@ def writes(world: World) -> int:
 
 
 def test_new_versions_reach_dev_and_qa_by_commits_and_staging_by_one_batched_pr(
-    rig: tuple[World, Service],
+    rig: tuple[World, Service, Clock],
 ) -> None:
-    world, service = rig
+    world, service, clock = rig
     git = world.repos[REPO].git
     start = git.text("rev-parse", "refs/heads/main")
 
@@ -97,8 +98,10 @@ def test_new_versions_reach_dev_and_qa_by_commits_and_staging_by_one_batched_pr(
     assert writes(world) == 0
     assert service.queue.depth() == 1  # the sync that comes when they may be written
 
-    time.sleep(WINDOW + 1.5)  # the sync is due a second after the window (never early)
-    assert service.queue.run_pending() == 1  # that sync, with web's new version
+    # the service's clock, not the machine's, says when the window ends: however long the
+    # lines above took on a loaded machine, web came within dev's and staging's windows
+    clock.now += timedelta(seconds=WINDOW + 1.5)  # a second after the window (never early)
+    assert service.queue.run_scheduled() == 1  # that sync, with web's new version
     assert on_main(world, "dev", "web") == on_main(world, "qa", "web") == "image:\n  tag: 1.1.0"
     (pull,) = open_pulls(world)
     assert pull.number == batch.number

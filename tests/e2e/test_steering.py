@@ -92,7 +92,7 @@ def test_hold_unhold_and_a_rollback(scene: Scene) -> None:
     staging = scene.open_pr("staging")
     reply = scene.say("alice", staging.number, "/rollback api --env dev")[0]
     assert "Rolling back api in dev to" in reply and "opened #" in reply
-    back = scene.open_pr("dev")
+    back = scene.rollback_pr("dev")
     assert back.title == "Roll back api in dev: image 1.5.0 → 1.4.2"
     meta = scene.service.engine.promotion_of(scene.pr(back.number))
     assert meta is not None and meta.reason == "rollback" and meta.requested_by == ("alice",)

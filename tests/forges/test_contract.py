@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ForgeError, MergeRefused, Moved, Unavailable
-from bot.forges.base import Forge
+from bot.errors import ForgeError, MergeRefused, Moved, Taken, Unavailable
+from bot.forges.base import Forge, Head, Mine
 from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from tests.conftest import MakeRepo, git
@@ -110,6 +110,20 @@ class Rig:
                 Status(self.world.next_id(), sha, name, state, "CI", None, "ci-bot", now())
             )
 
+    def amend(self, branch: str, files: dict[str, str]) -> str:
+        """carol amends the commit at the head of `branch` and force-pushes it."""
+        if self.world is not None:
+            return self.world.amend(REPO, branch, files, committer="carol")
+        assert self.path is not None
+        git(self.path, "checkout", "-q", branch)
+        for name, text in files.items():
+            (self.path / name).write_text(text)
+        carol = {"GIT_COMMITTER_NAME": "carol", "GIT_COMMITTER_EMAIL": "carol@example.com"}
+        git(self.path, "commit", "-q", "-a", "--amend", "--no-edit", env=carol)
+        sha = git(self.path, "rev-parse", "HEAD")
+        git(self.path, "checkout", "-q", "main")
+        return sha
+
     def human_push(self, branch: str, files: dict[str, str]) -> str:
         if self.world is not None:
             return self.world.push(REPO, branch, files, "a human was here", author="carol")
@@ -160,7 +174,13 @@ def server_rig(kind: str, server: Server) -> Rig:
     return Rig(kind, forge, world=world)
 
 
-def promote(rig: Rig, branch: str = "promobot/prod/api", tag: str = "1.0.0") -> tuple[str, str]:
+def promote(
+    rig: Rig,
+    branch: str = "promobot/prod/api",
+    tag: str = "1.0.0",
+    over: str | None = None,
+    mine: Mine | None = None,
+) -> tuple[str, str]:
     base = rig.forge.head()
     assert base is not None
     changes: dict[str, bytes | None] = {
@@ -168,7 +188,12 @@ def promote(rig: Rig, branch: str = "promobot/prod/api", tag: str = "1.0.0") -> 
         "envs/prod/new.yaml": b"new: true\n",
         "envs/prod/old.yaml": None,
     }
-    return base, rig.forge.commit_files(branch, base, changes, f"Promote api to prod: {tag}")
+    message = f"Promote api to prod: {tag}"
+    return base, rig.forge.commit_files(branch, base, changes, message, over=over, mine=mine)
+
+
+def never(head: Head) -> bool:
+    raise AssertionError(f"asked whose {head.sha} is, with no reason to")
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -237,10 +262,54 @@ def test_commit_files_makes_exactly_one_commit_on_base_and_resets_on_repeat(rig:
     assert rig.git("show", f"{first}:envs/prod/new.yaml") == "new: true"
     assert "envs/prod/old.yaml" not in rig.git("ls-tree", "-r", "--name-only", first)
     assert rig.git("log", "-1", "--format=%s", first) == "Promote api to prod: 1.0.0"
-    _, second = promote(rig, tag="1.1.0")
+    _, second = promote(rig, tag="1.1.0", over=first)
     assert second != first
     assert rig.forge.head("promobot/prod/api") == second
     assert rig.git("rev-parse", f"{second}^") == base  # superseded, not stacked
+
+
+def test_a_branch_is_replaced_only_over_a_head_that_is_promobots(rig: Rig) -> None:
+    """A branch that exists is replaced over a head `mine` accepts; another head stays, and
+    Taken names it and who made it."""
+    base, first = promote(rig)
+    pushed = rig.human_push("promobot/prod/api", {"envs/prod/values.yaml": "image:\n  tag: 6.6\n"})
+    seen: list[Head] = []
+
+    def not_mine(head: Head) -> bool:
+        seen.append(head)
+        return False
+
+    with pytest.raises(Taken) as taken:
+        promote(rig, tag="1.1.0", mine=not_mine)
+    assert (taken.value.branch, taken.value.sha) == ("promobot/prod/api", pushed)
+    assert "carol" in taken.value.maker and "carol" in str(taken.value)
+    assert rig.forge.head("promobot/prod/api") == pushed  # the person's commit stands
+    assert [(h.sha, h.parents) for h in seen] == [(pushed, (first,))]
+    _, second = promote(rig, tag="1.1.0", mine=lambda head: head.sha == pushed)
+    assert rig.forge.head("promobot/prod/api") == second
+    assert rig.git("rev-parse", f"{second}^") == base
+
+
+def test_branch_head_tells_a_commit_made_in_one_go_from_one_made_again(rig: Rig) -> None:
+    """The head as one call reads it: its parents, message and people; an amend keeps the
+    author and the message, and shows as committed again."""
+    base, first = promote(rig)
+    if rig.world is not None:
+        rig.world.reset_calls()
+    head = rig.forge.branch_head("promobot/prod/api")
+    if rig.world is not None:
+        assert sum(rig.world.calls.values()) == 1
+    assert head is not None
+    assert (head.sha, head.parents, head.parent) == (first, (base,), base)
+    assert head.message.strip() == "Promote api to prod: 1.0.0"
+    assert head.author == head.committer and not head.recommitted
+    amended = rig.amend("promobot/prod/api", {"envs/prod/values.yaml": "image:\n  tag: 7\n"})
+    again = rig.forge.branch_head("promobot/prod/api")
+    assert again is not None and again.sha == amended != first
+    assert (again.parents, again.author) == (head.parents, head.author)
+    assert again.message.strip() == head.message.strip()
+    assert "carol" in again.committer and again.recommitted
+    assert rig.forge.branch_head("no/such/branch") is None
 
 
 def test_commit_on_default_lands_only_on_the_base_it_was_computed_on(rig: Rig) -> None:
@@ -415,16 +484,47 @@ def test_an_outage_that_lasts_gives_a_clear_error(remote: Rig) -> None:
     world.faults.clear()
 
 
+def test_whose_a_branch_is_costs_a_call_only_when_it_exists_and_no_pr_says(
+    remote: Rig,
+) -> None:
+    """No read of the head to create a branch, nor to replace one over the head the caller
+    knows is promobot's (its PR says so); one read when the branch is found there."""
+    world = remote.world
+    assert world is not None
+
+    def calls() -> dict[str, int]:
+        counted = dict(world.calls)
+        world.reset_calls()
+        return counted
+
+    remote.forge.snapshot(remote.git("rev-parse", "main"))  # what a sync has read already
+    calls()
+    _, first = promote(remote, mine=never)  # a new branch
+    made = sum(calls().values())  # the head; tree, commit and ref (GitLab: one commit)
+    _, second = promote(remote, tag="1.1.0", over=first, mine=never)  # over its PR's commit
+    assert sum(calls().values()) == made
+    promote(remote, tag="1.2.0", mine=lambda head: head.sha == second)  # found there
+    found = calls()
+    assert sum(found.values()) == made + 2, found  # the refused creation, one read of the head
+    read = (
+        "github GET /repos/{owner}/{repo}/commits/{ref:path}"  # the default branch's, and this
+        if remote.kind == "github"
+        else "gitlab GET /projects/{project:path}/repository/branches/{branch:path}"
+    )
+    assert found[read] == (2 if remote.kind == "github" else 1), found
+
+
 def test_a_branch_left_without_its_pr_is_adopted_on_the_next_attempt(remote: Rig) -> None:
     world = remote.world
     assert world is not None
     pulls = "/pulls" if remote.kind == "github" else "/merge_requests"
     world.faults.append(Fault("POST", pulls, status=502, times=50))
-    promote(remote)
+    _, first = promote(remote)
     with pytest.raises(ForgeError):
         remote.forge.open_pr("promobot/prod/api", "t", "b", ("promotion",))
     world.faults.clear()
-    promote(remote, tag="1.0.1")  # the next attempt rebuilds the branch and opens the PR once
+    # the next attempt rebuilds the branch (its own commit: promobot's) and opens the PR once
+    promote(remote, tag="1.0.1", mine=lambda head: head.sha == first)
     pr = remote.forge.open_pr("promobot/prod/api", "t", "b", ("promotion",))
     assert remote.forge.find_pr("promobot/prod/api") == remote.forge.get_pr(pr.number)
     assert len([p for p in world.repos[REPO].pulls.values() if p.state == "open"]) == 1

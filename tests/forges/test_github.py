@@ -26,6 +26,7 @@ from bot.errors import (
     NotFound,
     Paced,
     RateLimited,
+    Taken,
     Unavailable,
 )
 from bot.forges import github
@@ -206,7 +207,8 @@ def test_opening_then_superseding_a_promotion_stays_within_the_call_targets(
     world.reset_calls()
     found = forge.find_pr(BRANCH)
     assert found is not None and found.number == pr.number
-    second = forge.commit_files(BRANCH, base, promotion("1.5.0"), "Promote api to staging")
+    message = "Promote api to staging"
+    second = forge.commit_files(BRANCH, base, promotion("1.5.0"), message, over=found.head_sha)
     forge.update_pr(pr.number, body="table v2")
     superseded = calls(world)
     assert superseded <= 6, world.calls
@@ -230,7 +232,7 @@ def test_a_cold_forge_still_supersedes_within_six_calls(server: Server, forge: G
     world.reset_calls()
     found = cold.find_pr(BRANCH)
     assert found is not None
-    cold.commit_files(BRANCH, base, promotion("1.5.0"), "Promote")
+    cold.commit_files(BRANCH, base, promotion("1.5.0"), "Promote", over=found.head_sha)
     cold.update_pr(found.number, body="v2")
     assert calls(world) <= 6, world.calls
 
@@ -238,14 +240,19 @@ def test_a_cold_forge_still_supersedes_within_six_calls(server: Server, forge: G
 # --- branches, PRs -----------------------------------------------------------------------------
 
 
-def test_commit_files_resets_a_branch_someone_moved(server: Server, forge: GitHubForge) -> None:
+def test_commit_files_resets_a_branch_someone_moved_only_if_told_it_is_promobots(
+    server: Server, forge: GitHubForge
+) -> None:
     world = server.world
     base = forge.head()
     assert base is not None
     forge.commit_files(BRANCH, base, promotion("1.4.2"), "Promote")
-    world.push(REPO, BRANCH, {"extra.txt": "pushed by a human"}, "Hotfix", "alice")
-    other = make(server)  # does not know the branch exists: create, refused, then force
-    sha = other.commit_files(BRANCH, base, promotion("1.5.0"), "Promote")
+    pushed = world.push(REPO, BRANCH, {"extra.txt": "pushed by a human"}, "Hotfix", "alice")
+    other = make(server)  # does not know the branch exists: create, refused, the head read
+    with pytest.raises(Taken, match=r"by alice <alice@example\.com>"):
+        other.commit_files(BRANCH, base, promotion("1.5.0"), "Promote")
+    assert git(world, "rev-parse", BRANCH) == pushed
+    sha = other.commit_files(BRANCH, base, promotion("1.5.0"), "Promote", mine=lambda h: True)
     assert git(world, "rev-parse", BRANCH) == sha
     assert git(world, "rev-parse", f"{BRANCH}^") == base
     assert "extra.txt" not in git(world, "ls-tree", "-r", "--name-only", BRANCH)
@@ -435,7 +442,7 @@ def test_reviews_carry_the_sha_they_were_given_on(server: Server, forge: GitHubF
     headers = {"Authorization": f"token {ALICE}"}
     with httpx.Client(base_url=server.github_url, headers=headers) as alice:
         alice.post(f"/repos/{REPO}/pulls/{pr.number}/reviews", json={"event": "APPROVE"})
-        second = forge.commit_files(BRANCH, base, promotion("1.5.0"), "Promote")
+        second = forge.commit_files(BRANCH, base, promotion("1.5.0"), "Promote", over=first)
         alice.post(
             f"/repos/{REPO}/pulls/{pr.number}/reviews",
             json={"event": "REQUEST_CHANGES", "body": "not yet"},

@@ -68,7 +68,8 @@ def api(server: Server, method: str, path: str, **kwargs: Any) -> httpx.Response
     return httpx.request(method, url, headers={"PRIVATE-TOKEN": TOKEN}, timeout=10, **kwargs)
 
 
-def promote(forge: GitLabForge, tag: str = "1.0.0") -> tuple[str, str]:
+def promote(forge: GitLabForge, tag: str = "1.0.0", over: str | None = None) -> tuple[str, str]:
+    """Promote api to prod on BRANCH: a new branch, or over `over`, promobot's commit there."""
     base = forge.head()
     assert base is not None
     changes: dict[str, bytes | None] = {
@@ -76,7 +77,8 @@ def promote(forge: GitLabForge, tag: str = "1.0.0") -> tuple[str, str]:
         "envs/prod/api/new.yaml": b"new: true\n",
         "envs/prod/api/old.yaml": None,
     }
-    return base, forge.commit_files(BRANCH, base, changes, f"Promote api to prod: {tag}")
+    message = f"Promote api to prod: {tag}"
+    return base, forge.commit_files(BRANCH, base, changes, message, over=over)
 
 
 # --- call counts (the rate limit is the budget) --------------------------------------------
@@ -95,16 +97,17 @@ def test_read_open_and_supersede_stay_within_their_call_budgets(
 
     world.reset_calls()
     assert forge.find_pr(BRANCH) is None
-    forge.commit_files(BRANCH, base, {"envs/prod/api/values.yaml": b"image:\n  tag: 1.0.0\n",
-                                      "envs/prod/api/new.yaml": b"new: true\n",
-                                      "envs/prod/api/old.yaml": None}, "Promote")  # fmt: skip
+    first = forge.commit_files(BRANCH, base, {"envs/prod/api/values.yaml": b"image:\n  tag: 1.0.0\n",
+                                              "envs/prod/api/new.yaml": b"new: true\n",
+                                              "envs/prod/api/old.yaml": None}, "Promote")  # fmt: skip
     pr = forge.open_pr(BRANCH, "Promote api to prod", "table v1", LABELS)
     assert calls(world) == 4  # project (default branch, once), MR list, commit, MR
     assert set(pr.labels) == set(LABELS)
 
     world.reset_calls()
     assert forge.find_pr(BRANCH) is not None
-    forge.commit_files(BRANCH, base, {"envs/prod/api/values.yaml": b"image:\n  tag: 1.1.0\n"}, "2")
+    forge.commit_files(BRANCH, base, {"envs/prod/api/values.yaml": b"image:\n  tag: 1.1.0\n"}, "2",
+                       over=first)  # fmt: skip
     forge.update_pr(pr.number, title="Promote api to prod: 1.1.0", body="table v2")
     assert calls(world) == 3  # MR list, commit, MR update
 
@@ -122,7 +125,7 @@ def test_commit_files_is_one_commit_on_base_with_create_update_and_delete(
     assert git.read_path(first, "envs/prod/api/values.yaml") == b"image:\n  tag: 1.0.0\n"
     assert git.read_path(first, "envs/prod/api/new.yaml") == b"new: true\n"
     assert git.read_path(first, "envs/prod/api/old.yaml") is None
-    _, second = promote(forge, "1.1.0")  # `new.yaml` is `create` again: it is not on the base
+    _, second = promote(forge, "1.1.0", over=first)  # `new.yaml` is `create` again: not on base
     assert git.text("rev-parse", f"{second}^") == base
     assert forge.head(BRANCH) == second
 
@@ -170,10 +173,10 @@ def test_opening_an_existing_mr_adopts_it_and_brings_it_up_to_date(
 
 
 def test_find_pr_by_state_and_list_prs_by_label(server: Server, forge: GitLabForge) -> None:
-    promote(forge)
+    _, made = promote(forge)
     first = forge.open_pr(BRANCH, "Promote api", "v1", LABELS)
     forge.close_pr(first.number)  # a human closed it
-    promote(forge, "1.1.0")
+    promote(forge, "1.1.0", over=made)
     second = forge.open_pr(BRANCH, "Promote api", "v2", LABELS)
     forge.commit_files("promobot/dev/web", forge.head() or "", {"w.yaml": b"w\n"}, "web")
     other = forge.open_pr("promobot/dev/web", "Promote web", "b", ("promotion", "app:web"))
@@ -230,7 +233,7 @@ def test_reviews_are_bound_to_the_head_at_approval_time(server: Server, forge: G
     _, first = promote(forge)
     pr = forge.open_pr(BRANCH, "Promote api", "body", LABELS)
     as_user(server, "alice").mergerequests.get(pr.number, lazy=True).approve(sha=first)
-    _, second = promote(forge, "1.1.0")  # superseded: alice approved the old head
+    _, second = promote(forge, "1.1.0", over=first)  # superseded: alice approved the old head
     stale = as_user(server, "bob").mergerequests.get(pr.number, lazy=True)
     with pytest.raises(gitlab.GitlabMRApprovalError, match="SHA does not match"):
         stale.approve(sha=first)
@@ -252,7 +255,7 @@ def test_reviews_on_a_gitlab_that_does_not_say_when_are_timed_by_its_system_note
     _, first = promote(forge)
     pr = forge.open_pr(BRANCH, "Promote api", "body", LABELS)
     as_user(server, "alice").mergerequests.get(pr.number, lazy=True).approve()
-    _, second = promote(forge, "1.1.0")  # superseded: alice approved the old head
+    _, second = promote(forge, "1.1.0", over=first)  # superseded: alice approved the old head
     as_user(server, "bob").mergerequests.get(pr.number, lazy=True).approve()
     state(server.world).approved_at = False
     state(server.world).ce_approvals = shape == "GitLab CE"
@@ -287,7 +290,7 @@ def test_an_approval_whose_time_cannot_be_found_is_stale_unless_pushes_reset_app
     state(server.world).reset_approvals_on_push = True  # then every approval is on the head
     fresh = GitLabForge(REPO, token=TOKEN, url=server.gitlab_url, policy=FAST)
     assert [(r.user, r.sha) for r in fresh.reviews(pr.number)] == [("alice", sha)]
-    promote(forge, "1.1.0")
+    promote(forge, "1.1.0", over=sha)
     assert fresh.reviews(pr.number) == []  # the push reset it
 
 

@@ -31,7 +31,7 @@ def test_snapshot_lists_files_and_folders_and_reads_contents(make_repo: MakeRepo
     }
 
 
-def test_commit_branch_makes_one_commit_and_leaves_the_checkout_alone(make_repo: MakeRepo) -> None:
+def test_commit_files_makes_one_commit_and_leaves_the_checkout_alone(make_repo: MakeRepo) -> None:
     repo = make_repo(files=FILES)
     (repo / "a.yaml").write_text("a: local edit\n")  # uncommitted work must survive
     git(repo, "update-index", "--chmod=+x", "run.sh")
@@ -44,7 +44,7 @@ def test_commit_branch_makes_one_commit_and_leaves_the_checkout_alone(make_repo:
         "dir/b.yaml": None,
         "run.sh": b"#!/bin/sh\n",
     }
-    commit = forge.commit_branch("promobot/prod/api", base, changes, "Promote api to prod")
+    commit = forge.commit_files("promobot/prod/api", base, changes, "Promote api to prod")
     assert git(repo, "rev-list", "--count", f"{base}..promobot/prod/api") == "1"
     assert git(repo, "rev-parse", "promobot/prod/api") == commit
     assert (
@@ -60,12 +60,14 @@ def test_commit_branch_makes_one_commit_and_leaves_the_checkout_alone(make_repo:
     assert git(repo, "rev-parse", "HEAD") == base
 
 
-def test_commit_branch_resets_an_existing_branch_to_one_new_commit(make_repo: MakeRepo) -> None:
+def test_commit_files_resets_an_existing_branch_to_one_new_commit(make_repo: MakeRepo) -> None:
     repo = make_repo(files=FILES)
     forge = LocalForge(repo)
     base = forge.resolve()
-    forge.commit_branch("promobot/prod/api", base, {"a.yaml": b"a: 2\n"}, "first")
-    second = forge.commit_branch("promobot/prod/api", base, {"a.yaml": b"a: 3\n"}, "second")
+    first = forge.commit_files("promobot/prod/api", base, {"a.yaml": b"a: 2\n"}, "first")
+    second = forge.commit_files(
+        "promobot/prod/api", base, {"a.yaml": b"a: 3\n"}, "second", over=first
+    )
     assert git(repo, "rev-list", "--count", f"{base}..promobot/prod/api") == "1"
     assert git(repo, "show", f"{second}:a.yaml") == "a: 3"
 
@@ -89,7 +91,7 @@ def test_a_symbolic_link_is_listed_and_never_replaced(make_repo: MakeRepo, tmp_p
     assert forge.snapshot().links == {"link.yaml"}
     base = forge.resolve()
     with pytest.raises(ForgeError, match=r"^link.yaml is a symbolic link in [0-9a-f]{12}; not"):
-        forge.commit_branch("promobot/prod/api", base, {"link.yaml": b"x: 1\n"}, "Promote")
+        forge.commit_files("promobot/prod/api", base, {"link.yaml": b"x: 1\n"}, "Promote")
     assert forge.head("promobot/prod/api") is None
 
 

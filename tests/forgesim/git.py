@@ -168,11 +168,25 @@ class BareRepo:
             return self.text("write-tree", env=env)
 
     def write_commit(
-        self, tree: str, parents: list[str], message: str, author: tuple[str, str] | None = None
+        self,
+        tree: str,
+        parents: list[str],
+        message: str,
+        author: tuple[str, str] | None = None,
+        committer: tuple[str, str] | None = None,
+        authored: str | None = None,
     ) -> str:
+        """A commit whose committer is its author unless said otherwise, at one time: what
+        GitHub's Git Data API and GitLab's commits API make when no committer is given, and
+        what a person's own commit is. `authored`: an older author date (an amend keeps it)."""
         env = {}
         if author:
+            committer = committer or author
             env = {"GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1]}
+        if committer:
+            env |= {"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]}
+        if authored:
+            env["GIT_AUTHOR_DATE"] = authored
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]

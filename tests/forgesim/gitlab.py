@@ -839,7 +839,10 @@ def routes(world: World) -> list[Route]:
             start = current
             if start is None:
                 return fail(400, "You can only create or edit files when you are on a branch")
-        if current is not None and start != current and not flag(p.get("force")):
+        # Commits::CreateService#validate_branch_existence!: a start other than the branch
+        # itself (start_sha always counts) onto a branch that exists needs `force`
+        elsewhere = p.get("start_sha") or start != current
+        if current is not None and elsewhere and not flag(p.get("force")):
             return fail(
                 400,
                 f"A branch called '{branch}' already exists. "
@@ -854,7 +857,10 @@ def routes(world: World) -> list[Route]:
             str(p.get("author_name") or author.name),
             str(p.get("author_email") or author.email),
         )
-        sha = repo.git.write_commit(built, [start], str(p["commit_message"]), identity)
+        # the committer is always the token's user (gitaly's UserCommitFiles)
+        sha = repo.git.write_commit(
+            built, [start], str(p["commit_message"]), identity, (author.name, author.email)
+        )
         repo.git.set_ref(f"refs/heads/{branch}", sha)
         for pull in list(repo.pulls.values()):
             if pull.branch == branch and pull.state == "open":

@@ -312,6 +312,38 @@ class World:
         self.emit("push", repo=repo, ref=f"refs/heads/{branch}", before=old, after=sha, user=author)
         return sha
 
+    def amend(
+        self,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, bytes | str | None],
+        committer: str = "ada",
+    ) -> str:
+        """A person amends the commit at a branch's head and force-pushes it (`git commit
+        --amend`): its parents, author and message stay, the person becomes its committer."""
+        repo = self.repos[full_name]
+        old = repo.git.resolve(f"refs/heads/{branch}")
+        assert old is not None, f"no branch {branch}"
+        info = repo.git.commit_info(old)
+        changes: dict[str, tuple[str, str] | None] = {}
+        for path, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            changes[path] = None if data is None else ("100644", repo.git.write_blob(data))
+        tree = repo.git.build_tree(info["tree"], changes)
+        user = self.add_user(committer)
+        sha = repo.git.write_commit(
+            tree,
+            info["parents"].split(),
+            info["message"].rstrip("\n") + "\n",  # as git's cleanup leaves it
+            (info["author_name"], info["author_email"]),
+            (user.login, user.email),
+            authored=info["author_date"],
+        )
+        repo.git.set_ref(f"refs/heads/{branch}", sha)
+        self.emit("push", repo=repo, ref=f"refs/heads/{branch}", before=old, after=sha,
+                  user=committer)  # fmt: skip
+        return sha
+
     def tag(
         self,
         full_name: str,

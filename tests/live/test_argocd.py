@@ -241,8 +241,16 @@ STATES: list[tuple[str, dict[str, Any], tuple[str, str | None, datetime | None, 
 ]
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(("app", "expected"), [c[1:] for c in STATES], ids=[c[0] for c in STATES])
+# Argo CD 2.4 has no multi-source Applications: those states are not asked of it
+CASES = [
+    pytest.param(version, *state[1:], id=f"{state[0]}-{version}")
+    for state in STATES
+    for version in VERSIONS
+    if not (version == "2.4" and "revisions" in state[1])
+]
+
+
+@pytest.mark.parametrize(("version", "app", "expected"), CASES)
 def test_the_same_cluster_state_is_the_same_answer_on_every_release_listed_or_read_whole(
     version: Version,
     app: dict[str, Any],
@@ -251,8 +259,6 @@ def test_the_same_cluster_state_is_the_same_answer_on_every_release_listed_or_re
     """Argo CD 2.4 (JSON paths), 2.6 to 3.1 and 3.2 to 3.4 (allowlists without the revision
     git asks for) and 3.5 (with it) trim the list differently; the whole Application, as a
     notification has it read, is not trimmed at all. What runs is the same on each."""
-    if version == "2.4" and "revisions" in app:
-        pytest.skip("Argo CD 2.4 has no multi-source Applications")
     with argocd_server(version=version) as server:
         server.put(application("api-prod", health_since=None, **app))
         polled = poll(server, "api-prod")

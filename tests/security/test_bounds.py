@@ -192,8 +192,8 @@ def test_a_file_nested_a_thousand_deep_is_a_problem_not_a_crash(make_repo: MakeR
     code, out = run("set", "api", "image", "2.0.0", "--env", "prod", "--repo", str(repo))
     assert code == 1
     assert out.strip() == (
-        "error: envs/prod/values.yaml: nested too deeply to read (hundreds of levels); "
-        "flatten the file"
+        "error: cannot set api.image in prod: api in prod cannot be read: image: "
+        "envs/prod/values.yaml: nested too deeply to read (hundreds of levels); flatten the file"
     )
 
 

@@ -138,9 +138,9 @@ def test_a_committed_symlink_is_not_written_through_by_promote_write(
     code, out = run("promote", "api", "--to", "prod", "--write", "--repo", str(repo))
     assert code == 1
     assert out.strip() == (
-        "error: cannot change api.settings in prod: envs/prod/settings.yml is a symbolic link; "
-        "promobot neither follows links (they may point outside the repository) nor replaces "
-        "them, so make it a regular file or folder"
+        "error: cannot promote api to prod: api in prod cannot be read: settings: "
+        "envs/prod/settings.yml is a symbolic link; promobot neither follows links (they may "
+        "point outside the repository) nor replaces them, so make it a regular file or folder"
     )
     code, out = run("promote", "api", "--to", "prod", "--repo", str(repo))
     assert code == 1 and "envs/prod/settings.yml is a symbolic link" in out
@@ -266,20 +266,27 @@ def test_the_service_neither_follows_nor_replaces_a_committed_symlink(
     kind: str, request: pytest.FixtureRequest, make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     """Pusher: commits `envs/prod/settings.yml` as a link to a file outside the repo. The
-    service promotes what the link does not touch, leaves the link exactly as it was (never a
-    link whose target is the promoted content), and an explicit promotion says why not."""
+    service never reads or writes through it: api's composition in prod cannot be read, so
+    nothing is proposed there on its own and the link stays exactly as it was; an explicit
+    promotion says why, and one that names only what the link does not touch is made."""
     outside = str(victim(tmp_path))
     links = {"envs/prod/settings.yml": outside}
     server, forge = on(kind, request, make_repo, links)
-    actions = Engine(forge, SIGNER).sync()
-    assert [(a.outcome, a.branch) for a in actions] == [("opened", "promobot/prod/api")]
+    assert Engine(forge, SIGNER).sync() == []
+    state = engine.read_state(forge, forge.default_branch())
+    assert planner.held_back(state.config, state.status) == [
+        "api in prod cannot be read: settings: envs/prod/settings.yml is a symbolic link; "
+        "promobot neither follows links (they may point outside the repository) nor replaces "
+        "them, so make it a regular file or folder"
+    ]
+    with pytest.raises(PlanError, match=r"envs/prod/settings\.yml is a symbolic link"):
+        planner.plan(state.config, state.status, env="prod", explicit=True)
+    (image,) = planner.plan(state.config, state.status, env="prod", only=["image"], explicit=True)
+    Engine(forge, SIGNER).ensure(state, image)
     pr = forge.find_pr("promobot/prod/api")
     assert pr is not None and "settings" not in pr.title and "image 1.0.0 → 1.1.0" in pr.title
     assert branch_entry(forge, server, "envs/prod/settings.yml") == ("120000", outside)
     assert branch_entry(forge, server, "envs/prod/values.yaml")[1] == "image:\n  tag: 1.1.0"
-    state = engine.read_state(forge, forge.default_branch())
-    with pytest.raises(PlanError, match=r"envs/prod/settings\.yml is a symbolic link"):
-        planner.plan(state.config, state.status, env="prod", explicit=True)
     assert Path(outside).read_text() == VICTIM
 
 

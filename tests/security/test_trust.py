@@ -161,6 +161,35 @@ def test_a_pr_someone_else_opened_on_a_promobot_branch_is_not_merged(scene: Scen
     assert scene.main_file("dev") == "image:\n  tag: 1.4.2"
 
 
+@pytest.mark.parametrize("change", ["amend", "push"])
+def test_a_branch_a_person_changed_after_its_pr_closed_is_never_replaced(
+    scene: Scene, change: str
+) -> None:
+    """Pusher: after closing promobot's PR, amends promobot's commit (its signed trailer
+    kept) or pushes onto it, and waits for the next version to throw their commit away."""
+    publish(scene, "1.5.0")
+    pr = scene.pr(scene.open_pr("dev").number)
+    closing = (
+        (f"/repos/{REPO}/pulls/{pr.number}", {"state": "closed"})
+        if scene.kind == "github"
+        else (f"{scene.mr}/{pr.number}", {"state_event": "close"})
+    )
+    scene.api("bob", "PATCH" if scene.kind == "github" else "PUT", closing[0], **closing[1])
+    theirs = {"envs/dev/api.yaml": "image:\n  tag: 1.5.0-patched\n"}
+    if change == "amend":
+        bobs = scene.world.amend(REPO, pr.branch, theirs, committer="bob")
+    else:
+        bobs = scene.world.push(REPO, pr.branch, theirs, "patched", author="bob")
+    actions = [(a.outcome, a.branch) for a in scene.service.handle(
+        events.Artifact(source_key="image:ghcr.io/acme/api", version="1.6.0")
+    )]  # fmt: skip
+    assert actions == [("taken", pr.branch)]
+    git = scene.world.repos[REPO].git
+    assert git.resolve(f"refs/heads/{pr.branch}") == bobs
+    assert [p.state for p in scene.pulls("dev")] == ["closed"]
+    assert "by bob <bob@example.com>" in scene.service.engine.problems[pr.branch].error
+
+
 # --- the requester -------------------------------------------------------------------------------
 
 
