@@ -57,6 +57,24 @@ def validate(repo: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def checkout(root: Path, text: str, size: int) -> Path:
+    """A git checkout with the configuration and every environment's values file: validate
+    then also reads every target at HEAD (the values step)."""
+    repo = root / f"repo-{size}"
+    for i in range(size):
+        env = "dev" if i == 0 else f"e{i}"
+        (repo / "envs" / env).mkdir(parents=True)
+        (repo / "envs" / env / "values.yaml").write_text("image:\n  tag: 1.0.0\n")
+    (repo / config.FILENAME).write_text(text)
+    run = {"cwd": repo, "check": True, "capture_output": True}
+    subprocess.run(["git", "init", "-q", "-b", "main"], **run)
+    subprocess.run(["git", "add", "-A"], **run)
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "envs"], **run
+    )
+    return repo
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,3000")
@@ -73,6 +91,10 @@ def main() -> None:
                 "broken": median(args.runs, lambda broken=broken: load(broken)),
                 "validate": median(args.runs, lambda: validate(repo)),
             }
+            with_values = checkout(repo, text, size)
+            results[size]["validate, values read"] = median(
+                args.runs, lambda with_values=with_values: validate(with_values)
+            )
             figures = ", ".join(f"{k} {v} s" for k, v in results[size].items())
             print(f"{size:>6} environments: {figures}")
     print(json.dumps({"runs": args.runs, "environments": results}))
