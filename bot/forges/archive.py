@@ -2,6 +2,8 @@
 
 Archives carry paths, modes and contents but no object ids, so the ids of files and folders
 (which copy components use as their version) are recomputed exactly as git computes them.
+A forge keeps the last few it read (`Archives`), so a repository read again at the same
+commit costs no download.
 """
 
 from __future__ import annotations
@@ -9,9 +11,52 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from bot.composition import Snapshot
 from bot.errors import ForgeError
+
+KEPT = 8  # whole-repo snapshots a forge holds in memory, most recently used first
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A repository at a commit, as its archive shows it."""
+
+    snapshot: Snapshot
+    # paths that are not plain files (executables and symlinks): a rewrite keeps their mode
+    modes: Mapping[str, str]
+
+
+class Archives:
+    """The archives a forge read last, by commit, the least recently used out first; safe
+    across threads (a download runs outside the lock: two at once both download)."""
+
+    def __init__(self, size: int = KEPT) -> None:
+        self.size = size
+        self._kept: OrderedDict[str, Archive] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, commit: str, download: Callable[[], bytes]) -> Archive:
+        """The archive of `commit`, downloaded (one API call) unless it is kept."""
+        with self._lock:
+            if commit in self._kept:
+                self._kept.move_to_end(commit)
+                return self._kept[commit]
+        archive = read_tarball(commit, download())
+        with self._lock:
+            self._kept[commit] = archive
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return archive
+
+    def peek(self, commit: str) -> Archive | None:
+        """The archive of `commit` if it is kept, without counting as a use."""
+        with self._lock:
+            return self._kept.get(commit)
 
 
 def blob_id(content: bytes) -> str:
@@ -32,7 +77,7 @@ def _tree_id(entries: dict[str, tuple[str, str]]) -> str:
     return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
 
 
-def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
+def read_tarball(commit: str, data: bytes) -> Archive:
     """Read a (gzipped) tarball whose members sit under one top folder, as forges make them."""
     files: dict[str, bytes] = {}
     modes: dict[str, str] = {}
@@ -40,7 +85,8 @@ def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
         _read_members(data, files, modes)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ForgeError(f"the repository archive of {commit[:12]} is unreadable: {exc}") from None
-    return _snapshot(commit, files, modes)
+    special = {path: mode for path, mode in modes.items() if mode != "100644"}
+    return Archive(_snapshot(commit, files, modes), special)
 
 
 def _read_members(data: bytes, files: dict[str, bytes], modes: dict[str, str]) -> None:

@@ -12,18 +12,14 @@ into `bot.errors` here, with messages that name what promobot was doing and neve
 from __future__ import annotations
 
 import base64
-import io
 import itertools
 import json
 import math
 import re
-import tarfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -56,7 +52,7 @@ from bot.errors import (
     Unavailable,
 )
 from bot.forges import httpcache, observe
-from bot.forges.archive import snapshot_from_tarball
+from bot.forges.archive import Archives
 from bot.forges.base import (
     Account,
     Check,
@@ -73,14 +69,13 @@ from bot.forges.base import (
     StatusState,
     quote_first_line,
 )
-from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.forges.retry import DEFAULT, Policy, retry_after, retrying
 from bot.pacing import Pacer
 
 T = TypeVar("T")
 
 USER_AGENT = "promobot"
 SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-SNAPSHOTS_KEPT = 8  # whole-repo snapshots held in memory, most recently used first
 DEFAULT_BRANCH_TTL = 600.0  # seconds before the default branch's name is revalidated (304: free)
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub refuses longer commit status descriptions
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub asks for at least a minute when it says no more
@@ -142,12 +137,6 @@ class _Head:
     commit: Head  # its message and people: whether promobot made it
 
 
-@dataclass(frozen=True)
-class _Stored:
-    snapshot: Snapshot
-    modes: Mapping[str, str]  # paths that are not plain files: executables and symlinks
-
-
 class GitHubForge:
     name = "github"
 
@@ -183,7 +172,7 @@ class GitHubForge:
         self._default: tuple[str, float] | None = None
         self._heads: dict[str, _Head] = {}
         self._trees: dict[str, str] = {}  # commit -> its tree, learnt for free along the way
-        self._snapshots: OrderedDict[str, _Stored] = OrderedDict()
+        self._archives = Archives()
         self._identity: Account | None = None
         self._identities: dict[str, frozenset[str]] = {}  # account → ids, asked once
 
@@ -330,15 +319,10 @@ class GitHubForge:
 
     def snapshot(self, ref: str) -> Snapshot:
         sha = self._resolve(ref)
-        stored = self._snapshots.get(sha)
-        if stored is None:
-            data = self._call(f"download {self.repo} at {sha[:12]}", lambda: self._tarball(sha))
-            stored = _Stored(snapshot_from_tarball(sha, data), _special_modes(data))
-            self._snapshots[sha] = stored
-            while len(self._snapshots) > SNAPSHOTS_KEPT:
-                self._snapshots.popitem(last=False)
-        self._snapshots.move_to_end(sha)
-        return stored.snapshot
+        what = f"download {self.repo} at {sha[:12]}"
+        return self._archives.get(
+            sha, lambda: self._call(what, lambda: self._tarball(sha))
+        ).snapshot
 
     def _tarball(self, sha: str) -> bytes:
         """One API call gets a short-lived codeload link; downloading it is not an API call."""
@@ -466,7 +450,7 @@ class GitHubForge:
         self, branch: str, base: str, changes: Mapping[str, bytes | None], message: str
     ) -> str:
         base_sha = self._resolve(base)
-        stored = self._snapshots.get(base_sha)
+        stored = self._archives.peek(base_sha)
         modes = stored.modes if stored else {}
         elements = []
         for path, content in sorted(changes.items()):
@@ -1064,24 +1048,6 @@ def _utf8(content: bytes) -> str | None:
         return None
 
 
-def _special_modes(data: bytes) -> dict[str, str]:
-    """Executables and symlinks in a tarball, so that rewriting them keeps their mode."""
-    modes = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-            for member in archive.getmembers():
-                path = member.name.partition("/")[2].rstrip("/")
-                if not path:
-                    continue
-                if member.issym():
-                    modes[path] = "120000"
-                elif member.isfile() and member.mode & 0o111:
-                    modes[path] = "100755"
-    except (tarfile.TarError, OSError, EOFError):
-        return {}  # snapshot_from_tarball has already said what is wrong with it
-    return modes
-
-
 def _reason(data: Any) -> str:
     """GitHub's error message and its validation errors, on one line."""
     if not isinstance(data, dict):
@@ -1106,15 +1072,9 @@ def _rate_limit_wait(
     status: int, headers: Mapping[str, str], reason: str, now: float
 ) -> float | None:
     """Seconds to wait when a 403/429 is a rate limit, None when it is a plain refusal."""
-    retry_after = headers.get("retry-after")
-    if retry_after is not None:
-        try:
-            return max(float(retry_after), 0.0)
-        except ValueError:
-            try:  # the HTTP-date form
-                return max(parsedate_to_datetime(retry_after).timestamp() - now, 0.0)
-            except (TypeError, ValueError):
-                pass
+    asked = retry_after(headers.get("retry-after"), now)
+    if asked is not None:
+        return asked
     if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
         try:
             reset = float(headers["x-ratelimit-reset"])

@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -52,7 +49,7 @@ from bot.errors import (
     Unavailable,
 )
 from bot.forges import observe
-from bot.forges.archive import snapshot_from_tarball
+from bot.forges.archive import Archives
 from bot.forges.base import (
     Account,
     Check,
@@ -68,13 +65,12 @@ from bot.forges.base import (
     StatusState,
     quote_first_line,
 )
-from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.forges.retry import DEFAULT, Policy, retry_after, retrying
 
 log = logging.getLogger("promobot.forges.gitlab")
 
 T = TypeVar("T")
 
-SNAPSHOTS_KEPT = 8
 # GitHub's reaction names (what promobot speaks) → GitLab's emoji names.
 EMOJI = {"+1": "thumbsup", "-1": "thumbsdown", "laugh": "laughing", "hooray": "tada"}
 PR_STATES: dict[str, PRState] = {
@@ -104,15 +100,11 @@ class _Client(gitlab.Gitlab):
         return super().http_request(*args, **kwargs)
 
 
-def _retry_after(headers: Mapping[str, str], now: float) -> float:
-    value = headers.get("Retry-After")
-    if value:
-        if value.strip().isdigit():
-            return float(value)
-        try:
-            return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
-        except (TypeError, ValueError):
-            pass
+def _wait(headers: Mapping[str, str], now: float) -> float:
+    """Seconds a rate limit asks to wait: its `Retry-After`, else until `RateLimit-Reset`."""
+    asked = retry_after(headers.get("Retry-After"), now)
+    if asked is not None:
+        return asked
     reset = headers.get("RateLimit-Reset")
     if reset and reset.strip().isdigit():
         return max(float(reset) - now, 0.0)
@@ -122,7 +114,7 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float:
 def _raise_rate_limited(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     status = response.status_code
     if status == 429 or (status == 403 and response.headers.get("RateLimit-Remaining") == "0"):
-        wait = _retry_after(response.headers, time.time())
+        wait = _wait(response.headers, time.time())
         response.close()
         raise RateLimited(f"GitLab's rate limit was reached; it asks to wait {wait:.0f} s", wait)
 
@@ -226,8 +218,7 @@ class GitLabForge:
         self._resets_approvals: bool | None = None
         self._user_ids: dict[str, int | None] = {}
         self._identity: Account | None = None
-        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
-        self._lock = threading.Lock()
+        self._archives = Archives()
 
     def __repr__(self) -> str:
         return f"GitLabForge({self.project!r}, url={self.url!r})"
@@ -339,20 +330,14 @@ class GitLabForge:
 
     def snapshot(self, ref: str) -> Snapshot:
         commit = ref if _is_sha(ref) else self._resolve(ref)
-        with self._lock:
-            if commit in self._snapshots:
-                self._snapshots.move_to_end(commit)
-                return self._snapshots[commit]
-        data = self._call(
-            f"downloading {self.project} at {commit[:12]}",
-            lambda: self._project.repository_archive(sha=commit, format="tar.gz"),
-        )
-        snapshot = snapshot_from_tarball(commit, data)
-        with self._lock:
-            self._snapshots[commit] = snapshot
-            while len(self._snapshots) > SNAPSHOTS_KEPT:
-                self._snapshots.popitem(last=False)
-        return snapshot
+
+        def download() -> bytes:
+            return self._call(
+                f"downloading {self.project} at {commit[:12]}",
+                lambda: self._project.repository_archive(sha=commit, format="tar.gz"),
+            )
+
+        return self._archives.get(commit, download).snapshot
 
     def _resolve(self, ref: str) -> str:
         data = self._call(

@@ -2,13 +2,15 @@
 
 Forges translate their client library's errors into `Unavailable` and `RateLimited` at their
 boundary and wrap each API call with `retrying`; the client libraries' own retries are off,
-so the policy (and its bounds) is the same everywhere and tests can shorten it.
+so the policy (and its bounds) is the same everywhere and tests can shorten it. How long a
+rate limit asks to wait is read from its `Retry-After` header by `retry_after`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -63,3 +65,18 @@ def retrying(call: Callable[[], T], policy: Policy = DEFAULT) -> T:
         reraise=True,
     )
     return retryer(call)
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """The seconds a `Retry-After` header asks to wait (a number of seconds or an HTTP date,
+    never below zero); None when there is no header or it cannot be read."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+    except (TypeError, ValueError):
+        return None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import subprocess
 
-from bot.forges.archive import snapshot_from_tarball
+from bot.forges.archive import read_tarball
 from bot.forges.local import LocalForge
 from tests.conftest import MakeRepo, git
 
@@ -25,10 +25,13 @@ def test_object_ids_from_a_tarball_are_the_ids_git_computes(make_repo: MakeRepo)
         capture_output=True,
         check=True,
     ).stdout
-    from_archive = snapshot_from_tarball(sha, tarball)
+    archive = read_tarball(sha, tarball)
+    from_archive = archive.snapshot
     from_git = LocalForge(repo).snapshot(sha)
     assert dict(from_archive.objects) == dict(from_git.objects)
     assert from_archive.trees == from_git.trees
     assert from_archive.links == from_git.links == {"a/to-etc"}
     assert from_archive.files["a/to-etc"] == from_git.files["a/to-etc"] == b"/etc"
     assert from_archive.files["envs/qa/settings.yml"] == from_git.files["envs/qa/settings.yml"]
+    # what a rewrite through the Git Data API must keep: the modes that are not a plain file's
+    assert archive.modes == {"bin/run.sh": "100755", "a/to-etc": "120000"}
