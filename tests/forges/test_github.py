@@ -29,8 +29,7 @@ from bot.errors import (
     Taken,
     Unavailable,
 )
-from bot.forges import github
-from bot.forges.github import GitHubForge
+from bot.forges.github import GitHubForge, repository
 from bot.forges.retry import Policy
 from bot.pacing import Pacer
 from bot.queue import Queue
@@ -385,7 +384,7 @@ def test_tags_and_default_branch(server: Server, forge: GitHubForge) -> None:
 def test_the_default_branch_is_revalidated_for_free(
     server: Server, forge: GitHubForge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(github, "DEFAULT_BRANCH_TTL", 0.0)
+    monkeypatch.setattr(repository, "DEFAULT_BRANCH_TTL", 0.0)
     world = server.world
     assert forge.default_branch() == "main"
     remaining = world.rate_remaining

@@ -11,7 +11,9 @@ NOT_FORGES = {"__init__", "base", "archive", "retry", "observe", "httpcache"}
 
 
 def test_every_forge_module_is_registered_and_implements_the_protocol() -> None:
-    modules = {p.stem for p in Path(bot.forges.__file__).parent.glob("*.py")} - NOT_FORGES
+    folder = Path(bot.forges.__file__).parent
+    packages = {p.parent.name for p in folder.glob("*/__init__.py")}  # a forge in rooms
+    modules = ({p.stem for p in folder.glob("*.py")} | packages) - NOT_FORGES
     assert {v.split(":")[0].rsplit(".", 1)[1] for v in FORGES.values()} == modules
     protocol = {
         n for n, _ in inspect.getmembers(Forge, inspect.isfunction) if not n.startswith("_")
