@@ -128,7 +128,7 @@ class Checkout:
                 mode = self._mode(base, path)
                 if mode == SYMLINK:  # its content would become the link's target
                     raise ForgeError(f"{path} is a symbolic link in {base[:12]}; not replaced")
-                oid = self.git.run("hash-object", "-w", "--stdin", input=content).decode().strip()
+                oid = self.git.text("hash-object", "-w", "--stdin", input=content)
                 index_info.append(f"{mode} {oid}\t{path}")
             self.git.run(
                 "update-index",
@@ -138,12 +138,8 @@ class Checkout:
                 env=env,
             )
             tree = self.git.text("write-tree", env=env)
-            commit = (
-                self.git.run(
-                    "commit-tree", tree, "-p", base, "-F", "-", input=message.encode(), env=env
-                )
-                .decode()
-                .strip()
+            commit = self.git.text(
+                "commit-tree", tree, "-p", base, "-F", "-", input=message.encode(), env=env
             )
         return commit
 

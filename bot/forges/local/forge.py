@@ -145,10 +145,7 @@ class LocalForge(Checkout):
 
     def get_comment(self, number: int, comment_id: int) -> Comment:
         with self._state() as state:
-            found = state["comments"].get(str(comment_id))
-            if found is None or found["number"] != number:
-                raise NotFound(f"no comment {comment_id} on #{number}")
-            return _comment(found)
+            return _comment(_comment_on(state, number, comment_id))
 
     def unedited(self, number: int, comments: Sequence[Comment]) -> set[int]:
         return {c.id for c in comments if c.edited is False}
@@ -184,9 +181,7 @@ class LocalForge(Checkout):
 
     def react(self, number: int, comment_id: int, reaction: str) -> None:
         with self._state() as state:
-            comment = state["comments"].get(str(comment_id))
-            if comment is None or comment["number"] != number:
-                raise NotFound(f"no comment {comment_id} on #{number}")
+            comment = _comment_on(state, number, comment_id)
             if reaction not in comment["reactions"]:
                 comment["reactions"].append(reaction)
 
@@ -280,20 +275,16 @@ class LocalForge(Checkout):
                 tree = self.git.text("merge-tree", "--write-tree", base_sha, sha).splitlines()[0]
             except ForgeError:
                 raise Conflict(f"#{number} conflicts with {base}; not merged") from None
-            merged = (
-                self.git.run(
-                    "commit-tree",
-                    tree,
-                    "-p",
-                    base_sha,
-                    "-p",
-                    sha,
-                    "-m",
-                    f"Merge #{number}: {pull.title}",
-                    env=BOT_IDENTITY,
-                )
-                .decode()
-                .strip()
+            merged = self.git.text(
+                "commit-tree",
+                tree,
+                "-p",
+                base_sha,
+                "-p",
+                sha,
+                "-m",
+                f"Merge #{number}: {pull.title}",
+                env=BOT_IDENTITY,
             )
             self.git.run("update-ref", f"refs/heads/{base}", merged, base_sha)
         with self._state() as state:
@@ -317,3 +308,11 @@ def _comment(data: Mapping[str, Any]) -> Comment:
         user_id=ME.id if data["user"] == ME.login else None,
         edited="edited_at" in data,
     )
+
+
+def _comment_on(state: dict[str, Any], number: int, comment_id: int) -> dict[str, Any]:
+    """A comment's record in the store, if it is on PR or issue `number`."""
+    found: dict[str, Any] | None = state["comments"].get(str(comment_id))
+    if found is None or found["number"] != number:
+        raise NotFound(f"no comment {comment_id} on #{number}")
+    return found

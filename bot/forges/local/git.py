@@ -42,8 +42,8 @@ class Git:
             raise ForgeError(f"git {args[0]} failed in {self.path}: {detail}")
         return done.stdout
 
-    def text(self, *args: str, env: Mapping[str, str] = {}) -> str:
-        return self.run(*args, env=env).decode().strip()
+    def text(self, *args: str, input: bytes | None = None, env: Mapping[str, str] = {}) -> str:
+        return self.run(*args, input=input, env=env).decode().strip()
 
 
 class Blobs(Mapping[str, bytes]):
