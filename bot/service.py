@@ -21,9 +21,9 @@ from typing import Any
 from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
 from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
 from bot.errors import Paced, PromobotError, RateLimited
-from bot.forges import forge_class
 from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
+from bot.forges.registry import forge_class
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake

@@ -1,8 +1,8 @@
 """The `Forge` interface: everything promobot needs from GitHub, GitLab or a local repo.
 
-Each forge lives in its own module (`github.py`, `gitlab.py`, `local.py`), implements this
-Protocol, translates its client library's errors into `bot.errors` at its boundary, and is
-listed in `bot.forges.FORGES`. One contract test suite runs against all of them.
+Each forge lives in its own package (`github`, `gitlab`, `local`), implements this Protocol,
+translates its client library's errors into `bot.errors` at its boundary, and is listed in
+`bot.forges.registry.FORGES`. One contract test suite runs against all of them.
 """
 
 from __future__ import annotations

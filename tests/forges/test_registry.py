@@ -4,10 +4,10 @@ import inspect
 from pathlib import Path
 
 import bot.forges
-from bot.forges import FORGES, forge_class
 from bot.forges.base import Forge
+from bot.forges.registry import FORGES, forge_class
 
-NOT_FORGES = {"__init__", "base", "archive", "retry", "observe", "httpcache"}
+NOT_FORGES = {"__init__", "base", "registry", "archive", "retry", "observe", "httpcache"}
 
 
 def test_every_forge_module_is_registered_and_implements_the_protocol() -> None:

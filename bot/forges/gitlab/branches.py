@@ -17,7 +17,7 @@ log = logging.getLogger("promobot.forges.gitlab")
 
 
 class Branches(Reads):
-    """Promotion branches (one commit on a base) and commits on the default branch."""
+    """Promotion branches and commits on the default branch, through the commits API."""
 
     def commit_files(
         self,
