@@ -17,7 +17,8 @@ log = logging.getLogger("promobot.forges.gitlab")
 
 
 class Branches(Reads):
-    """Promotion branches and commits on the default branch, through the commits API."""
+    """Promotion branches and commits on the default branch, through the commits API (which
+    cannot compare-and-swap a branch: each method says what it does instead)."""
 
     def commit_files(
         self,
