@@ -3,9 +3,10 @@ repository where the version is written."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bot import fields, versions
 from bot.config.templates import SAMPLE, RepoPath, expand, only_placeholders
@@ -91,6 +92,15 @@ class Source(Model):
         )
 
 
+# A target's field:, template: and marker: → the placeholders each may hold, and what must take
+# it once {env} and {app} are sample names ({version} stays as written, for parse_template).
+_TEMPLATED: dict[str, tuple[set[str], Callable[[str], object]]] = {
+    "field": ({"env", "app"}, fields.parse_selector),
+    "template": ({"env", "app", "version"}, fields.parse_template),
+    "marker": ({"env", "app"}, lambda marker: fields.Target(file="", marker=marker)),
+}
+
+
 class Target(Model):
     file: RepoPath | None = Field(
         None, description="The file holding the version; {env} and {app} expand."
@@ -108,36 +118,18 @@ class Target(Model):
         None, alias="copy", description="A file or folder promoted by copying it from upstream."
     )
 
-    @field_validator("field")
+    @field_validator("field", "template", "marker")
     @classmethod
-    def _check_field(cls, value: str | None) -> str | None:
+    def _check_templated(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            only_placeholders(value, {"env", "app"}, "field")
+            what = info.field_name
+            assert what is not None  # a field validator always has its field
+            allowed, parse = _TEMPLATED[what]
+            only_placeholders(value, allowed, what)
             try:
-                fields.parse_selector(expand(value, **SAMPLE))
+                parse(expand(value, version="{version}", **SAMPLE))
             except FieldError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("template")
-    @classmethod
-    def _check_template(cls, value: str | None) -> str | None:
-        if value is not None:
-            only_placeholders(value, {"env", "app", "version"}, "template")
-            try:
-                fields.parse_template(expand(value, version="{version}", **SAMPLE))
-            except FieldError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("marker")
-    @classmethod
-    def _check_marker(cls, value: str | None) -> str | None:
-        if value is not None:
-            only_placeholders(value, {"env", "app"}, "marker")
-            try:
-                fields.Target(file="", marker=expand(value, **SAMPLE))
-            except FieldError as exc:
+                # fields.Target(file="", …) starts its errors "{file}: "; the parsers never do
                 raise ValueError(str(exc).removeprefix(": ")) from None
         return value
 

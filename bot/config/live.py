@@ -4,9 +4,9 @@ or a commit status), and the rollout object beside it."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from bot.config.templates import expand, only_placeholders, placeholders
 from bot.config.values import Model
@@ -22,17 +22,17 @@ def _app_env_template(value: str, what: str) -> str:
     return value
 
 
+def _template(what: str) -> AfterValidator:
+    """The check of a name in which {app} and {env} expand; `what` names it in the error."""
+    return AfterValidator(lambda value: _app_env_template(value, what))
+
+
 class ArgoCDLive(Model):
     """An Argo CD Application per app (the Argo CD instance is a service setting)."""
 
-    application: str = Field(
+    application: Annotated[str, _template("application")] = Field(
         "{app}-{env}", description="The Application's name; {app} and {env} expand."
     )
-
-    @field_validator("application")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _app_env_template(value, "application")
 
 
 class FluxLive(Model):
@@ -41,31 +41,29 @@ class FluxLive(Model):
     kind: Literal["Kustomization", "HelmRelease"] = Field(
         "Kustomization", description="Kustomization or HelmRelease."
     )
-    name: str = Field("{app}", description="The object's name; {app} and {env} expand.")
-    namespace: str = Field("flux-system", description="The object's namespace.")
-
-    @field_validator("name", "namespace")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _app_env_template(value, "name")
+    name: Annotated[str, _template("name")] = Field(
+        "{app}", description="The object's name; {app} and {env} expand."
+    )
+    namespace: Annotated[str, _template("name")] = Field(
+        "flux-system", description="The object's namespace."
+    )
 
 
 class FleetLive(Model):
     """The Fleet bundle deployed for the app (read from the Kubernetes API)."""
 
-    bundle: str = Field("{app}-{env}", description="The Bundle's name; {app} and {env} expand.")
-    namespace: str = Field("fleet-default", description="The workspace namespace of the GitRepo.")
-
-    @field_validator("bundle", "namespace")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _app_env_template(value, "bundle")
+    bundle: Annotated[str, _template("bundle")] = Field(
+        "{app}-{env}", description="The Bundle's name; {app} and {env} expand."
+    )
+    namespace: Annotated[str, _template("bundle")] = Field(
+        "fleet-default", description="The workspace namespace of the GitRepo."
+    )
 
 
 class StatusLive(Model):
     """A commit status on the env repo's default-branch commits that reports the deployment."""
 
-    context: str = Field(
+    context: Annotated[str, _template("context")] = Field(
         description="The status context, e.g. argocd/{app}-{env}; {app} and {env} expand."
     )
     author: str | None = Field(
@@ -76,11 +74,6 @@ class StatusLive(Model):
         "may post statuses speaks for the cluster, and no automatic rollback or merge rests "
         "on what it says.",
     )
-
-    @field_validator("context")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _app_env_template(value, "context")
 
     @field_validator("author")
     @classmethod
@@ -100,19 +93,16 @@ class RolloutLive(Model):
     kind: Literal["argo-rollouts", "flagger"] = Field(
         description="argo-rollouts (a Rollout) or flagger (a Canary)."
     )
-    name: str = Field("{app}", description="The object's name; {app} and {env} expand.")
-    namespace: str = Field(
+    name: Annotated[str, _template("rollout name or namespace")] = Field(
+        "{app}", description="The object's name; {app} and {env} expand."
+    )
+    namespace: Annotated[str, _template("rollout name or namespace")] = Field(
         "{app}",
         description="Its namespace; {app} and {env} expand (then one cluster-wide list a poll).",
     )
     context: str = Field(
         "", description="A context of PROMOBOT_KUBECONFIG; empty: its current context."
     )
-
-    @field_validator("name", "namespace")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _app_env_template(value, "rollout name or namespace")
 
     @field_validator("context")
     @classmethod
