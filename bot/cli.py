@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import click
 
 from bot import composition, config, names, versions
-from bot.composition import Composition, Snapshot, Status
+from bot.composition import Composition, Snapshot, State, Status
 from bot.errors import ConfigError, Problem, PromobotError, Taken
 from bot.forges.local import LocalForge
 from bot.versioncache import VersionCache
 
 if TYPE_CHECKING:
-    from bot import engine, planner
+    from bot import planner
     from bot.live.state import Live
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,12 +144,8 @@ def _status(
     return result
 
 
-def _state(
-    forge: LocalForge, snapshot: Snapshot, cfg: config.Config, apps: Iterable[str]
-) -> engine.State:
-    from bot import engine
-
-    return engine.State(cfg, snapshot, _status(forge, snapshot, cfg, apps))
+def _state(forge: LocalForge, snapshot: Snapshot, cfg: config.Config, apps: Iterable[str]) -> State:
+    return State(cfg, snapshot, _status(forge, snapshot, cfg, apps))
 
 
 def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
@@ -346,8 +342,6 @@ def status(
     result = _status(forge, snapshot, cfg, chosen_apps, chosen_envs)
     reports: dict[tuple[str, str], Live] = {}
     if live:  # imported here: `status` without --live starts fast
-        from bot.engine import State
-
         reports = _live(forge, State(cfg, snapshot, result))
     if fmt == "json":
         data = result.to_json()
@@ -367,7 +361,7 @@ def status(
             click.echo(f"{app} in {env}: " + report.describe())
 
 
-def _live(forge: LocalForge, state: engine.State) -> dict[tuple[str, str], Live]:
+def _live(forge: LocalForge, state: State) -> dict[tuple[str, str], Live]:
     """What the clusters of the environments with live: report (an unreachable one: a line
     on stderr, the others go on)."""
     from datetime import UTC, datetime
@@ -527,7 +521,7 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
 
 def _emit(
     forge: LocalForge,
-    state: engine.State,
+    state: State,
     promotion: planner.Promotion,
     write: bool,
     older: Mapping[str, Snapshot] | None = None,

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import audit, composition, gates, render
-from bot.engine import Engine, State, history, isolated, outside, running_since
+from bot.composition import State
+from bot.engine import Engine, history, isolated, outside, running_since
 from bot.errors import MergeRefused, PromobotError, SourceError
 from bot.forges.base import Check, Forge, PullRequest, Review
 from bot.live.reader import LiveReader

@@ -21,7 +21,7 @@ from bot import events, metrics
 from bot.events import EventError
 
 if TYPE_CHECKING:
-    from bot.engine import State
+    from bot.composition import State
     from bot.service import Service
 
 log = logging.getLogger("promobot.intake")

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
-from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
+from bot.composition import State
+from bot.engine import LABEL, Action, Engine, Published, history, isolated
 from bot.errors import Paced, PromobotError, RateLimited
 from bot.forges import forge_class
 from bot.forges.base import Forge, PullRequest
@@ -27,7 +28,7 @@ from bot.forges.local import LocalForge
 from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
-from bot.live import rollouts
+from bot.live import objects
 from bot.live.reader import LiveReader
 from bot.pacing import Pacer, Window
 from bot.planner import Promotion
@@ -582,29 +583,7 @@ class Service:
                     self.gatekeeper.evaluate(action.pr, fresh=True)
 
     def _watching(self, kind: str, names: Iterable[str]) -> set[str]:
-        """The environments whose `live:` reads from `kind` ("status", "argocd", "flux",
-        "fleet", "rollout") one of `names` for some app: a status context, an Application, a
-        Flux object, a Bundle, a Rollout or Canary (`namespace/name`)."""
-        cfg = self.engine.state().config
-        named = set(names)
-        out = set()
-        for env, settings in cfg.environments.items():
-            live = settings.live
-            if live is None:
-                continue
-            if kind == "rollout":
-                if live.rollout is not None and any(
-                    f"{ask.namespace}/{ask.name}" in named
-                    for ask in (rollouts.ask(live.rollout, app, env) for app in cfg.apps)
-                ):
-                    out.add(env)
-                continue
-            if live.kind != kind:
-                continue
-            prefix = f"{live.flux.kind} " if live.flux is not None else ""
-            if any(prefix + live.name(app, env) in named for app in cfg.apps):
-                out.add(env)
-        return out
+        return objects.environments(self.engine.state().config, kind, names)
 
     def _watched_change(self, source: str, names: tuple[str, ...]) -> None:
         """promobot's own watch of a cluster heard objects change: as a deploying system's

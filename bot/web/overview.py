@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from bot import composition, delivery, metrics, names, render, source_pages, versions
-from bot.composition import Commit, Composition, HistoryEntry, Snapshot, Status
+from bot.composition import Commit, Composition, HistoryEntry, Snapshot, State, Status
 from bot.config import Config, Source
-from bot.engine import LABEL, Engine, State
+from bot.engine import LABEL, Engine
 from bot.errors import PromobotError
 from bot.forges.base import Forge, PullRequest
 from bot.live.reader import LiveReader
