@@ -137,7 +137,8 @@ class LiveReader:
         if source.status is not None:
             return statuses.read(self.forge, state, env, apps, self.clock)
         if source.flux is not None:
-            found, store = {}, self.store
+            found: dict[str, Live] = {}
+            store = self.store
             if store is None:  # no store to keep Flux's reports in: nothing heard
                 return found
             for app in apps:
