@@ -284,7 +284,7 @@ def hosts_for(settings: Any, forge: Any, *, offline: bool = False) -> Hosts:
         own = github_host(settings.github_url)
 
         def own_github(repo: str) -> NotesRepo:
-            from bot.service import build_forge
+            from bot.wiring import forge as build_forge
 
             made = cast(GitHubForge, build_forge(settings.model_copy(update={"repo": repo})))
             made.policy, made.timeout, made.pacer = light, BUDGET, None

@@ -834,18 +834,17 @@ def audit(
 
 
 def _history_records(repo: Path) -> list[Any]:
-    from bot import audit_history, settings
-    from bot.service import build_forge, build_signer
+    from bot import audit_history, settings, wiring
 
     local = LocalForge(repo)
     merged = audit_history.merges(local)
     configured = settings.load()
     if configured.forge == "local":
-        signer = build_signer(configured.model_copy(update={"repo": str(local.root)}), local)
+        signer = wiring.signer(configured.model_copy(update={"repo": str(local.root)}), local)
         numbers = audit_history.local_numbers(local)
         return list(audit_history.records(local, signer, str(local.root), merged, numbers))
-    forge = build_forge(configured)
-    signer = build_signer(configured, forge)
+    forge = wiring.forge(configured)
+    signer = wiring.signer(configured, forge)
     return list(audit_history.records(forge, signer, configured.repo, merged))
 
 

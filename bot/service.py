@@ -18,74 +18,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
+from bot import audit, budget, changelog, events, intake, metrics, notify, planner, wiring
 from bot.composition import State
 from bot.engine import LABEL, Action, Engine, Published, history, isolated
 from bot.errors import Paced, PromobotError, RateLimited
-from bot.forges import forge_class
 from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
-from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake
 from bot.live import objects
 from bot.live.reader import LiveReader
-from bot.pacing import Pacer, Window
+from bot.pacing import Pacer
 from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
-from bot.signing import Signer, load_key
 from bot.sources import Sources
-from bot.sources.helm import HelmRepository
-from bot.sources.oci import OciRegistry
 from bot.verify import Watch, judge
 
 log = logging.getLogger("promobot.service")
-
-
-def build_pacer(settings: Settings, window: Window, key: str) -> Pacer | None:
-    """The pacer of GitHub writes for the installation or token `key`, counted in `window`
-    (the queue's store, shared by every process); None where nothing is paced (GitLab, whose
-    limits count calls, and local repositories)."""
-    if settings.forge != "github" or not settings.github_writes_per_minute:
-        return None
-    return Pacer(window, key, settings.github_writes_per_minute)
-
-
-def build_forge(settings: Settings, pacer: Pacer | None = None) -> Forge:
-    """The forge of `settings.repo`; on GitHub its writes go through `pacer` (none: unpaced,
-    for what only reads)."""
-    cls = forge_class(settings.forge)
-    if settings.forge == "local":
-        forge: Forge = cls(settings.repo)
-        return forge
-    if settings.forge == "gitlab":
-        assert settings.gitlab_token is not None
-        forge = cls(
-            settings.repo, token=settings.gitlab_token.get_secret_value(), url=settings.gitlab_url
-        )
-        return forge
-    key = None
-    if settings.github_private_key_file is not None:
-        try:
-            key = settings.github_private_key_file.read_text()
-        except OSError as exc:
-            raise PromobotError(
-                f"PROMOBOT_GITHUB_PRIVATE_KEY_FILE: cannot read {settings.github_private_key_file}:"
-                f" {exc.strerror}"
-            ) from None
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    forge = cls(
-        settings.repo,
-        token=token,
-        app_id=settings.github_app_id,
-        private_key=key,
-        installation_id=settings.github_installation_id,
-        base_url=settings.github_url,
-        pacer=pacer,
-    )
-    return forge
 
 
 REFUSED_KEPT = 20  # sets of versions remembered per environment as failed there
@@ -105,19 +56,6 @@ def _wants_sync(event: events.Event) -> bool:
     if isinstance(event, events.Push):
         return not event.deleted and event.branch is not None  # intake kept default-branch ones
     return isinstance(event, events.PullRequestEvent) and event.merged
-
-
-def build_signer(settings: Settings, forge: Forge, *, among_others: bool = False) -> Signer:
-    """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
-    generated once beside the forge's own state in the repository's git directory.
-
-    The scope is the repo; `among_others` (several local checkouts served at once, which may
-    share a configured key) scopes a local checkout by its path rather than as "local"."""
-    configured = settings.signing_key.get_secret_value() if settings.signing_key else None
-    if isinstance(forge, LocalForge):
-        scope = f"local:{forge.root}" if among_others else "local"
-        return signing.local(forge.key_path, configured, scope=scope)
-    return Signer(load_key(configured, None), scope=settings.repo)
 
 
 class Service:
@@ -141,12 +79,12 @@ class Service:
         self.clock = clock
         self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         if forge is None:
-            pacer = pacer or build_pacer(settings, self.queue.queue, budget_key or settings.forge)
-            forge = build_forge(settings, pacer)
+            pacer = pacer or wiring.pacer(settings, self.queue.queue, budget_key or settings.forge)
+            forge = wiring.forge(settings, pacer)
         self.forge = forge
         self.pacer = pacer
         self.budget_key = budget_key or self.forge.name
-        signer = build_signer(settings, self.forge, among_others=among_others)
+        signer = wiring.signer(settings, self.forge, among_others=among_others)
         self.engine = Engine(self.forge, signer)
         self.live = LiveReader(self.forge, settings, clock)  # its store: the queue, below
         self.gatekeeper = Gatekeeper(
@@ -640,15 +578,7 @@ class Service:
         outside the repo's lock; the sync that follows is queued as a job of its own."""
         state = self.engine.state()
         if self._sources is None:
-            # light retries: an unreachable registry is polled again at the next interval
-            policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
-            registry = OciRegistry(retry=policy, timeout=10.0)
-            self._sources = Sources(
-                registry,
-                HelmRepository(registry, retry=policy, timeout=10.0),
-                forge=self.forge,
-                forge_for=self._forge_for,
-            )
+            self._sources = wiring.sources(self.forge, self._forge_for)
         found = self._sources.poll_sources(state.config)  # failures are logged, others go on
         return [(s.key, v, None) for s, v in found.items() if v is not None]
 
@@ -679,7 +609,7 @@ class Service:
             return self.forge
         if repo not in self._other_forges:
             settings = self.settings.model_copy(update={"repo": repo})
-            self._other_forges[repo] = build_forge(settings, self.pacer)
+            self._other_forges[repo] = wiring.forge(settings, self.pacer)
         return self._other_forges[repo]
 
     # --- running ------------------------------------------------------------------------------
