@@ -288,7 +288,7 @@ class Fleet:
         of each repo that cannot be served, as logged. One broken repo stops none other."""
         problems: dict[str, list[str]] = {}
         for context in self.contexts():
-            context.intake.relevance.refresh(context)
+            context.intake.relevance.refresh()
             if context.intake.relevance.problems:
                 problems[context.settings.repo] = context.intake.relevance.problems
                 log.warning(

@@ -167,7 +167,7 @@ def create_app(service: Service | Fleet) -> Starlette:
         if isinstance(service, Fleet):
             return JSONResponse({"ready": True})
         if not relevance.loaded:
-            await asyncio.to_thread(relevance.refresh, service)
+            await asyncio.to_thread(relevance.refresh)
         if relevance.problems:
             return JSONResponse({"ready": False}, status_code=503)
         return JSONResponse({"ready": True})
@@ -195,7 +195,7 @@ def create_app(service: Service | Fleet) -> Starlette:
         if isinstance(service, Fleet):
             await asyncio.to_thread(service.check)  # logs each misconfigured repo
         else:
-            await asyncio.to_thread(relevance.refresh, service)
+            await asyncio.to_thread(relevance.refresh)
             service.after_job.append(invalidate)
         yield
 
