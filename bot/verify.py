@@ -171,7 +171,7 @@ class Verifier:
             log.warning("live state unavailable", extra={"env": env, "error": str(exc)})
             lives = {}
         running = {
-            app: self.gatekeeper.deployed(state, app, env, live.revision) or {}
+            app: self.gatekeeper.deployed.versions(state, app, env, live.revision) or {}
             for app, live in lives.items()
             if live.revision is not None
         }
