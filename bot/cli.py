@@ -42,6 +42,15 @@ repo_option = click.option(
 ref_option = click.option(
     "--ref", default="HEAD", show_default=True, help="Read the repo at this commit or branch."
 )
+write_option = click.option(
+    "--write", is_flag=True, help="Edit the working tree instead of creating a branch."
+)
+shared_option = click.option(
+    "--shared",
+    is_flag=True,
+    help="Also change the environments that share a changed file or field (a base, a file "
+    "without {env}); the promotion names them.",
+)
 body_option = click.option(
     "--body",
     is_flag=True,
@@ -591,13 +600,8 @@ def _emit(
 @click.argument("app")
 @click.option("--to", "env", required=True, help="The environment to promote into.")
 @click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
-@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
-@click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
+@write_option
+@shared_option
 @body_option
 @repo_option
 @ref_option
@@ -649,13 +653,8 @@ def promote(
 @click.argument("component")
 @click.argument("version")
 @click.option("--env", required=True, help="The environment to change, usually the first one.")
-@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
-@click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
+@write_option
+@shared_option
 @body_option
 @repo_option
 @ref_option
@@ -697,13 +696,8 @@ def set_(
     help="`previous`, a composition id, or a version the app ran there.",
 )
 @click.option("--only", help="Only these components, e.g. --only image.")
-@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
-@click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
+@write_option
+@shared_option
 @body_option
 @repo_option
 @ref_option
