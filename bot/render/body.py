@@ -298,13 +298,13 @@ def _diff_block(path: str, diff: str) -> str:
     )
 
 
-def _gates(
+def gates_section(
     promotion: Promotion,
     gates: Sequence[GateResult],
     signer: Signer,
     running: Sequence[Running] = (),
 ) -> str:
-    before = _running(promotion.env, running) + "\n\n" if running else ""
+    before = running_section(promotion.env, running) + "\n\n" if running else ""
     if not gates:
         checklist = f"Gates\n- [ ] gates for {_text(promotion.env)} not evaluated yet"
     else:
@@ -316,7 +316,7 @@ def _gates(
 RUNNING_SHOWN = 10  # apps named one by one; a batch's others are counted
 
 
-def _running(env: str, running: Sequence[Running]) -> str:
+def running_section(env: str, running: Sequence[Running]) -> str:
     """What the environment's cluster runs, above the checklist, rewritten with it (so a
     change the cluster reports costs a body edit only when the line it shows changes)."""
     lines = [f"What **{_text(env)}** runs"]
@@ -378,7 +378,7 @@ def replace_gates(
 ) -> str:
     """The body with its gate checklist (and what the cluster runs) replaced, everything
     else (diffs too) as it was."""
-    section = _gates(promotion, gates, signer, running)
+    section = gates_section(promotion, gates, signer, running)
     found = _GATES.search(body)
     if found is None:
         return body
@@ -726,7 +726,7 @@ class _Body:
         files = _file_entries(promotion.edits)
         tail = _commands() + "\n" + _meta(promotion, signer)
         first = _first_line(promotion)
-        checklist = _gates(promotion, gates, signer, running)
+        checklist = gates_section(promotion, gates, signer, running)
         return cls(first, sections, checklist, files, tail, len(files))
 
     def files_line(self, shown: int) -> str:
