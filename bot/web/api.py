@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from bot import audit, delivery
 from bot.errors import PromobotError
 from bot.web.access import ReadAccess
-from bot.web.overview import Overview
+from bot.web.overview.cache import Overview
 
 log = logging.getLogger("promobot.web")
 PREFIX = "/api/v1"

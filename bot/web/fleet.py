@@ -30,7 +30,8 @@ from bot.fleet import Fleet
 from bot.service import Service
 from bot.web.access import ReadAccess
 from bot.web.api import Api
-from bot.web.overview import Links, Overview
+from bot.web.overview.cache import Overview
+from bot.web.overview.forge_links import Links
 from bot.web.pages import Pages, Renderer, Site, label
 
 log = logging.getLogger("promobot.web")

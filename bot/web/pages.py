@@ -30,9 +30,13 @@ from starlette.staticfiles import StaticFiles
 from bot import budget, delivery, names
 from bot.errors import PromobotError
 from bot.settings import Settings
-from bot.web import access, overview
+from bot.web import access
 from bot.web.access import ReadAccess
-from bot.web.overview import Links, Overview, compare, short
+from bot.web.overview import forge_links
+from bot.web.overview.cache import Overview
+from bot.web.overview.comparison import compare
+from bot.web.overview.forge_links import Links
+from bot.web.overview.matrix import short
 
 log = logging.getLogger("promobot.web")
 HERE = Path(__file__).resolve().parent
@@ -52,7 +56,7 @@ class Site:
     @classmethod
     def of(cls, settings: Settings, budget_key: str = "") -> Site:
         repo = label(settings)
-        links = overview.links(settings.forge, repo, settings.github_url, settings.gitlab_url)
+        links = forge_links.links(settings.forge, repo, settings.github_url, settings.gitlab_url)
         return cls(repo, settings.forge, links, budget_key)
 
 
