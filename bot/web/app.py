@@ -30,8 +30,9 @@ from bot.service import Service
 from bot.web import fleet as many
 from bot.web import verify
 from bot.web.access import ReadAccess
-from bot.web.api import PREFIX, Api
+from bot.web.api import Api
 from bot.web.gauges import DeliveryGauges
+from bot.web.openapi import PREFIX
 from bot.web.overview.cache import Overview
 from bot.web.pages import Pages, Renderer, Site, label
 
