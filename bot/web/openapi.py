@@ -24,14 +24,32 @@ def _ok(schema: str, description: str) -> dict[str, Any]:
     }
 
 
+def _error(description: str) -> dict[str, Any]:
+    """A response whose body is `{"error": "…"}`."""
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
 def _not_found(what: str) -> dict[str, Any]:
-    return {
-        "description": f"no such {what} in .promobot.yaml",
-        "content": {"application/json": {"schema": _ref("Error")}},
-    }
+    return _error(f"no such {what} in .promobot.yaml")
+
+
+def _in_path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _objects(properties: dict[str, Any]) -> dict[str, Any]:
+    """An array of objects with these properties."""
+    return {"type": "array", "items": {"type": "object", "properties": properties}}
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
 
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_TIME = {"type": "string", "format": "date-time"}
+_GATE_STATE = {"enum": ["pass", "pending", "fail"]}
 _COMPOSITION = {
     "type": "object",
     "required": ["composition", "components"],
@@ -46,12 +64,12 @@ _COMPOSITION = {
             **_STRING_MAP,
             "description": "promote: never components: name → value, shown and never promoted",
         },
-        "problems": {"type": "array", "items": {"type": "string"}},
+        "problems": _STRINGS,
     },
 }
 _COMMIT = {
     "commit": {"type": "string"},
-    "time": {"type": "string", "format": "date-time"},
+    "time": _TIME,
     "author": {"type": "string"},
     "subject": {"type": "string"},
 }
@@ -77,9 +95,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "operationId": "app",
                 "summary": "One app in every environment, its open promotions and its history",
-                "parameters": [
-                    {"name": "app", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [_in_path("app")],
                 "responses": {**_ok("App", "the app"), "404": _not_found("app")},
             }
         },
@@ -87,9 +103,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "operationId": "envHistory",
                 "summary": "What changed in one environment, newest commit first",
-                "parameters": [
-                    {"name": "env", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [_in_path("env")],
                 "responses": {**_ok("EnvHistory", "the history"), "404": _not_found("environment")},
             }
         },
@@ -108,10 +122,7 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     **_ok("Delivery", "the figures over the window"),
-                    "400": {
-                        "description": "a bad query parameter",
-                        "content": {"application/json": {"schema": _ref("Error")}},
-                    },
+                    "400": _error("a bad query parameter"),
                 },
             }
         },
@@ -139,10 +150,7 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     **_ok("AuditPage", "a page of records"),
-                    "400": {
-                        "description": "a bad query parameter",
-                        "content": {"application/json": {"schema": _ref("Error")}},
-                    },
+                    "400": _error("a bad query parameter"),
                 },
             }
         },
@@ -159,14 +167,10 @@ OPENAPI: dict[str, Any] = {
     "components": {
         "securitySchemes": {"readToken": {"type": "http", "scheme": "bearer"}},
         "responses": {
-            "Unauthorized": {
-                "description": "read protection is on and no valid token (or proxy header) came",
-                "content": {"application/json": {"schema": _ref("Error")}},
-            },
-            "Unavailable": {
-                "description": "the environment repo or the forge cannot be read",
-                "content": {"application/json": {"schema": _ref("Error")}},
-            },
+            "Unauthorized": _error(
+                "read protection is on and no valid token (or proxy header) came"
+            ),
+            "Unavailable": _error("the environment repo or the forge cannot be read"),
         },
         "schemas": {
             "Error": {
@@ -190,32 +194,28 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "v": {"const": 1},
                     "id": {"type": "string"},
-                    "at": {"type": "string", "format": "date-time"},
+                    "at": _TIME,
                     "repo": {"type": "string"},
                     "kind": {"enum": list(audit.KINDS)},
                     "env": {"type": ["string", "null"]},
-                    "apps": {"type": "array", "items": {"type": "string"}},
+                    "apps": _STRINGS,
                     "pr": {"type": ["integer", "null"]},
                     "url": {"type": ["string", "null"]},
                     "title": {"type": ["string", "null"]},
                     "head": {"type": ["string", "null"]},
                     "sha": {"type": ["string", "null"], "description": "merged: the merge commit"},
-                    "changes": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "app": {"type": "string"},
-                                "component": {"type": "string"},
-                                "from": {"type": ["string", "null"]},
-                                "to": {"type": ["string", "null"]},
-                            },
-                        },
-                    },
+                    "changes": _objects(
+                        {
+                            "app": {"type": "string"},
+                            "component": {"type": "string"},
+                            "from": {"type": ["string", "null"]},
+                            "to": {"type": ["string", "null"]},
+                        }
+                    ),
                     "cause": {"type": ["string", "null"]},
                     "actor": {"type": ["string", "null"]},
-                    "approvers": {"type": "array", "items": {"type": "string"}},
-                    "requested_by": {"type": "array", "items": {"type": "string"}},
+                    "approvers": _STRINGS,
+                    "requested_by": _STRINGS,
                     "outcome": {"type": "string"},
                     "reason": {"type": "string"},
                     "command": {"type": ["string", "null"]},
@@ -229,7 +229,7 @@ OPENAPI: dict[str, Any] = {
                 "required": ["ref", "environments", "apps"],
                 "properties": {
                     "ref": {"type": "string", "description": "the commit read"},
-                    "environments": {"type": "array", "items": {"type": "string"}},
+                    "environments": _STRINGS,
                     "apps": {
                         "type": "object",
                         "description": "app → environment → composition",
@@ -266,8 +266,8 @@ OPENAPI: dict[str, Any] = {
                     },
                     "revision": {"type": ["string", "null"], "description": "env-repo commit"},
                     "since": {"type": ["string", "null"], "format": "date-time"},
-                    "observed": {"type": "string", "format": "date-time"},
-                    "images": {"type": "array", "items": {"type": "string"}},
+                    "observed": _TIME,
+                    "images": _STRINGS,
                     "message": {"type": "string"},
                     "rollout": {"type": ["object", "null"]},
                     "unresolved": {
@@ -289,29 +289,21 @@ OPENAPI: dict[str, Any] = {
                     "title": {"type": "string"},
                     "env": {"type": "string"},
                     "name": {"type": "string", "description": "the app or group"},
-                    "state": {"enum": ["pass", "pending", "fail"]},
-                    "gates": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "state": {"enum": ["pass", "pending", "fail"]},
-                                "text": {"type": "string"},
-                            },
-                        },
-                    },
-                    "changes": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "app": {"type": "string"},
-                                "component": {"type": "string"},
-                                "before": {"type": ["string", "null"]},
-                                "after": {"type": ["string", "null"]},
-                            },
-                        },
-                    },
+                    "state": _GATE_STATE,
+                    "gates": _objects(
+                        {
+                            "state": _GATE_STATE,
+                            "text": {"type": "string"},
+                        }
+                    ),
+                    "changes": _objects(
+                        {
+                            "app": {"type": "string"},
+                            "component": {"type": "string"},
+                            "before": {"type": ["string", "null"]},
+                            "after": {"type": ["string", "null"]},
+                        }
+                    ),
                 },
             },
             "App": {
@@ -376,7 +368,7 @@ OPENAPI: dict[str, Any] = {
                         "type": "integer",
                         "description": "commits read per environment, newest first",
                     },
-                    "now": {"type": "string", "format": "date-time"},
+                    "now": _TIME,
                     "window_days": {"type": "number"},
                     "environments": {
                         "type": "array",
@@ -399,21 +391,17 @@ OPENAPI: dict[str, Any] = {
                                 },
                                 "deployments_per_day": {"type": "number"},
                                 "deployments_per_week": {"type": "number"},
-                                "weeks": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "start": {"type": "string", "format": "date-time"},
-                                            "deployments": {"type": "integer"},
-                                            "read": {
-                                                "type": "boolean",
-                                                "description": "false: older than the "
-                                                "history read, may count short",
-                                            },
+                                "weeks": _objects(
+                                    {
+                                        "start": _TIME,
+                                        "deployments": {"type": "integer"},
+                                        "read": {
+                                            "type": "boolean",
+                                            "description": "false: older than the "
+                                            "history read, may count short",
                                         },
-                                    },
-                                },
+                                    }
+                                ),
                                 "lead_time": {
                                     "oneOf": [_ref("Durations"), {"type": "null"}],
                                     "description": "null for a source-fed environment",
@@ -425,22 +413,15 @@ OPENAPI: dict[str, Any] = {
                                 "failed_changes": {"type": "integer"},
                                 "change_failure_rate": {"type": ["number", "null"]},
                                 "time_to_restore": _ref("Durations"),
-                                "rollbacks": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "commit": {"type": "string"},
-                                            "time": {"type": "string", "format": "date-time"},
-                                            "apps": {"type": "array", "items": {"type": "string"}},
-                                            "undone": {
-                                                "type": "array",
-                                                "items": {"type": "string"},
-                                            },
-                                            "restore_seconds": {"type": "number"},
-                                        },
-                                    },
-                                },
+                                "rollbacks": _objects(
+                                    {
+                                        "commit": {"type": "string"},
+                                        "time": _TIME,
+                                        "apps": _STRINGS,
+                                        "undone": _STRINGS,
+                                        "restore_seconds": {"type": "number"},
+                                    }
+                                ),
                             },
                         },
                     },
@@ -453,36 +434,21 @@ OPENAPI: dict[str, Any] = {
                     "env": {"type": "string"},
                     "ref": {"type": "string"},
                     "upstream": {"type": ["string", "null"]},
-                    "entries": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                **_COMMIT,
-                                "pr": {"type": ["integer", "null"]},
-                                "first": {"type": "boolean"},
-                                "changes": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "app": {"type": "string"},
-                                            "before": {
-                                                "oneOf": [_ref("Composition"), {"type": "null"}]
-                                            },
-                                            "after": {
-                                                "oneOf": [_ref("Composition"), {"type": "null"}]
-                                            },
-                                            "changed": {
-                                                "type": "array",
-                                                "items": {"type": "string"},
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
+                    "entries": _objects(
+                        {
+                            **_COMMIT,
+                            "pr": {"type": ["integer", "null"]},
+                            "first": {"type": "boolean"},
+                            "changes": _objects(
+                                {
+                                    "app": {"type": "string"},
+                                    "before": _or_null(_ref("Composition")),
+                                    "after": _or_null(_ref("Composition")),
+                                    "changed": _STRINGS,
+                                }
+                            ),
+                        }
+                    ),
                 },
             },
         },
