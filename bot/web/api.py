@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import audit, delivery
 from bot.errors import PromobotError
+from bot.queue import RepoQueue
 from bot.web.access import ReadAccess
 from bot.web.openapi import OPENAPI, PREFIX
 from bot.web.overview.cache import Overview
@@ -35,16 +37,13 @@ _CURSOR = re.compile(r"\d{1,20}(-\d{1,20})?")  # a row number (SQLite) or a stre
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-class AuditRead(Protocol):
-    def __call__(
-        self,
-        *,
-        after: str = "",
-        since: datetime | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        limit: int = 100,
-    ) -> tuple[list[audit.Record], str | None]: ...
+class Refused(Exception):
+    """A request answered with an error status and `{"error": message}` (raised by a handler or
+    its helpers, answered by `Api.guard`)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Api:
@@ -54,12 +53,12 @@ class Api:
         read: ReadAccess,
         prefix: str = PREFIX,
         *,
-        audit: AuditRead | None = None,
+        audit: RepoQueue | None = None,
     ) -> None:
         self.overview = overview
         self.read = read
         self.prefix = prefix  # "" under /api/v1/repos/<repo>, when several repos are served
-        self.audit_read = audit  # the queue's store, which every process writes
+        self.audit_store = audit  # the queue's store, which every process writes
 
     def routes(self) -> list[BaseRoute]:
         prefix = self.prefix
@@ -75,13 +74,11 @@ class Api:
     def guard(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def endpoint(request: Request) -> Response:
             if not self.read.check(request).allowed:
-                return JSONResponse(
-                    {"error": "a read token is needed (Authorization: Bearer …, or ?token=…)"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="promobot"'},
-                )
+                return unauthorized()
             try:
                 return handler(request)
+            except Refused as exc:
+                return error(exc.status, str(exc))
             except PromobotError as exc:
                 log.warning("overview unavailable", extra={"error": str(exc)})
                 return error(503, f"the environment repo cannot be read: {exc}")
@@ -102,9 +99,7 @@ class Api:
 
     def app(self, request: Request) -> Response:
         state = self.overview.state()
-        name = request.path_params["app"]
-        if name not in state.config.apps:
-            return error(404, f"unknown app {name!r}; known: {', '.join(state.config.apps)}")
+        name = _known(request.path_params["app"], "app", state.config.apps)
         matrix = self.overview.matrix(state).of_app(name)
         environments: dict[str, Any] = {}
         for cell in matrix.rows[0].cells:
@@ -132,10 +127,7 @@ class Api:
 
     def env_history(self, request: Request) -> Response:
         state = self.overview.state()
-        name = request.path_params["env"]
-        if name not in state.config.environments:
-            known = ", ".join(state.config.order)
-            return error(404, f"unknown environment {name!r}; known: {known}")
+        name = _known(request.path_params["env"], "environment", state.config.order)
         entries = self.overview.env_history(state, name)
         return JSONResponse(
             {
@@ -147,9 +139,7 @@ class Api:
         )
 
     def delivery(self, request: Request) -> Response:
-        unknown = sorted(set(request.query_params) - {"days", "token"})
-        if unknown:
-            return error(400, f"unknown query parameter {unknown[0]!r}; known: days")
+        _only(request.query_params, ("days",))
         try:
             window = delivery.window(request.query_params.get("days", ""))
         except ValueError as exc:
@@ -169,9 +159,7 @@ class Api:
         only the queue's store. A bad parameter is a 400 saying which and why."""
         params = request.query_params
         known = ("app", "env", "since", "limit", "cursor")
-        unknown = sorted(set(params) - {*known, "token"})
-        if unknown:
-            return error(400, f"unknown query parameter {unknown[0]!r}; known: {', '.join(known)}")
+        _only(params, known)
         for name in known:
             if len(params.getlist(name)) > 1:
                 return error(400, f"{name}: give it once")
@@ -189,9 +177,9 @@ class Api:
         cursor = params.get("cursor") or ""
         if cursor and not _CURSOR.fullmatch(cursor):
             return error(400, "cursor: not one this API gave; use the `next` of a page")
-        if self.audit_read is None:
+        if self.audit_store is None:
             return error(404, "this process keeps no audit log")
-        records, following = self.audit_read(
+        records, following = self.audit_store.audit_read(
             after=cursor, since=since, app=app, env=env, limit=int(raw_limit)
         )
         return JSONResponse(
@@ -212,3 +200,26 @@ class Api:
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def unauthorized() -> JSONResponse:
+    """The answer to a request that read protection turns away (the repos' list too)."""
+    return JSONResponse(
+        {"error": "a read token is needed (Authorization: Bearer …, or ?token=…)"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="promobot"'},
+    )
+
+
+def _known(name: str, what: str, known: Collection[str]) -> str:
+    """`name` when it is one of `known` (the apps, or the environments); else a 404 naming them."""
+    if name not in known:
+        raise Refused(404, f"unknown {what} {name!r}; known: {', '.join(known)}")
+    return name
+
+
+def _only(params: QueryParams, known: Sequence[str]) -> None:
+    """A 400 for the first unknown query parameter, in sorted order (`token` is access's)."""
+    unknown = sorted(set(params) - {*known, "token"})
+    if unknown:
+        raise Refused(400, f"unknown query parameter {unknown[0]!r}; known: {', '.join(known)}")

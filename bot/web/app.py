@@ -87,7 +87,7 @@ def create_app(service: Service | Fleet) -> Starlette:
         pages = Pages(seen, Site.of(settings), read)
         key = service.budget_key
         gauges = DeliveryGauges(lambda: [(seen, key)])
-        views = [*pages.routes(), *Api(seen, read, audit=service.queue.audit_read).routes()]
+        views = [*pages.routes(), *Api(seen, read, audit=service.queue).routes()]
         invalidate = seen.invalidate
         not_found = pages.not_found
 
