@@ -84,7 +84,7 @@ BUNDLE = Resource(GROUP, VERSION, BUNDLES, "Fleet")
 
 
 def _grant(resource: Resource, namespace: str | None) -> str:
-    where = "in that namespace (README, What runs → Fleet)"
+    where = "in that namespace (docs/live.md, Fleet)"
     return f"grant get, list and watch on {resource.name} {where}"
 
 
