@@ -52,6 +52,7 @@ from bot.errors import NotFound, PromobotError
 from bot.forges.base import Release
 from bot.logs import redact_urls
 from bot.planner import Promotion, Row
+from bot.references import NotARepository, Where, parse_reference, shown
 
 log = logging.getLogger("promobot.changelog")
 
@@ -138,64 +139,6 @@ class NotesRepo(Protocol):
     def tag_url(self, tag: str) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class Where:
-    """A repository: `host` and `path` (`github.com`, `acme/api`), or a local path (no host)."""
-
-    host: str
-    path: str
-
-    def __str__(self) -> str:
-        return f"{self.host}/{self.path}" if self.host else self.path
-
-
-_PATH = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+")
-_HOST = re.compile(r"[a-z0-9.-]+(?::[0-9]{1,5})?")
-
-
-def parse_reference(text: str, own: str | None = None) -> Where:
-    """A repository named by an annotation or a `changelog:` setting.
-
-    `https://github.com/acme/api(.git)`, `git@github.com:acme/api.git`, `github.com/acme/api`,
-    `acme/api` (a repository on promobot's own forge, host `own`), or a path on this machine
-    (`../api`, `/srv/api`). Raises NoChangelog for anything else.
-    """
-    text = text.strip()
-    if text.startswith(("./", "../", "/")) or text in (".", ".."):
-        return Where("", text)
-    if text.startswith("git@") and ":" in text and "://" not in text:
-        host, _, rest = text[4:].partition(":")
-        text = f"ssh://{host}/{rest}"
-    if "://" in text:
-        parts = urlsplit(text)
-        if parts.scheme not in ("https", "http", "ssh", "git", "git+ssh"):
-            raise NoChangelog(f"{_shown(text)} is not a repository promobot can read")
-        host = (parts.hostname or "").lower()
-        if parts.port and parts.scheme in ("https", "http"):
-            host += f":{parts.port}"
-        path = parts.path
-    else:
-        first, _, rest = text.partition("/")
-        if "." in first or ":" in first or first == "localhost":
-            host, path = first.lower(), rest
-        else:
-            if own is None:
-                raise NoChangelog(f"{_shown(text)} names no host, and promobot reads no forge here")
-            host, path = own, text
-    path = path.strip("/").removesuffix(".git")
-    if not host or not _HOST.fullmatch(host):
-        raise NoChangelog(f"{_shown(text)} is not a repository promobot can read")
-    if not _PATH.fullmatch(path) or ".." in path.split("/"):
-        raise NoChangelog(f"{_shown(text)} does not name a repository (owner/name)")
-    return Where(host, path)
-
-
-def _shown(text: str) -> str:
-    """Someone else's text, short enough for one line of the body (render escapes it)."""
-    text = " ".join(text.split())
-    return repr(text if len(text) <= 80 else text[:79] + "…")
-
-
 Opener = Callable[[str], NotesRepo]
 
 
@@ -219,7 +162,7 @@ class Hosts:
         where = parse_reference(text, self.own)
         if not where.host and self.local is None:
             raise NoChangelog(
-                f"{_shown(text)} is a path on promobot's machine; only the local forge reads "
+                f"{shown(text)} is a path on promobot's machine; only the local forge reads "
                 "repositories there"
             )
         return where
@@ -646,7 +589,7 @@ class Finder:
             return replace(self._lookup(spec, fetch), rollback=spec.rollback)
         except _Late:
             return replace(empty, late=(spec.span[1],))
-        except NoChangelog as exc:
+        except (NoChangelog, NotARepository) as exc:
             return replace(empty, problem=str(exc))
         except PromobotError as exc:
             return replace(empty, problem=public_error(exc))
@@ -735,7 +678,7 @@ class Finder:
         home = meta.get("home")
         candidates = [*sources, *([home] if isinstance(home, str) else [])]
         for candidate in candidates:  # the first on a forge promobot reads
-            with contextlib.suppress(NoChangelog):
+            with contextlib.suppress(NoChangelog, NotARepository):
                 where = self.hosts.parse(candidate)
                 if where.host in self.hosts.forges:
                     return self._from_repo(spec, where, fetch)

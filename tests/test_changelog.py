@@ -17,15 +17,14 @@ from bot.changelog import (
     Finder,
     Hosts,
     MemoryStore,
-    NoChangelog,
     Spec,
     changelog_sections,
     chart_changes,
     hosts_for,
-    parse_reference,
 )
 from bot.config import Source
 from bot.forges.local import LocalForge
+from bot.references import NotARepository, parse_reference
 from bot.settings import Settings
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
@@ -267,7 +266,7 @@ def test_references_promobot_understands() -> None:
     assert str(parse_reference("gitlab.example.com:8443/g/p")) == "gitlab.example.com:8443/g/p"
     assert parse_reference("../api").host == ""
     for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://github.com/acme", "x"):
-        with pytest.raises(NoChangelog):
+        with pytest.raises(NotARepository):
             parse_reference(bad, own="github.com")
 
 
