@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot import source_pages
-from bot.changelog import KIND_NAMES, Changelog
+from bot.changelog.notes import KIND_NAMES, Changelog
 from bot.composition import Composition, HistoryEntry, Status
 from bot.config import Config
 from bot.gates import GateResult
