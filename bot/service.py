@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
+from bot import audit, budget, events, intake, metrics, notify, planner, signing
+from bot.changelog import online
 from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
 from bot.errors import Paced, PromobotError, RateLimited
 from bot.forges import forge_class
@@ -157,7 +158,7 @@ class Service:
         )
         self.engine.holds = self.holds
         self.engine.refused = self.refused
-        self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)
+        self.engine.changelogs = online.for_service(settings, self.forge, self.queue, build_forge)
         self.gatekeeper.on_merge = self.watch_merge
         self.live.store = self.queue
         self.live.on_change = self._watched_change
