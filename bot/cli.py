@@ -558,9 +558,9 @@ def _emit(
         diffs = engine.copy_diffs(promotion, state.snapshot, changes)
         click.echo(terminal.promotion(promotion, state.config, gates, diffs=diffs))
         return
-    from bot import changelog
+    from bot.changelog.finder import for_command
 
-    finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
+    finder = for_command(forge)  # only `changelog:` repos on this machine
     notes = finder(state.config, promotion)
     finder.close()
     # the commits that PRs of `promobot serve` on this checkout say promobot made there

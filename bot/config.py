@@ -31,6 +31,7 @@ from pydantic import (
 
 from bot import fields, versions
 from bot.errors import ConfigError, FieldError, Problem, VersionError
+from bot.references import NotARepository, parse_reference
 
 FILENAME = ".promobot.yaml"
 COMMANDS = (
@@ -732,11 +733,9 @@ class Component(_Model):
     @classmethod
     def _check_changelog(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.changelog import NoChangelog, parse_reference  # it reads this module
-
             try:
                 parse_reference(value, own="forge")
-            except NoChangelog as exc:
+            except NotARepository as exc:
                 raise ValueError(
                     f"changelog: names a repository (github.com/OWNER/NAME, OWNER/NAME or a "
                     f"local path), not this: {exc}"

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Literal
 
 from bot import composition, config, planner, render
-from bot.changelog import Changelog
+from bot.changelog.notes import Changelog
 from bot.composition import Snapshot, State, Status
 from bot.config import Config
 from bot.errors import (

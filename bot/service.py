@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import audit, budget, changelog, events, intake, metrics, notify, wiring
+from bot import audit, budget, events, intake, metrics, notify, wiring
+from bot.changelog import online
 from bot.config import Config
 from bot.engine import LABEL, Action, Engine, Published, isolated
 from bot.errors import Paced, PromobotError, RateLimited
@@ -93,7 +94,7 @@ class Service:
         self.engine.window = lambda key, seconds: self.queue.window(
             key, seconds, self.clock().timestamp()
         )
-        self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)
+        self.engine.changelogs = online.for_service(settings, self.forge, self.queue, wiring.forge)
         self.live.store = self.queue
         self.live.on_change = self._watched_change
         # the audit log: the data dir's file, the queue's store, and the notifications it drives

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from bot import source_pages
-from bot.changelog import KIND_NAMES, Changelog
+from bot.changelog.notes import KIND_NAMES, Changelog
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Edit, Promotion, Row

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from bot.changelog import Changelog
+from bot.changelog.notes import Changelog
 from bot.config import Config
 from bot.gates import GateResult
 from bot.live.state import Running

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.changelog import KIND_NAMES, Changelog
+from bot.changelog.notes import KIND_NAMES, Changelog
 from bot.planner import Edit
 from bot.render.facts import diff_counts, short
 from bot.render.markup import _MENTION, _code, _html, _join, _oneline, _reason, _text, _url
