@@ -12,6 +12,7 @@ from bot import fields, versions
 from bot.config.templates import SAMPLE, RepoPath, expand, only_placeholders
 from bot.config.values import Model, TagPattern
 from bot.errors import FieldError, VersionError
+from bot.references import NotARepository, parse_reference
 
 
 class Source(Model):
@@ -176,11 +177,9 @@ class Component(Model):
     @classmethod
     def _check_changelog(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.changelog import NoChangelog, parse_reference  # it reads this module
-
             try:
                 parse_reference(value, own="forge")
-            except NoChangelog as exc:
+            except NotARepository as exc:
                 raise ValueError(
                     f"changelog: names a repository (github.com/OWNER/NAME, OWNER/NAME or a "
                     f"local path), not this: {exc}"
