@@ -76,8 +76,7 @@ def _repo(doc: Obj) -> str:
 
 
 def _github_sender(doc: Obj) -> int | None:
-    sender = doc.opt_obj("sender")
-    return sender.opt_integer("id") if sender else None
+    return doc.optional("sender").opt_integer("id")
 
 
 def _github_push(doc: Obj) -> Event:
@@ -90,7 +89,7 @@ def _github_push(doc: Obj) -> Event:
         if deleted:
             return Ignored(reason=f"tag {show(tag)} was deleted")
         return Artifact(source_key=f"git:{repo}", version=tag, repository=repo)
-    pusher = doc.opt_obj("pusher")
+    pusher = doc.optional("pusher")
     return Push(
         sender_id=_github_sender(doc),
         repo=repo,
@@ -101,7 +100,7 @@ def _github_push(doc: Obj) -> Event:
         after=doc.opt_string("after"),
         created=doc.boolean("created"),
         deleted=deleted,
-        pusher=pusher.opt_string("name") if pusher else None,
+        pusher=pusher.opt_string("name"),
     )
 
 
@@ -125,13 +124,12 @@ def _github_package(field: str) -> Callable[[Obj], Event]:
         tag, exact = _container_tag(version)
         if tag is None:
             return Ignored(reason="the container version has no tag")
-        repository = doc.opt_obj("repository")
         return Artifact(
             source_key=f"image:{_ghcr_image(package, version)}",
             version=tag,
             # A tag read from a label may not point at this very manifest: do not pin it.
             digest=_container_digest(version) if exact else None,
-            repository=repository.opt_string("full_name") if repository else None,
+            repository=doc.optional("repository").opt_string("full_name"),
         )
 
     return parse
@@ -140,8 +138,7 @@ def _github_package(field: str) -> Callable[[Obj], Event]:
 def _package_kind(package: Obj, version: Obj) -> str:
     # `package_type` and `ecosystem` contradict each other in real deliveries (a container that
     # says npm, an npm package that says docker); the registry a package lives in does not lie.
-    registry = package.opt_obj("registry")
-    registry_type = registry.opt_string("type") if registry else None
+    registry_type = package.optional("registry").opt_string("type")
     if registry_type:
         return registry_type.lower()
     if version.opt_obj("container_metadata") is not None:
@@ -151,32 +148,30 @@ def _package_kind(package: Obj, version: Obj) -> str:
 
 def _container_tag(version: Obj) -> tuple[str | None, bool]:
     """The tag this version was pushed as, and whether the payload says so plainly."""
-    metadata = version.opt_obj("container_metadata")
-    tag = metadata.opt_obj("tag") if metadata else None
-    if tag and tag.opt_string("name"):
+    metadata = version.optional("container_metadata")
+    tag = metadata.optional("tag")
+    if tag.opt_string("name"):
         return tag.opt_string("name"), True
     url = version.opt_string("package_url") or ""
     if "@" not in url and ":" in url.rsplit("/", 1)[-1] and url.rsplit(":", 1)[1]:
         return url.rsplit(":", 1)[1], True  # ghcr.io/acme/api:1.4.2
-    for tags in (version.strings("tags"), metadata.strings("tags") if metadata else []):
+    for tags in (version.strings("tags"), metadata.strings("tags")):
         if tags and tags[0]:
             return tags[0], True
     name = version.opt_string("version")
     if name and not name.startswith("sha256:"):  # for containers GitHub's version is a digest
         return name, True
-    labels = metadata.opt_obj("labels") if metadata else None
-    all_labels = labels.opt_obj("all_labels") if labels else None
-    label = all_labels.opt_string("org.opencontainers.image.version") if all_labels else None
+    labels = metadata.optional("labels").optional("all_labels")
+    label = labels.opt_string("org.opencontainers.image.version")
     return label, False
 
 
 def _container_digest(version: Obj) -> str | None:
-    metadata = version.opt_obj("container_metadata")
-    tag = metadata.opt_obj("tag") if metadata else None
-    manifest = metadata.opt_obj("manifest") if metadata else None
+    metadata = version.optional("container_metadata")
+    tag, manifest = metadata.optional("tag"), metadata.optional("manifest")
     candidates = [
-        tag.opt_string("digest") if tag else None,
-        manifest.opt_string("digest") if manifest else None,
+        tag.opt_string("digest"),
+        manifest.opt_string("digest"),
         version.opt_string("version"),
         version.opt_string("name"),
     ]
@@ -196,9 +191,9 @@ def _ghcr_image(package: Obj, version: Obj) -> str:
 
 def _github_pull_request(doc: Obj) -> Event:
     repo, pr = _repo(doc), doc.obj("pull_request")
-    head, base, user = pr.opt_obj("head"), pr.opt_obj("base"), pr.opt_obj("user")
+    head, base, user = pr.optional("head"), pr.optional("base"), pr.optional("user")
     state = pr.string("state")
-    head_repo = head.opt_obj("repo") if head else None  # null when the fork was deleted
+    head_repo = head.opt_obj("repo")  # null when the fork was deleted
     if state not in ("open", "closed"):
         raise EventError(f"field pull_request.state must be open or closed, not {show(state)}")
     return PullRequestEvent(
@@ -206,29 +201,29 @@ def _github_pull_request(doc: Obj) -> Event:
         repo=repo,
         number=pr.integer("number"),
         action=doc.opt_string("action"),
-        branch=head.opt_string("ref") if head else None,
-        base=base.opt_string("ref") if base else None,
-        head_sha=head.opt_string("sha") if head else None,
+        branch=head.opt_string("ref"),
+        base=base.opt_string("ref"),
+        head_sha=head.opt_string("sha"),
         merged=pr.boolean("merged"),
         state=state,
-        author=user.opt_string("login") if user else None,
+        author=user.opt_string("login"),
         from_fork=head_repo is None or head_repo.opt_string("full_name") != repo,
         labels=label_names(pr.objects("labels"), "name"),
     )
 
 
 def _github_review(doc: Obj) -> Event:
-    review = doc.opt_obj("review") or Obj({}, "review")
+    review = doc.optional("review")
     state = (review.opt_string("state") or "").lower()  # the REST API says APPROVED
     if state and state not in _REVIEW_STATES:
         return Ignored(reason=f"review state {show(state)}")
-    user = review.opt_obj("user")
+    user = review.optional("user")
     return ReviewEvent(
         sender_id=_github_sender(doc),
         repo=_repo(doc),
         number=doc.obj("pull_request").integer("number"),
         action=doc.opt_string("action"),
-        reviewer=user.opt_string("login") if user else None,
+        reviewer=user.opt_string("login"),
         state=_REVIEW_STATES.get(state),
         sha=review.opt_string("commit_id"),  # GitHub Enterprise before 3.x: not sent
     )
@@ -274,9 +269,9 @@ def _github_check(field: str) -> Callable[[Obj], Event]:
         if action != "completed":
             return Ignored(reason=f"{field} {show(action)}")
         check = doc.obj(field)
-        app = check.opt_obj("app")
-        context = check.opt_string("name") or (
-            (app.opt_string("slug") or app.opt_string("name") or field) if app else field
+        app = check.optional("app")
+        context = (
+            check.opt_string("name") or app.opt_string("slug") or app.opt_string("name") or field
         )
         conclusion = check.opt_string("conclusion")
         return StatusEvent(

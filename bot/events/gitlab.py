@@ -63,8 +63,7 @@ def _project(doc: Obj) -> str:
 
 
 def _gitlab_sender(doc: Obj) -> int | None:
-    user = doc.opt_obj("user")
-    return user.opt_integer("id") if user else None
+    return doc.optional("user").opt_integer("id")
 
 
 def _is_zero(sha: str) -> bool:
@@ -103,7 +102,7 @@ def _gitlab_merge_request(doc: Obj) -> Event:
     if action == "update":  # a new head arrives as an update with the old revision
         action = "synchronize" if attrs.opt_string("oldrev") else "edited"
     labels = attrs.objects("labels") if attrs.has("labels") else doc.objects("labels")
-    last_commit, user = attrs.opt_obj("last_commit"), doc.opt_obj("user")
+    last_commit, user = attrs.optional("last_commit"), doc.optional("user")
     return PullRequestEvent(
         sender_id=_gitlab_sender(doc),
         repo=_project(doc),
@@ -111,10 +110,10 @@ def _gitlab_merge_request(doc: Obj) -> Event:
         action=_MR_ACTIONS.get(action, action),
         branch=attrs.opt_string("source_branch"),
         base=attrs.opt_string("target_branch"),
-        head_sha=last_commit.opt_string("id") if last_commit else None,
+        head_sha=last_commit.opt_string("id"),
         merged=state == "merged" or action == "merge",
         state="closed" if state in ("closed", "merged") else "open",
-        author=user.opt_string("username") if user and action == "open" else None,
+        author=user.opt_string("username") if action == "open" else None,
         from_fork=_from_fork(attrs),
         labels=label_names(labels, "title"),
     )

@@ -55,6 +55,11 @@ class Obj:
         value = self._get(key, dict, "an object", False)
         return None if value is None else Obj(value, self.where(key))
 
+    def optional(self, key: str) -> Obj:
+        """The object at `key`, empty when missing or null: what is read from it through the
+        optional getters is then None (or empty), as when the object leaves the field out."""
+        return self.opt_obj(key) or Obj({}, self.where(key))
+
     def objects(self, key: str) -> list[Obj]:
         """A list of objects; missing means none."""
         items = self._get(key, list, "a list", False) or []

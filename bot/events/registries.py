@@ -60,10 +60,10 @@ def _distribution(doc: Obj) -> list[tuple[str, Event]]:
         tag = target.opt_string("tag")
         if media_type not in _MANIFEST_TYPES or tag is None:  # blobs, and manifests by digest
             continue
-        request = item.opt_obj("request")
-        host = (request.opt_string("host") if request else None) or urlsplit(
-            target.opt_string("url") or ""
-        ).netloc
+        host = (
+            item.optional("request").opt_string("host")
+            or urlsplit(target.opt_string("url") or "").netloc
+        )
         if not host:
             raise EventError(f"missing field {item.where('request.host')}")
         repository = target.string("repository").strip("/").lower()
