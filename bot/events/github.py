@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from bot.events.model import (
-    COMMENT_ACTIONS,
-    Artifact,
-    CommentEvent,
-    Event,
-    EventError,
-    Ignored,
-    Installation,
-    Ping,
-    PullRequestEvent,
-    Push,
-    ReviewEvent,
-    ReviewState,
-    StatusEvent,
-    StatusState,
-    checked,
-)
-from bot.events.payload import (
-    Obj,
-    body_key,
-    label_names,
-    manifest_digest,
-    read_body,
-    show,
-    split_reference,
-)
+from bot.events import forge, model
+from bot.events.payload import Obj, body_key, manifest_digest, read_body, show, split_reference
 
 _CONTAINER_TYPES = {"container", "docker"}
-_CHECK_STATES: dict[str, StatusState] = {
+_CHECK_STATES: dict[str, model.StatusState] = {
     "success": "success",
     "neutral": "success",
     "skipped": "success",
@@ -43,25 +17,23 @@ _CHECK_STATES: dict[str, StatusState] = {
     "stale": "failure",
     "cancelled": "error",
 }
-_STATUS_STATES: dict[str, StatusState] = {s: s for s in ("pending", "success", "failure", "error")}
-_REVIEW_STATES: dict[str, ReviewState] = {
+_STATUS_STATES: dict[str, model.StatusState] = {
+    s: s for s in ("pending", "success", "failure", "error")
+}
+_REVIEW_STATES: dict[str, model.ReviewState] = {
     s: s for s in ("approved", "changes_requested", "commented", "dismissed")
 }
 
 
 def parse_github(
     event: str | None, delivery: str | None, body: bytes, hook_id: str | None = None
-) -> tuple[str, Event]:
+) -> tuple[str, model.Event]:
     """`X-GitHub-Event`, `X-GitHub-Delivery`, the body and `X-GitHub-Hook-ID`."""
     if not event:
-        raise EventError("missing X-GitHub-Event header")
+        raise model.EventError("missing X-GitHub-Event header")
     doc = read_body(body)
     key = _github_key(body)
-    handler = HANDLERS.get(event)
-    if handler is None:
-        return key, Ignored(reason=f"GitHub {show(event)} events are not used")
-    with checked():
-        return key, handler(doc)
+    return key, forge.handle(HANDLERS, event, doc, f"GitHub {show(event)} events are not used")
 
 
 def _github_key(body: bytes) -> str:
@@ -75,26 +47,17 @@ def _repo(doc: Obj) -> str:
     return doc.obj("repository").string("full_name")
 
 
-def _github_sender(doc: Obj) -> int | None:
-    return doc.optional("sender").opt_integer("id")
-
-
-def _github_push(doc: Obj) -> Event:
+def _github_push(doc: Obj) -> model.Event:
     repo, ref = _repo(doc), doc.string("ref")
     deleted = doc.boolean("deleted")
     if ref.startswith("refs/tags/"):
-        tag = ref.removeprefix("refs/tags/")
-        if not tag:
-            raise EventError("field ref names no tag")
-        if deleted:
-            return Ignored(reason=f"tag {show(tag)} was deleted")
-        return Artifact(source_key=f"git:{repo}", version=tag, repository=repo)
+        return forge.tag_pushed(repo, forge.tag_name(ref), deleted)
     pusher = doc.optional("pusher")
-    return Push(
-        sender_id=_github_sender(doc),
+    return model.Push(
+        sender_id=forge.sender_id(doc, "sender"),
         repo=repo,
         ref=ref,
-        branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
+        branch=forge.branch(ref),
         tag=None,
         before=doc.opt_string("before"),
         after=doc.opt_string("after"),
@@ -104,27 +67,27 @@ def _github_push(doc: Obj) -> Event:
     )
 
 
-def _github_create(doc: Obj) -> Event:
+def _github_create(doc: Obj) -> model.Event:
     repo, ref_type = _repo(doc), doc.string("ref_type")
     if ref_type != "tag":
-        return Ignored(reason=f"a {show(ref_type)} was created")
-    return Artifact(source_key=f"git:{repo}", version=doc.string("ref"), repository=repo)
+        return model.Ignored(reason=f"a {show(ref_type)} was created")
+    return forge.tag_pushed(repo, doc.string("ref"), deleted=False)
 
 
-def _github_package(field: str) -> Callable[[Obj], Event]:
-    def parse(doc: Obj) -> Event:
+def _github_package(field: str) -> forge.Handler:
+    def parse(doc: Obj) -> model.Event:
         action = doc.string("action")
         if action not in ("published", "updated"):
-            return Ignored(reason=f"package {show(action)}")
+            return model.Ignored(reason=f"package {show(action)}")
         package = doc.obj(field)
         version = package.obj("package_version")
         kind = _package_kind(package, version)
         if kind not in _CONTAINER_TYPES:
-            return Ignored(reason=f"{show(kind)} packages are not used")
+            return model.Ignored(reason=f"{show(kind)} packages are not used")
         tag, exact = _container_tag(version)
         if tag is None:
-            return Ignored(reason="the container version has no tag")
-        return Artifact(
+            return model.Ignored(reason="the container version has no tag")
+        return model.Artifact(
             source_key=f"image:{_ghcr_image(package, version)}",
             version=tag,
             # A tag read from a label may not point at this very manifest: do not pin it.
@@ -189,15 +152,17 @@ def _ghcr_image(package: Obj, version: Obj) -> str:
     return f"ghcr.io/{owner}/{package.string('name')}".lower()
 
 
-def _github_pull_request(doc: Obj) -> Event:
+def _github_pull_request(doc: Obj) -> model.Event:
     repo, pr = _repo(doc), doc.obj("pull_request")
     head, base, user = pr.optional("head"), pr.optional("base"), pr.optional("user")
     state = pr.string("state")
     head_repo = head.opt_obj("repo")  # null when the fork was deleted
     if state not in ("open", "closed"):
-        raise EventError(f"field pull_request.state must be open or closed, not {show(state)}")
-    return PullRequestEvent(
-        sender_id=_github_sender(doc),
+        raise model.EventError(
+            f"field pull_request.state must be open or closed, not {show(state)}"
+        )
+    return model.PullRequestEvent(
+        sender_id=forge.sender_id(doc, "sender"),
         repo=repo,
         number=pr.integer("number"),
         action=doc.opt_string("action"),
@@ -208,18 +173,18 @@ def _github_pull_request(doc: Obj) -> Event:
         state=state,
         author=user.opt_string("login"),
         from_fork=head_repo is None or head_repo.opt_string("full_name") != repo,
-        labels=label_names(pr.objects("labels"), "name"),
+        labels=forge.label_names(pr.objects("labels"), "name"),
     )
 
 
-def _github_review(doc: Obj) -> Event:
+def _github_review(doc: Obj) -> model.Event:
     review = doc.optional("review")
     state = (review.opt_string("state") or "").lower()  # the REST API says APPROVED
     if state and state not in _REVIEW_STATES:
-        return Ignored(reason=f"review state {show(state)}")
+        return model.Ignored(reason=f"review state {show(state)}")
     user = review.optional("user")
-    return ReviewEvent(
-        sender_id=_github_sender(doc),
+    return model.ReviewEvent(
+        sender_id=forge.sender_id(doc, "sender"),
         repo=_repo(doc),
         number=doc.obj("pull_request").integer("number"),
         action=doc.opt_string("action"),
@@ -229,33 +194,35 @@ def _github_review(doc: Obj) -> Event:
     )
 
 
-def _github_comment(doc: Obj) -> Event:
+def _github_comment(doc: Obj) -> model.Event:
     action = doc.string("action")
-    if action not in COMMENT_ACTIONS:
-        return Ignored(reason=f"comment {show(action)}")
+    if action not in forge.COMMENT_ACTIONS:
+        return model.Ignored(reason=f"comment {show(action)}")
     issue, comment = doc.obj("issue"), doc.obj("comment")
     user = comment.obj("user")
     login = user.string("login")
-    return CommentEvent(
-        sender_id=_github_sender(doc),
+    return model.CommentEvent(
+        sender_id=forge.sender_id(doc, "sender"),
         repo=_repo(doc),
         number=issue.integer("number"),
         comment_id=comment.integer("id"),
         body=comment.text("body"),
         author=login,
         author_is_bot=user.opt_string("type") == "Bot" or login.endswith("[bot]"),
-        action=COMMENT_ACTIONS[action],
+        action=forge.COMMENT_ACTIONS[action],
         on_pull_request=issue.opt_obj("pull_request") is not None,
         from_fork=False,
     )
 
 
-def _github_status(doc: Obj) -> Event:
+def _github_status(doc: Obj) -> model.Event:
     state = doc.string("state")
     if state not in _STATUS_STATES:
-        raise EventError(f"field state must be pending, success, failure or error, not {state!r}")
-    return StatusEvent(
-        sender_id=_github_sender(doc),
+        raise model.EventError(
+            f"field state must be pending, success, failure or error, not {state!r}"
+        )
+    return model.StatusEvent(
+        sender_id=forge.sender_id(doc, "sender"),
         repo=_repo(doc),
         sha=doc.string("sha"),
         context=doc.string("context"),
@@ -263,19 +230,19 @@ def _github_status(doc: Obj) -> Event:
     )
 
 
-def _github_check(field: str) -> Callable[[Obj], Event]:
-    def parse(doc: Obj) -> Event:
+def _github_check(field: str) -> forge.Handler:
+    def parse(doc: Obj) -> model.Event:
         action = doc.string("action")
         if action != "completed":
-            return Ignored(reason=f"{field} {show(action)}")
+            return model.Ignored(reason=f"{field} {show(action)}")
         check = doc.obj(field)
         app = check.optional("app")
         context = (
             check.opt_string("name") or app.opt_string("slug") or app.opt_string("name") or field
         )
         conclusion = check.opt_string("conclusion")
-        return StatusEvent(
-            sender_id=_github_sender(doc),
+        return model.StatusEvent(
+            sender_id=forge.sender_id(doc, "sender"),
             repo=_repo(doc),
             sha=check.string("head_sha"),
             context=context,
@@ -285,7 +252,7 @@ def _github_check(field: str) -> Callable[[Obj], Event]:
     return parse
 
 
-def _github_installation(doc: Obj) -> Event:
+def _github_installation(doc: Obj) -> model.Event:
     """`installation` (created, deleted, suspend, …) and `installation_repositories` (added,
     removed): which installation, and the repos the payload names."""
     named = [
@@ -293,7 +260,7 @@ def _github_installation(doc: Obj) -> Event:
         for key in ("repositories", "repositories_added", "repositories_removed")
         for r in doc.objects(key)
     ]
-    return Installation(
+    return model.Installation(
         installation_id=doc.obj("installation").integer("id"),
         action=doc.string("action"),
         repos=tuple(dict.fromkeys(named)),
@@ -301,7 +268,7 @@ def _github_installation(doc: Obj) -> Event:
 
 
 # By `X-GitHub-Event`; the App manifest (deploy/github-app.yml) subscribes to these.
-HANDLERS: dict[str, Callable[[Obj], Event]] = {
+HANDLERS: dict[str, forge.Handler] = {
     "push": _github_push,
     "create": _github_create,
     "package": _github_package("package"),
@@ -312,7 +279,7 @@ HANDLERS: dict[str, Callable[[Obj], Event]] = {
     "status": _github_status,
     "check_suite": _github_check("check_suite"),
     "check_run": _github_check("check_run"),
-    "ping": lambda doc: Ping(),
+    "ping": lambda doc: model.Ping(),
     "installation": _github_installation,
     "installation_repositories": _github_installation,
 }

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from bot.events.model import (
-    COMMENT_ACTIONS,
-    Artifact,
-    CommentEvent,
-    Event,
-    EventError,
-    Ignored,
-    PullRequestEvent,
-    Push,
-    StatusEvent,
-    StatusState,
-    checked,
-)
-from bot.events.payload import Obj, body_key, label_names, read_body, show
+from bot.events import forge, model
+from bot.events.payload import Obj, body_key, read_body, show
 
 _ZERO_SHA = re.compile(r"0+\Z")
 
@@ -29,7 +16,7 @@ _GITLAB_HOOKS = {
     "Note Hook": "note",
     "Pipeline Hook": "pipeline",
 }
-_PIPELINE_STATES: dict[str, StatusState] = {
+_PIPELINE_STATES: dict[str, model.StatusState] = {
     "success": "success",
     "skipped": "success",
     "failed": "failure",
@@ -42,7 +29,7 @@ _GITLAB_BOT = re.compile(r"(?:project|group)_\d+_bot(?:_[0-9a-f]+)?\Z|service_ac
 
 def parse_gitlab(
     event: str | None, idempotency_key: str | None, event_uuid: str | None, body: bytes
-) -> tuple[str, Event]:
+) -> tuple[str, model.Event]:
     """`X-Gitlab-Event`, `Idempotency-Key` (kept across retries), `X-Gitlab-Event-UUID`, body."""
     doc = read_body(body)
     key = f"gitlab:{idempotency_key or event_uuid or body_key(body)}"
@@ -50,33 +37,26 @@ def parse_gitlab(
     if kind is None and event in (None, "", "System Hook"):  # the body names its own kind
         kind = doc.opt_string("object_kind")
         if kind is None and not event:
-            raise EventError("missing X-Gitlab-Event header")
-    handler = HANDLERS.get(kind or "")
-    if handler is None:
-        return key, Ignored(reason=f"GitLab {show(event or kind or '')} events are not used")
-    with checked():
-        return key, handler(doc)
+            raise model.EventError("missing X-Gitlab-Event header")
+    unused = f"GitLab {show(event or kind or '')} events are not used"
+    return key, forge.handle(HANDLERS, kind or "", doc, unused)
 
 
 def _project(doc: Obj) -> str:
     return doc.obj("project").string("path_with_namespace")
 
 
-def _gitlab_sender(doc: Obj) -> int | None:
-    return doc.optional("user").opt_integer("id")
-
-
 def _is_zero(sha: str) -> bool:
     return _ZERO_SHA.match(sha) is not None
 
 
-def _gitlab_push(doc: Obj) -> Event:
+def _gitlab_push(doc: Obj) -> model.Event:
     ref, before, after = doc.string("ref"), doc.opt_string("before"), doc.opt_string("after")
-    return Push(
+    return model.Push(
         sender_id=doc.opt_integer("user_id"),
         repo=_project(doc),
         ref=ref,
-        branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
+        branch=forge.branch(ref),
         tag=None,
         before=before,
         after=after,
@@ -86,25 +66,21 @@ def _gitlab_push(doc: Obj) -> Event:
     )
 
 
-def _gitlab_tag_push(doc: Obj) -> Event:
+def _gitlab_tag_push(doc: Obj) -> model.Event:
     repo, ref = _project(doc), doc.string("ref")
-    tag = ref.removeprefix("refs/tags/")
-    if not tag:
-        raise EventError("field ref names no tag")
-    if _is_zero(doc.string("after")):
-        return Ignored(reason=f"tag {show(tag)} was deleted")
-    return Artifact(source_key=f"git:{repo}", version=tag, repository=repo)
+    tag = forge.tag_name(ref)
+    return forge.tag_pushed(repo, tag, _is_zero(doc.string("after")))
 
 
-def _gitlab_merge_request(doc: Obj) -> Event:
+def _gitlab_merge_request(doc: Obj) -> model.Event:
     attrs = doc.obj("object_attributes")
     action, state = attrs.opt_string("action") or "update", attrs.string("state")
     if action == "update":  # a new head arrives as an update with the old revision
         action = "synchronize" if attrs.opt_string("oldrev") else "edited"
     labels = attrs.objects("labels") if attrs.has("labels") else doc.objects("labels")
     last_commit, user = attrs.optional("last_commit"), doc.optional("user")
-    return PullRequestEvent(
-        sender_id=_gitlab_sender(doc),
+    return model.PullRequestEvent(
+        sender_id=forge.sender_id(doc, "user"),
         repo=_project(doc),
         number=attrs.integer("iid"),
         action=_MR_ACTIONS.get(action, action),
@@ -115,7 +91,7 @@ def _gitlab_merge_request(doc: Obj) -> Event:
         state="closed" if state in ("closed", "merged") else "open",
         author=user.opt_string("username") if action == "open" else None,
         from_fork=_from_fork(attrs),
-        labels=label_names(labels, "title"),
+        labels=forge.label_names(labels, "title"),
     )
 
 
@@ -126,7 +102,7 @@ def _from_fork(mr: Obj) -> bool:
     return source is not None and target is not None and source != target
 
 
-def _gitlab_note(doc: Obj) -> Event:
+def _gitlab_note(doc: Obj) -> model.Event:
     attrs = doc.obj("object_attributes")
     noteable = attrs.string("noteable_type")
     if noteable == "MergeRequest":
@@ -135,29 +111,29 @@ def _gitlab_note(doc: Obj) -> Event:
     elif noteable == "Issue":
         target, from_fork = doc.obj("issue"), False
     else:
-        return Ignored(reason=f"notes on {show(noteable)} are not used")
+        return model.Ignored(reason=f"notes on {show(noteable)} are not used")
     author = doc.obj("user").string("username")
     action = {"create": "created", "update": "edited"}.get(attrs.opt_string("action") or "create")
     if action is None:
-        return Ignored(reason=f"note {show(attrs.string('action'))}")
-    return CommentEvent(
-        sender_id=_gitlab_sender(doc),
+        return model.Ignored(reason=f"note {show(attrs.string('action'))}")
+    return model.CommentEvent(
+        sender_id=forge.sender_id(doc, "user"),
         repo=_project(doc),
         number=target.integer("iid"),
         comment_id=attrs.integer("id"),
         body=attrs.text("note"),
         author=author,
         author_is_bot=attrs.boolean("system") or _GITLAB_BOT.match(author) is not None,
-        action=COMMENT_ACTIONS[action],
+        action=forge.COMMENT_ACTIONS[action],
         on_pull_request=noteable == "MergeRequest",
         from_fork=from_fork,
     )
 
 
-def _gitlab_pipeline(doc: Obj) -> Event:
+def _gitlab_pipeline(doc: Obj) -> model.Event:
     attrs = doc.obj("object_attributes")
-    return StatusEvent(
-        sender_id=_gitlab_sender(doc),
+    return model.StatusEvent(
+        sender_id=forge.sender_id(doc, "user"),
         repo=_project(doc),
         sha=attrs.string("sha"),
         context=attrs.opt_string("name") or "pipeline",
@@ -166,7 +142,7 @@ def _gitlab_pipeline(doc: Obj) -> Event:
 
 
 # By kind (`_GITLAB_HOOKS` or the body's `object_kind`).
-HANDLERS: dict[str, Callable[[Obj], Event]] = {
+HANDLERS: dict[str, forge.Handler] = {
     "push": _gitlab_push,
     "tag_push": _gitlab_tag_push,
     "merge_request": _gitlab_merge_request,

@@ -24,7 +24,6 @@ class EventError(PromobotError):
 StatusState = Literal["pending", "success", "failure", "error"]
 ReviewState = Literal["approved", "changes_requested", "commented", "dismissed"]
 CommentAction = Literal["created", "edited", "deleted"]
-COMMENT_ACTIONS: dict[str, CommentAction] = {s: s for s in ("created", "edited", "deleted")}
 
 
 class _Event(BaseModel):

@@ -140,8 +140,3 @@ def split_reference(reference: str) -> tuple[str, str] | None:
     if not path or not ("." in host or ":" in host or host == "localhost"):
         return None
     return host.lower(), path.lower()
-
-
-def label_names(items: list[Obj], key: str) -> tuple[str, ...]:
-    """The names of labels; one without a name is no label."""
-    return tuple(name for item in items if (name := item.opt_string(key)) is not None)
