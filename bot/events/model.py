@@ -29,6 +29,15 @@ CommentAction = Literal["created", "edited", "deleted"]
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: str  # each event narrows it to its own name, which `Event` is told apart by
+
+
+class _OnRepo(_Event):
+    """Something happened in a forge repo."""
+
+    sender_id: int | None = None  # who did it, by the forge's id: promobot's own echoes are dropped
+    repo: str
+
 
 class Artifact(_Event):
     """A version was published; `source_key` is what `config.Source.key` builds."""
@@ -40,10 +49,8 @@ class Artifact(_Event):
     repository: str | None = None  # the forge repo the event came from, when there is one
 
 
-class Push(_Event):
+class Push(_OnRepo):
     kind: Literal["push"] = "push"
-    sender_id: int | None = None  # who did it, by the forge's id: promobot's own echoes are dropped
-    repo: str
     ref: str
     branch: str | None
     tag: str | None
@@ -54,10 +61,8 @@ class Push(_Event):
     pusher: str | None
 
 
-class PullRequestEvent(_Event):
+class PullRequestEvent(_OnRepo):
     kind: Literal["pull_request"] = "pull_request"
-    sender_id: int | None = None
-    repo: str
     number: int
     action: str | None
     branch: str | None
@@ -70,12 +75,10 @@ class PullRequestEvent(_Event):
     labels: tuple[str, ...] = ()
 
 
-class ReviewEvent(_Event):
+class ReviewEvent(_OnRepo):
     """A hint to evaluate the PR's gates again; they read the reviews from the forge."""
 
     kind: Literal["review"] = "review"
-    sender_id: int | None = None
-    repo: str
     number: int
     action: str | None
     reviewer: str | None
@@ -83,10 +86,8 @@ class ReviewEvent(_Event):
     sha: str | None  # the head the review was given on (GitHub Enterprise may not say)
 
 
-class CommentEvent(_Event):
+class CommentEvent(_OnRepo):
     kind: Literal["comment"] = "comment"
-    sender_id: int | None = None
-    repo: str
     number: int
     comment_id: int
     body: str
@@ -97,10 +98,8 @@ class CommentEvent(_Event):
     from_fork: bool  # GitHub issue_comment payloads do not say: False, the engine asks the forge
 
 
-class StatusEvent(_Event):
+class StatusEvent(_OnRepo):
     kind: Literal["status"] = "status"
-    sender_id: int | None = None
-    repo: str
     sha: str
     context: str
     state: StatusState
