@@ -7,8 +7,6 @@ import re
 from bot.events import forge, model
 from bot.events.payload import Obj, body_key, read_body, show
 
-_ZERO_SHA = re.compile(r"0+\Z")
-
 _GITLAB_HOOKS = {
     "Push Hook": "push",
     "Tag Push Hook": "tag_push",
@@ -24,6 +22,7 @@ _PIPELINE_STATES: dict[str, model.StatusState] = {
     "canceling": "error",
 }
 _MR_ACTIONS = {"open": "opened", "close": "closed", "reopen": "reopened", "merge": "closed"}
+_ZERO_SHA = re.compile(r"0+\Z")
 _GITLAB_BOT = re.compile(r"(?:project|group)_\d+_bot(?:_[0-9a-f]+)?\Z|service_account_")
 
 
