@@ -11,8 +11,9 @@ ref, the command's author…) are required: forges drop and add the others betwe
 one reads as None or empty and nothing downstream depends on it.
 
 The room: `model` (the events, `EventError`, `load`), `payload` (reading JSON so that errors
-name the field), and one parser module a sender: `github`, `gitlab`, `registries` (container
-registry notifications) and `ci` (the generic endpoint for pipelines).
+name the field), one parser module a sender: `github`, `gitlab`, `registries` (container
+registry notifications) and `ci` (the generic endpoint for pipelines), and `forge`, what the
+two forges' parsers share.
 """
 
 from bot.events.ci import parse_artifact

@@ -107,6 +107,7 @@ class Obj:
 
 
 def read_body(body: bytes) -> Obj:
+    """The body as the JSON object every notification is."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # bad UTF-8 is a ValueError too
@@ -117,10 +118,12 @@ def read_body(body: bytes) -> Obj:
 
 
 def hash_of(*parts: str) -> str:
+    """A delivery key made of the values that tell one delivery from another."""
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def body_key(body: bytes) -> str:
+    """A delivery key from the bytes alone, for senders that give no id (or none to trust)."""
     return "sha256-" + hashlib.sha256(body).hexdigest()
 
 
