@@ -88,18 +88,6 @@ class Config(Model):
         # microseconds through BaseModel.__getattr__: status asks for tens of thousands
         return {}
 
-    def live_objects(self, kind: str) -> dict[str, list[tuple[str, str]]]:
-        """What the environments whose `live:` reads `kind` ("argocd", "fleet") call each app
-        → the (app, env) pairs each name speaks for (two environments may name one object)."""
-        names: dict[str, list[tuple[str, str]]] = {}
-        for env, environment in self.environments.items():
-            live = environment.live
-            if live is None or live.kind != kind:
-                continue
-            for app in self.apps:
-                names.setdefault(live.name(app, env), []).append((app, env))
-        return names
-
     def promoted(self, app: str) -> tuple[str, ...]:
         """The app's components that promotions move (all but `promote: never`)."""
         return tuple(c for c, spec in self.apps[app].components.items() if not spec.shown)
