@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from bot import signing
 from bot.errors import PromobotError
-from bot.forges.registry import forge_class
 from bot.forges.base import Forge
 from bot.forges.local import LocalForge
+from bot.forges.registry import forge_class
 from bot.forges.retry import Policy
 from bot.pacing import Pacer, Window
 from bot.settings import Settings
