@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot import render
+from bot import audit, render
 from bot.engine import Engine
 from bot.forges.base import PullRequest
 
@@ -21,11 +21,9 @@ class Gate:
 
 
 @dataclass(frozen=True)
-class Change:
-    app: str
-    component: str
-    before: str | None
-    after: str | None
+class Change(audit.Change):
+    """A component an open promotion changes, as the audit log says it, and in which way."""
+
     change: str  # up, down, changed (the planner's words)
 
 
