@@ -4,8 +4,6 @@ numbers kept as text), and the value at each target found in it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -31,17 +29,6 @@ def yaml_problem(error: Exception) -> str:
     if mark is None:
         return f": {problem}"
     return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-
-
-@contextmanager
-def _reading_yaml(file: str) -> Iterator[None]:
-    """PyYAML's errors, and a file nested deeper than Python's stack, as a FieldError."""
-    try:
-        yield
-    except yaml.YAMLError as error:
-        raise FieldError(f"{file}: not valid YAML{yaml_problem(error)}") from None
-    except RecursionError:
-        raise too_deep(file) from None
 
 
 class Document:
@@ -87,8 +74,12 @@ class Document:
                 ) from None
             except RecursionError:
                 raise too_deep(self.file) from None
-        with _reading_yaml(self.file):
+        try:
             return list(yaml.load_all(self.text, Loader=yaml.CBaseLoader))
+        except yaml.YAMLError as error:
+            raise FieldError(f"{self.file}: not valid YAML{yaml_problem(error)}") from None
+        except RecursionError:
+            raise too_deep(self.file) from None
 
     def _find_selector(
         self, selector: Selector, template: Template | None, whole: bool = False
@@ -155,10 +146,14 @@ class Document:
 
     def _value_nodes(self) -> list[Any]:
         if self._scalars is None:
-            with _reading_yaml(self.file):
+            try:
                 roots = list(yaml.compose_all(self.text, Loader=yaml.CBaseLoader))
                 seen: set[int] = set()
                 self._scalars = [node for root in roots for node, _ in value_scalars(root, seen)]
+            except yaml.YAMLError as error:
+                raise FieldError(f"{self.file}: not valid YAML{yaml_problem(error)}") from None
+            except RecursionError:
+                raise too_deep(self.file) from None
         return self._scalars
 
 
