@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -813,3 +815,17 @@ def test_a_file_nested_hundreds_deep_is_a_field_error_not_a_crash(file: str, tex
             read(text, by_field)
     else:
         assert read(text, by_field) == "1.0"
+
+
+def test_reading_does_without_ruamel_yaml() -> None:
+    # ruamel.yaml is imported only by a write: `promobot status`, which only reads, starts
+    # without it. A fresh interpreter, as other tests here have imported it already.
+    code = (
+        "import sys\n"
+        "from bot import fields\n"
+        "document = fields.Document('v.yaml', 'image:\\n  tag: 1.2.3  # promobot: api\\n')\n"
+        "assert document.read(fields.Target('v.yaml', fields.parse_selector('image.tag'))) == '1.2.3'\n"
+        "assert document.read(fields.Target('v.yaml', marker='api')) == '1.2.3'\n"
+        "assert not [name for name in sys.modules if name.startswith('ruamel')]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
