@@ -16,7 +16,6 @@ from bot.errors import ConfigError, PromobotError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
 repo_option = click.option(
     "--repo",
     "repo",
@@ -27,20 +26,6 @@ repo_option = click.option(
 )
 ref_option = click.option(
     "--ref", default="HEAD", show_default=True, help="Read the repo at this commit or branch."
-)
-write_option = click.option(
-    "--write", is_flag=True, help="Edit the working tree instead of creating a branch."
-)
-shared_option = click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
-body_option = click.option(
-    "--body",
-    is_flag=True,
-    help="Print the PR description as the forge gets it (markdown) instead of the summary.",
 )
 
 

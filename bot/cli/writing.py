@@ -11,21 +11,35 @@ from typing import TYPE_CHECKING, Literal
 import click
 
 from bot.cli.checkout import _check_names, _open, _state
-from bot.cli.options import (
-    _csv,
-    _friendly,
-    body_option,
-    ref_option,
-    repo_option,
-    shared_option,
-    write_option,
-)
+from bot.cli.options import F, _csv, _friendly, ref_option, repo_option
 from bot.composition import Snapshot, State
 from bot.errors import PromobotError, Taken
 from bot.forges.local import LocalForge
 
 if TYPE_CHECKING:
     from bot import planner
+
+write_option = click.option(
+    "--write", is_flag=True, help="Edit the working tree instead of creating a branch."
+)
+shared_option = click.option(
+    "--shared",
+    is_flag=True,
+    help="Also change the environments that share a changed file or field (a base, a file "
+    "without {env}); the promotion names them.",
+)
+body_option = click.option(
+    "--body",
+    is_flag=True,
+    help="Print the PR description as the forge gets it (markdown) instead of the summary.",
+)
+
+
+def _promotion_options(func: F) -> F:
+    """What every command that makes a promotion takes after its own arguments and options:
+    --write, --shared, --body, --repo and --ref, in that order in its help; errors as one line
+    (`_friendly`)."""
+    return write_option(shared_option(body_option(repo_option(ref_option(_friendly(func))))))
 
 
 def _emit(
@@ -100,12 +114,7 @@ def _emit(
 @click.argument("app")
 @click.option("--to", "env", required=True, help="The environment to promote into.")
 @click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
-@write_option
-@shared_option
-@body_option
-@repo_option
-@ref_option
-@_friendly
+@_promotion_options
 def promote(
     app: str,
     env: str,
@@ -153,12 +162,7 @@ def promote(
 @click.argument("component")
 @click.argument("version")
 @click.option("--env", required=True, help="The environment to change, usually the first one.")
-@write_option
-@shared_option
-@body_option
-@repo_option
-@ref_option
-@_friendly
+@_promotion_options
 def set_(
     app: str,
     component: str,
@@ -196,12 +200,7 @@ def set_(
     help="`previous`, a composition id, or a version the app ran there.",
 )
 @click.option("--only", help="Only these components, e.g. --only image.")
-@write_option
-@shared_option
-@body_option
-@repo_option
-@ref_option
-@_friendly
+@_promotion_options
 def rollback(
     app: str,
     env: str,
