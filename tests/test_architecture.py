@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
 # The command line imports what a command needs inside the command, for start-up time: its
-# module docstring says so once for all of them.
-LAZY_BY_DESIGN = {BOT / "cli.py"}
+# package docstring says so once for every module under bot/cli/.
+LAZY_BY_DESIGN = BOT / "cli"
 
 
 def _modules() -> list[str]:
@@ -63,7 +63,7 @@ def _said(lines: list[str], node: ast.Import | ast.ImportFrom) -> bool:
 def test_an_import_inside_a_function_says_why() -> None:
     silent = set()
     for path in sorted(BOT.rglob("*.py")):
-        if path in LAZY_BY_DESIGN:
+        if path.is_relative_to(LAZY_BY_DESIGN):
             continue
         lines = path.read_text().splitlines()
         for node in ast.walk(ast.parse("\n".join(lines))):

@@ -37,5 +37,9 @@ def test_the_wheel_builds_installs_cleanly_and_runs(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout
-    assert "bot/cli.py" in listing and "tests/" not in listing and "benchmarks/" not in listing
+    assert (
+        "bot/cli/__init__.py" in listing
+        and "tests/" not in listing
+        and "benchmarks/" not in listing
+    )
     assert "bot/web/templates/index.html" in listing and "bot/web/static/style.css" in listing
