@@ -95,3 +95,14 @@ def fresh_budgets() -> None:
     from bot import budget
 
     budget.BUDGETS.clear()
+
+
+@pytest.fixture(autouse=True)
+def patient_changelogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PR body waits at most `changelog.BUDGET` (5 s) for its changelogs, then goes without
+    them; on a loaded machine a few lookups on the simulators can take that long. Tests wait
+    for what they look up (a Finder returns as soon as its lookups are done): only the tests
+    of the budget give one."""
+    from bot.changelog import Finder
+
+    monkeypatch.setitem(Finder.__init__.__kwdefaults__, "budget", 600.0)
