@@ -106,3 +106,22 @@ def patient_changelogs(monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.changelog import Finder
 
     monkeypatch.setitem(Finder.__init__.__kwdefaults__, "budget", 600.0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers (`--dist worksteal`), each worker is first sent an equal,
+    contiguous share of the collection. The tests marked `slow` (a minute or so each) go to the
+    heads of those shares, one share after the other, so that no worker starts one of them last
+    and keeps the whole run waiting. Every worker computes the same order, as xdist requires."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if workers < 2 or not slow:
+        return
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    ordered: list[pytest.Item] = []
+    for share in range(workers):  # the sizes worksteal gives: what is left // workers left
+        size = (len(items) - len(ordered)) // (workers - share)
+        heads = slow[share::workers]
+        ordered += heads + rest[: size - len(heads)]
+        del rest[: size - len(heads)]
+    items[:] = ordered + rest

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # started first on its pytest-xdist worker
 # A quarter minute of flood, then a quarter hour at × 120, a /merge every 5 s; the pacer at 20
 # writes a minute rather than the product's 60, so that even a slow or loaded machine asks for
 # more than the minute's share of syncs (15) and the pacer has to hold some back.
