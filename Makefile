@@ -20,6 +20,7 @@ lint: $(BIN)/promobot
 	$(BIN)/ruff check bot tests benchmarks scripts
 	$(BIN)/ruff format --check bot tests benchmarks scripts
 	$(BIN)/yamllint -c .yamllint.yml .github deploy
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(BIN)/promobot
 	$(BIN)/mypy

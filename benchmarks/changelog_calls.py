@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.changelog import Finder, MemoryStore
+from bot.changelog.finder import Finder
+from bot.changelog.store import MemoryStore
 from tests import changelogs as c
 from tests.forgesim import Server
 from tests.forgesim.world import Fault

@@ -347,7 +347,7 @@ class Bench:
             github_writes_per_minute=0,  # calls are measured here, not time: no pacing
         )
         service = Service(settings)
-        service.intake.relevance.refresh(service)  # as `promobot serve` does at start
+        service.intake.relevance.refresh()  # as `promobot serve` does at start
         tenant = Tenant(repo, service, namespace)
         self.tenants.append(tenant)
         return tenant

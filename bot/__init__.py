@@ -7,7 +7,7 @@ def __getattr__(name: str) -> str:
     # importlib.metadata costs a command-line run more time than reading a cached status,
     # so the version is looked up when asked for (`promobot --version`), not on every import
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from importlib.metadata import PackageNotFoundError, version  # see above
 
         try:
             return version("promobot")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 from bot import metrics
+from bot.config import parse_duration
 
 log = logging.getLogger("promobot.audit")
 
@@ -344,8 +345,6 @@ def about(promotion: Any, pr: Any | None = None) -> dict[str, Any]:
 def since(text: str, now: datetime | None = None) -> datetime:
     """`--since`/`?since=`: an ISO date or time (UTC unless it says), or a duration ago (`7d`,
     `24h`). ValueError says what would be right."""
-    from bot.config import parse_duration
-
     text = text.strip()
     try:
         ago = parse_duration(text)

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import click
 
 from bot import composition, config, names, versions
-from bot.composition import Composition, Snapshot, Status
+from bot.composition import Composition, Snapshot, State, Status
 from bot.errors import ConfigError, Problem, PromobotError, Taken
 from bot.forges.local import LocalForge
 from bot.versioncache import VersionCache
 
 if TYPE_CHECKING:
-    from bot import engine, planner
+    from bot import planner
     from bot.live.state import Live
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +41,15 @@ repo_option = click.option(
 )
 ref_option = click.option(
     "--ref", default="HEAD", show_default=True, help="Read the repo at this commit or branch."
+)
+write_option = click.option(
+    "--write", is_flag=True, help="Edit the working tree instead of creating a branch."
+)
+shared_option = click.option(
+    "--shared",
+    is_flag=True,
+    help="Also change the environments that share a changed file or field (a base, a file "
+    "without {env}); the promotion names them.",
 )
 body_option = click.option(
     "--body",
@@ -144,12 +153,8 @@ def _status(
     return result
 
 
-def _state(
-    forge: LocalForge, snapshot: Snapshot, cfg: config.Config, apps: Iterable[str]
-) -> engine.State:
-    from bot import engine
-
-    return engine.State(cfg, snapshot, _status(forge, snapshot, cfg, apps))
+def _state(forge: LocalForge, snapshot: Snapshot, cfg: config.Config, apps: Iterable[str]) -> State:
+    return State(cfg, snapshot, _status(forge, snapshot, cfg, apps))
 
 
 def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
@@ -346,8 +351,6 @@ def status(
     result = _status(forge, snapshot, cfg, chosen_apps, chosen_envs)
     reports: dict[tuple[str, str], Live] = {}
     if live:  # imported here: `status` without --live starts fast
-        from bot.engine import State
-
         reports = _live(forge, State(cfg, snapshot, result))
     if fmt == "json":
         data = result.to_json()
@@ -367,7 +370,7 @@ def status(
             click.echo(f"{app} in {env}: " + report.describe())
 
 
-def _live(forge: LocalForge, state: engine.State) -> dict[tuple[str, str], Live]:
+def _live(forge: LocalForge, state: State) -> dict[tuple[str, str], Live]:
     """What the clusters of the environments with live: report (an unreachable one: a line
     on stderr, the others go on)."""
     from datetime import UTC, datetime
@@ -527,7 +530,7 @@ def plan(repo: Path, ref: str, fmt: str) -> None:
 
 def _emit(
     forge: LocalForge,
-    state: engine.State,
+    state: State,
     promotion: planner.Promotion,
     write: bool,
     older: Mapping[str, Snapshot] | None = None,
@@ -555,9 +558,9 @@ def _emit(
         diffs = engine.copy_diffs(promotion, state.snapshot, changes)
         click.echo(terminal.promotion(promotion, state.config, gates, diffs=diffs))
         return
-    from bot import changelog
+    from bot.changelog.finder import for_command
 
-    finder = changelog.for_command(forge)  # only `changelog:` repos on this machine
+    finder = for_command(forge)  # only `changelog:` repos on this machine
     notes = finder(state.config, promotion)
     finder.close()
     # the commits that PRs of `promobot serve` on this checkout say promobot made there
@@ -597,13 +600,8 @@ def _emit(
 @click.argument("app")
 @click.option("--to", "env", required=True, help="The environment to promote into.")
 @click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
-@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
-@click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
+@write_option
+@shared_option
 @body_option
 @repo_option
 @ref_option
@@ -655,13 +653,8 @@ def promote(
 @click.argument("component")
 @click.argument("version")
 @click.option("--env", required=True, help="The environment to change, usually the first one.")
-@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
-@click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
+@write_option
+@shared_option
 @body_option
 @repo_option
 @ref_option
@@ -703,13 +696,8 @@ def set_(
     help="`previous`, a composition id, or a version the app ran there.",
 )
 @click.option("--only", help="Only these components, e.g. --only image.")
-@click.option("--write", is_flag=True, help="Edit the working tree instead of creating a branch.")
-@click.option(
-    "--shared",
-    is_flag=True,
-    help="Also change the environments that share a changed file or field (a base, a file "
-    "without {env}); the promotion names them.",
-)
+@write_option
+@shared_option
 @body_option
 @repo_option
 @ref_option
@@ -840,18 +828,17 @@ def audit(
 
 
 def _history_records(repo: Path) -> list[Any]:
-    from bot import audit_history, settings
-    from bot.service import build_forge, build_signer
+    from bot import audit_history, settings, wiring
 
     local = LocalForge(repo)
     merged = audit_history.merges(local)
     configured = settings.load()
     if configured.forge == "local":
-        signer = build_signer(configured.model_copy(update={"repo": str(local.root)}), local)
+        signer = wiring.signer(configured.model_copy(update={"repo": str(local.root)}), local)
         numbers = audit_history.local_numbers(local)
         return list(audit_history.records(local, signer, str(local.root), merged, numbers))
-    forge = build_forge(configured)
-    signer = build_signer(configured, forge)
+    forge = wiring.forge(configured)
+    signer = wiring.signer(configured, forge)
     return list(audit_history.records(forge, signer, configured.repo, merged))
 
 

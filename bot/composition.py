@@ -275,6 +275,15 @@ def status(
 
 
 @dataclass(frozen=True)
+class State:
+    """The environment repo at one commit: its configuration, files and compositions."""
+
+    config: Config
+    snapshot: Snapshot
+    status: Status
+
+
+@dataclass(frozen=True)
 class Commit:
     sha: str
     time: datetime

@@ -64,7 +64,7 @@ class Finder:
 
     def _client(self, installation: int | None) -> Any:
         """A client as the installation (PyGithub renews its token), or as the token."""
-        from github import Auth, Github
+        from github import Auth, Github  # PyGithub: loaded only where GitHub is served
 
         if installation not in self._clients:
             if installation is not None:
@@ -77,7 +77,7 @@ class Finder:
         return self._clients[installation]
 
     def _connect(self) -> Any:
-        from github import Auth, GithubIntegration
+        from github import Auth, GithubIntegration  # as above: only where GitHub is served
 
         settings = self.settings
         assert settings.github_app_id is not None and settings.github_private_key_file is not None
@@ -136,7 +136,7 @@ class Finder:
         return self._github(f"look for {CONFIG} in {candidate.repo}", fetch)
 
     def _github(self, what: str, call: Callable[[], T]) -> T:
-        from github.GithubException import GithubException
+        from github.GithubException import GithubException  # only where GitHub is served
 
         try:
             return call()
@@ -155,7 +155,7 @@ class Finder:
     # --- GitLab groups ----------------------------------------------------------------------------
 
     def _gitlab(self) -> Any:
-        import gitlab
+        import gitlab  # python-gitlab: loaded only where GitLab is served
 
         assert self.settings.gitlab_token is not None
         return gitlab.Gitlab(
@@ -187,7 +187,7 @@ class Finder:
         path = f"/projects/{quote(project, safe='')}/repository/files/{quote(CONFIG, safe='')}"
 
         def fetch() -> bool:
-            import gitlab
+            import gitlab  # python-gitlab: loaded only where GitLab is served
 
             try:
                 client.http_request("HEAD", path, query_data={"ref": branch})
@@ -210,7 +210,7 @@ class Finder:
         return self._gitlab_call(f"read the settings of {project}", fetch)
 
     def _gitlab_call(self, what: str, call: Callable[[], T]) -> T:
-        import gitlab
+        import gitlab  # python-gitlab: loaded only where GitLab is served
 
         try:
             return call()

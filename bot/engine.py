@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Literal
 
 from bot import composition, config, planner, render
-from bot.changelog import Changelog
-from bot.composition import Snapshot, Status
+from bot.changelog.notes import Changelog
+from bot.composition import Snapshot, State, Status
 from bot.config import Config
 from bot.errors import (
     ConfigError,
@@ -49,15 +49,6 @@ log = logging.getLogger("promobot.engine")
 LABEL = "promotion"
 Published = tuple[str, str, str | None]  # (source key, version, digest) of a new artifact
 CLOSED_LABEL = "promobot:closed"  # promobot closed it (a no-op); a human close has no such label
-
-
-@dataclass(frozen=True)
-class State:
-    """The environment repo at one commit: its configuration, files and compositions."""
-
-    config: Config
-    snapshot: Snapshot
-    status: Status
 
 
 def load_config(snapshot: Snapshot) -> Config:

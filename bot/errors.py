@@ -5,7 +5,7 @@
     ├── FieldError         a selector, template or marker does not match a file
     ├── VersionError       a version constraint does not parse
     ├── PlanError          a requested promotion cannot be planned (unknown app, no upstream)
-    ├── EventError         a webhook body that does not parse (bot/events.py; an HTTP 400)
+    ├── EventError         a webhook body that does not parse (bot/events/; an HTTP 400)
     ├── SourceError        a registry, chart repository or git repo cannot give versions
     ├── Taken              a promotion branch whose head promobot did not make: never replaced
     └── ForgeError         the forge (or the local git repository) refused or failed

@@ -846,7 +846,7 @@ class _Edit:
             return [on_line[0][0]], on_line[0][1]
         if self.hit.document >= len(roots):
             raise self.fail("ruamel.yaml and PyYAML see different YAML documents")
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode  # writes only
 
         chain = [roots[self.hit.document]]
         for step in self.hit.path:
@@ -865,7 +865,7 @@ class _Edit:
         return chain, any(getattr(node, "flow_style", False) for node in chain[:-1])
 
     def yaml_scalar(self, node: Any, flow: bool) -> tuple[int, int, str]:
-        from ruamel.yaml.nodes import ScalarNode
+        from ruamel.yaml.nodes import ScalarNode  # writes only (see in_yaml)
 
         if not isinstance(node, ScalarNode):
             raise self.fail("ruamel.yaml and PyYAML see a different structure")

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import events, intake, metrics
+from bot import events, intake, metrics, wiring
 from bot.discovery import Candidate, Finder, budget_key
 from bot.errors import NotFound, PromobotError
 from bot.events import EventError
 from bot.forges.base import Forge
 from bot.pacing import Pacer
 from bot.queue import PRIORITY, Queue
-from bot.service import Service, build_forge, build_pacer
+from bot.service import Service
 from bot.settings import Settings
 
 log = logging.getLogger("promobot.fleet")
@@ -56,7 +56,7 @@ class Fleet:
         self,
         settings: Settings,
         *,
-        forge_for: Callable[[Settings, Pacer | None], Forge] = build_forge,
+        forge_for: Callable[[Settings, Pacer | None], Forge] = wiring.forge,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         finder: Finder | None = None,
         pacer_for: Callable[[Settings, str], Pacer | None] | None = None,
@@ -68,7 +68,7 @@ class Fleet:
         self.finder = finder or Finder(settings)
         self.clock = clock
         self._forge_for = forge_for
-        self._pacer_for = pacer_for or (lambda s, key: build_pacer(s, self.queue, key))
+        self._pacer_for = pacer_for or (lambda s, key: wiring.pacer(s, self.queue, key))
         self._entries: dict[str, Entry] = {}  # by lower-cased name: forges ignore case
         self._lock = threading.RLock()
         self._timer: threading.Thread | None = None
@@ -288,7 +288,7 @@ class Fleet:
         of each repo that cannot be served, as logged. One broken repo stops none other."""
         problems: dict[str, list[str]] = {}
         for context in self.contexts():
-            context.intake.relevance.refresh(context)
+            context.intake.relevance.refresh()
             if context.intake.relevance.problems:
                 problems[context.settings.repo] = context.intake.relevance.problems
                 log.warning(

@@ -21,9 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot import audit, composition, gates, render
-from bot.engine import Engine, State, history, isolated, outside, running_since
-from bot.errors import MergeRefused, PromobotError, SourceError
+from bot import audit, gates, render
+from bot.composition import State
+from bot.deployed import Deployed
+from bot.engine import Engine, history, isolated, outside, running_since
+from bot.errors import MergeRefused, SourceError
 from bot.forges.base import Check, Forge, PullRequest, Review
 from bot.live.reader import LiveReader
 from bot.live.state import Live, Running
@@ -101,9 +103,7 @@ class Gatekeeper:
         self._since: OrderedDict[tuple[str, str], tuple[tuple[str, ...], dict[str, str], datetime]]
         self._since = OrderedDict()
         self._commit_times: OrderedDict[str, datetime] = OrderedDict()
-        # (commit, app, env) → the app's versions there: a commit never changes, and a cluster
-        # runs the same one for many evaluations
-        self._deployed: OrderedDict[tuple[str, ...], dict[str, str] | None] = OrderedDict()
+        self.deployed = Deployed(self.forge)  # the versions at the commit a cluster runs
         self.sweep = SWEEP
 
     # --- inputs --------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ class Gatekeeper:
                 # a rollout under way is what holds a healthy cluster: said beside it
                 return None, f"{plan.app}: {live.health_shown} at {live.revision[:10]}{said}"
             wanted = {r.component: r.after for r in plan.changed if r.after is not None}
-            running = self.deployed(state, plan.app, upstream, live.revision)
+            running = self.deployed.versions(state, plan.app, upstream, live.revision)
             if running is None or any(running.get(c) != v for c, v in wanted.items()):
                 return None, f"{plan.app}: it runs {live.revision[:10]}, not these versions yet"
             # a cluster cannot have run a commit before it was made (Fleet before v0.16 can
@@ -249,7 +249,7 @@ class Gatekeeper:
             git = {r.component: r.before for r in plan.changed if r.before is not None}
             versions = None
             if live is not None and live.revision and live.settled and i < render.RUNNING_SHOWN:
-                versions = self.deployed(state, plan.app, promotion.env, live.revision)
+                versions = self.deployed.versions(state, plan.app, promotion.env, live.revision)
             found.append(Running(plan.app, live, versions, git))
         return found
 
@@ -262,26 +262,6 @@ class Gatekeeper:
             while len(self._commit_times) > SINCE_KEPT:
                 self._commit_times.popitem(last=False)
         return self._commit_times[revision]
-
-    def deployed(self, state: State, app: str, env: str, revision: str) -> dict[str, str] | None:
-        """The app's versions in `env` at the env-repo commit its cluster runs."""
-        if revision == state.snapshot.commit:
-            found = state.status.get(app, env)
-            return dict(found.components) if found is not None else None
-        # the app's configuration too: where its versions are read may differ from last time
-        configured = state.config.apps.get(app)
-        key = (revision, app, env, configured.model_dump_json() if configured else "")
-        if key not in self._deployed:
-            try:
-                snapshot = self.forge.snapshot(revision)
-                snapshot.prefetch(composition.required_paths(state.config, [app]))
-                found = composition.status(state.config, snapshot, [app], [env]).get(app, env)
-            except PromobotError:  # a commit the repo does not have (a force-push): unknown
-                return None
-            self._deployed[key] = dict(found.components) if found is not None else None
-            while len(self._deployed) > SINCE_KEPT:
-                self._deployed.popitem(last=False)
-        return self._deployed[key]
 
     # --- evaluation ----------------------------------------------------------------------------
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot import events, metrics
+from bot.composition import State
+from bot.engine import Engine
 from bot.events import EventError
-
-if TYPE_CHECKING:
-    from bot.engine import State
-    from bot.service import Service
+from bot.forges.base import Forge
+from bot.live import argocd_webhook, flux
 
 log = logging.getLogger("promobot.intake")
 
@@ -73,8 +73,6 @@ def parse(source: str, headers: Mapping[str, str], body: bytes) -> list[tuple[st
 def live_report(source: str, body: bytes) -> tuple[str, events.Event]:
     """A deploying system's notification (its secret or signature was checked): the objects it
     names, keyed by its body's hash (Flux repeats an event; the same body is one report)."""
-    from bot.live import argocd_webhook, flux  # the live sources: only where they are used
-
     key = f"{source}:{hashlib.sha256(body).hexdigest()[:32]}"
     if source == "argocd":
         return key, events.LiveReport(source="argocd", names=argocd_webhook.names(body))
@@ -88,23 +86,27 @@ class Relevance:
     """What this service cares about: which events need no work at all."""
 
     repo: str
+    forge: Forge
+    engine: Engine
     default_branch: str | None = None
     source_keys: set[str] | None = None  # None: not known yet, so everything is relevant
     me: int | None = None  # promobot's own account id
     loaded: bool = False
     problems: list[str] = field(default_factory=list)
 
-    def refresh(self, service: Service, state: State | None = None) -> None:
+    def refresh(self, state: State | None = None) -> None:
+        """Read again what decides relevance: the default branch, the apps' sources (from
+        `state`, when the caller has it, else the head's), promobot's own account."""
         try:
-            self.default_branch = service.forge.default_branch()
-            state = state or service.engine.state()
+            self.default_branch = self.forge.default_branch()
+            state = state or self.engine.state()
             self.source_keys = {
                 c.source.key
                 for app in state.config.apps.values()
                 for c in app.components.values()
                 if c.source is not None
             }
-            self.me = service.engine.me.id  # asked once, then kept
+            self.me = self.engine.me.id  # asked once, then kept
             self.problems = []
             self.loaded = True
         except Exception as exc:  # readiness reports it; deliveries keep being taken
@@ -136,9 +138,15 @@ class Relevance:
 class Intake:
     """Turns delivery jobs into event jobs (outside the repo's lock: it reads no repo)."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.relevance = Relevance(service.settings.repo)
+    def __init__(
+        self,
+        relevance: Relevance,
+        seen: Callable[[str], bool],
+        submit: Callable[[events.Event, str], None],
+    ) -> None:
+        self.relevance = relevance
+        self.seen = seen  # whether a delivery key was taken before (the queue's store)
+        self.submit = submit  # queues the event's work, naming the delivery
 
     def take(self, job: Mapping[str, Any]) -> list[tuple[str, str]]:
         """What became of each event in one delivery — (`queued`, the event's kind),
@@ -154,13 +162,13 @@ class Intake:
     def accept(self, source: str, key: str, event: events.Event) -> tuple[str, str]:
         """One parsed event for this repo: ignored, a duplicate, or queued."""
         if not self.relevance.loaded:
-            self.relevance.refresh(self.service)
+            self.relevance.refresh()
         reason = self.relevance.why_not(event)
         if reason is not None:
             return self._outcome(source, "ignored", reason, key)
-        if self.service.queue.seen(key):
+        if self.seen(key):
             return self._outcome(source, "duplicate", key, key)
-        self.service.submit_event(event, delivery=key)
+        self.submit(event, key)
         return self._outcome(source, "queued", event.kind, key)
 
     def _outcome(self, source: str, outcome: str, detail: str, key: str = "") -> tuple[str, str]:

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -27,7 +28,7 @@ from typing import Any
 
 from bot import metrics
 from bot.audit import Record
-from bot.config import NOTIFY_EVENTS
+from bot.config import NOTIFY_EVENTS, Config
 
 log = logging.getLogger("promobot.notify")
 
@@ -148,6 +149,29 @@ def event_of_reason(record: Record) -> str:
 # --- sending -------------------------------------------------------------------------------------
 
 Claim = Callable[[str], bool]  # True the first time a key is claimed
+
+
+class Sink:
+    """The audit log's notifier sink: a job for the targets that want a record, if any (sent
+    by a worker, never here: a record is written inside a gate evaluation or a sync)."""
+
+    def __init__(
+        self, config: Callable[[], Config | None], submit: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self.config = config  # the configuration last read: its `notify:` routes
+        self.submit = submit
+
+    def __call__(self, record: Record) -> None:
+        config = self.config()
+        targets = route(config.notify, record) if config is not None and config.notify else []
+        if targets:
+            job = {
+                "id": str(uuid.uuid4()),
+                "kind": "notify",
+                "record": record.to_json(),
+                "targets": targets,
+            }
+            self.submit(job)
 
 
 class Notifier:

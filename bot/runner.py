@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from bot import audit, budget, commands, composition, planner, render
 from bot.commands import Who
-from bot.engine import Action, Engine, State, history
+from bot.composition import State
+from bot.engine import Action, Engine, history
 from bot.errors import PromobotError
 from bot.events import CommentEvent
 from bot.forges.base import Comment, PullRequest

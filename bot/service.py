@@ -18,76 +18,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import audit, budget, changelog, events, intake, metrics, notify, planner, signing
-from bot.engine import LABEL, Action, Engine, Published, State, history, isolated
+from bot import audit, budget, events, intake, metrics, notify, wiring
+from bot.changelog import online
+from bot.config import Config
+from bot.engine import LABEL, Action, Engine, Published, isolated
 from bot.errors import Paced, PromobotError, RateLimited
-from bot.forges import forge_class
 from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
-from bot.forges.retry import Policy
 from bot.gatekeeper import STATUS, Gatekeeper
-from bot.intake import Intake
-from bot.live import rollouts
+from bot.intake import Intake, Relevance
+from bot.live import objects
 from bot.live.reader import LiveReader
-from bot.pacing import Pacer, Window
+from bot.pacing import Pacer
 from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
-from bot.signing import Signer, load_key
 from bot.sources import Sources
-from bot.sources.helm import HelmRepository
-from bot.sources.oci import OciRegistry
-from bot.verify import Watch, judge
+from bot.verify import Verifier
 
 log = logging.getLogger("promobot.service")
 
 
-def build_pacer(settings: Settings, window: Window, key: str) -> Pacer | None:
-    """The pacer of GitHub writes for the installation or token `key`, counted in `window`
-    (the queue's store, shared by every process); None where nothing is paced (GitLab, whose
-    limits count calls, and local repositories)."""
-    if settings.forge != "github" or not settings.github_writes_per_minute:
-        return None
-    return Pacer(window, key, settings.github_writes_per_minute)
-
-
-def build_forge(settings: Settings, pacer: Pacer | None = None) -> Forge:
-    """The forge of `settings.repo`; on GitHub its writes go through `pacer` (none: unpaced,
-    for what only reads)."""
-    cls = forge_class(settings.forge)
-    if settings.forge == "local":
-        forge: Forge = cls(settings.repo)
-        return forge
-    if settings.forge == "gitlab":
-        assert settings.gitlab_token is not None
-        forge = cls(
-            settings.repo, token=settings.gitlab_token.get_secret_value(), url=settings.gitlab_url
-        )
-        return forge
-    key = None
-    if settings.github_private_key_file is not None:
-        try:
-            key = settings.github_private_key_file.read_text()
-        except OSError as exc:
-            raise PromobotError(
-                f"PROMOBOT_GITHUB_PRIVATE_KEY_FILE: cannot read {settings.github_private_key_file}:"
-                f" {exc.strerror}"
-            ) from None
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    forge = cls(
-        settings.repo,
-        token=token,
-        app_id=settings.github_app_id,
-        private_key=key,
-        installation_id=settings.github_installation_id,
-        base_url=settings.github_url,
-        pacer=pacer,
-    )
-    return forge
-
-
-REFUSED_KEPT = 20  # sets of versions remembered per environment as failed there
 BUDGET = "promobot:budget:"  # + a budget key: the freshest word on it, in the queue's store
 SPENDS = {
     "event": "gates",
@@ -104,19 +56,6 @@ def _wants_sync(event: events.Event) -> bool:
     if isinstance(event, events.Push):
         return not event.deleted and event.branch is not None  # intake kept default-branch ones
     return isinstance(event, events.PullRequestEvent) and event.merged
-
-
-def build_signer(settings: Settings, forge: Forge, *, among_others: bool = False) -> Signer:
-    """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
-    generated once beside the forge's own state in the repository's git directory.
-
-    The scope is the repo; `among_others` (several local checkouts served at once, which may
-    share a configured key) scopes a local checkout by its path rather than as "local"."""
-    configured = settings.signing_key.get_secret_value() if settings.signing_key else None
-    if isinstance(forge, LocalForge):
-        scope = f"local:{forge.root}" if among_others else "local"
-        return signing.local(forge.key_path, configured, scope=scope)
-    return Signer(load_key(configured, None), scope=settings.repo)
 
 
 class Service:
@@ -140,12 +79,12 @@ class Service:
         self.clock = clock
         self.queue = queue or Queue(settings, settings.repo, self.run).scope(settings.repo)
         if forge is None:
-            pacer = pacer or build_pacer(settings, self.queue.queue, budget_key or settings.forge)
-            forge = build_forge(settings, pacer)
+            pacer = pacer or wiring.pacer(settings, self.queue.queue, budget_key or settings.forge)
+            forge = wiring.forge(settings, pacer)
         self.forge = forge
         self.pacer = pacer
         self.budget_key = budget_key or self.forge.name
-        signer = build_signer(settings, self.forge, among_others=among_others)
+        signer = wiring.signer(settings, self.forge, among_others=among_others)
         self.engine = Engine(self.forge, signer)
         self.live = LiveReader(self.forge, settings, clock)  # its store: the queue, below
         self.gatekeeper = Gatekeeper(
@@ -155,19 +94,25 @@ class Service:
         self.engine.window = lambda key, seconds: self.queue.window(
             key, seconds, self.clock().timestamp()
         )
-        self.engine.holds = self.holds
-        self.engine.refused = self.refused
-        self.engine.changelogs = changelog.for_service(settings, self.forge, self.queue)
-        self.gatekeeper.on_merge = self.watch_merge
+        self.engine.changelogs = online.for_service(settings, self.forge, self.queue, wiring.forge)
         self.live.store = self.queue
         self.live.on_change = self._watched_change
         # the audit log: the data dir's file, the queue's store, and the notifications it drives
         self.record = audit.Recorder(
             settings.repo,
-            [audit.JsonLines(settings.data_dir / audit.FILENAME), self._notify],
+            [
+                audit.JsonLines(settings.data_dir / audit.FILENAME),
+                notify.Sink(self._config, self._submit_notification),
+            ],
             store=self.queue,
             clock=clock,
         )
+        self.verifier = Verifier(
+            self.engine, self.gatekeeper, self.live, self.queue, self.record, clock, self._wake
+        )
+        self.engine.holds = self.verifier.holds
+        self.engine.refused = self.verifier.refused
+        self.gatekeeper.on_merge = self.verifier.watch_merge
         self.notifier = notify.Notifier(
             {n: url.get_secret_value() for n, url in settings.notify_target_urls.items()},
             claim=self.queue.claim,
@@ -175,7 +120,11 @@ class Service:
         )
         self.engine.on_action = self._recorded_action
         self.gatekeeper.record = self.record
-        self.intake = Intake(self)
+        self.intake = Intake(
+            Relevance(settings.repo, self.forge, self.engine),
+            self.queue.seen,
+            lambda event, key: self.submit_event(event, delivery=key),
+        )
         self.runner = Runner(
             self.engine, self.gatekeeper, cascade=self.sync, claim=self.queue.claim
         )
@@ -202,12 +151,12 @@ class Service:
         """Queue the work an event needs. Whatever asks for a sync (a push to the default
         branch, a merge, a new version) only records the request: one sync serves every
         request made before it begins, so a burst of pushes costs one or two syncs."""
-        if isinstance(event, events.PullRequestEvent) and event.merged and self._verifies():
+        if isinstance(event, events.PullRequestEvent) and event.merged and self.verifier.wanted():
             with isolated("verification not started", number=event.number):
                 pr = self.forge.get_pr(event.number)
                 promotion = self.engine.promotion_of(pr)
                 if promotion is not None:
-                    self.watch_merge(event.number, promotion)
+                    self.verifier.watch_merge(event.number, promotion)
         if _wants_sync(event):
             self.submit_sync(
                 [(event.source_key, event.version, event.digest)]
@@ -294,7 +243,7 @@ class Service:
             metrics.JOB_SECONDS.labels(kind, outcome).observe(time.perf_counter() - started)
             metrics.QUEUE_DEPTH.set(self.queue.depth())
             if kind != "delivery" and self.engine.latest is not None:
-                self.intake.relevance.refresh(self, self.engine.latest)  # no extra forge call
+                self.intake.relevance.refresh(self.engine.latest)  # no extra forge call
             for listener in self.after_job:
                 listener()
 
@@ -315,7 +264,7 @@ class Service:
             self._evaluate(int(job["number"]))
             return []
         if kind == "verify":
-            self.verify(str(job["env"]))
+            self.verifier.verify(str(job["env"]))
             return []
         if kind == "delivery":
             self.intake.take(job)
@@ -414,7 +363,7 @@ class Service:
             # commit (live: {status: …}), which moves the PRs whose upstream it watches
             watched = self._watching("status", [event.context])
             for env in watched:
-                self.verify(env)
+                self.verifier.verify(env)
             for pr in self.forge.list_prs(label=LABEL):
                 promotion = self.engine.promotion_of(pr) if watched else None
                 if pr.head_sha == event.sha or (promotion and promotion.upstream in watched):
@@ -423,7 +372,7 @@ class Service:
             self.live.heard(event)
             watched = self._watching(event.source, event.names)
             for env in watched:
-                self.verify(env)
+                self.verifier.verify(env)
             for pr in self.forge.list_prs(label=LABEL) if watched else []:
                 promotion = self.engine.promotion_of(pr)
                 # its healthy: gate reads the upstream's cluster; its body says what its own runs
@@ -449,162 +398,20 @@ class Service:
         reason = "it would change nothing" if kind == "closed" else ""
         self.record(kind, **audit.about(promotion, pr), outcome=action.outcome, reason=reason)
 
-    def _notify(self, record: audit.Record) -> None:
-        """The audit log's notifier sink: a job for the targets that want this record, if any
-        (sent by a worker, never here: this runs inside a gate evaluation or a sync)."""
-        latest = self.engine.latest
-        if latest is None or not latest.config.notify:
-            return
-        targets = notify.route(latest.config.notify, record)
-        if targets:
-            job = {
-                "id": str(uuid.uuid4()),
-                "kind": "notify",
-                "record": record.to_json(),
-                "targets": targets,
-            }
-            self.queue.submit(job, priority=PRIORITY["notify"])
+    def _config(self) -> Config | None:
+        """The configuration promobot last read, if any (never a read of its own)."""
+        return self.engine.latest.config if self.engine.latest is not None else None
 
-    # --- verification after a merge -------------------------------------------------------------
+    def _submit_notification(self, job: dict[str, Any]) -> None:
+        self.queue.submit(job, priority=PRIORITY["notify"])
 
-    def _verifies(self) -> bool:
-        latest = self.engine.latest
-        config = latest.config if latest is not None else self.engine.state().config
-        return any(env.verify is not None for env in config.environments.values())
-
-    def watch_merge(self, number: int, promotion: Promotion) -> None:
-        """A promotion merged: watch its environment's cluster, if it says to, until it runs
-        what the promotion brought (a job looks once more when the time is up)."""
-        settings = self.engine.state().config.environments.get(promotion.env)
-        if settings is None or settings.verify is None:
-            return
-        now = self.clock()
-        wanted = {
-            plan.app: {r.component: r.after for r in plan.changed if r.after is not None}
-            for plan in promotion.apps
-        }
-        watch = Watch(promotion.env, number, now, now + settings.verify.within_time, wanted)
-        self.queue.remember(f"verify.{promotion.env}", watch.to_text())
-        job = {"id": str(uuid.uuid4()), "kind": "verify", "env": promotion.env}
-        delay = settings.verify.within_time.total_seconds() + 1
-        self.queue.submit(job, delay=delay, priority=PRIORITY["gates"])
-
-    def watched(self, env: str) -> Watch | None:
-        kept = self.queue.recall(f"verify.{env}")
-        return Watch.from_text(kept) if kept is not None else None
-
-    def holds(self, env: str) -> str | None:
-        """Why automatic promotions from `env` wait, if they do."""
-        watch = self.watched(env)
-        if watch is None or not watch.holds:
-            return None
-        return f"verification of #{watch.number} failed: {watch.reason}"
-
-    def refused(self, env: str) -> list[dict[str, dict[str, str]]]:
-        """The versions whose verification failed in `env`, newest first (at most 20)."""
-        kept = self.queue.recall(f"verify.refused.{env}")
-        return list(json.loads(kept)) if kept is not None else []
-
-    def verify(self, env: str) -> None:
-        """Look at the cluster of a watched environment; say on the PR what became of it."""
-        watch = self.watched(env)
-        if watch is None or watch.state != "watching":
-            return
-        state = self.engine.state()
-        settings = state.config.environments[env].verify
-        try:
-            lives = self.live.read(state, env, list(watch.wanted))
-        except PromobotError as exc:  # an unknown cluster takes no promotion: time tells
-            log.warning("live state unavailable", extra={"env": env, "error": str(exc)})
-            lives = {}
-        running = {
-            app: self.gatekeeper.deployed(state, app, env, live.revision) or {}
-            for app, live in lives.items()
-            if live.revision is not None
-        }
-        judged = judge(watch, lives, running, self.clock())
-        if judged == watch:
-            return
-        self.queue.remember(f"verify.{env}", judged.to_text())
-        self._record_verification(state, judged)
-        if judged.state == "verified":
-            self.engine.say_once(
-                watch.number,
-                "verified",
-                f"✅ Verified: {env}'s cluster runs this promotion synced and healthy.",
-            )
-            return
-        failed = [{a: dict(v) for a, v in watch.wanted.items()}, *self.refused(env)][:REFUSED_KEPT]
-        self.queue.remember(f"verify.refused.{env}", json.dumps(failed))
-        rollback = settings is not None and settings.on_failure == "rollback"
-        self.engine.say_once(
-            watch.number,
-            "verify-failed",
-            f"✗ Verification failed in {env}: {judged.reason}. These versions are not proposed "
-            f"to {env} again on their own (`/promote` still can), and automatic promotions from "
-            f"{env} wait until the next merge into it"
-            + (", and promobot proposes rolling back." if rollback else "."),
-        )
-        if rollback:
-            self._roll_back(state, env, judged)
-
-    def _record_verification(self, state: State, watch: Watch) -> None:
-        apps = tuple(watch.wanted)
-        changes = tuple(
-            audit.Change(app, component, None, version)
-            for app, versions in watch.wanted.items()
-            for component, version in versions.items()
-        )
-        self.record(
-            "verified" if watch.state == "verified" else "verification-failed",
-            env=watch.env,
-            apps=apps,
-            pr=watch.number,
-            changes=changes,
-            outcome=watch.state,
-            reason=watch.reason,
-            sha=state.snapshot.commit,
-        )
-
-    def _roll_back(self, state: State, env: str, watch: Watch) -> None:
-        """Propose each app of a failed promotion back to what ran before it (merged at once
-        where the environment auto-merges and its gates pass)."""
-        for app in watch.wanted:
-            with isolated("rollback not proposed", env=env, app=app):
-                entries = history(self.forge, state.config, app, env, state.snapshot.commit, 30)
-                target = planner.pick_rollback(entries, "previous", app, env)
-                promotion = planner.plan_rollback(state.config, state.status, app, env, target)
-                if promotion is None:
-                    continue
-                older = {target.commit.sha: self.forge.snapshot(target.commit.sha)}
-                action = self.engine.ensure(state, promotion, rebuild=True, older=older)
-                if action.pr is not None:
-                    self.gatekeeper.evaluate(action.pr, fresh=True)
+    def _wake(self, env: str, seconds: float) -> None:
+        """Look at `env`'s cluster again in `seconds` (a verification's deadline)."""
+        job = {"id": str(uuid.uuid4()), "kind": "verify", "env": env}
+        self.queue.submit(job, delay=seconds, priority=PRIORITY["gates"])
 
     def _watching(self, kind: str, names: Iterable[str]) -> set[str]:
-        """The environments whose `live:` reads from `kind` ("status", "argocd", "flux",
-        "fleet", "rollout") one of `names` for some app: a status context, an Application, a
-        Flux object, a Bundle, a Rollout or Canary (`namespace/name`)."""
-        cfg = self.engine.state().config
-        named = set(names)
-        out = set()
-        for env, settings in cfg.environments.items():
-            live = settings.live
-            if live is None:
-                continue
-            if kind == "rollout":
-                if live.rollout is not None and any(
-                    f"{ask.namespace}/{ask.name}" in named
-                    for ask in (rollouts.ask(live.rollout, app, env) for app in cfg.apps)
-                ):
-                    out.add(env)
-                continue
-            if live.kind != kind:
-                continue
-            prefix = f"{live.flux.kind} " if live.flux is not None else ""
-            if any(prefix + live.name(app, env) in named for app in cfg.apps):
-                out.add(env)
-        return out
+        return objects.environments(self.engine.state().config, kind, names)
 
     def _watched_change(self, source: str, names: tuple[str, ...]) -> None:
         """promobot's own watch of a cluster heard objects change: as a deploying system's
@@ -661,15 +468,7 @@ class Service:
         outside the repo's lock; the sync that follows is queued as a job of its own."""
         state = self.engine.state()
         if self._sources is None:
-            # light retries: an unreachable registry is polled again at the next interval
-            policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
-            registry = OciRegistry(retry=policy, timeout=10.0)
-            self._sources = Sources(
-                registry,
-                HelmRepository(registry, retry=policy, timeout=10.0),
-                forge=self.forge,
-                forge_for=self._forge_for,
-            )
+            self._sources = wiring.sources(self.forge, self._forge_for)
         found = self._sources.poll_sources(state.config)  # failures are logged, others go on
         return [(s.key, v, None) for s, v in found.items() if v is not None]
 
@@ -684,7 +483,7 @@ class Service:
         for env, settings in self.engine.state().config.environments.items():
             if settings.verify is not None:
                 with isolated("verification failed to run", env=env):
-                    self.verify(env)
+                    self.verifier.verify(env)
         for verdict in self.gatekeeper.evaluate_all():
             merged |= bool(verdict.merged)
             # comments are read even when `updated_at` did not move: it has whole seconds,
@@ -700,7 +499,7 @@ class Service:
             return self.forge
         if repo not in self._other_forges:
             settings = self.settings.model_copy(update={"repo": repo})
-            self._other_forges[repo] = build_forge(settings, self.pacer)
+            self._other_forges[repo] = wiring.forge(settings, self.pacer)
         return self._other_forges[repo]
 
     # --- running ------------------------------------------------------------------------------

@@ -13,10 +13,19 @@ import re
 from collections.abc import Mapping, Sequence
 
 from bot import source_pages
-from bot.changelog import KIND_NAMES, Changelog
+from bot.changelog.notes import KIND_NAMES, Changelog
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Edit, Promotion, Row
+from bot.render.facts import (
+    change_words,
+    configured_source,
+    diff_counts,
+    file_notes,
+    is_group,
+    short,
+    upstream_label,
+)
 from bot.versions import is_range, split_digest
 
 NOTE_LINES = 8  # lines of one version's notes shown; the PR (`--body`) has them all
@@ -41,7 +50,7 @@ def promotion(
             f"⚠ This changes {', '.join(promotion.shared)} too: the files it writes are "
             "shared with them (--shared)."
         )
-    grouped = len(promotion.apps) > 1 or promotion.name != promotion.apps[0].app
+    grouped = is_group(promotion)
     for plan in promotion.apps:
         head = f"{_clean(plan.app)}: " if grouped else ""
         blocks.append(head + _summary(promotion, plan))
@@ -63,11 +72,8 @@ def _summary(promotion: Promotion, plan: AppPlan) -> str:
 
 
 def _table(promotion: Promotion, plan: AppPlan, config: Config, diffs: Mapping[str, str]) -> str:
-    upstream = promotion.upstream or {"artifact": "published", "rollback": "target"}.get(
-        promotion.reason, "requested"
-    )
-    env = _clean(promotion.env)
-    header = ["component", "source", f"{env} now", "after merge", _clean(upstream), "changes"]
+    env, upstream = _clean(promotion.env), _clean(upstream_label(promotion))
+    header = ["component", "source", f"{env} now", "after merge", upstream, "changes"]
     files = {e.component: e.file for e in promotion.edits if e.app == plan.app}
     rows = [
         [
@@ -84,48 +90,34 @@ def _table(promotion: Promotion, plan: AppPlan, config: Config, diffs: Mapping[s
 
 
 def _source(config: Config, app: str, row: Row) -> str:
-    spec = config.apps.get(app)
-    component = spec.components.get(row.component) if spec is not None else None
-    if component is None or component.source is None:
-        return row.source
-    return source_pages.shown(component.source).text
+    source = configured_source(config, app, row.component)
+    return row.source if source is None else source_pages.shown(source).text
 
 
 def _change(row: Row, diff: str | None) -> str:
-    if row.change == "same":
-        return "unchanged"
-    if row.source == "files":
-        text = "content changed"
-        if diff is not None:
-            added, removed = _counts(diff)
-            text += f" (+{added} −{removed})"
-    elif row.after is None:
-        text = "removed"
-    elif row.before is None:
-        text = "new"
-    elif is_range(row.before) or is_range(row.after):
-        allowed = f"{_version(row.before)} → {_version(row.after)}"
-        text = f"⚠ the range of versions allowed changes: {allowed}"
-    elif split_digest(row.before)[0] == split_digest(row.after)[0]:
-        text = "new digest"
-    else:
-        text = f"{_version(row.before)} → {_version(row.after)}"
+    text = change_words(row, diff, _versions)
     return text + "  ⚠ downgrade" if row.change == "down" else text
 
 
+def _versions(before: str, after: str) -> str:
+    if is_range(before) or is_range(after):
+        return f"⚠ the range of versions allowed changes: {_version(before)} → {_version(after)}"
+    if split_digest(before)[0] == split_digest(after)[0]:
+        return "new digest"
+    return f"{_version(before)} → {_version(after)}"
+
+
 def _files(edits: Sequence[Edit], diffs: Mapping[str, str]) -> str:
-    where: dict[str, list[str]] = {}
-    for edit in edits:
-        if edit.copy_from is not None:
-            what = f"copied from {edit.copy_from}"
-            if edit.file in diffs:
-                added, removed = _counts(diffs[edit.file])
-                what += f" (+{added} −{removed})"
-        else:
-            what = edit.field or ""
-        notes = where.setdefault(edit.file, [])
-        if what and what not in notes:
-            notes.append(what)
+    def note(edit: Edit) -> str:
+        if edit.copy_from is None:
+            return edit.field or ""
+        what = f"copied from {edit.copy_from}"
+        if edit.file in diffs:
+            added, removed = diff_counts(diffs[edit.file])
+            what += f" (+{added} −{removed})"
+        return what
+
+    where = file_notes(edits, note)
     if not where:
         return ""
     rows = [
@@ -180,21 +172,8 @@ def _gates(promotion: Promotion, config: Config, gates: Sequence[GateResult]) ->
     return "\n".join(lines)
 
 
-def _counts(diff: str) -> tuple[int, int]:
-    lines = diff.splitlines()
-    added = sum(1 for x in lines if x.startswith("+") and not x.startswith("+++"))
-    removed = sum(1 for x in lines if x.startswith("-") and not x.startswith("---"))
-    return added, removed
-
-
 def _version(version: str | None) -> str:
-    if version is None:
-        return "—"
-    tag, digest = split_digest(version)
-    if digest is None:
-        return _clean(version)
-    algorithm, _, encoded = digest.partition(":")
-    return _clean(f"{tag}@{algorithm}:{encoded[:12]}…" if len(encoded) > 12 else version)
+    return "—" if version is None else _clean(short(version))
 
 
 def _clean(text: str) -> str:

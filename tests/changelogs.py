@@ -3,7 +3,7 @@ and a promotion of its image across them: what the changelog tests and the bench
 
 from __future__ import annotations
 
-from bot.changelog import Hosts, Opener
+from bot.changelog.hosts import Hosts, Opener
 from bot.config import Config
 from bot.forges.github import GitHubForge
 from bot.forges.gitlab import GitLabForge

@@ -103,7 +103,7 @@ def patient_changelogs(monkeypatch: pytest.MonkeyPatch) -> None:
     them; on a loaded machine a few lookups on the simulators can take that long. Tests wait
     for what they look up (a Finder returns as soon as its lookups are done): only the tests
     of the budget give one."""
-    from bot.changelog import Finder
+    from bot.changelog.finder import Finder
 
     monkeypatch.setitem(Finder.__init__.__kwdefaults__, "budget", 600.0)
 

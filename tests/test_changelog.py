@@ -10,22 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from bot import render
-from bot.changelog import (
-    Changelog,
-    FileStore,
-    Finder,
-    Hosts,
-    MemoryStore,
-    NoChangelog,
-    Spec,
-    changelog_sections,
-    chart_changes,
-    hosts_for,
-    parse_reference,
-)
+from bot import render, wiring
+from bot.changelog.finder import Finder
+from bot.changelog.hosts import Hosts
+from bot.changelog.notes import Changelog, Spec, changelog_sections, chart_changes
+from bot.changelog.online import hosts_for
+from bot.changelog.store import FileStore, MemoryStore
 from bot.config import Source
 from bot.forges.local import LocalForge
+from bot.references import NotARepository, parse_reference
 from bot.settings import Settings
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
@@ -275,13 +268,13 @@ def test_references_promobot_understands() -> None:
     assert str(parse_reference("gitlab.example.com:8443/g/p")) == "gitlab.example.com:8443/g/p"
     assert parse_reference("../api").host == ""
     for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://github.com/acme", "x"):
-        with pytest.raises(NoChangelog):
+        with pytest.raises(NotARepository):
             parse_reference(bad, own="github.com")
 
 
 def test_only_the_configured_forge_gets_promobot_token() -> None:
     gh = Settings(forge="github", repo="acme/env", github_token="t" * 20, signing_key="k" * 32)
-    hosts = hosts_for(gh, None)
+    hosts = hosts_for(gh, None, wiring.forge)
     assert sorted(hosts.forges) == ["github.com", "gitlab.com"] and hosts.own == "github.com"
     public = hosts.forges["gitlab.com"][1]("group/api")
     assert public._gl.private_token is None  # type: ignore[attr-defined]
@@ -292,7 +285,7 @@ def test_only_the_configured_forge_gets_promobot_token() -> None:
         github_token="t" * 20,
         signing_key="k" * 32,
     )
-    hosts = hosts_for(ghe, None)
+    hosts = hosts_for(ghe, None, wiring.forge)
     assert sorted(hosts.forges) == ["ghe.example.com", "github.com", "gitlab.com"]
     assert hosts.forges["github.com"][1]("acme/api")._auth is None  # type: ignore[attr-defined]
     lab = Settings(
@@ -302,7 +295,7 @@ def test_only_the_configured_forge_gets_promobot_token() -> None:
         gitlab_token="t" * 20,
         signing_key="k" * 32,
     )
-    hosts = hosts_for(lab, None)
+    hosts = hosts_for(lab, None, wiring.forge)
     assert hosts.forges["github.com"][1]("acme/api")._auth is None  # type: ignore[attr-defined]
     assert hosts.forges["gitlab.com"][1]("g/api")._gl.private_token is None  # type: ignore[attr-defined]
     assert hosts.forges["git.example.org"][1]("g/api")._gl.private_token == "t" * 20  # type: ignore[attr-defined]

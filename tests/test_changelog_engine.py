@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.changelog import FileStore, Finder, Hosts, NotesRepo
+from bot.changelog.finder import Finder
+from bot.changelog.hosts import Hosts, NotesRepo
+from bot.changelog.store import FileStore
 from bot.config import Config
 from bot.engine import Engine
 from bot.forges.base import Release

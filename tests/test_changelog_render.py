@@ -8,7 +8,10 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from bot import render
-from bot.changelog import Changelog, Finder, Hosts, MemoryStore, Note
+from bot.changelog.finder import Finder
+from bot.changelog.hosts import Hosts
+from bot.changelog.notes import Changelog, Note
+from bot.changelog.store import MemoryStore
 from bot.config import Config
 from bot.gates import GateResult
 from bot.planner import AppPlan, Edit, Promotion, Row

@@ -27,7 +27,7 @@ def test_the_reference_is_in_step_with_the_model() -> None:
 
 
 def test_every_configuration_error_is_in_the_reference() -> None:
-    source = (ROOT / "bot" / "config.py").read_text()
+    source = "\n".join(path.read_text() for path in sorted((ROOT / "bot" / "config").glob("*.py")))
     reference = (ROOT / "config" / "README.md").read_text()
     patterns = [
         r'raise ValueError\(\s*f?"([^"]+)"',

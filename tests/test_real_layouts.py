@@ -11,7 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot import planner, survey
-from bot.engine import State, read_state
+from bot.composition import State
+from bot.engine import read_state
 from bot.errors import PlanError
 from bot.forges.local import LocalForge
 from bot.service import Service

@@ -565,8 +565,8 @@ def test_replace_gates_changes_only_the_checklist() -> None:
     assert (
         "- [ ] soak: dev has run 1.4.2 for 12m of 30m\n- [x] not on hold\n<!-- promobot:" in after
     )
-    assert after.replace(render._gates(promotion, results, SIGNER), "") == before.replace(
-        render._gates(promotion, (), SIGNER), ""
+    assert after.replace(render.gates_section(promotion, results, SIGNER), "") == before.replace(
+        render.gates_section(promotion, (), SIGNER), ""
     )
     assert parse_meta(after) == promotion
     assert render.replace_gates(after, promotion, results, SIGNER) == after  # idempotent
@@ -637,7 +637,7 @@ def test_a_batch_names_ten_apps_and_counts_the_rest() -> None:
     plans = [app_plan(f"app{i:03}", api_rows()) for i in range(14)]
     running = [Running(p.app, argo("healthy"), {"image": "1.4.2"}) for p in plans[:12]]
     running += [Running(p.app, None) for p in plans[12:]]
-    section = render._running("staging", running)
+    section = render.running_section("staging", running)
     assert section.count("\n- app") == 10
     assert section.endswith("- … and 4 more: 2 healthy, 2 no report")
 

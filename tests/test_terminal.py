@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import terminal
-from bot.changelog import Changelog, Note
+from bot.changelog.notes import Changelog, Note
 from bot.gates import GateResult
 from tests.test_render import CONFIG, DIGEST, SETTINGS_DIFF, copy_promotion, group
 

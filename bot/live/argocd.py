@@ -70,6 +70,7 @@ from bot.config import Config
 from bot.download import MAX_BYTES, fetch, shown
 from bot.errors import RateLimited, SourceError, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
+from bot.live import objects
 from bot.live.state import Health, Live, Rollout, Sync
 
 # What the list asks for. On Argo CD's allowlist (v2.6 and later; JSON paths before):
@@ -135,7 +136,7 @@ class Poll:
 def wanted(config: Config) -> dict[str, list[tuple[str, str]]]:
     """The Applications the configuration reads from Argo CD → the (app, env) pairs each
     speaks for."""
-    return config.live_objects("argocd")
+    return objects.speakers(config, "argocd")
 
 
 class ArgoCD:

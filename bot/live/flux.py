@@ -92,6 +92,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from bot.config import Config
 from bot.errors import PromobotError
 from bot.events import EventError
+from bot.live import objects
 from bot.live.state import Health, Live, Sync
 
 SOURCE: Final = "flux"
@@ -384,15 +385,11 @@ def carry_since(previous: Live | None, current: Live) -> Live:
 def index(config: Config) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
     """(kind, "namespace/name") → the (app, env) pairs whose `live: {flux: …}` names that
     object. Build it once per configuration when many events come in."""
-    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for app in config.apps:
-        for env in config.app_environments(app):
-            source = config.environments[env].live
-            if source is None or source.flux is None:
-                continue
-            key = (source.flux.kind, source.name(app, env))
-            found.setdefault(key, []).append((app, env))
-    return {key: tuple(pairs) for key, pairs in found.items()}
+    found = {}
+    for named, pairs in objects.speakers(config, "flux").items():
+        kind, obj = named.split(" ", 1)  # objects.name: the kind, then namespace/name
+        found[(kind, obj)] = tuple(pairs)
+    return found
 
 
 def targets(event: FluxEvent, config: Config) -> tuple[tuple[str, str], ...]:

@@ -48,7 +48,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.forges.retry import DEFAULT, Policy
-from bot.live import kube
+from bot.live import kube, objects
 from bot.live.kube import Kube, KubeError, Resource, integer, mapping, timestamp
 from bot.live.state import Health, Live, Sync
 
@@ -84,7 +84,7 @@ BUNDLE = Resource(GROUP, VERSION, BUNDLES, "Fleet")
 
 
 def _grant(resource: Resource, namespace: str | None) -> str:
-    where = "in that namespace (README, What runs → Fleet)"
+    where = "in that namespace (docs/live.md, Fleet)"
     return f"grant get, list and watch on {resource.name} {where}"
 
 
@@ -109,7 +109,7 @@ class Poll:
 def wanted(config: Config) -> dict[str, list[tuple[str, str]]]:
     """The Bundles (`namespace/name`) the configuration reads from Fleet → the (app, env)
     pairs each speaks for."""
-    return config.live_objects("fleet")
+    return objects.speakers(config, "fleet")
 
 
 class Fleet:

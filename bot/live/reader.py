@@ -30,11 +30,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from bot.engine import State
+from bot.composition import State
 from bot.errors import PromobotError
 from bot.events import LiveReport
 from bot.forges.base import Forge
-from bot.live import flux, rollouts, statuses
+from bot.live import flux, objects, rollouts, statuses
 from bot.live.argocd import ArgoCD, wanted
 from bot.live.rancher_fleet import Fleet
 from bot.live.rancher_fleet import wanted as fleet_wanted
@@ -137,10 +137,12 @@ class LiveReader:
         if source.status is not None:
             return statuses.read(self.forge, state, env, apps, self.clock)
         if source.flux is not None:
-            found = {}
+            found: dict[str, Live] = {}
+            store = self.store
+            if store is None:  # no store to keep Flux's reports in: nothing heard
+                return found
             for app in apps:
-                name = f"{source.flux.kind} {source.name(app, env)}"
-                kept = self.store.recall(_flux_key(name)) if self.store is not None else None
+                kept = store.recall(_flux_key(objects.name(source, app, env)))
                 if kept is not None:
                     found[app] = self._resolved(state, Live.from_json(json.loads(kept)))
             return found
@@ -156,7 +158,7 @@ class LiveReader:
             )
         else:
             return {}  # no instance configured: every app unknown (the gate says so)
-        named = {app: source.name(app, env) for app in apps}
+        named = {app: objects.name(source, app, env) for app in apps}
         return {app: lives[name] for app, name in named.items() if name in lives}
 
     def _resolved(self, state: State, live: Live) -> Live:

@@ -121,12 +121,11 @@ def ask(rollout: RolloutLive, app: str, env: str) -> Ask:
 def wanted(config: Config) -> dict[Ask, list[tuple[str, str]]]:
     """Every rollout the configuration reads → the (app, env) pairs it speaks for."""
     asks: dict[Ask, list[tuple[str, str]]] = {}
-    for env, environment in config.environments.items():
-        live = environment.live
-        if live is None or live.rollout is None:
-            continue
-        for app in config.apps:
-            asks.setdefault(ask(live.rollout, app, env), []).append((app, env))
+    for app in config.apps:
+        for env in config.app_environments(app):  # as bot.live.objects: where it is deployed
+            live = config.environments[env].live
+            if live is not None and live.rollout is not None:
+                asks.setdefault(ask(live.rollout, app, env), []).append((app, env))
     return asks
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from bot.engine import State
+from bot.composition import State
 from bot.errors import PromobotError
 from bot.forges.base import CheckState, Forge
+from bot.live import objects
 from bot.live.state import Health, Live
 
 DEPTH = 20  # the default branch's newest commits looked at for a deployment's status
@@ -40,7 +41,7 @@ def read(
     source = state.config.environments[env].live
     if source is None or source.status is None:
         return {}
-    wanted = {app: source.name(app, env) for app in apps}
+    wanted = {app: objects.name(source, app, env) for app in apps}
     author = source.status.author
     by = None if author is None else forge.identities(author)
     if by is not None and not by:

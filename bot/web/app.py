@@ -28,10 +28,12 @@ from bot.fleet import Fleet
 from bot.live import argocd_webhook, flux
 from bot.service import Service
 from bot.web import fleet as many
-from bot.web import overview, verify
+from bot.web import verify
 from bot.web.access import ReadAccess
-from bot.web.api import PREFIX, Api
+from bot.web.api import Api
 from bot.web.gauges import DeliveryGauges
+from bot.web.openapi import PREFIX
+from bot.web.overview.cache import Overview
 from bot.web.pages import Pages, Renderer, Site, label
 
 log = logging.getLogger("promobot.web")
@@ -81,11 +83,16 @@ def create_app(service: Service | Fleet) -> Starlette:
     else:
         relevance = service.intake.relevance
         # what the pages show, cached
-        seen = overview.Overview(service.engine, live=service.live, repo=label(settings))
+        seen = Overview(
+            service.engine,
+            live=service.live,
+            deployed=service.gatekeeper.deployed,
+            repo=label(settings),
+        )
         pages = Pages(seen, Site.of(settings), read)
         key = service.budget_key
         gauges = DeliveryGauges(lambda: [(seen, key)])
-        views = [*pages.routes(), *Api(seen, read, audit=service.queue.audit_read).routes()]
+        views = [*pages.routes(), *Api(seen, read, audit=service.queue).routes()]
         invalidate = seen.invalidate
         not_found = pages.not_found
 
@@ -167,7 +174,7 @@ def create_app(service: Service | Fleet) -> Starlette:
         if isinstance(service, Fleet):
             return JSONResponse({"ready": True})
         if not relevance.loaded:
-            await asyncio.to_thread(relevance.refresh, service)
+            await asyncio.to_thread(relevance.refresh)
         if relevance.problems:
             return JSONResponse({"ready": False}, status_code=503)
         return JSONResponse({"ready": True})
@@ -195,7 +202,7 @@ def create_app(service: Service | Fleet) -> Starlette:
         if isinstance(service, Fleet):
             await asyncio.to_thread(service.check)  # logs each misconfigured repo
         else:
-            await asyncio.to_thread(relevance.refresh, service)
+            await asyncio.to_thread(relevance.refresh)
             service.after_job.append(invalidate)
         yield
 

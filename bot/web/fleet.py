@@ -29,8 +29,9 @@ from bot.errors import PromobotError
 from bot.fleet import Fleet
 from bot.service import Service
 from bot.web.access import ReadAccess
-from bot.web.api import Api
-from bot.web.overview import Links, Overview
+from bot.web.api import Api, unauthorized
+from bot.web.overview.cache import Overview
+from bot.web.overview.forge_links import Links
 from bot.web.pages import Pages, Renderer, Site, label
 
 log = logging.getLogger("promobot.web")
@@ -76,7 +77,12 @@ class RepoApps:
             if repo not in self._overviews:
                 # as its URL names it: two local folders of one name are told apart there
                 name = next((n for n, r in self.names().items() if r == repo), repo)
-                self._overviews[repo] = Overview(context.engine, live=context.live, repo=name)
+                self._overviews[repo] = Overview(
+                    context.engine,
+                    live=context.live,
+                    deployed=context.gatekeeper.deployed,
+                    repo=name,
+                )
                 context.after_job.append(self._overviews[repo].invalidate)
             return self._overviews[repo]
 
@@ -104,7 +110,7 @@ class RepoApps:
                 routes = (
                     pages.routes()
                     if kind == "pages"
-                    else Api(seen, self.read, "", audit=context.queue.audit_read).routes()
+                    else Api(seen, self.read, "", audit=context.queue).routes()
                 )
                 handlers = {404: pages.not_found}
                 self._apps[key] = Starlette(routes=routes, exception_handlers=handlers)
@@ -199,11 +205,7 @@ def repos_json(fleet: Fleet, apps: RepoApps, read: ReadAccess) -> Callable[[Requ
 
     def endpoint(request: Request) -> Response:
         if not read.check(request).allowed:
-            return JSONResponse(
-                {"error": "a read token is needed (Authorization: Bearer …, or ?token=…)"},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="promobot"'},
-            )
+            return unauthorized()
         rows = apps.rows()
         return JSONResponse(
             {

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from bot import budget
 from bot.errors import PromobotError
-from bot.web.overview import Overview
+from bot.web.overview.cache import Overview
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ configuration failure a 503 page with its one-line reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +30,13 @@ from starlette.staticfiles import StaticFiles
 from bot import budget, delivery, names
 from bot.errors import PromobotError
 from bot.settings import Settings
-from bot.web import access, overview
+from bot.web import access
 from bot.web.access import ReadAccess
-from bot.web.overview import Links, Overview, compare, short
+from bot.web.overview import forge_links
+from bot.web.overview.cache import Overview
+from bot.web.overview.comparison import compare
+from bot.web.overview.forge_links import Links
+from bot.web.overview.matrix import short
 
 log = logging.getLogger("promobot.web")
 HERE = Path(__file__).resolve().parent
@@ -52,7 +56,7 @@ class Site:
     @classmethod
     def of(cls, settings: Settings, budget_key: str = "") -> Site:
         repo = label(settings)
-        links = overview.links(settings.forge, repo, settings.github_url, settings.gitlab_url)
+        links = forge_links.links(settings.forge, repo, settings.github_url, settings.gitlab_url)
         return cls(repo, settings.forge, links, budget_key)
 
 
@@ -127,6 +131,19 @@ def query(request: Request, allowed: Sequence[str]) -> Mapping[str, list[str]]:
             raise BadRequest(f"{key} is longer than {MAX_QUERY} characters")
         params.setdefault(key, []).append(value)
     return params
+
+
+def named(
+    request: Request, param: str, what: str, known: Collection[str], most: int | None = None
+) -> str:
+    """The app or environment the path names (`param`: app, env) if it is `known`; else a 404
+    page that links the first `most` known ones (their pages: /apps/…, /envs/…)."""
+    name: str = request.path_params[param]
+    if name not in known:
+        root = request.scope.get("root_path", "")
+        links = [(k, f"{root}/{param}s/{k}") for k in known]
+        raise Unknown(f"There is no {what} {name!r} in .promobot.yaml.", links[:most])
+    return name
 
 
 def filters(request: Request, environments: Sequence[str]) -> Filters:
@@ -277,11 +294,7 @@ class Pages(Renderer):
     def app(self, request: Request) -> Response:
         query(request, ())
         state = self.overview.state()
-        name = request.path_params["app"]
-        if name not in state.config.apps:
-            root = request.scope.get("root_path", "")
-            known = [(a, f"{root}/apps/{a}") for a in state.config.apps]
-            raise Unknown(f"There is no app {name!r} in .promobot.yaml.", known[:50])
+        name = named(request, "app", "app", state.config.apps, most=50)
         matrix = self.overview.matrix(state).of_app(name)
         return self.render(
             request,
@@ -297,12 +310,8 @@ class Pages(Renderer):
     def env(self, request: Request) -> Response:
         query(request, ())
         state = self.overview.state()
-        name = request.path_params["env"]
         config = state.config
-        if name not in config.environments:
-            root = request.scope.get("root_path", "")
-            known = [(e, f"{root}/envs/{e}") for e in config.order]
-            raise Unknown(f"There is no environment {name!r} in .promobot.yaml.", known)
+        name = named(request, "env", "environment", config.order)
         matrix = self.overview.matrix(state)
         column = next(c for c in matrix.columns if c.env == name)
         return self.render(

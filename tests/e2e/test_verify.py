@@ -73,7 +73,7 @@ def test_a_degraded_promotion_is_said_and_rolled_back(kind: str, tmp_path: Path)
         # the rollback PR auto-merged (staging has no gates): staging runs 1.4.2 again, and
         # that merge is watched in turn — nothing is held
         assert on_main(rig, "staging") == "image:\n  tag: 1.4.2"
-        assert rig.service.holds("staging") is None
+        assert rig.service.verifier.holds("staging") is None
         # dev still runs 1.5.0, but what failed in staging is not proposed there again
         rig.service.sync()
         assert on_main(rig, "staging") == "image:\n  tag: 1.4.2"
@@ -97,7 +97,7 @@ def test_a_promotion_never_healthy_in_time_holds_promotions_from_staging(
         rig.clock.now += timedelta(minutes=16)
         rig.service.run({"id": "deadline", "kind": "verify", "env": "staging"})
         assert "not healthy in time: api (no report)" in comments(rig, number)
-        assert rig.service.holds("staging") == (
+        assert rig.service.verifier.holds("staging") == (
             f"verification of #{number} failed: not healthy in time: api (no report)"
         )
         state = rig.service.engine.state()
@@ -119,4 +119,4 @@ def test_a_promotion_the_cluster_takes_is_verified(kind: str, tmp_path: Path) ->
         number = promote_to_staging(rig)
         deployer(rig, "success")
         assert "✅ Verified: staging's cluster runs this promotion" in comments(rig, number)
-        assert rig.service.holds("staging") is None
+        assert rig.service.verifier.holds("staging") is None

@@ -39,7 +39,7 @@ def test_a_writers_failure_status_rolls_nothing_back(kind: str, tmp_path: Path) 
         said = comments(rig, number)
         assert "Verification failed" not in said and "rolling back" not in said
         assert on_main(rig, "staging") == "image:\n  tag: 1.5.0"
-        assert rig.service.holds("staging") is None
+        assert rig.service.verifier.holds("staging") is None
         # the deployer's own word still counts
         posted(rig, "failure", token="argocd-token")
         assert "✗ Verification failed in staging: api is degraded" in comments(rig, number)

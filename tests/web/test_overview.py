@@ -7,9 +7,10 @@ import pytest
 
 from bot import render
 from bot.gates import GateResult
+from bot.names import matches
 from bot.planner import Promotion
 from bot.signing import Signer
-from bot.web.overview import Gate, covering, difference, links, matches, parse_gates, pr_number
+from bot.web.overview import Gate, covering, difference, links, parse_gates, pr_number
 
 
 def test_the_gate_checklist_promobot_writes_reads_back() -> None:

@@ -1,0 +1,95 @@
+"""Where promobot's parts are built from its settings: the one construction root.
+
+The service, the many-repos fleet and the commands ask here for a forge (with its pacer), the
+key that signs promobot's records, and the readers of registries and chart repositories; what
+is built is handed down, so no lower module reaches up to find its collaborators (the changelog
+finder gets the forge it reads from, the engine the forge and the signer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot import signing
+from bot.errors import PromobotError
+from bot.forges import forge_class
+from bot.forges.base import Forge
+from bot.forges.local import LocalForge
+from bot.forges.retry import Policy
+from bot.pacing import Pacer, Window
+from bot.settings import Settings
+from bot.signing import Signer, load_key
+from bot.sources import Sources
+from bot.sources.helm import HelmRepository
+from bot.sources.oci import OciRegistry
+
+
+def pacer(settings: Settings, window: Window, key: str) -> Pacer | None:
+    """The pacer of GitHub writes for the installation or token `key`, counted in `window`
+    (the queue's store, shared by every process); None where nothing is paced (GitLab, whose
+    limits count calls, and local repositories)."""
+    if settings.forge != "github" or not settings.github_writes_per_minute:
+        return None
+    return Pacer(window, key, settings.github_writes_per_minute)
+
+
+def forge(settings: Settings, pacer: Pacer | None = None) -> Forge:
+    """The forge of `settings.repo`; on GitHub its writes go through `pacer` (none: unpaced,
+    for what only reads)."""
+    cls = forge_class(settings.forge)
+    if settings.forge == "local":
+        forge: Forge = cls(settings.repo)
+        return forge
+    if settings.forge == "gitlab":
+        assert settings.gitlab_token is not None
+        forge = cls(
+            settings.repo, token=settings.gitlab_token.get_secret_value(), url=settings.gitlab_url
+        )
+        return forge
+    key = None
+    if settings.github_private_key_file is not None:
+        try:
+            key = settings.github_private_key_file.read_text()
+        except OSError as exc:
+            raise PromobotError(
+                f"PROMOBOT_GITHUB_PRIVATE_KEY_FILE: cannot read {settings.github_private_key_file}:"
+                f" {exc.strerror}"
+            ) from None
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    forge = cls(
+        settings.repo,
+        token=token,
+        app_id=settings.github_app_id,
+        private_key=key,
+        installation_id=settings.github_installation_id,
+        base_url=settings.github_url,
+        pacer=pacer,
+    )
+    return forge
+
+
+def signer(settings: Settings, forge: Forge, *, among_others: bool = False) -> Signer:
+    """The key that signs promobot's records: PROMOBOT_SIGNING_KEY, or on the local forge one
+    generated once beside the forge's own state in the repository's git directory.
+
+    The scope is the repo; `among_others` (several local checkouts served at once, which may
+    share a configured key) scopes a local checkout by its path rather than as "local"."""
+    configured = settings.signing_key.get_secret_value() if settings.signing_key else None
+    if isinstance(forge, LocalForge):
+        scope = f"local:{forge.root}" if among_others else "local"
+        return signing.local(forge.key_path, configured, scope=scope)
+    return Signer(load_key(configured, None), scope=settings.repo)
+
+
+def sources(forge: Forge, forge_for: Callable[[str], Forge]) -> Sources:
+    """The readers a reconcile polls with: registries and chart repositories with light
+    retries (one unreachable is polled again at the next interval), `forge` for git sources
+    in the env repo and `forge_for` for those in other repos."""
+    policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
+    registry = OciRegistry(retry=policy, timeout=10.0)
+    return Sources(
+        registry,
+        HelmRepository(registry, retry=policy, timeout=10.0),
+        forge=forge,
+        forge_for=forge_for,
+    )
