@@ -25,8 +25,12 @@ lint: $(BIN)/promobot
 typecheck: $(BIN)/promobot
 	$(BIN)/mypy
 
+# Tests on PYTEST_WORKERS processes (pytest-xdist): most of their time is spent waiting on
+# servers and subprocesses, so more workers than this machine's 2 cores still pay. Each worker
+# runs its own Redis (tests/redis_server.py); worksteal evens out the long tests.
+PYTEST_WORKERS ?= 4
 unit: $(BIN)/promobot system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -9,11 +9,12 @@ comments `/merge` on a promotion PR of an eleventh repo of the same installation
 nothing else touches, every --merge-every seconds from then on (the first when the flood has
 filled the window); its latency is from the comment to the merge, as the simulator has it.
 
-promobot runs in this process as two fleets on one queue store (Redis db 9 on 127.0.0.1, or
---queue sqlite: one SQLite file), each with two worker threads and its own pacers, as
-`promobot serve` and `promobot worker` would run in two processes: they share nothing but the
-store. The simulator's webhooks and the registry's notifications reach the first fleet's web
-app (`/webhooks/github`, `/webhooks/registry`), as they reach `promobot serve`.
+promobot runs in this process as two fleets on one queue store (Redis db 9 on 127.0.0.1 or
+--redis URL, flushed first; or --queue sqlite: one SQLite file), each with two worker threads
+and its own pacers, as `promobot serve` and `promobot worker` would run in two processes: they
+share nothing but the store. The simulator's webhooks and the registry's notifications reach
+the first fleet's web app (`/webhooks/github`, `/webhooks/registry`), as they reach
+`promobot serve`.
 
 Each flooded repo: --apps apps, `dev` (fed by the registry, auto-merges) and `staging` (from
 dev): a push opens a dev PR, merges it and opens or rebuilds the app's staging PR. The quiet
@@ -21,7 +22,7 @@ repo: a staging PR per app, opened before the flood (unpaced) and merged by the 
 
 Two runs, each on a fresh simulator and store:
   minute  real time, --minutes of flood, the pacer as the product builds it (60 writes a
-          minute, 450 an hour): the most writes in any 60 s
+          minute, or --writes-per-minute, and 450 an hour): the most writes in any 60 s
   hour    the pacer's windows --speed times shorter (its minute 60/speed s, its hour
           3600/speed s), --hours hours of flood in those scaled hours, everything else in
           real time: the most writes in any scaled 60 s and 3600 s, from the recorded times
@@ -34,6 +35,7 @@ hour at × 120, a /merge every 10 s (a smoke run: too short to say much).
 
     .venv/bin/python benchmarks/pacing.py [--minutes 3] [--hours 1.5] [--speed 30] [--rate 2]
                                           [--apps 6] [--merge-every 20] [--queue redis|sqlite]
+                                          [--redis URL] [--writes-per-minute 60]
                                           [--unpaced] [--quick]
 
 A table goes to stderr; the last line of stdout is one JSON object.
@@ -65,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import metrics
 from bot.fleet import Fleet
-from bot.pacing import Pacer
+from bot.pacing import WRITES_PER_HOUR, Pacer
 from bot.queue import Queue
 from bot.service import Service
 from bot.settings import Settings
@@ -81,7 +83,7 @@ INSTALLATION = 7
 PERSON = "alice"
 SIGNING_KEY = "pacing-benchmark-signing-key-0123456789abcdef"
 REGISTRY_TOKEN = "pacing-bench-registry-token"
-REDIS = "redis://127.0.0.1:6379/9"  # this benchmark's: flushed before each run
+REDIS = "redis://127.0.0.1:6379/9"  # this benchmark's (--redis): flushed before each run
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 QUIET_APPS = 12  # staging PRs waiting for a /merge: more than a run asks for
 LIMITS = {"max_writes_in_60s": 80, "max_writes_in_3600s": 500}  # GitHub's
@@ -212,7 +214,7 @@ class Stage:
     registry_host: str
     data: Path
     keyfile: Path
-    queue: str  # "redis" or "sqlite"
+    queue: str | None  # a Redis URL, or None: an SQLite file in `data`
     per_minute: int
     speed: float
     fleets: list[Fleet] = field(default_factory=list)
@@ -230,7 +232,7 @@ class Stage:
             "github_private_key_file": self.keyfile,
             "signing_key": SIGNING_KEY,
             "data_dir": self.data,
-            "queue_url": REDIS if self.queue == "redis" else None,
+            "queue_url": self.queue,
             "webhook_secret": self.world.webhook_secret,
             "registry_token": REGISTRY_TOKEN,
             "reconcile_interval": "1h",  # the reconcile at start, then none during the run
@@ -252,7 +254,7 @@ class Stage:
         return Fleet(settings, pacer_for=pacer_for)
 
 
-def build(stack: ExitStack, queue: str, per_minute: int, speed: float, apps: int) -> Stage:
+def build(stack: ExitStack, queue: str | None, per_minute: int, speed: float, apps: int) -> Stage:
     server = stack.enter_context(Server())
     world = server.world
     world.rate_limit = world.rate_remaining = 10**9  # the writes are measured, not the calls
@@ -280,8 +282,8 @@ def build(stack: ExitStack, queue: str, per_minute: int, speed: float, apps: int
         "slug": "promobot",
         "installations": {INSTALLATION: [*FLOODED, QUIET]},
     }
-    if queue == "redis":
-        redis.Redis.from_url(REDIS).flushdb()
+    if queue:
+        redis.Redis.from_url(queue).flushdb()
     stage = Stage(server, registry, host, data, keyfile, queue, per_minute, speed)
     # the quiet repo's PRs, opened before the run by a promobot of its own, unpaced
     alone = stage.settings(
@@ -364,7 +366,8 @@ def run(
 ) -> tuple[Result, float]:
     result = Result(name, speed, seconds)
     with ExitStack() as stack:
-        stage = build(stack, args.queue, per_minute, speed, args.apps)
+        queue = args.redis if args.queue == "redis" else None
+        stage = build(stack, queue, per_minute, speed, args.apps)
         world = stage.world
         numbers = sorted(world.repos[QUIET].pulls)
         before = paced_so_far()
@@ -410,6 +413,11 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=6, help="apps in each flooded repo")
     parser.add_argument("--merge-every", type=float, default=20.0, help="seconds between /merges")
     parser.add_argument("--queue", choices=["redis", "sqlite"], default="redis")
+    parser.add_argument("--redis", default=REDIS, help="the Redis store, flushed first")
+    parser.add_argument(
+        "--writes-per-minute", type=int, default=60,
+        help="the pacer's limit (the product's 60; fewer: paced however slow the machine)",
+    )  # fmt: skip
     parser.add_argument("--unpaced", action="store_true", help="the minute run, pacing off")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args()
@@ -417,6 +425,8 @@ def main() -> None:
         args.minutes, args.hours, args.speed, args.merge_every = 0.5, 0.5, 120.0, 10.0
     if args.minutes <= 0 or args.hours < 0 or args.speed < 1 or args.rate <= 0:
         parser.error("need --minutes > 0, --hours ≥ 0, --speed ≥ 1 and --rate > 0")
+    if args.writes_per_minute < 1:
+        parser.error("need --writes-per-minute ≥ 1 (--unpaced: no pacing)")
 
     problems = Problems()
     promobot_log = logging.getLogger("promobot")
@@ -429,12 +439,14 @@ def main() -> None:
         "queue": args.queue,
         "processes": 2,
         "workers_each": 2,
+        "writes_per_minute": args.writes_per_minute,
+        "writes_per_hour": WRITES_PER_HOUR,
     }
     runs: list[tuple[str, int, float, float]] = [
-        ("minute", 0 if args.unpaced else 60, 1.0, args.minutes * 60)
+        ("minute", 0 if args.unpaced else args.writes_per_minute, 1.0, args.minutes * 60)
     ]
     if args.hours and not args.unpaced:
-        runs.append(("hour", 60, args.speed, args.hours * 3600 / args.speed))
+        runs.append(("hour", args.writes_per_minute, args.speed, args.hours * 3600 / args.speed))
     for name, per_minute, speed, seconds in runs:
         print(f"{name}: {seconds:.0f} s of flood (time × {speed:g})", file=sys.stderr)
         result, started = run(name, args, per_minute, speed, seconds)

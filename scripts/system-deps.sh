@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: a real registry (docker-registry) and skopeo to push to it,
-# and Chromium for the browser tests of the overview (Playwright drives /usr/bin/chromium).
+# Chromium for the browser tests of the overview (Playwright drives /usr/bin/chromium), and
+# redis-server, which each test process starts for itself (tests/redis_server.py).
 # Installs only what is missing; needs root or sudo the first time.
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -95,3 +95,33 @@ def fresh_budgets() -> None:
     from bot import budget
 
     budget.BUDGETS.clear()
+
+
+@pytest.fixture(autouse=True)
+def patient_changelogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PR body waits at most `changelog.BUDGET` (5 s) for its changelogs, then goes without
+    them; on a loaded machine a few lookups on the simulators can take that long. Tests wait
+    for what they look up (a Finder returns as soon as its lookups are done): only the tests
+    of the budget give one."""
+    from bot.changelog.finder import Finder
+
+    monkeypatch.setitem(Finder.__init__.__kwdefaults__, "budget", 600.0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers (`--dist worksteal`), each worker is first sent an equal,
+    contiguous share of the collection. The tests marked `slow` (a minute or so each) go to the
+    heads of those shares, one share after the other, so that no worker starts one of them last
+    and keeps the whole run waiting. Every worker computes the same order, as xdist requires."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if workers < 2 or not slow:
+        return
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    ordered: list[pytest.Item] = []
+    for share in range(workers):  # the sizes worksteal gives: what is left // workers left
+        size = (len(items) - len(ordered)) // (workers - share)
+        heads = slow[share::workers]
+        ordered += heads + rest[: size - len(heads)]
+        del rest[: size - len(heads)]
+    items[:] = ordered + rest

@@ -16,6 +16,7 @@ from bot.cli import main
 from bot.errors import ConfigError
 from bot.queue import Queue, RepoQueue
 from bot.settings import Settings, load
+from tests import redis_server
 
 AT = datetime(2026, 1, 7, 11, 47, tzinfo=UTC)
 
@@ -67,7 +68,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RepoQueue]
     if request.param == "sqlite":
         yield sqlite_queue(tmp_path)
         return
-    settings = Settings(queue_url="redis://127.0.0.1:6379/13", workers=0)
+    settings = Settings(queue_url=redis_server.url(13), workers=0)
     queue = Queue(settings, "acme/env-repo", lambda job: None)
     queue.huey.storage.conn.flushdb()
     yield queue.scope("acme/env-repo")

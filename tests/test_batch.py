@@ -15,10 +15,11 @@ from bot.errors import ConfigError, Moved
 from bot.forges.local import LocalForge
 from bot.queue import Queue
 from bot.settings import Settings
+from tests import redis_server
 from tests.conftest import MakeRepo, commit_all, git, local_engine
 
 APPS = ("api", "web", "worker")
-REDIS = "redis://127.0.0.1:6379/13"
+REDIS = redis_server.url(13)
 
 
 def repo_files(envs: str, versions: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -47,9 +48,14 @@ def window_of(tmp_path: Path) -> Queue:
     return Queue(Settings(data_dir=tmp_path / "queue"), "acme/env", lambda job: None)
 
 
-def engine_for(forge: LocalForge, queue: Queue) -> Engine:
+def engine_for(forge: LocalForge, queue: Queue, clock: list[float] | None = None) -> Engine:
+    """The engine of the service, its windows in `queue`; on the clock `clock[0]` if given (a
+    window of seconds then ends when the test says, however long the syncs take)."""
     engine: Engine = local_engine(forge)
-    engine.window = queue.window
+    if clock is None:
+        engine.window = queue.window
+    else:
+        engine.window = lambda key, seconds: queue.window(key, seconds, clock[0])
     return engine
 
 
@@ -130,8 +136,9 @@ def test_a_batched_environment_gets_one_pr_rewritten_at_most_once_per_window(
     repo = make_repo(files=files)
     forge = LocalForge(repo)
     queue = window_of(tmp_path)
+    clock = [time.time()]
 
-    actions = engine_for(forge, queue).sync()
+    actions = engine_for(forge, queue, clock).sync()
     assert [(a.outcome, a.branch) for a in actions] == [("opened", "promobot/staging/_batch")]
     pr = forge.find_pr("promobot/staging/_batch")
     assert pr is not None and set(pr.labels) == {"promotion", "env:staging", "batch"}
@@ -141,14 +148,14 @@ def test_a_batched_environment_gets_one_pr_rewritten_at_most_once_per_window(
     for app in ("web", "worker"):
         (repo / f"envs/dev/{app}.yaml").write_text("image:\n  tag: 2.0.0\n")
         commit_all(repo, f"dev: {app} 2.0.0")
-        (action,) = engine_for(forge, queue).sync()
+        (action,) = engine_for(forge, queue, clock).sync()
         assert action.outcome == "deferred" and action.number == pr.number
         assert 0 < action.wait <= 2
     unchanged = forge.find_pr("promobot/staging/_batch")
     assert unchanged is not None and unchanged.head_sha == pr.head_sha
 
-    time.sleep(action.wait + 0.1)
-    (action,) = engine_for(forge, queue).sync()
+    clock[0] += action.wait + 0.1
+    (action,) = engine_for(forge, queue, clock).sync()
     assert (action.outcome, action.number) == ("superseded", pr.number)
     after = forge.find_pr("promobot/staging/_batch")
     assert after is not None
@@ -262,9 +269,9 @@ def test_a_window_lets_one_write_through_then_says_how_long_to_wait(
     url = REDIS if store == "redis" else None
     settings = Settings(data_dir=tmp_path, queue_url=url)
     queue = Queue(settings, f"acme/{uuid.uuid4().hex}", lambda job: None)
-    assert queue.window("batch:staging", 1.0) == 0
-    wait = queue.window("batch:staging", 1.0)
+    now = time.time()  # the caller's clock, which moves when the test says
+    assert queue.window("batch:staging", 1.0, now) == 0
+    wait = queue.window("batch:staging", 1.0, now + 0.2)
     assert 0 < wait <= 1.0
-    assert queue.window("batch:prod", 1.0) == 0  # each environment has its own window
-    time.sleep(wait + 0.05)
-    assert queue.window("batch:staging", 1.0) == 0
+    assert queue.window("batch:prod", 1.0, now + 0.2) == 0  # each environment has its own window
+    assert queue.window("batch:staging", 1.0, now + 0.2 + wait + 0.05) == 0

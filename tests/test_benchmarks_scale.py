@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # started first on its pytest-xdist worker
 SCENARIOS = ("push", "merge-staging", "merge-prod", "approval", "tick")
 FIELDS = ("charged", "free", "writes", "registry", "jobs")
 

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # started first on its pytest-xdist worker
 DEMO = ["bash", str(ROOT / "scripts" / "demo.sh")]
 ENV = {
     **{k: v for k, v in os.environ.items() if not k.startswith(("PROMOBOT_", "DEMO_"))},

@@ -20,6 +20,7 @@ from bot import budget, intake
 from bot.errors import RateLimited
 from bot.fleet import Fleet
 from bot.settings import Settings
+from tests import redis_server
 from tests.conftest import SIGNING_KEY, MakeRepo
 from tests.forges.test_github import KEY, PUBLIC
 from tests.forgesim import Server
@@ -270,7 +271,7 @@ def test_several_local_checkouts_each_with_its_own_context(
 
 # --- one installation, one budget, in every process -------------------------------------------
 
-REDIS = "redis://127.0.0.1:6379/10"  # this suite's: flushed by the tests that use it
+REDIS = redis_server.url(10)  # this suite's: flushed by the tests that use it
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -17,8 +17,9 @@ from bot.errors import Paced
 from bot.pacing import Pacer
 from bot.queue import PACED, Queue
 from bot.settings import Settings
+from tests import redis_server
 
-REDIS = "redis://127.0.0.1:6379/11"  # this suite's; keys are unique to each test and removed
+REDIS = redis_server.url(11)  # this suite's; keys are unique to each test and removed
 NOW = 1_800_000_000.0
 
 

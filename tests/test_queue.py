@@ -15,8 +15,9 @@ import redis
 from bot.errors import Paced, Unavailable
 from bot.queue import MAX_ATTEMPTS, PRIORITY, Queue
 from bot.settings import Settings
+from tests import redis_server
 
-REDIS = "redis://127.0.0.1:6379/13"
+REDIS = redis_server.url(13)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -112,7 +113,7 @@ def test_one_sync_serves_every_request_made_before_it_began(settings: Settings) 
 
 # --- one queue shared by many repos ------------------------------------------------------------
 
-SHARED_REDIS = "redis://127.0.0.1:6379/12"  # 13 to 15 belong to the other suites
+SHARED_REDIS = redis_server.url(12)  # 13 to 15 belong to the other suites
 
 
 @pytest.fixture(params=["sqlite", "redis"])

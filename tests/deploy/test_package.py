@@ -7,7 +7,10 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # started first on its pytest-xdist worker
 
 
 def test_the_wheel_builds_installs_cleanly_and_runs(tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ from tests.forgesim.server import free_port
 PROMOBOT = str(Path(sys.executable).with_name("promobot"))
 
 
-def wait_for(what: str, check: Callable[[], object], timeout: float = 20) -> object:
+def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> object:
+    """`check()` once it is true. `timeout` only bounds a wait for what never comes: on a
+    loaded machine a process takes many times as long to start or to answer."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -75,7 +77,7 @@ class Promobot:
                 except httpx.TransportError:
                     return False
 
-            wait_for("promobot serve to be ready", ready)
+            wait_for("promobot serve to be ready", ready, timeout=120)
         return self
 
     def log(self) -> str:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from tests import redis_server
 from tests.conftest import SIGNING_KEY
 from tests.e2e.service import Promobot, wait_for
 from tests.forgesim import Server
@@ -24,7 +25,7 @@ REPO = "acme/env-repo"
 TOKEN = "bot-api-token"
 SECRET = "webhook-secret-value"
 NOTIFY = "registry-notify-token"
-REDIS = "redis://127.0.0.1:6379/14"
+REDIS = redis_server.url(14)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
@@ -90,7 +91,7 @@ def test_a_registry_push_opens_a_promotion(kind: str, server: Server, tmp_path: 
         registry.notify_url = f"{promobot.url}/webhooks/registry"
         with registry:
             registry.push("team/api", "1.5.0")
-            wait_for("the promotion PR", lambda: open_pulls(world), timeout=30)
+            wait_for("the promotion PR", lambda: open_pulls(world))
     (pull,) = open_pulls(world)
     assert pull.branch == "promobot/dev/api"
     assert pull.title == "Promote api to dev: image 1.4.2 → 1.5.0"
@@ -114,7 +115,7 @@ def test_the_github_package_event_opens_a_promotion(server: Server, tmp_path: Pa
             "X-Hub-Signature-256": signature, "Content-Type": "application/json",
         })  # fmt: skip
         assert response.status_code == 202, response.text
-        wait_for("the promotion PR", lambda: open_pulls(world), timeout=30)
+        wait_for("the promotion PR", lambda: open_pulls(world))
     (pull,) = open_pulls(world)
     assert pull.title == "Promote api to dev: image latest → nightly"
 
@@ -135,14 +136,14 @@ def test_a_worker_killed_mid_promotion_leaves_exactly_one_complete_pr(
             worker = Promobot(common, command="worker", data=tmp_path).start()
             registry.push("team/api", "1.5.0")
             wait_for("the promotion branch", lambda: world.repos[REPO].git.resolve(
-                "refs/heads/promobot/dev/api"), timeout=30)  # fmt: skip
+                "refs/heads/promobot/dev/api"))  # fmt: skip
             worker.kill()  # kill -9 after the commit, before the PR
             assert open_pulls(world) == []
             world.latency = 0
             # a restarted process reconciles at start: it polls the registry and finishes the job
             with Promobot({**common, "PROMOBOT_WORKERS": "2"}, data=tmp_path):
-                wait_for("the promotion PR", lambda: open_pulls(world), timeout=30)
-                pulls = wait_for("a settled state", lambda: _settled(world), timeout=30)
+                wait_for("the promotion PR", lambda: open_pulls(world))
+                pulls = wait_for("a settled state", lambda: _settled(world))
     assert len(pulls) == 1
     assert "**1.5.0**" in pulls[0].body
     assert branch_file(world, "promobot/dev/api", "envs/dev/values.yaml") == "image:\n  tag: 1.5.0"
@@ -183,7 +184,7 @@ def test_the_same_delivery_twice_and_two_workers_give_one_pr(
                     {"image": "ghcr.io/acme/api", "version": "1.5.0", "id": f"b{build}"}
                 )
                 assert httpx.post(url, content=body, headers=auth).status_code == 202
-            wait_for("the promotion PR", lambda: open_pulls(world), timeout=30)
+            wait_for("the promotion PR", lambda: open_pulls(world))
 
             def taken() -> bool:  # 8 deliveries: 7 queued a sync, 1 was the same again
                 return sum(w.log().count('"message": "delivery"') for w in workers) >= 8

@@ -50,7 +50,8 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture
 def forge(server: Server) -> GitLabForge:
-    return GitLabForge(REPO, token=TOKEN, url=server.gitlab_url, policy=FAST, timeout=2)
+    # no test here waits for a slow answer through it: the timeout only outlasts a loaded machine
+    return GitLabForge(REPO, token=TOKEN, url=server.gitlab_url, policy=FAST, timeout=10)
 
 
 def calls(world: World) -> int:

@@ -26,7 +26,7 @@ def test_a_slow_cluster_holds_up_only_its_own_readers(tmp_path: Path) -> None:
 
     def slow(names: list[str], now: datetime) -> dict[str, str]:
         asked.append("slow")
-        release.wait(5)
+        release.wait(60)  # released once the other source has answered
         return dict.fromkeys(names, "rolling")
 
     def fast(names: list[str], now: datetime) -> dict[str, str]:
@@ -43,10 +43,10 @@ def test_a_slow_cluster_holds_up_only_its_own_readers(tmp_path: Path) -> None:
     time.sleep(0.1)
     started = time.monotonic()
     assert reader._poll("argocd", ["api"], fast) == {"api": "healthy"}
-    assert time.monotonic() - started < 0.5  # not behind the slow cluster
+    assert time.monotonic() - started < 30  # not behind the slow cluster (a minute), however loaded
     release.set()
     for thread in readers:
-        thread.join(5)
+        thread.join(60)
     assert found == {"a": {"api": "rolling"}, "b": {"api": "rolling"}}
     assert asked.count("slow") == 1  # the second reader took the first one's answer
 

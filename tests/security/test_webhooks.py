@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import redis_server
 from tests.conftest import MakeRepo
 from tests.e2e.service import Promobot, wait_for
 
@@ -110,11 +111,11 @@ def test_a_body_trickled_slower_than_the_timeout_gets_408(
 def test_readyz_and_the_start_banner_give_nothing_away(make_repo: MakeRepo, tmp_path: Path) -> None:
     """Reader of /readyz (unauthenticated) and of the process's output: no repo path, no
     password of the queue's URL."""
-    queue = f"redis://:{QUEUE_PASSWORD}@127.0.0.1:6379/13"
+    queue = redis_server.url(13, password=QUEUE_PASSWORD)
     with serve(make_repo, tmp_path, PROMOBOT_QUEUE_URL=queue) as promobot:
         ready = httpx.get(f"{promobot.url}/readyz")
         assert ready.json() == {"ready": True}
         output = promobot.log()
-    assert "redis://:[redacted]@127.0.0.1:6379/13" in output
+    assert queue.replace(QUEUE_PASSWORD, "[redacted]") in output
     assert QUEUE_PASSWORD not in output
     assert str(tmp_path) not in ready.text
