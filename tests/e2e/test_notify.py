@@ -132,9 +132,9 @@ def test_waiting_once_then_merged_and_dead_targets_stop_nothing(
 
     # alice approves and merges while the dead, failing and slow targets still fail
     scene.approve("alice", eu.number)
-    started = time.monotonic()
+    heard = len(receiver.got)
     assert "✅ Merged" in scene.say("alice", eu.number, "/merge")[0]
-    assert time.monotonic() - started < SLOW  # no message is sent inside the merge
+    assert len(receiver.got) == heard  # no message is sent inside the merge: a worker sends it
     assert scene.main_file("prod-eu") == "image:\n  tag: 1.5.0"
     started = time.monotonic()
     scene.service.queue.run_pending()
