@@ -82,7 +82,8 @@ def link(repo: Path, path: str, to: Path) -> None:
 def test_a_format_spec_cannot_turn_a_path_absolute(make_repo: MakeRepo) -> None:
     """Config author: `{env:/>4}` pads the environment `tmp` into `/tmp`, an absolute path that
     `validate` let through and `promote --write` wrote to."""
-    target = Path("/tmp") / f"promobot-attack-{uuid.uuid4().hex}"
+    padded = "{env:/>4}".format(env="tmp")  # where the attack's path begins: the root's tmp
+    target = Path(padded) / f"promobot-attack-{uuid.uuid4().hex}"
     config = CONFIG.replace("dev: {}", "tmp: {}").replace("from: dev", "from: tmp")
     config = config.replace('"envs/{env}/settings.yml"', f'"{{env:/>4}}/{target.name}/x.txt"')
     repo = make_repo(files={**FILES, ".promobot.yaml": config})
