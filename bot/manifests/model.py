@@ -152,3 +152,15 @@ class Cell:
             "highlights": [h.to_json() for h in inventory.highlights] if inventory else [],
             "objects": [o.to_json() for o in inventory.objects] if inventory else [],
         }
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """Every cell of a repo at one commit, as far as it is rendered yet."""
+
+    commit: str
+    cells: Mapping[tuple[str, str], Cell]  # (app, env) → cell
+    pending: int = 0  # cells still being rendered in the background
+
+    def get(self, app: str, env: str) -> Cell | None:
+        return self.cells.get((app, env))
