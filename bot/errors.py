@@ -63,6 +63,10 @@ class PlanError(PromobotError):
     pass
 
 
+class RenderError(PromobotError):
+    """An app × environment could not be rendered: the message says why and what would fix it."""
+
+
 class SourceError(PromobotError):
     """A registry, chart repository or git repo cannot give the versions a source asks for."""
 

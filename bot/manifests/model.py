@@ -34,6 +34,9 @@ class Helm:
     chart: ChartRef
     values_files: tuple[str, ...] = ()  # paths in the env repo, merged in order
     values: tuple[Mapping[str, Any], ...] = ()  # inline values, merged after the files, in order
+    # `--set` expressions applied last (Argo CD parameters), parsed by Helm's own strvals
+    set_values: tuple[str, ...] = ()
+    set_strings: tuple[str, ...] = ()  # `--set-string` (Argo CD parameters with forceString)
     release: str = ""
     namespace: str = "default"
     kube_version: str | None = None  # .Capabilities.KubeVersion, e.g. v1.31.0
