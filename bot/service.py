@@ -29,6 +29,7 @@ from bot.gatekeeper import STATUS, Gatekeeper
 from bot.intake import Intake, Relevance
 from bot.live import objects
 from bot.live.reader import LiveReader
+from bot.manifests.renderer import Background
 from bot.pacing import Pacer
 from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
@@ -134,6 +135,10 @@ class Service:
         self._timer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.after_job: list[Callable[[], None]] = []  # e.g. the overview's cache
+        # what each environment is made of, rendered in a thread of its own once started
+        self.rendering: Background | None = None
+        if settings.render:
+            self.rendering = Background(wiring.renderer(settings, self._forge_for), settings.repo)
         # what metrics call the repo: a local checkout by its folder's name, never its path
         self.label = (
             Path(settings.repo).resolve().name
@@ -505,7 +510,11 @@ class Service:
     # --- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """In-process workers and the reconcile timer (at start, then every interval)."""
+        """In-process workers, the reconcile timer (at start, then every interval), and the
+        rendering after every change."""
+        if self.rendering is not None:
+            rendering = self.rendering
+            self.after_job.append(lambda: rendering.want(self.engine.latest))
         self.queue.start(self.settings.workers)
         self._timer = threading.Thread(target=self._tick, name="reconcile-timer", daemon=True)
         self._timer.start()
@@ -519,3 +528,5 @@ class Service:
     def stop(self) -> None:
         self._stopping.set()
         self.queue.stop()
+        if self.rendering is not None:
+            self.rendering.stop()

@@ -119,6 +119,18 @@ class Settings(BaseSettings):
     # service settings, so the repo's `notify:` can name a target but never an address
     notify_target_urls: dict[str, SecretStr] = Field(default_factory=dict)
     notify_timeout: str = "5s"  # a chat service slower than this to answer is given up on
+    # Rendering (what each environment is made of): charts nobody reviewed run in worker
+    # processes that are killed past the time limit and cannot grow past the memory limit
+    render: bool = Field(True, description="render every app × environment in the background")
+    render_timeout: float = Field(10.0, gt=0, description="seconds one rendering may take")
+    render_memory_mb: int = Field(
+        2048, ge=1024, description="address space of a rendering worker, MiB (Go needs ~1 GiB)"
+    )
+    render_workers: int = Field(2, ge=1, description="rendering worker processes")
+    render_kustomize_helm: bool = False  # let kustomize inflate helmCharts: (it runs helm)
+    render_kube_version: str | None = None  # .Capabilities.KubeVersion, e.g. v1.31.0
+    helm_binary: str | None = None  # a `helm` to run instead of Helm's SDK, e.g. /usr/bin/helm
+    kustomize_binary: str | None = None  # a `kustomize` instead of the one built into kubectl
 
     @classmethod
     def settings_customise_sources(

@@ -9,13 +9,20 @@ finder gets the forge it reads from, the engine the forge and the signer).
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from bot import signing
-from bot.errors import PromobotError
+from bot.composition import Snapshot
+from bot.errors import PromobotError, RenderError
 from bot.forges.base import Forge
 from bot.forges.local import LocalForge
 from bot.forges.registry import forge_class
 from bot.forges.retry import Policy
+from bot.manifests.charts import Charts
+from bot.manifests.renderer import Options, Renderer
+from bot.manifests.sandbox import Sandbox
+from bot.manifests.store import Store
+from bot.manifests.trees import Remote
 from bot.pacing import Pacer, Window
 from bot.settings import Settings
 from bot.signing import Signer, load_key
@@ -93,3 +100,52 @@ def sources(forge: Forge, forge_for: Callable[[str], Forge]) -> Sources:
         forge=forge,
         forge_for=forge_for,
     )
+
+
+def renderer(settings: Settings, forge_for: Callable[[str], Forge]) -> Renderer:
+    """The renderer of what each environment is made of: kept renderings and charts in the
+    data dir, worker processes with the settings' limits, remote Kustomize bases read through
+    the forge (`forge_for`: the forge of another repo, same credentials)."""
+    policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
+    registry = OciRegistry(retry=policy, timeout=30.0)
+    root = settings.data_dir / "render"
+    options = Options(
+        kube_version=settings.render_kube_version,
+        kustomize_helm=settings.render_kustomize_helm,
+        helm_binary=settings.helm_binary,
+        kustomize_binary=settings.kustomize_binary,
+    )
+    sandbox = Sandbox(
+        workers=settings.render_workers,
+        timeout=settings.render_timeout,
+        memory_mb=settings.render_memory_mb,
+    )
+
+    def remote(base: Remote) -> Snapshot:
+        served = forge_host(settings)
+        if served is None or base.host.lower() != served:
+            where = f"promobot's forge is {served}" if served else "the local forge reads no other"
+            raise RenderError(
+                f"remote base {base.url}: {where} repositories; vendor the base into this "
+                "repository or refer to one on the same forge"
+            )
+        return forge_for(base.repo).snapshot(base.ref)
+
+    return Renderer(
+        Store(root),
+        Charts(root, registry, HelmRepository(registry, retry=policy, timeout=30.0)),
+        sandbox,
+        options,
+        remote,
+    )
+
+
+def forge_host(settings: Settings) -> str | None:
+    """The host whose repositories promobot's forge serves (what a remote base must name)."""
+    if settings.forge == "github":
+        host = urlsplit(settings.github_url).hostname or ""
+        return "github.com" if host == "api.github.com" else host.lower()
+    if settings.forge == "gitlab":
+        return (urlsplit(settings.gitlab_url).hostname or "").lower()
+    return None
+

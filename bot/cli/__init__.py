@@ -8,6 +8,7 @@ large part of a `promobot status`. That holds in every module of this package:
 - `options`: the options the commands share; errors as one line and an exit code
 - `checkout`: the checkout at a ref, its configuration and versions, read once a run
 - `reading`: status, plan, history
+- `contents`: inventory, render (what each environment is made of)
 - `writing`: promote, set, rollback
 - `configfile`: validate, init, schema (the `.promobot.yaml` itself)
 - `audit`: audit
@@ -22,7 +23,7 @@ import gc
 
 import click
 
-from bot.cli import audit, configfile, reading, service, writing
+from bot.cli import audit, configfile, contents, reading, service, writing
 
 __all__ = ["main", "run"]
 
@@ -55,6 +56,8 @@ def run() -> None:
         reading.status,
         reading.plan,
         reading.history,
+        contents.inventory,
+        contents.render,
         writing.promote,
         writing.set_,
         writing.rollback,

