@@ -17,7 +17,7 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,17 +26,19 @@ from typing import Any
 
 import yaml
 
+from bot import versions
 from bot.composition import Snapshot, State
 from bot.errors import PromobotError, RenderError
 from bot.manifests import inventory, recipe, trees, worker
-from bot.manifests.charts import Charts
-from bot.manifests.model import Cell, Directory, Helm, Kustomize, Recipe, Sheet
+from bot.manifests.charts import ChartArchive, Charts
+from bot.manifests.model import Cell, ChartRef, Directory, Helm, Kustomize, Recipe, Sheet
 from bot.manifests.sandbox import Sandbox
 from bot.manifests.store import Kept, Store
 
 log = logging.getLogger("promobot.render")
 
 IN_FLIGHT = 4  # renderings handed to each worker at a time: bounds the trees on disk
+FOLDERS_KEPT = 64  # folder charts built from the repo, kept for the rendering after the key
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Renderer:
         self.sandbox = sandbox
         self.options = options or Options()
         self.remote = remote
+        # folder charts built lately, by (commit, folder): a key and a rendering both need one
+        self._folders: dict[tuple[str, str], ChartArchive] = {}
 
     # --- what callers ask -------------------------------------------------------------------
 
@@ -145,11 +149,7 @@ class Renderer:
         how = chosen.how
         snapshot = state.snapshot
         if isinstance(how, Helm):
-            chart = (
-                self.charts.from_files(snapshot.files, snapshot.blobs_under(how.chart.path))
-                if how.chart.path is not None
-                else self.charts.get(how.chart)
-            )
+            chart = self._chart(snapshot, how)
             inputs["helm"] = {
                 "chart": chart.digest,
                 "values_files": [(p, snapshot.objects.get(p)) for p in how.values_files],
@@ -201,10 +201,7 @@ class Renderer:
         how = chosen.how
         snapshot = state.snapshot
         if isinstance(how, Helm):
-            if how.chart.path is not None:
-                archive = self.charts.from_files(snapshot.files, snapshot.blobs_under(how.chart.path))
-            else:
-                archive = self.charts.get(how.chart)
+            archive = self._chart(snapshot, how)
             job = worker.HelmJob(
                 chart=archive.data,
                 values_files=tuple(_values_file(snapshot, path) for path in how.values_files),
@@ -240,6 +237,35 @@ class Renderer:
             folder.cleanup()
             raise
         return future, folder
+
+    def _chart(self, snapshot: Snapshot, how: Helm) -> ChartArchive:
+        """The chart's archive: fetched by repository and version (once: `charts` keeps it),
+        or made from a folder of the repo — with the dependencies its Chart.lock (or exact
+        Chart.yaml versions) names that are not in its charts/ folder, fetched the same way,
+        as `helm dependency build` would (an umbrella chart per environment)."""
+        if how.chart.path is None:
+            return self.charts.get(how.chart)
+        folder = how.chart.path.rstrip("/")
+        cached = self._folders.get((snapshot.commit, folder))
+        if cached is not None:
+            return cached
+        link = snapshot.link_on(folder)
+        if link is not None:
+            raise RenderError(f"{link} is a symbolic link; promobot does not follow links")
+        blobs = snapshot.blobs_under(folder)
+        if "Chart.yaml" not in blobs:
+            raise RenderError(f"{folder} has no Chart.yaml: it is not a Helm chart")
+        snapshot.prefetch(f"{folder}/{name}" for name in blobs)
+        files = {name: snapshot.files[f"{folder}/{name}"] for name in blobs}
+        for dependency in _dependencies(folder, files):
+            name = f"charts/{dependency.name}-{dependency.version}.tgz"
+            if not any(n.startswith(f"charts/{dependency.name}") for n in files):
+                files[name] = self.charts.get(dependency).data
+        archive = self.charts.from_files(files, folder)
+        self._folders[(snapshot.commit, folder)] = archive
+        if len(self._folders) > FOLDERS_KEPT:
+            del self._folders[next(iter(self._folders))]  # the oldest
+        return archive
 
     def _remote(self, remote: trees.Remote) -> Snapshot:
         if self.remote is None:
@@ -326,6 +352,45 @@ def _images(state: State, app: str, env: str) -> dict[str, str]:
         if spec.source is not None and spec.source.image and name in versions:
             found[spec.source.image] = versions[name]
     return found
+
+
+def _dependencies(folder: str, files: Mapping[str, bytes]) -> list[ChartRef]:
+    """The remote dependencies of a folder chart, at the versions Chart.lock pins (else the
+    exact ones Chart.yaml names); `file://` ones are the folder's own business."""
+    declared = _yaml_mapping(files["Chart.yaml"], f"{folder}/Chart.yaml")
+    locked_text = files.get("Chart.lock")
+    locked = _yaml_mapping(locked_text, f"{folder}/Chart.lock") if locked_text else {}
+    pinned = {
+        str(d.get("name")): str(d.get("version"))
+        for d in locked.get("dependencies") or []
+        if isinstance(d, dict)
+    }
+    found = []
+    for each in declared.get("dependencies") or []:
+        if not isinstance(each, dict):
+            continue
+        repository = str(each.get("repository") or "")
+        if not repository.startswith(("oci://", "https://", "http://")):
+            continue  # file://, or an alias of a repo the helm CLI knows: in charts/ or missing
+        name = str(each.get("name") or "")
+        version = pinned.get(name) or str(each.get("version") or "")
+        if versions.is_range(version) or not version:
+            raise RenderError(
+                f"{folder}/Chart.yaml: dependency {name} asks for {version or 'any version'}, "
+                "a range; commit the Chart.lock that `helm dependency update` writes, or pin it"
+            )
+        found.append(ChartRef(repo=repository, name=name, version=version))
+    return found
+
+
+def _yaml_mapping(content: bytes, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise RenderError(f"{where} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RenderError(f"{where} is not a mapping")
+    return data
 
 
 def _namespace(chosen: Recipe) -> str | None:
