@@ -48,7 +48,7 @@ release 1.6.0 "Added: Gift cards" "Deprecated: \`GET /v1/orders\`"
 
 cp -r "$here/config/examples/helm-values" "$repo"
 cd "$repo"
-sed -i 's|^\(        target: {file: "envs/{env}/api/values.yaml", field: "image.tag"}\)$|\1\n        changelog: ../api-app|' .promobot.yaml
+sed -i 's|^\(        target: {file: "envs/{env}/api/values.yaml", field: "api.image.tag"}\)$|\1\n        changelog: ../api-app|' .promobot.yaml
 git init -q -b main && git add -A && git commit -q -m "Environments as they are today"
 printf '\033[1mAn environment repo (Helm values per environment) is at %s\033[0m\n' "$repo"
 printf '\033[1mThe api image names its release notes: changelog: ../api-app (tags v1.3.0 … v1.6.0)\033[0m\n'

@@ -16,7 +16,7 @@ from bot.forges.local import LocalForge
 from bot.planner import Promotion
 from tests.conftest import MakeRepo, commit_all, git, local_engine
 
-LINE = '        target: {file: "envs/{env}/api/values.yaml", field: "image.tag"}\n'
+LINE = '        target: {file: "envs/{env}/api/values.yaml", field: "api.image.tag"}\n'
 
 
 class Counting:

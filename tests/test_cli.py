@@ -262,7 +262,7 @@ def test_set_then_history(make_repo: MakeRepo) -> None:
     repo = make_repo("helm-values")
     code, out = run("set", "api", "image", "1.5.0", "--env", "dev", "--write", "--repo", str(repo))
     assert code == 0, out
-    assert git(repo, "diff").count("\n+  tag:") == 1
+    assert git(repo, "diff").count("\n+    tag:") == 1
     commit_all(repo, "dev: api 1.5.0", "2026-02-01T12:00:00Z")
     code, out = run("history", "api", "--env", "dev", "--repo", str(repo))
     assert code == 0
