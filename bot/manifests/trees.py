@@ -18,8 +18,8 @@ import yaml
 
 from bot.composition import Snapshot, link_problem
 from bot.errors import RenderError
+from bot.manifests.recipe import KUSTOMIZATION_NAMES, kustomization_in
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 REMOTES = "_remote"  # the folder of `into` that holds fetched remote bases
 # how deep remote bases may name further remote bases: a loop between two repos ends here
 MAX_REMOTE_DEPTH = 8
@@ -90,15 +90,6 @@ def parse_remote(entry: str) -> Remote | None:
     if path and (not _SAFE.match(path) or ".." in path.split("/")):
         raise RenderError(f"remote base {entry}: its path {path!r} is not a plain folder")
     return Remote(entry, match["host"].lower(), match["repo"].removesuffix(".git"), path, ref)
-
-
-def kustomization_in(snapshot: Snapshot, folder: str) -> str | None:
-    """The kustomization file of a folder of the repo, if it has one."""
-    for name in KUSTOMIZATION_NAMES:
-        path = f"{folder}/{name}" if folder else name
-        if path in snapshot.objects and path not in snapshot.trees:
-            return path
-    return None
 
 
 def closure(snapshot: Snapshot, path: str) -> Closure:
