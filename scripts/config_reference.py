@@ -31,6 +31,10 @@ SECTIONS = [
     ("Component", "`apps.<name>.components.<name>`", "one independently versioned input"),
     ("Source", "`…components.<name>.source`", "where new versions come from"),
     ("Target", "`…components.<name>.target`", "where the version lives in the repo"),
+    ("Render", "`render` and `apps.<name>.render`", "how an app is rendered (or `none`)"),
+    ("KustomizeRender", "`…render.kustomize`", "a folder built by kustomize (or its path)"),
+    ("HelmRender", "`…render.helm`", "a chart rendered as `helm template` would"),
+    ("DirectoryRender", "`…render.directory`", "a folder of plain manifests (or its path)"),
 ]
 
 
@@ -54,6 +58,8 @@ def kind(prop: dict[str, Any]) -> str:
 
 
 def table(definition: dict[str, Any]) -> str:
+    # a model also written as one string (`kustomize: PATH`) has its mapping in anyOf
+    definition = next((d for d in definition.get("anyOf", ()) if "properties" in d), definition)
     required = set(definition.get("required", []))
     rows = ["| key | type | default | what |", "|---|---|---|---|"]
     for name, prop in definition["properties"].items():

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bot import fields, versions
+from bot.config.render import Render
 from bot.config.templates import SAMPLE, RepoPath, expand, only_placeholders
 from bot.config.values import Model, TagPattern
 from bot.errors import FieldError, VersionError
@@ -223,4 +224,9 @@ class App(Model):
     )
     links: dict[str, str] = Field(
         {}, description="Per component, a change link with {from} and {to}."
+    )
+    render: Render | None = Field(
+        None,
+        description="How the app is rendered in each environment (kustomize:, helm:, "
+        "directory: or none); default: the top-level render:, else what promobot discovers.",
     )

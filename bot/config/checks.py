@@ -9,8 +9,10 @@ import re
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+from bot.config.apps import App
 from bot.config.environments import Environment, Gates
 from bot.config.model import Config
+from bot.config.render import Render
 from bot.config.templates import expand, only_placeholders, path_problem
 from bot.config.values import MAX_BATCH
 
@@ -166,6 +168,7 @@ def semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 )
             grouped.setdefault(app_name, group)
     yield from _notify_problems(config)
+    yield from _render_problems(config.apps, config.render)
     for command in config.permissions:
         if command not in COMMANDS:
             close = difflib.get_close_matches(command, COMMANDS, n=1)
@@ -305,3 +308,25 @@ def _path_problems(config: Config, app: str) -> Iterator[tuple[tuple[Any, ...], 
                     "path inside the repository, like 'envs/{env}/values.yaml'",
                 )
                 break
+
+
+def _render_problems(
+    apps: Mapping[str, App], default: Render | None
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """A Helm `chart:` naming a component must name one of the app's components with a chart
+    source: checked for each app's own `render:` and, for the apps without one, the default."""
+    for name, app in apps.items():
+        render, where = (app.render, ("apps", name, "render")) if app.render else (default, ())
+        if render is None or render.helm is None or render.helm.chart_path is not None:
+            continue
+        chart = render.helm.chart
+        spec = app.components.get(chart)
+        if spec is not None and spec.source is not None and spec.source.chart:
+            continue
+        charts = [c for c, s in app.components.items() if s.source and s.source.chart]
+        why = "is not a component of" if spec is None else "has no chart: source in"
+        yield (
+            (*(where or ("render",)), "helm", "chart"),
+            f"render: chart {chart!r} {why} app {name}; components with a chart source: "
+            f"{', '.join(charts) or 'none'} (or write a chart folder, like ./charts/{name})",
+        )

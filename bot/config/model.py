@@ -13,6 +13,7 @@ from pydantic import Field
 from bot import fields
 from bot.config.apps import App
 from bot.config.environments import Environment
+from bot.config.render import Render
 from bot.config.templates import Keep, fill, path_problem
 from bot.config.values import Model
 from bot.errors import FieldError
@@ -27,6 +28,11 @@ class Config(Model):
     groups: dict[str, tuple[str, ...]] = Field({}, description="Apps promoted together, in one PR.")
     permissions: dict[str, dict[str, tuple[str, ...]]] = Field(
         {}, description="Per command, environment globs to who may run it (default: write access)."
+    )
+    render: Render | None = Field(
+        None,
+        description="How apps without their own render: are rendered ({app} and {env} "
+        "expand); default: what promobot discovers (Argo CD, Flux, Fleet, kustomization.yaml).",
     )
     notify: dict[str, dict[str, tuple[str, ...]]] = Field(
         {},
