@@ -4,7 +4,6 @@ side by side — all from cells of the `helm create` chart rendered by Helm's SD
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,10 @@ import pytest
 from bot.manifests import text
 from bot.manifests.model import Cell
 from tests.manifests import cells
+from tests.test_render import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "manifests"
 PROD = {**cells.ingress("api.example.com"), "image": {"tag": "1.17.0"}}
-
-
-def check_golden(name: str, got: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("PROMOBOT_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(got + "\n", encoding="utf-8")
-        return
-    assert path.exists(), f"{path} is missing; run with PROMOBOT_UPDATE_GOLDEN=1 to write it"
-    assert got + "\n" == path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +131,7 @@ def test_the_table_of_four_environments(charts: Path, prod: Cell) -> None:
         pending=1,
     )
     got = text.table(sheet, ["web", "api"], ["dev", "qa", "staging", "prod"])
-    check_golden("table.txt", got)
+    check_golden("table.txt", got, GOLDEN)
     assert max(len(line) for line in got.splitlines()) <= text.TABLE_WIDTH
     lines = got.splitlines()
     assert any(line.startswith("≠ Ingress web") for line in lines)  # dev has none
