@@ -1,7 +1,7 @@
 """The overview pages: server-rendered HTML (Jinja2, autoescaped), one stylesheet, no JavaScript.
 
     /                    apps × environments, open promotions with their gates; ?app= ?env= ?only=
-    /apps/{app}          one app in every environment, and its history in each
+    /apps/{app}          one app in every environment, what each renders to, its history in each
     /envs/{env}          one environment's history: what changed, in which commit or PR, by whom
     /compare?from=&to=   the version-diff table between two environments
     /delivery?days=      delivery (DORA) metrics per environment, as inline SVG charts
