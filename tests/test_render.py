@@ -194,8 +194,9 @@ def api_rows(image: tuple[str, str] = ("1.3.0", "1.4.2")) -> list[Row]:
     ]
 
 
-def check_golden(case: str, text: str) -> None:
-    path = GOLDEN / f"{case}.md"
+def check_golden(case: str, text: str, folder: Path = GOLDEN) -> None:
+    """`text` against the golden file `case` (markdown unless it names its own suffix)."""
+    path = folder / (case if "." in case else f"{case}.md")
     if os.environ.get("PROMOBOT_UPDATE_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n", encoding="utf-8")

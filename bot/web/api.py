@@ -2,6 +2,7 @@
 
     GET /api/v1/status               exactly `promobot status --format json` (`Status.to_json()`)
     GET /api/v1/apps/{app}           one app in every environment, its open promotions, history
+    GET /api/v1/apps/{app}/inventory what each environment of an app renders to; ?env= (repeatable)
     GET /api/v1/envs/{env}/history   what changed in one environment, commit by commit
     GET /api/v1/metrics/delivery     delivery (DORA) metrics per environment; ?days= (30)
     GET /api/v1/audit                the audit log, oldest first: ?app= &env= &since= &limit=
@@ -65,6 +66,7 @@ class Api:
         return [
             Route(f"{prefix}/status", self.guard(self.status)),
             Route(f"{prefix}/apps/{{app}}", self.guard(self.app)),
+            Route(f"{prefix}/apps/{{app}}/inventory", self.guard(self.inventory)),
             Route(f"{prefix}/envs/{{env}}/history", self.guard(self.env_history)),
             Route(f"{prefix}/metrics/delivery", self.guard(self.delivery)),
             Route(f"{prefix}/audit", self.guard(self.audit)),
@@ -122,6 +124,41 @@ class Api:
                 "history": {
                     env: [e.to_json() for e in entries] for env, entries in history.items()
                 },
+            }
+        )
+
+    def inventory(self, request: Request) -> Response:
+        """What each environment of an app renders to (`Cell.to_json()`, in promotion order),
+        as far as rendering got: `pending` cells are still being rendered."""
+        _only(request.query_params, ("env",))
+        state = self.overview.state()
+        config = state.config
+        name = _known(request.path_params["app"], "app", config.apps)
+        deployed = [e for e in config.order if e in config.app_environments(name)]
+        wanted = request.query_params.getlist("env")
+        for env in wanted:
+            if env in config.order and env not in deployed:
+                raise Refused(
+                    404, f"{name} is not deployed to {env}; it is in: {', '.join(deployed)}"
+                )
+            _known(env, "environment", config.order)
+        sheet = self.overview.sheet()
+        if sheet is None:
+            why = (
+                "this promobot renders no manifests"
+                if self.overview.inventory is None
+                else "nothing is rendered yet: promobot renders every app × environment after "
+                "it reads the repo; ask again in a minute"
+            )
+            return error(503, why)
+        envs = [e for e in deployed if not wanted or e in wanted]
+        cells = [c for c in (sheet.get(name, e) for e in envs) if c is not None]
+        return JSONResponse(
+            {
+                "app": name,
+                "commit": sheet.commit,
+                "pending": sheet.pending,
+                "cells": [c.to_json() for c in cells],
             }
         )
 

@@ -99,6 +99,33 @@ OPENAPI: dict[str, Any] = {
                 "responses": {**_ok("App", "the app"), "404": _not_found("app")},
             }
         },
+        f"{PREFIX}/apps/{{app}}/inventory": {
+            "get": {
+                "operationId": "appInventory",
+                "summary": "What each environment of an app renders to (Helm, Kustomize or "
+                "plain manifests), in promotion order, as far as rendering got",
+                "parameters": [
+                    _in_path("app"),
+                    {
+                        "name": "env",
+                        "in": "query",
+                        "required": False,
+                        "description": "only these environments (repeatable); all by default",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    },
+                ],
+                "responses": {
+                    **_ok("Inventory", "the rendered cells"),
+                    "400": _error("a bad query parameter"),
+                    "404": _not_found("app, or environment of the app"),
+                    "503": _error(
+                        "the environment repo cannot be read, or nothing is rendered yet"
+                    ),
+                },
+            }
+        },
         f"{PREFIX}/envs/{{env}}/history": {
             "get": {
                 "operationId": "envHistory",
@@ -345,6 +372,77 @@ OPENAPI: dict[str, Any] = {
                             },
                         },
                     },
+                },
+            },
+            "Inventory": {
+                "type": "object",
+                "required": ["app", "commit", "pending", "cells"],
+                "properties": {
+                    "app": {"type": "string"},
+                    "commit": {"type": "string", "description": "the env-repo commit rendered"},
+                    "pending": {
+                        "type": "integer",
+                        "description": "cells (of every app) still being rendered; a cell "
+                        "missing from `cells` may come later",
+                    },
+                    "cells": {"type": "array", "items": _ref("Cell")},
+                },
+            },
+            "Cell": {
+                "type": "object",
+                "description": "one app × environment (bot/manifests/model.py `Cell.to_json`): "
+                "its inventory, or why there is none. No Secret's data, ever: Secrets are named",
+                "required": ["app", "env", "origin", "rendered_id", "error", "caveat"],
+                "properties": {
+                    "app": {"type": "string"},
+                    "env": {"type": "string"},
+                    "origin": {"type": "string", "description": "how it was rendered"},
+                    "rendered_id": {
+                        "type": ["string", "null"],
+                        "description": "a hash of the normalised objects: equal ids, equal "
+                        "objects; null when not rendered",
+                    },
+                    "error": {
+                        "type": ["string", "null"],
+                        "description": "not rendered: why, and what would fix it",
+                    },
+                    "caveat": {
+                        "type": ["string", "null"],
+                        "description": "rendered, but not exactly as the cluster gets it",
+                    },
+                    "warnings": _STRINGS,
+                    "counts": {
+                        "type": "object",
+                        "description": "kind → number of objects",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                    "highlights": _objects(
+                        {
+                            "class": {
+                                "enum": [
+                                    "workload",
+                                    "exposure",
+                                    "data",
+                                    "crd",
+                                    "rbac",
+                                    "network",
+                                    "secret",
+                                ]
+                            },
+                            "kind": {"type": "string"},
+                            "name": {"type": "string"},
+                            "detail": {"type": "string"},
+                        }
+                    ),
+                    "objects": _objects(
+                        {
+                            "apiVersion": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "namespace": {"type": ["string", "null"]},
+                            "name": {"type": "string"},
+                            "images": _STRINGS,
+                        }
+                    ),
                 },
             },
             "Durations": {

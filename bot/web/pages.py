@@ -1,7 +1,7 @@
 """The overview pages: server-rendered HTML (Jinja2, autoescaped), one stylesheet, no JavaScript.
 
     /                    apps × environments, open promotions with their gates; ?app= ?env= ?only=
-    /apps/{app}          one app in every environment, and its history in each
+    /apps/{app}          one app in every environment, what each renders to, its history in each
     /envs/{env}          one environment's history: what changed, in which commit or PR, by whom
     /compare?from=&to=   the version-diff table between two environments
     /delivery?days=      delivery (DORA) metrics per environment, as inline SVG charts
@@ -29,12 +29,14 @@ from starlette.staticfiles import StaticFiles
 
 from bot import budget, delivery, names
 from bot.errors import PromobotError
+from bot.manifests import text
 from bot.settings import Settings
 from bot.web import access
 from bot.web.access import ReadAccess
 from bot.web.overview import forge_links
 from bot.web.overview.cache import Overview
 from bot.web.overview.comparison import compare
+from bot.web.overview.contents import summaries
 from bot.web.overview.forge_links import Links
 from bot.web.overview.matrix import short
 
@@ -179,6 +181,7 @@ class Renderer:
             "user": request.scope.get("promobot.user"),
             "ref": None,
             "budget": budget.of(self.site.budget or self.site.forge),
+            "summaries": {},  # (app, env) → the line under a matrix cell, once rendered
         }
         html = self.templates.get_template(name).render({**base, **context})
         return HTMLResponse(html, status_code=code)
@@ -279,6 +282,7 @@ class Pages(Renderer):
         full = self.overview.matrix(state)
         chosen = filters(request, state.status.environments)
         matrix = full.select(chosen.app, chosen.envs, chosen.only_differing)
+        deployed = [(c.app, c.env) for r in matrix.rows for c in r.cells if c.composition]
         return self.render(
             request,
             "index.html",
@@ -288,6 +292,7 @@ class Pages(Renderer):
             promotions=full.promotions,
             differing=full.differing_cells,
             filters=chosen,
+            summaries=summaries(self.overview.sheet(), deployed),
             problems=sorted(self.overview.engine.problems.values(), key=lambda f: f.branch),
         )
 
@@ -296,9 +301,14 @@ class Pages(Renderer):
         state = self.overview.state()
         name = named(request, "app", "app", state.config.apps, most=50)
         matrix = self.overview.matrix(state).of_app(name)
+        sheet = self.overview.sheet()
+        envs = [e for e in state.config.order if e in state.config.app_environments(name)]
         return self.render(
             request,
             "app.html",
+            summaries=summaries(sheet, [(name, env) for env in envs]),
+            sheet=sheet,
+            grid=text.grid(name, envs, sheet) if sheet is not None else None,
             ref=state.snapshot.commit,
             app=name,
             spec=state.config.apps[name],

@@ -331,15 +331,21 @@ def wide_files() -> dict[str, str]:
     return {".promobot.yaml": "\n".join(config) + "\n", **files}
 
 
-@pytest.fixture(scope="module")
-def wide_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`promobot serve` on a local checkout of the wide repo, with the promotion PRs it opened."""
+def wide_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local checkout of the wide repo, one commit."""
     repo = tmp_path_factory.mktemp("wide") / "env-repo"
     for path, text in wide_files().items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "Initial environments")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def wide_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`promobot serve` on a local checkout of the wide repo, with the promotion PRs it opened."""
+    repo = wide_repo(tmp_path_factory)
     data = tmp_path_factory.mktemp("promobot-wide")
     settings = {"PROMOBOT_FORGE": "local", "PROMOBOT_REPO": str(repo), "PROMOBOT_DATA_DIR": str(data)}  # fmt: skip
     with Promobot(settings) as promobot:

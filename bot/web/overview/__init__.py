@@ -2,7 +2,8 @@
 
 The builders are pure (values in, values out): `promotions` (open promotion PRs and their gate
 checklists), `matrix` (apps × environments), `comparison` (two environments side by side),
-`history` (what changed, commit by commit) and `forge_links` (links into the forge's pages).
+`contents` (what each cell renders to), `history` (what changed, commit by commit) and
+`forge_links` (links into the forge's pages).
 `cache.Overview` is their I/O edge and their cache: the environment repo is read once per
 commit (`Engine.state()`), open promotions once per relevant event, histories once per head
 commit. `invalidate()` is called for every queued webhook and after every job; between events

@@ -18,6 +18,7 @@ from bot.errors import PromobotError
 from bot.forges.base import Forge
 from bot.live.reader import LiveReader
 from bot.live.state import Live
+from bot.manifests.model import Sheet
 from bot.web.overview.history import (
     EnvEntry,
     app_history,
@@ -53,8 +54,11 @@ class Overview:
         pr_ttl: float = PR_TTL,
         history_limit: int = HISTORY_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        inventory: Callable[[], Sheet | None] | None = None,
     ) -> None:
         self.engine = engine
+        # what each cell renders to, as far as rendering got (None: this promobot renders none)
+        self.inventory = inventory
         self.forge: Forge = engine.forge
         self.live = live
         # the versions at the commits clusters run: the gatekeeper's, when it has one here
@@ -113,6 +117,11 @@ class Overview:
             self._generation += 1
             self._prs = (started, self._generation, prs)
             return prs, self._generation
+
+    def sheet(self) -> Sheet | None:
+        """The rendered cells as they stand (the renderer keeps them: nothing is read here);
+        None before anything is rendered, or where nothing renders."""
+        return self.inventory() if self.inventory is not None else None
 
     def matrix(self, state: State) -> Matrix:
         prs, generation = self.promotions()
