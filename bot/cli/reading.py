@@ -91,7 +91,7 @@ def status(
 
             for (app, env), cell in sheet.cells.items():
                 click.echo(f"{app} in {env}: " + text.line(cell))
-                for each in text.highlights(cell):
+                for each in text.highlights(cell, markdown=False):
                     click.echo(f"  {each}")
 
 
