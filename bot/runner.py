@@ -33,6 +33,9 @@ from bot.events import CommentEvent
 from bot.forges.base import Comment, PullRequest
 from bot.gatekeeper import Gatekeeper
 from bot.gates import HOLD_LABEL
+from bot.manifests import text
+from bot.manifests.model import Sheet
+from bot.render.markup import _text
 from bot.planner import Promotion
 
 log = logging.getLogger("promobot.commands")
@@ -83,6 +86,8 @@ class Runner:
         self.cascade = cascade or engine.sync
         self.claim = claim or in_memory()
         self.record: audit.Recorder | None = None  # every command run: who, allowed or not
+        # what each environment is made of, as rendered last (the service's background)
+        self.contents: Callable[[], Sheet | None] | None = None
 
     def handle(self, event: CommentEvent) -> list[str]:
         """Carry out the commands in one new comment; the replies posted, in order."""
@@ -250,7 +255,8 @@ class Runner:
             status = state.status
             if env is not None:
                 status = composition.Status(status.ref, (env,), status.apps)
-            return render.status_markdown(status, state.config, self._live(state, status))
+            reply = render.status_markdown(status, state.config, self._live(state, status))
+            return reply + self._contents(status)
         if isinstance(command, commands.History):
             if env is None:
                 raise PromobotError(f"name the environment: /history {command.app} --env ENV")
@@ -284,6 +290,25 @@ class Runner:
         raise PromobotError(f"/{command.name} is not handled")  # unreachable: parse() knows all
 
     # --- the commands -------------------------------------------------------------------------
+
+    def _contents(self, status: composition.Status) -> str:
+        """What each cell of the reply is made of, from the last rendering: nothing when the
+        service renders nothing yet."""
+        sheet = self.contents() if self.contents is not None else None
+        if sheet is None:
+            return ""
+        lines = []
+        for app, by_env in status.apps.items():
+            for env in by_env:
+                cell = sheet.get(app, env)
+                if cell is None:
+                    continue
+                lines.append(f"- **{_text(app)}** in **{_text(env)}**: {_text(text.line(cell))}")
+                lines += [f"  - {each}" for each in text.highlights(cell)]
+        if not lines:
+            return ""
+        at = f" (rendered at `{sheet.commit[:12]}`)" if sheet.commit != status.ref else ""
+        return "\n\n**What each environment is made of**" + at + "\n\n" + "\n".join(lines)
 
     def _live(self, state: State, status: composition.Status) -> dict[tuple[str, str], str]:
         """A line per cell whose environment says where to learn what its cluster runs."""

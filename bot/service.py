@@ -139,6 +139,7 @@ class Service:
         self.rendering: Background | None = None
         if settings.render:
             self.rendering = Background(wiring.renderer(settings, self._forge_for), settings.repo)
+            self.runner.contents = self.rendering.sheet
         # what metrics call the repo: a local checkout by its folder's name, never its path
         self.label = (
             Path(settings.repo).resolve().name

@@ -88,6 +88,7 @@ def create_app(service: Service | Fleet) -> Starlette:
             live=service.live,
             deployed=service.gatekeeper.deployed,
             repo=label(settings),
+            inventory=service.rendering.sheet if service.rendering else None,
         )
         pages = Pages(seen, Site.of(settings), read)
         key = service.budget_key

@@ -82,6 +82,7 @@ class RepoApps:
                     live=context.live,
                     deployed=context.gatekeeper.deployed,
                     repo=name,
+                    inventory=context.rendering.sheet if context.rendering else None,
                 )
                 context.after_job.append(self._overviews[repo].invalidate)
             return self._overviews[repo]
