@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import yaml
 
@@ -35,9 +35,21 @@ NOISY_LABELS = frozenset({"helm.sh/chart", "app.kubernetes.io/managed-by"})
 NOISY_ANNOTATION_PREFIX = "checksum/"
 
 # The C parser when PyYAML was built with libyaml: the same safe constructors, 5-10x faster.
-_Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+_Base: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
     yaml, "CSafeLoader", yaml.SafeLoader
 )
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """Safe YAML, with dates left as text: Kubernetes reads `2024-01-01` as a string (and an
+    impossible date like `2024-13-45` too, where PyYAML would raise)."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    }
+
 
 GroupKind = tuple[str, str]
 
@@ -172,7 +184,10 @@ def documents(text: str) -> list[dict[str, Any]]:
                 break
             index += 1
             where = f"document {index} (line {node.start_mark.line + 1})"
-            value = loader.construct_document(node)
+            try:
+                value = loader.construct_document(node)
+            except ValueError as error:  # a number or explicit !!timestamp out of range
+                raise RenderError(f"{where} does not parse: {error}") from None
             if value is None:
                 continue
             budget.check(value, where)
@@ -190,7 +205,7 @@ def documents(text: str) -> list[dict[str, Any]]:
                 )
     except yaml.MarkedYAMLError as error:
         raise RenderError(_yaml_problem(error, index)) from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:
+    except (yaml.YAMLError, RecursionError) as error:
         # Error text from the parser can quote the input; only the kind of error is kept.
         raise RenderError(
             f"the rendered YAML does not parse after document {index}: {type(error).__name__}"
@@ -240,10 +255,11 @@ def _checked(value: Any, where: str) -> dict[str, Any]:
     ]
     if missing:
         kind = value.get("kind")
-        what = f"{where} (kind {kind})" if isinstance(kind, str) and kind else where
+        what = f"{where}, a {kind}," if isinstance(kind, str) and kind else where
+        named = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
         raise RenderError(
-            f"{what} has no {', no '.join(missing)} as a non-empty string; "
-            "every object needs apiVersion, kind and metadata.name"
+            f"{what} has no {named}: every object needs apiVersion, kind and metadata.name, "
+            "each a non-empty string"
         )
     return value
 
