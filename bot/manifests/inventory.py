@@ -278,10 +278,11 @@ class _Budget:
 
     def __init__(self, limit: int) -> None:
         self.left = limit
-        self.sizes: dict[int, tuple[int, int]] = {}  # id → (values, depth), expanded
 
     def check(self, root: Any, where: str) -> None:
-        sizes = self.sizes
+        # By id, within one document (aliases never cross documents, and a value dropped with
+        # a List's wrapper may lend its id to a later one): (values, depth), expanded.
+        sizes: dict[int, tuple[int, int]] = {}
         open_: set[int] = set()
         stack: list[tuple[Any, bool]] = [(root, False)]
         while stack:
