@@ -459,3 +459,70 @@ def test_dates_stay_text_as_kubernetes_reads_them() -> None:
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {day: 2024-01-01, odd: 2024-13-45}\n"
     )
     assert doc["data"] == {"day": "2024-01-01", "odd": "2024-13-45"}
+
+
+def test_operators_routes_and_sealed_secrets_named_in_their_own_words() -> None:
+    docs = inventory.documents(
+        """
+apiVersion: postgres-operator.crunchydata.com/v1beta1
+kind: PostgresCluster
+metadata: {name: hippo}
+spec:
+  instances:
+  - {name: a, replicas: 2, dataVolumeClaimSpec: {resources: {requests: {storage: 5Gi}}}}
+  - {name: b, dataVolumeClaimSpec: {resources: {requests: {storage: 5Gi}}}}
+---
+apiVersion: databases.spotahome.com/v1
+kind: RedisFailover
+metadata: {name: cache}
+spec: {redis: {replicas: 3}}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ScheduledBackup
+metadata: {name: nightly}
+spec: {schedule: "0 0 0 * * *"}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: uploads}
+spec: {resources: {requests: {storage: 20Gi}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec: {hosts: [reviews.example.com, reviews]}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {name: shop}
+spec: {host: shop.example.com, path: /cart, tls: {termination: edge}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: l7}
+spec: {endpointSelector: {}}
+---
+apiVersion: bitnami.com/v1alpha1
+kind: SealedSecret
+metadata: {name: db}
+spec: {encryptedData: {password: AgBy3i4OJSWK+PiTySYZZA==}}
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: api}
+spec: {secretStoreRef: {kind: ClusterSecretStore, name: vault}}
+"""
+    )
+    inv = inventory.read(docs, "shop")
+    assert [(h.what, h.kind, h.name, h.detail) for h in inv.highlights] == [
+        ("exposure", "Route", "shop", "shop.example.com/cart (TLS)"),
+        ("exposure", "VirtualService", "reviews", "reviews.example.com"),
+        ("exposure", "VirtualService", "reviews", "reviews"),
+        ("data", "PersistentVolumeClaim", "uploads", "20Gi"),
+        ("data", "PostgresCluster", "hippo", "5Gi, 3 instances"),
+        ("data", "RedisFailover", "cache", "3 instances"),
+        ("data", "ScheduledBackup", "nightly", ""),  # every kind of a database operator
+        ("network", "CiliumNetworkPolicy", "l7", ""),
+        ("secret", "ExternalSecret", "api", "from ClusterSecretStore vault"),
+        ("secret", "SealedSecret", "db", "password"),
+    ]
