@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import yaml
 
 from bot.config import Source
-from bot.download import fetch
+from bot.download import MAX_BYTES, fetch, shown
 from bot.errors import RateLimited, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
 from bot.sources.base import SourceError
@@ -140,6 +140,24 @@ class HelmRepository:
         self._cache[url] = _Index(etag, modified, charts, time.monotonic(), files)
         return self._cache[url]
 
+    def download(self, repo: str, url: str, limit: int) -> bytes:
+        """A chart archive an index names (`url` absolute or relative to the repository), at
+        most `limit` bytes. The repository's credentials go only to its own host, as Helm's
+        `--pass-credentials` default does: an index may point anywhere."""
+        absolute = urljoin(f"{repo.rstrip('/')}/", url)
+        scheme, host = urlsplit(absolute).scheme, urlsplit(absolute).netloc.lower()
+        if scheme not in ("http", "https"):
+            raise SourceError(f"the Helm repository {repo} names a chart at {url!r}, not HTTP(S)")
+        same = host == urlsplit(repo).netloc.lower()
+        user = self._credentials.get(host) if same else None
+        response = retrying(lambda: self._get(absolute, {}, user, limit), self._retry)
+        if response.status_code != 200:
+            where = shown(response.request.url)
+            raise SourceError(
+                f"the Helm repository {repo} answered {response.status_code} for {where}"
+            )
+        return response.content
+
     def chart_entries(self, source: Source) -> list[dict[str, Any]]:
         """Everything an HTTP repository's index says of the source's chart, one entry per
         version (annotations, sources, home …), for changelogs. The index is read whole: what
@@ -174,11 +192,15 @@ class HelmRepository:
         return data if isinstance(data, dict) else {}
 
     def _get(
-        self, url: str, headers: Mapping[str, str], user: tuple[str, str] | None
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        user: tuple[str, str] | None,
+        limit: int = MAX_BYTES,
     ) -> httpx.Response:
         host = urlsplit(url).netloc
         try:
-            response = fetch(self._client, "GET", url, headers=headers, auth=user)
+            response = fetch(self._client, "GET", url, headers=headers, auth=user, limit=limit)
         except httpx.TimeoutException as exc:
             raise Unavailable(f"Helm repository {host} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
