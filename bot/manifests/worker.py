@@ -35,6 +35,8 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")  # what Argo CD's directory sourc
 # cloud keys, kubeconfigs) never reaches a tool that runs a chart or a kustomization.
 KEPT_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _LOOKUP = re.compile(r"\{\{[^}]*\blookup\b")
+_DOCUMENT_START = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_TEST_HOOK = re.compile(r"^\s+[\"']?helm\.sh/hook[\"']?:[^\n]*\btest\b", re.MULTILINE)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -70,8 +72,8 @@ class HelmJob:
 
 
 def helm(job: HelmJob) -> Rendered:
-    """The chart rendered as `helm template` would: CRDs first (when asked), then every
-    template in path order; NOTES.txt, partials and empty templates left out."""
+    """The chart rendered as `helm template --skip-tests` would: CRDs first (when asked),
+    then every template in path order; NOTES.txt, partials and empty documents left out."""
     values = user_values(job)
     chart = _load(job)
     try:
@@ -86,11 +88,9 @@ def helm(job: HelmJob) -> Rendered:
     finally:
         chart.close()
     documents = [(c["filename"], c["data"]) for c in crds]
-    documents += [
-        (path, text)
-        for path, text in sorted(rendered.items())
-        if _is_manifest(path) and text.strip()
-    ]
+    for path, text in sorted(rendered.items()):
+        if _is_manifest(path):
+            documents += [(path, document) for document in _deployed(text)]
     return Rendered(_join(documents), caveat)
 
 
@@ -185,6 +185,18 @@ def _is_manifest(path: str) -> bool:
     return name != "NOTES.txt" and not name.startswith("_")
 
 
+def _deployed(text: str) -> list[str]:
+    """A template's documents that a cluster gets: `helm test` pods (hooks `test`,
+    `test-success`) are left out as `--skip-tests` does, because Argo CD and Flux do not
+    deploy them, and they often carry `randAlphaNum` names that would make every rendering
+    differ. Empty documents are left out as Helm does."""
+    return [
+        document
+        for document in _DOCUMENT_START.split(text)
+        if document.strip() and not _TEST_HOOK.search(document)
+    ]
+
+
 def _uses_lookup(chart: helm_python.Chart) -> bool:
     return any(_LOOKUP.search(t["data"]) for t in chart.templates)
 
@@ -234,6 +246,7 @@ def helm_command(job: HelmJob, chart: str, values_paths: Sequence[str]) -> list[
         command += ["--api-versions", api]
     if job.include_crds:
         command.append("--include-crds")
+    command.append("--skip-tests")
     return command
 
 

@@ -49,6 +49,12 @@ def test_podinfo_renders_as_helm_template_does() -> None:
     deployment = documents(rendered.text)[0]
     assert deployment["metadata"] == {**deployment["metadata"], "name": "web-podinfo"}  # type: ignore[dict-item]
     assert rendered.caveat is None
+    # podinfo's `helm test` pods are not deployed, and their random names would differ each time
+    assert "-grpc-test-" not in rendered.text
+    assert (
+        helm(HelmJob(chart=str(PODINFO), label="podinfo")).text
+        == helm(HelmJob(chart=str(PODINFO), label="podinfo")).text
+    )
 
 
 def test_set_parameters_and_values_files_reach_the_chart() -> None:
@@ -117,6 +123,16 @@ def test_crds_come_first_unless_left_out(tmp_path: Path) -> None:
     assert kinds(without.text) == ["ConfigMap"]
 
 
+def test_test_hooks_are_left_out_and_other_hooks_kept(tmp_path: Path) -> None:
+    hook = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  annotations:\n    helm.sh/hook: {}\n"
+    chart = write_chart(
+        tmp_path,
+        {"a.yaml": hook.format("pre-install,pre-upgrade"), "b.yaml": hook.format("test-success")},
+    )
+    rendered = helm(HelmJob(chart=str(chart), label="probe")).text
+    assert "pre-install" in rendered and "test-success" not in rendered
+
+
 def test_a_chart_that_uses_lookup_carries_a_caveat(tmp_path: Path) -> None:
     template = (
         '{{- $s := lookup "v1" "Secret" .Release.Namespace "db" -}}\n'
@@ -174,7 +190,7 @@ def test_a_helm_binary_gets_the_same_inputs_as_the_sdk() -> None:
     assert helm_command(job, "chart.tgz", ["v0.yaml"]) == [
         "/usr/local/bin/helm", "template", "web", "chart.tgz", "--namespace", "apps",
         "--values", "v0.yaml", "--set", "a=1", "--set-string", "b=2",
-        "--kube-version", "v1.30.0", "--api-versions", "x.io/v1", "--include-crds",
+        "--kube-version", "v1.30.0", "--api-versions", "x.io/v1", "--include-crds", "--skip-tests",
     ]  # fmt: skip
 
 
