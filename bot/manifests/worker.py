@@ -30,6 +30,7 @@ from bot.errors import RenderError
 LOOKUP_CAVEAT = "rendered offline: lookup returns nothing"
 DEFAULT_RELEASE = "release-name"  # what `helm template CHART` names a release given no name
 TOOL_TIMEOUT = 10.0  # seconds a kubectl or helm subprocess may take
+MESSAGE_CHARS = 1000  # of a tool's error, in a RenderError
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")  # what Argo CD's directory source reads
 # Variables the tools need and that carry no credential: the rest of the environment (tokens,
 # cloud keys, kubeconfigs) never reaches a tool that runs a chart or a kustomization.
@@ -84,7 +85,7 @@ def helm(job: HelmJob) -> Rendered:
             rendered = _render(chart, values, job)
             crds = chart.crds if job.include_crds else []
         except helm_python.HelmError as exc:
-            raise RenderError(f"Helm could not render {job.label}: {exc}") from None
+            raise RenderError(f"Helm could not render {job.label}: {_short(str(exc))}") from None
     finally:
         chart.close()
     documents = [(c["filename"], c["data"]) for c in crds]
@@ -180,6 +181,13 @@ def _render(chart: helm_python.Chart, values: dict[str, Any], job: HelmJob) -> d
     return rendered
 
 
+def _short(message: str) -> str:
+    """Helm repeats every level of a recursion in its message: the first ones say it all."""
+    if len(message) <= MESSAGE_CHARS:
+        return message
+    return f"{message[:MESSAGE_CHARS]} … ({len(message) - MESSAGE_CHARS} more characters)"
+
+
 def _is_manifest(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     return name != "NOTES.txt" and not name.startswith("_")
@@ -225,7 +233,7 @@ def _helm_binary(job: HelmJob) -> str:
         done = _run_tool(helm_command(job, str(chart), [str(f) for f in files]), work, job.timeout)
         if done.returncode != 0:
             reason = done.stderr.replace(f"{work}/", "").replace(str(chart), job.label).strip()
-            raise RenderError(f"helm template of {job.label} failed: {reason}")
+            raise RenderError(f"helm template of {job.label} failed: {_short(reason)}")
         return done.stdout
 
 
@@ -265,7 +273,7 @@ def kustomize(
     with tempfile.TemporaryDirectory(prefix="promobot-kustomize-") as scratch:
         done = _run_tool(command, Path(scratch), timeout)
     if done.returncode != 0:
-        reason = _relative(done.stderr.strip(), root)
+        reason = _short(_relative(done.stderr.strip(), root))
         raise RenderError(f"kustomize could not build {path}: {reason}")
     return Rendered(done.stdout)
 
