@@ -4,8 +4,9 @@ An index can be tens of megabytes (every version of every chart), so it is fetch
 conditional GET (`If-None-Match` / `If-Modified-Since`) and a 304 reuses what was read last
 time (static hosts such as nginx, S3 and GitHub Pages send an ETag or Last-Modified;
 ChartMuseum's index handler sends neither, so there every poll reads it whole); only chart
-names and version strings are kept. Like every registry answer it is read
-through `bot.download`, which stops at `MAX_BYTES` after decompression. It is parsed
+names, version strings and each version's download URLs and digest are kept. Like every
+registry answer it is read through `bot.download`, which stops at `MAX_BYTES` after
+decompression. It is parsed
 with libyaml's base loader: safe (it builds nothing but strings, lists and mappings; aliases
 share one object, so nested aliases cost nothing) and typeless, so `version: 1.10` stays
 `1.10` instead of becoming the float 1.1.
@@ -18,16 +19,16 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import yaml
 
 from bot.config import Source
-from bot.download import fetch
+from bot.download import MAX_BYTES, fetch, shown
 from bot.errors import RateLimited, Unavailable
 from bot.forges.retry import DEFAULT, Policy, retrying
 from bot.sources.base import SourceError
@@ -40,11 +41,20 @@ FRESH = 30.0  # seconds an index is used without asking again (one poll, many ch
 
 
 @dataclass(frozen=True)
+class ChartFile:
+    """Where one chart version is downloaded from, as its repository's index says."""
+
+    urls: tuple[str, ...]  # absolute, or relative to the repository's URL
+    digest: str | None  # the archive's sha256 in hex, when the index gives one
+
+
+@dataclass(frozen=True)
 class _Index:
     etag: str | None
     modified: str | None
     charts: Mapping[str, tuple[str, ...]]
     checked: float  # monotonic time of the last answer
+    files: Mapping[tuple[str, str], ChartFile] = field(default_factory=dict)  # (name, version)
 
 
 class HelmRepository:
@@ -92,10 +102,20 @@ class HelmRepository:
 
     def index(self, repo: str) -> Mapping[str, tuple[str, ...]]:
         """Chart name → its versions, from the repository's `index.yaml` (or the cache)."""
+        return self._read_index(repo).charts
+
+    def chart_file(self, repo: str, chart: str, version: str) -> ChartFile:
+        """Where a chart version of an HTTP repository is downloaded from."""
+        found = self._read_index(repo).files.get((chart, version))
+        if found is None:
+            raise SourceError(f"the Helm repository {repo} has no chart {chart!r} {version}")
+        return found
+
+    def _read_index(self, repo: str) -> _Index:
         url = f"{repo.rstrip('/')}/index.yaml"
         cached = self._cache.get(url)
         if cached is not None and time.monotonic() - cached.checked < FRESH:
-            return cached.charts  # the same poll asks for each chart of the repository
+            return cached  # the same poll asks for each chart of the repository
         headers = {"Accept": "application/x-yaml, text/yaml, */*"}
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
@@ -107,7 +127,7 @@ class HelmRepository:
         if response.status_code == 304 and cached is not None:
             log.debug("helm index unchanged", extra={"repo": repo})
             self._cache[url] = replace(cached, checked=time.monotonic())
-            return cached.charts
+            return self._cache[url]
         if response.status_code == 404:
             raise SourceError(f"no Helm repository at {repo}: {url} was not found")
         if response.status_code in (401, 403):
@@ -115,10 +135,28 @@ class HelmRepository:
             raise SourceError(f"the Helm repository {repo} refused {who}")
         if response.status_code != 200:
             raise SourceError(f"the Helm repository {repo} answered {response.status_code}")
-        charts = _parse_index(response.content, url)
+        charts, files = _parse_index(response.content, url)
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        self._cache[url] = _Index(etag, modified, charts, time.monotonic())
-        return charts
+        self._cache[url] = _Index(etag, modified, charts, time.monotonic(), files)
+        return self._cache[url]
+
+    def download(self, repo: str, url: str, limit: int) -> bytes:
+        """A chart archive an index names (`url` absolute or relative to the repository), at
+        most `limit` bytes. The repository's credentials go only to its own host, as Helm's
+        `--pass-credentials` default does: an index may point anywhere."""
+        absolute = urljoin(f"{repo.rstrip('/')}/", url)
+        scheme, host = urlsplit(absolute).scheme, urlsplit(absolute).netloc.lower()
+        if scheme not in ("http", "https"):
+            raise SourceError(f"the Helm repository {repo} names a chart at {url!r}, not HTTP(S)")
+        same = host == urlsplit(repo).netloc.lower()
+        user = self._credentials.get(host) if same else None
+        response = retrying(lambda: self._get(absolute, {}, user, limit), self._retry)
+        if response.status_code != 200:
+            where = shown(response.request.url)
+            raise SourceError(
+                f"the Helm repository {repo} answered {response.status_code} for {where}"
+            )
+        return response.content
 
     def chart_entries(self, source: Source) -> list[dict[str, Any]]:
         """Everything an HTTP repository's index says of the source's chart, one entry per
@@ -154,11 +192,15 @@ class HelmRepository:
         return data if isinstance(data, dict) else {}
 
     def _get(
-        self, url: str, headers: Mapping[str, str], user: tuple[str, str] | None
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        user: tuple[str, str] | None,
+        limit: int = MAX_BYTES,
     ) -> httpx.Response:
         host = urlsplit(url).netloc
         try:
-            response = fetch(self._client, "GET", url, headers=headers, auth=user)
+            response = fetch(self._client, "GET", url, headers=headers, auth=user, limit=limit)
         except httpx.TimeoutException as exc:
             raise Unavailable(f"Helm repository {host} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -218,17 +260,25 @@ def _load(content: bytes, url: str) -> Any:
         raise SourceError(f"{url} is not valid YAML: {exc}") from None
 
 
-def _parse_index(content: bytes, url: str) -> dict[str, tuple[str, ...]]:
+def _parse_index(
+    content: bytes, url: str
+) -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, str], ChartFile]]:
     data = _load(content, url)
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise SourceError(f"{url} is not a Helm repository index (it has no 'entries' mapping)")
     charts: dict[str, tuple[str, ...]] = {}
+    files: dict[tuple[str, str], ChartFile] = {}
     for name, items in entries.items():
-        if isinstance(items, list):
-            charts[name] = tuple(
-                item["version"]
-                for item in items
-                if isinstance(item, dict) and isinstance(item.get("version"), str)
+        if not isinstance(items, list):
+            continue
+        kept = [i for i in items if isinstance(i, dict) and isinstance(i.get("version"), str)]
+        charts[name] = tuple(item["version"] for item in kept)
+        for item in kept:
+            urls = item.get("urls")
+            digest = item.get("digest")
+            files[(name, item["version"])] = ChartFile(
+                tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else (),
+                digest.lower() if isinstance(digest, str) and digest else None,
             )
-    return charts
+    return charts, files
