@@ -35,8 +35,8 @@ from bot.gatekeeper import Gatekeeper
 from bot.gates import HOLD_LABEL
 from bot.manifests import text
 from bot.manifests.model import Sheet
-from bot.render.markup import _text
 from bot.planner import Promotion
+from bot.render.markup import _text
 
 log = logging.getLogger("promobot.commands")
 Claim = Callable[[str], bool]  # True the first time a key is claimed, False ever after

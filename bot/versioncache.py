@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from bot import atomic
 
 FORMAT = 1  # bump when what a read returns changes, so no old version is taken for a new one
 MAX_ENTRIES = 100_000  # versions kept: three full reads of 2,000 apps × 6 envs × 3 components
@@ -65,7 +65,7 @@ class VersionCache:
         entries = entries[len(entries) - MAX_ENTRIES :] if len(entries) > MAX_ENTRIES else entries
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write(self.path, _encode(entries))
+            atomic.write(self.path, _encode(entries))
             _sweep(self.path.parent)
         except OSError:
             return  # a read-only checkout, a full disk: the next run reads the files again
@@ -122,18 +122,6 @@ def _read_at(reads: list[object], index: str) -> str | None:
         return None
     read = reads[int(index)]
     return read if isinstance(read, str) else None
-
-
-def _write(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-        # no fsync: after a crash, a torn file fails its checksum and is read as empty
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sweep(folder: Path) -> None:

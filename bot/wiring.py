@@ -8,6 +8,7 @@ finder gets the forge it reads from, the engine the forge and the signer).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -102,10 +103,13 @@ def sources(forge: Forge, forge_for: Callable[[str], Forge]) -> Sources:
     )
 
 
-def renderer(settings: Settings, forge_for: Callable[[str], Forge]) -> Renderer:
+def renderer(
+    settings: Settings, forge_for: Callable[[str], Forge], sandbox: Sandbox | None = None
+) -> Renderer:
     """The renderer of what each environment is made of: kept renderings and charts in the
-    data dir, worker processes with the settings' limits, remote Kustomize bases read through
-    the forge (`forge_for`: the forge of another repo, same credentials)."""
+    data dir, worker processes with the settings' limits (by default the process's one pool,
+    which every repo served shares), remote Kustomize bases read through the forge
+    (`forge_for`: the forge of another repo, same credentials)."""
     policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
     registry = OciRegistry(retry=policy, timeout=30.0)
     root = settings.data_dir / "render"
@@ -115,11 +119,10 @@ def renderer(settings: Settings, forge_for: Callable[[str], Forge]) -> Renderer:
         helm_binary=settings.helm_binary,
         kustomize_binary=settings.kustomize_binary,
     )
-    sandbox = Sandbox(
-        workers=settings.render_workers,
-        timeout=settings.render_timeout,
-        memory_mb=settings.render_memory_mb,
-    )
+    if sandbox is None:
+        sandbox = shared_sandbox(
+            settings.render_workers, settings.render_timeout, settings.render_memory_mb
+        )
 
     def remote(base: Remote) -> Snapshot:
         served = forge_host(settings)
@@ -140,6 +143,13 @@ def renderer(settings: Settings, forge_for: Callable[[str], Forge]) -> Renderer:
     )
 
 
+@functools.cache
+def shared_sandbox(workers: int, timeout: float, memory_mb: int) -> Sandbox:
+    """One pool of rendering processes per service process, whatever the number of repos (its
+    workers start at the first rendering)."""
+    return Sandbox(workers=workers, timeout=timeout, memory_mb=memory_mb)
+
+
 def forge_host(settings: Settings) -> str | None:
     """The host whose repositories promobot's forge serves (what a remote base must name)."""
     if settings.forge == "github":
@@ -148,4 +158,3 @@ def forge_host(settings: Settings) -> str | None:
     if settings.forge == "gitlab":
         return (urlsplit(settings.gitlab_url).hostname or "").lower()
     return None
-

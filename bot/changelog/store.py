@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import atomic
 from bot.changelog.notes import public_error
 
 log = logging.getLogger("promobot.changelog")
@@ -43,11 +42,7 @@ class FileStore:
 
     def remember(self, name: str, value: str) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(value)
-            Path(tmp).replace(self.folder / name)
+            atomic.write(self.folder / name, value.encode("utf-8"))
         except OSError:
             return  # a read-only checkout: the next build asks again
 

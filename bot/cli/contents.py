@@ -26,10 +26,12 @@ def renderer_for(forge: LocalForge) -> Renderer:
     """The command line's renderer: kept renderings and charts in the git directory, limits
     from the PROMOBOT_RENDER_* settings when set."""
     from bot import wiring
+    from bot.manifests.sandbox import Sandbox
     from bot.settings import Settings
 
     settings = Settings(forge="local", data_dir=forge.store.parent)
-    return wiring.renderer(settings, lambda repo: forge)
+    sandbox = Sandbox(settings.render_workers, settings.render_timeout, settings.render_memory_mb)
+    return wiring.renderer(settings, lambda repo: forge, sandbox)
 
 
 def sheet_of(
@@ -67,7 +69,9 @@ def inventory(repo: Path, ref: str, envs: Sequence[str], apps: Sequence[str], fm
         _echo_json({"commit": sheet.commit, "cells": [c.to_json() for c in sheet.cells.values()]})
         return
     click.echo(
-        text.table(sheet, chosen_apps or list(cfg.apps), chosen_envs or list(state.status.environments))
+        text.table(
+            sheet, chosen_apps or list(cfg.apps), chosen_envs or list(state.status.environments)
+        )
     )
 
 

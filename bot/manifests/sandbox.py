@@ -38,6 +38,7 @@ class Sandbox:
     def __init__(
         self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB
     ) -> None:
+        self.workers = workers
         self.timeout = timeout
         self.memory_mb = memory_mb
         self._pool = pebble.ProcessPool(

@@ -12,16 +12,14 @@ the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot import atomic
 from bot.manifests.model import Cell, Highlight, Inventory, Object, Sheet
 
 FORMAT = 1  # bumped when what is kept changes shape: older entries are then not read
@@ -60,14 +58,14 @@ class Store:
 
     def put(self, key: str, kept: Kept) -> None:
         if kept.error is None:  # the manifests first: a meta file always has its pair
-            _write(self._path(key, "yaml"), kept.manifests.encode())
+            atomic.write(self._path(key, "yaml"), kept.manifests.encode())
         meta = {
             "format": FORMAT,
             "inventory": inventory_to_json(kept.inventory) if kept.inventory else None,
             "caveat": kept.caveat,
             "error": kept.error,
         }
-        _write(self._path(key, "json"), json.dumps(meta, separators=(",", ":")).encode())
+        atomic.write(self._path(key, "json"), json.dumps(meta, separators=(",", ":")).encode())
 
     def sheet(self, repo: str) -> Sheet | None:
         data = _read_json(self._sheet_path(repo))
@@ -83,7 +81,7 @@ class Store:
             "pending": sheet.pending,
             "cells": [cell.to_json() for cell in sheet.cells.values()],
         }
-        _write(self._sheet_path(repo), json.dumps(data, separators=(",", ":")).encode())
+        atomic.write(self._sheet_path(repo), json.dumps(data, separators=(",", ":")).encode())
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / "renders" / key[:2] / f"{key}.{suffix}"
@@ -143,16 +141,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None  # missing or unreadable: as if never kept
     return data if isinstance(data, dict) else None
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
