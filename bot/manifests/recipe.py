@@ -1,6 +1,7 @@
 """How each app × environment is rendered: from `render:` in `.promobot.yaml`, else discovered
 from what deploys it (an Argo CD Application, a Flux HelmRelease or Kustomization, a Fleet
-`fleet.yaml`) at or beside a component's target file, else the nearest `kustomization.yaml`.
+`fleet.yaml`) at or beside a component's target file, else the nearest `kustomization.yaml`,
+else a `Chart.yaml` beside a target file (an environment's own or umbrella chart).
 
 Pure: the repository comes in as a `Snapshot`, a `Recipe` comes out (with a `problem` when it
 cannot be rendered faithfully, and what would fix it).
@@ -98,13 +99,28 @@ class _Finder:
         if folder is not None:
             kustomization = kustomization_in(self.snapshot, folder)
             return self._made(Kustomize(folder), f"kustomization {kustomization}")
+        chart = self._chart_folder()
+        if chart is not None:
+            # a chart per environment (an umbrella pinning the app's chart): rendered as an
+            # Argo CD Application or ApplicationSet of that folder would, release = app
+            release = Helm(ChartRef(path=chart), release=self.app, namespace=self.env)
+            return self._made(release, f"Helm chart {posixpath.join(chart, 'Chart.yaml')}")
         return self._made(
             None,
             "discovery",
             f"promobot found no Argo CD Application, Flux HelmRelease or Kustomization, "
-            f"fleet.yaml or kustomization.yaml for {self.app} in {self.env}; say how with "
-            "render: in .promobot.yaml",
+            f"fleet.yaml, kustomization.yaml or Chart.yaml for {self.app} in {self.env}; say "
+            "how with render: in .promobot.yaml",
         )
+
+    def _chart_folder(self) -> str | None:
+        """The folder of a target file that holds a Chart.yaml (an environment's own chart,
+        such as an umbrella chart whose values file or dependency promobot edits)."""
+        for path in self._targets():
+            folder = posixpath.dirname(path)
+            if posixpath.join(folder, "Chart.yaml") in self.snapshot.objects:
+                return folder
+        return None
 
     def _made(
         self, how: How | None, origin: str, problem: str | None = None, caveat: str | None = None

@@ -3,13 +3,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from starlette.applications import Starlette
@@ -18,44 +16,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.errors import RenderError
-from bot.manifests.charts import HELM_CHART_LAYER, Charts, Limits, build_archive, check_archive
+from bot.manifests.charts import Charts, Limits, build_archive, check_archive
 from bot.manifests.model import ChartRef
 from bot.manifests.worker import HelmJob, helm
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
-from tests.manifests.charts import PODINFO, folder_files
-from tests.registry import HELM_CONFIG, OCI_MANIFEST, Registry
+from tests.manifests.charts import PODINFO, folder_files, push_chart, sha256
+from tests.registry import Registry
 from tests.sources.servers import serve
 
 PODINFO_TGZ = build_archive(folder_files(PODINFO, "charts/podinfo"), "charts/podinfo").data
-
-
-def sha256(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def push_chart(registry: Registry, name: str, tag: str, archive: bytes) -> None:
-    """`helm push` by hand: Chart.yaml as the JSON config, the archive as the chart layer."""
-
-    def blob(data: bytes) -> dict[str, object]:
-        started = httpx.post(f"{registry.url}/v2/{name}/blobs/uploads/")
-        location = httpx.URL(registry.url).join(started.headers["Location"])
-        httpx.put(location.copy_merge_params({"digest": sha256(data)}), content=data)
-        return {"digest": sha256(data), "size": len(data)}
-
-    config = json.dumps({"name": "podinfo", "version": tag}).encode()
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": HELM_CONFIG, **blob(config)},
-        "layers": [{"mediaType": HELM_CHART_LAYER, **blob(archive)}],
-    }
-    answer = httpx.put(
-        f"{registry.url}/v2/{name}/manifests/{tag}",
-        content=json.dumps(manifest),
-        headers={"Content-Type": OCI_MANIFEST},
-    )
-    assert answer.status_code == 201, answer.text
 
 
 @pytest.fixture

@@ -306,8 +306,8 @@ def test_sops_values_are_refused_and_nothing_found_says_what_to_write(tmp_path: 
     nothing = every(WEB, snapshot)[("web", "prod")]
     assert nothing.how is None
     assert nothing.problem == (
-        "promobot found no Argo CD Application, Flux HelmRelease or Kustomization, fleet.yaml "
-        "or kustomization.yaml for web in prod; say how with render: in .promobot.yaml"
+        "promobot found no Argo CD Application, Flux HelmRelease or Kustomization, fleet.yaml, "
+        "kustomization.yaml or Chart.yaml for web in prod; say how with render: in .promobot.yaml"
     )
 
 
