@@ -85,7 +85,7 @@ def render(repo: Path, ref: str, app: str, env: str) -> None:
     """Print APP's manifests in an environment, as the deploying tool renders them (Secrets'
     values redacted)."""
     forge, snapshot, cfg = _open(repo, ref)
-    _check_names(cfg, app, [env])
+    _check_names(cfg, [app], [env])
     state = State(cfg, snapshot, _status(forge, snapshot, cfg, [app], [env]))
     renderer = renderer_for(forge)
     try:

@@ -182,7 +182,21 @@ def _render(chart: helm_python.Chart, values: dict[str, Any], job: HelmJob) -> d
 
 
 def _short(message: str) -> str:
-    """Helm repeats every level of a recursion in its message: the first ones say it all."""
+    """Helm repeats every level of a recursion in its message: each run of the same level is
+    said once, with how often it repeats, and the rest cut at MESSAGE_CHARS."""
+    levels = message.split(": error calling include: ")
+    said: list[str] = []
+    runs: list[int] = []
+    for level in levels:
+        if said and level == said[-1]:
+            runs[-1] += 1
+        else:
+            said.append(level)
+            runs.append(1)
+    message = ": error calling include: ".join(
+        level if run == 1 else f"{level} (the same, {run} levels deep: a template includes itself)"
+        for level, run in zip(said, runs, strict=True)
+    )
     if len(message) <= MESSAGE_CHARS:
         return message
     return f"{message[:MESSAGE_CHARS]} … ({len(message) - MESSAGE_CHARS} more characters)"

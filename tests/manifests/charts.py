@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.manifests.charts import HELM_CHART_LAYER
+from bot.manifests.charts import HELM_CHART_LAYER, build_archive
 from tests.registry import HELM_CONFIG, OCI_MANIFEST, Registry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "charts"
@@ -72,3 +72,66 @@ def push_chart(registry: Registry, name: str, tag: str, archive: bytes) -> None:
         headers={"Content-Type": OCI_MANIFEST},
     )
     assert answer.status_code == 201, answer.text
+
+
+API_TEMPLATES = {
+    "deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    helm.sh/chart: api-{{ .Chart.Version }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+        - name: api
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+""",
+    "service.yaml": """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector: {app: {{ .Release.Name }}}
+  ports: [{port: 80, targetPort: 8080}]
+""",
+}
+API_INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  rules:
+    - host: {{ .Values.ingress.host }}
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {service: {name: {{ .Release.Name }}, port: {number: 80}}}
+"""
+API_VALUES = """\
+replicaCount: 1
+image: {repository: ghcr.io/acme/api, tag: latest}
+ingress: {host: api.example.com}
+"""
+
+
+def api_chart(version: str, ingress: bool = False) -> bytes:
+    """The `api` chart of the helm-values example at `version` (.tgz): a Deployment and a
+    Service, and from the versions made with `ingress` on, an Ingress on api.example.com."""
+    templates = {**API_TEMPLATES, **({"ingress.yaml": API_INGRESS} if ingress else {})}
+    files = {
+        "api/Chart.yaml": f"apiVersion: v2\nname: api\nversion: {version}\n".encode(),
+        "api/values.yaml": API_VALUES.encode(),
+        **{f"api/templates/{name}": text.encode() for name, text in templates.items()},
+    }
+    return build_archive(files, "api").data
