@@ -126,11 +126,16 @@ def renderer(
 
     def remote(base: Remote) -> Snapshot:
         served = forge_host(settings)
-        if served is None or base.host.lower() != served:
-            where = f"promobot's forge is {served}" if served else "the local forge reads no other"
+        if served is None:
             raise RenderError(
-                f"remote base {base.url}: {where} repositories; vendor the base into this "
-                "repository or refer to one on the same forge"
+                f"remote base {base.url}: the local forge reads no other repositories; vendor "
+                "the base into this repository"
+            )
+        if base.host.lower().split(":")[0] != served:
+            raise RenderError(
+                f"remote base {base.url} is on {base.host}, and promobot reads other "
+                f"repositories only through its forge, {served}; vendor the base into this "
+                "repository or keep it on the same forge"
             )
         return forge_for(base.repo).snapshot(base.ref)
 

@@ -28,7 +28,8 @@ MAX_REMOTE_DEPTH = 8
 # host/org/repo//path?ref=… that kustomize reads as https
 _REMOTE = re.compile(
     r"^(?:(?P<scheme>https?|ssh|git)://(?:[^@/]+@)?|git@)?"
-    r"(?P<host>[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?::\d+)?)[/:]"
+    # a name with a dot and a top-level domain, or an address (a forge on this network)
+    r"(?P<host>(?:[A-Za-z0-9.-]+\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?)[/:]"
     r"(?P<repo>[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)+?)(?:\.git)?"
     r"(?://(?P<path>[^?]*))?(?:\?(?P<query>.*))?$"
 )
@@ -46,10 +47,15 @@ class Remote:
     ref: str  # the tag, branch or commit asked for
 
     @property
+    def checkout(self) -> str:
+        """Where `materialize` writes the remote repository, relative to `into` (a port's
+        colon made a plain character)."""
+        return f"{REMOTES}/{self.host.replace(':', '_')}/{self.repo}/{self.ref}"
+
+    @property
     def local(self) -> str:
-        """Where `materialize` writes it, relative to `into`."""
-        base = f"{REMOTES}/{self.host}/{self.repo}/{self.ref}"
-        return f"{base}/{self.path}" if self.path else base
+        """Where `materialize` writes the base, relative to `into`."""
+        return f"{self.checkout}/{self.path}" if self.path else self.checkout
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def parse_remote(entry: str) -> Remote | None:
             "without a commit here; pin it to a tag or commit (?ref=v1.2.3)"
         )
     path = (match["path"] or "").strip("/")
-    for part, what in ((match["host"], "host"), (match["repo"], "repository"), (ref, "ref")):
+    for part, what in ((match["repo"], "repository"), (ref, "ref")):
         if not _SAFE.match(part) or any(p in ("..", ".") for p in part.split("/")):
             raise RenderError(f"remote base {entry}: its {what} {part!r} is not a plain name")
     if path and (not _SAFE.match(path) or ".." in path.split("/")):
@@ -277,7 +283,7 @@ def _write(
             fetched,
             closure(fetched, each.path),
             into,
-            f"{REMOTES}/{each.host}/{each.repo}/{each.ref}/",
+            f"{each.checkout}/",
             remote,
             depth + 1,
         )

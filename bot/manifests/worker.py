@@ -281,7 +281,9 @@ def kustomize(
     """`kubectl kustomize ROOT/PATH` with the load restrictor on and no plugins of any kind
     (no exec, no containers, no alpha plugins): only what Kustomize itself does."""
     folder = _inside(root, path)
-    command = [kubectl, "kustomize", str(folder), "--load-restrictor=LoadRestrictionsRootOnly"]
+    # kubectl's built-in kustomize, or a standalone `kustomize` binary the settings name
+    verb = ["build"] if Path(kubectl).name.startswith("kustomize") else ["kustomize"]
+    command = [kubectl, *verb, str(folder), "--load-restrictor=LoadRestrictionsRootOnly"]
     if enable_helm:
         command.append("--enable-helm")
     with tempfile.TemporaryDirectory(prefix="promobot-kustomize-") as scratch:
