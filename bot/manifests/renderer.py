@@ -11,6 +11,7 @@ fails never stops the others.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -51,7 +52,7 @@ class Options:
     helm_binary: str | None = None  # a `helm` instead of Helm's SDK
     kustomize_binary: str | None = None  # a `kustomize` instead of kubectl's built-in one
 
-    @property
+    @functools.cached_property
     def tools(self) -> str:
         """The tools' versions: part of every key, so an upgrade renders everything again."""
         return ",".join(
@@ -64,6 +65,7 @@ class Options:
         )
 
 
+@functools.cache
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -135,10 +137,10 @@ class Renderer:
         cell = self.cell(state, app, env)
         if cell.error is not None:
             raise RenderError(f"{app} in {env}: {cell.error}")
-        kept = self.store.get(self._key(state, self._recipe(state, app, env)))
-        if kept is None:  # rendered just now: the store has it unless the disk refused
+        manifests = self.store.manifests(self._key(state, self._recipe(state, app, env)))
+        if manifests is None:  # rendered just now: the store has it unless the disk refused
             raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
-        return kept.manifests
+        return manifests
 
     # --- one cell ---------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ class Kept:
     """One rendering: its inventory and manifests, or the lasting reason it failed."""
 
     inventory: Inventory | None
-    manifests: str  # redacted YAML, documents in rendering order; "" for an error
+    manifests: str  # redacted YAML, documents in rendering order; "" for an error or unread
     caveat: str | None = None
     error: str | None = None
 
@@ -38,23 +38,27 @@ class Kept:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._sheets: dict[str, tuple[int, Sheet]] = {}  # repo → (file's mtime, its sheet)
 
     def get(self, key: str) -> Kept | None:
+        """What was kept under `key`, without its manifests (`manifests` reads those): a
+        warm sheet reads one small file per cell."""
         meta = _read_json(self._path(key, "json"))
         if meta is None or meta.get("format") != FORMAT:
             return None
-        manifests = ""
-        if meta.get("error") is None:
-            try:
-                manifests = self._path(key, "yaml").read_text()
-            except OSError:
-                return None  # the pair is incomplete: render again
         return Kept(
             inventory=inventory_from_json(meta["inventory"]) if meta.get("inventory") else None,
-            manifests=manifests,
+            manifests="",
             caveat=meta.get("caveat"),
             error=meta.get("error"),
         )
+
+    def manifests(self, key: str) -> str | None:
+        """The redacted manifests kept under `key`, if any."""
+        try:
+            return self._path(key, "yaml").read_text()
+        except OSError:
+            return None
 
     def put(self, key: str, kept: Kept) -> None:
         if kept.error is None:  # the manifests first: a meta file always has its pair
@@ -68,11 +72,23 @@ class Store:
         atomic.write(self._path(key, "json"), json.dumps(meta, separators=(",", ":")).encode())
 
     def sheet(self, repo: str) -> Sheet | None:
-        data = _read_json(self._sheet_path(repo))
+        """The repo's latest sheet; read again only when its file changed (another process
+        renders), so a page view costs a stat."""
+        path = self._sheet_path(repo)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        known = self._sheets.get(repo)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        data = _read_json(path)
         if data is None or data.get("format") != FORMAT:
             return None
         cells = {(c["app"], c["env"]): cell_from_json(c) for c in data["cells"]}
-        return Sheet(commit=data["commit"], cells=cells, pending=int(data.get("pending", 0)))
+        sheet = Sheet(commit=data["commit"], cells=cells, pending=int(data.get("pending", 0)))
+        self._sheets[repo] = (stamp, sheet)
+        return sheet
 
     def put_sheet(self, repo: str, sheet: Sheet) -> None:
         data = {
