@@ -25,6 +25,7 @@ import httpx
 from bot.forges.local import LocalForge
 from tests.argocd.server import ArgoCDServer, application, argocd_server
 from tests.e2e.service import Promobot, stop_all, wait_for
+from tests.manifests.charts import api_chart, push_chart
 from tests.registry import Registry
 
 TOKEN = "demo-registry-token"
@@ -48,7 +49,13 @@ def main() -> None:
     text = text.replace("  staging:\n    from: dev\n", LIVE)
     config.write_text(text)
     before = git(repo, "rev-parse", "HEAD~1")  # staging ran api 1.4.2 there
-    git(repo, "commit", "-qam", "api images from the local registry; staging's live state")
+    registry.start()  # and again with the service, its notifications pointing at promobot
+    try:
+        charts(repo, registry)
+        git(repo, "commit", "-qam", "api images and charts from a local registry; live state")
+        contents(repo)
+    finally:
+        registry.stop()
     say(f"The repo's api image now comes from a local registry at {registry.host}, and staging "
         "says Argo CD deploys it: live: {argocd: {application: \"{app}-{env}\"}}")  # fmt: skip
     synced = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -63,6 +70,36 @@ def main() -> None:
             ),
         )
         service(repo, registry, argo)
+
+
+def charts(repo: Path, registry: Registry) -> None:
+    """The api chart's versions in the local registry, and the repo pointing at them."""
+    for version in ("2.2.1", "2.3.0"):
+        push_chart(registry, "acme/charts/api", version, api_chart(version))
+    push_chart(registry, "acme/charts/api", "2.5.0", api_chart("2.5.0", ingress=True))
+    for path in [repo / ".promobot.yaml", *repo.glob("envs/*/api/*.yaml")]:
+        text = path.read_text().replace("ghcr.io/acme/charts", f"{registry.host}/acme/charts")
+        path.write_text(text.replace("ghcr.io/acme/api", f"{registry.host}/acme/api"))
+
+
+def contents(repo: Path) -> None:
+    """What each environment is made of, and what a chart bump adds to one."""
+    say("What each environment is made of: every app × environment rendered with Helm's own "
+        "SDK, its umbrella chart's dependency pulled from the registry (web has values but no "
+        "chart in the repo, and says so):")  # fmt: skip
+    cli(repo, "inventory", "--app", "api")
+    say("The api chart 2.5.0 adds an Ingress. Bumping it in dev:")
+    cli(repo, "set", "api", "chart", "2.5.0", "--env", "dev", "--write")
+    git(repo, "commit", "-qam", "dev: api chart 2.5.0")
+    cli(repo, "status", "--contents", "--app", "api", "--env", "dev", "--env", "staging")
+
+
+def cli(repo: Path, *args: str) -> None:
+    say("$ promobot " + " ".join(args))
+    shown = subprocess.run(
+        ["promobot", *args, "--repo", str(repo)], capture_output=True, text=True, check=True
+    )
+    print(shown.stdout.rstrip())
 
 
 def changelog_of(repo: Path, branch: str) -> str:
@@ -92,16 +129,17 @@ def service(repo: Path, registry: Registry, argo: ArgoCDServer) -> None:
         "PROMOBOT_ARGOCD_TOKEN": argo.token,
     }
     try:
-        with Promobot(settings, data=repo.parent) as promobot:
+        promobot = Promobot(settings, data=repo.parent)
+        # the registry first, so that what the service renders at its start finds the charts
+        registry.notify_url = f"{promobot.url}/webhooks/registry"
+        with registry, promobot:
             say(f"$ PROMOBOT_REPO={repo} PROMOBOT_REGISTRY_TOKEN=… promobot serve   "
                 f"# listening on {promobot.url}")  # fmt: skip
-            registry.notify_url = f"{promobot.url}/webhooks/registry"
-            with registry:
-                say(f"$ skopeo copy oci:… docker://{registry.host}/acme/api:1.6.0")
-                started = time.perf_counter()
-                registry.push("acme/api", "1.6.0")
-                wait_for("the promotion", lambda: git(repo, "branch", "--list", "promobot/dev/api"))
-                took = time.perf_counter() - started
+            say(f"$ skopeo copy oci:… docker://{registry.host}/acme/api:1.6.0")
+            started = time.perf_counter()
+            registry.push("acme/api", "1.6.0")
+            wait_for("the promotion", lambda: git(repo, "branch", "--list", "promobot/dev/api"))
+            took = time.perf_counter() - started
             say(f"The registry told promobot; {took:.2f} s after the push the promotion exists:")
             print(git(repo, "log", "--oneline", "-n", "1", "promobot/dev/api"))
             print(git(repo, "diff", "main", "promobot/dev/api"))
@@ -138,9 +176,26 @@ def service(repo: Path, registry: Registry, argo: ArgoCDServer) -> None:
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             print(shown.stdout.rstrip())
+            inventory(promobot)
             overview(promobot)
     finally:
         stop_all()
+
+
+def inventory(promobot: Promobot) -> None:
+    """What the service rendered in the background after each change, through its API."""
+    url = f"{promobot.url}/api/v1/apps/api/inventory?env=dev&env=staging"
+
+    def rendered() -> dict[str, object] | None:
+        answer = httpx.get(url)
+        return answer.json() if answer.status_code == 200 and not answer.json()["pending"] else None
+
+    found = wait_for("the rendering", rendered, timeout=120)
+    assert isinstance(found, dict)
+    say(f"What the service rendered in the background after the changes: GET {url}")
+    for cell in found["cells"]:  # type: ignore[attr-defined]
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(cell["counts"].items()))
+        print(f"api in {cell['env']}: rendered id {cell['rendered_id']}: {kinds}")
 
 
 def overview(promobot: Promobot) -> None:

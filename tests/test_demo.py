@@ -33,6 +33,13 @@ def test_without_a_terminal_the_demo_shows_the_overview_and_ends() -> None:
     found = URL.search(done.stdout)
     assert found is not None, done.stdout[-3000:]
     assert "open promotions" in found.group(2)
+    # what each environment is made of, and what the chart bump added to dev, in the
+    # commands' words and in the service's
+    assert "api in dev: Deployment · Ingress api.example.com" in done.stdout
+    assert "api in staging: Deployment\n" in done.stdout
+    assert re.search(
+        r"api in dev: rendered id [0-9a-f]{12}: Deployment 1, Ingress 1, Service 1", done.stdout
+    )
     assert "(DEMO_KEEP=0: not kept serving;" in done.stdout
     assert "Done. The repo stays at " in done.stdout
     assert "Press Ctrl-C" not in done.stdout

@@ -40,6 +40,7 @@ from bot.manifests.store import Kept, Store
 log = logging.getLogger("promobot.render")
 
 IN_FLIGHT = 4  # renderings handed to each worker at a time: bounds the trees on disk
+RETRY_SECONDS = 60.0  # a commit whose cells failed in a way that may pass is rendered again
 FOLDERS_KEPT = 64  # folder charts built from the repo, kept for the rendering after the key
 
 
@@ -99,6 +100,8 @@ class Renderer:
         self.sandbox = sandbox
         self.options = options or Options()
         self.remote = remote
+        # cells of the last sheet whose failure may pass (a registry down, a time limit)
+        self.unsure = 0
         # folder charts built lately, by (commit, folder): a key and a rendering both need one
         self._folders: dict[tuple[str, str], ChartArchive] = {}
 
@@ -111,6 +114,7 @@ class Renderer:
         envs: Iterable[str] | None = None,
     ) -> Sheet:
         """Every cell asked for; kept ones read, the others rendered in parallel."""
+        self.unsure = 0
         cells: dict[tuple[str, str], Cell] = {}
         running: list[_Job] = []
         limit = max(1, self.sandbox.workers) * IN_FLIGHT
@@ -195,7 +199,10 @@ class Renderer:
                 return self._cell(state, chosen, kept)
             future, folder = self._start(state, chosen)
         except PromobotError as exc:  # a chart that cannot be fetched, a tree that escapes
-            return Cell(app, env, origin=chosen.origin, error=str(exc))
+            # what failed on the way to a worker (a registry, a forge) may answer next time
+            self.unsure += 1
+            why = str(exc) if isinstance(exc, RenderError) else f"not rendered yet: {exc}"
+            return Cell(app, env, origin=chosen.origin, error=why)
         return _Job(chosen, key, future, folder)
 
     def _start(
@@ -289,7 +296,9 @@ class Renderer:
             rendered = job.future.result()
         except RenderError as exc:
             kept = Kept(inventory=None, manifests="", error=str(exc))
-            if not _passing(exc):
+            if _passing(exc):
+                self.unsure += 1
+            else:
                 self.store.put(job.key, kept)
             return self._cell(state, job.recipe, kept)
         finally:
@@ -445,11 +454,17 @@ class Background:
     show. A newer state asked for while one renders is rendered next (the ones between are
     skipped: only the latest matters)."""
 
-    def __init__(self, renderer: Renderer, repo: str) -> None:
+    def __init__(
+        self, renderer: Renderer, repo: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.renderer = renderer
         self.repo = repo
+        self.clock = clock
         self._wanted: State | None = None
-        self._done: str | None = None  # the commit of the last sheet kept
+        self._done: str | None = None  # the commit of the last sheet kept, wholly rendered
+        # a commit some of whose cells failed in a way that may pass, and when to try again
+        self._unsure: tuple[str, float] | None = None
+        self._busy = False
         self._lock = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -460,8 +475,12 @@ class Background:
         if state is None:
             return
         with self._lock:
+            commit = state.snapshot.commit
             wanted = self._wanted.snapshot.commit if self._wanted is not None else None
-            if state.snapshot.commit in (self._done, wanted):
+            if commit in (self._done, wanted):
+                return
+            unsure, retry_at = self._unsure or ("", 0.0)
+            if unsure == commit and self.clock() < retry_at:
                 return
             self._wanted = state
             self._lock.notify()
@@ -490,8 +509,6 @@ class Background:
             self._stopping = True
             self._lock.notify_all()
 
-    _busy = False
-
     def _loop(self) -> None:
         while True:
             with self._lock:
@@ -502,14 +519,20 @@ class Background:
                 state, self._wanted = self._wanted, None
                 self._busy = True
             assert state is not None
+            whole = False
             try:
                 self._render(state)
+                whole = self.renderer.unsure == 0
             except Exception:  # a bug must not end the thread: the next change tries again
                 log.exception("rendering failed", extra={"commit": state.snapshot.commit})
             finally:
                 with self._lock:
                     self._busy = False
-                    self._done = state.snapshot.commit
+                    if whole:
+                        self._done, self._unsure = state.snapshot.commit, None
+                    else:  # a registry that was down: asked again after the next job, at most
+                        # once a RETRY_SECONDS, not at every job
+                        self._unsure = (state.snapshot.commit, self.clock() + RETRY_SECONDS)
                     self._lock.notify_all()
 
     def _render(self, state: State) -> None:

@@ -118,6 +118,11 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + ELLIPSIS
 
 
+def _cut_start(text: str, width: int) -> str:
+    text = _clean(text)
+    return text if len(text) <= width else ELLIPSIS + text[len(text) - width + 1 :].lstrip()
+
+
 def _first_sentence(text: str) -> str:
     first = _clean(text.strip().splitlines()[0] if text.strip() else text)
     end = first.find(". ")
@@ -277,7 +282,9 @@ def _app_table(g: Grid, app: str, pending: bool) -> str:
             mark = "≠ " if row.partial(rendered) else "  "
             labels.append(mark + _cut(row.label, LABEL_WIDTH - 2))
             for column, value, shown in zip(columns, row.values, rendered, strict=True):
-                column.append(_cut(value, CELL_WIDTH) if value else NONE if shown else "")
+                # an image's tag is what differs between environments: keep the end of it
+                cut = _cut_start if row.group == "workload" else _cut
+                column.append(cut(value, CELL_WIDTH) if value else NONE if shown else "")
     bands = _bands(
         labels, [[_cut(e, CELL_WIDTH), *c] for e, c in zip(g.envs, columns, strict=True)]
     )

@@ -302,3 +302,35 @@ def test_the_service_renders_after_it_starts_and_the_api_says_what_dev_contains(
             assert "What each environment contains" in page
     finally:
         stop_all()
+
+
+def test_a_registry_that_was_down_is_asked_again_and_nothing_of_it_is_kept(
+    tmp_path: Path, registry: Registry, sandbox: Counting
+) -> None:
+    repo = helm_values(tmp_path, registry)
+    now = [1000.0]
+    background = Background(renderer(tmp_path / "data", sandbox), str(repo), lambda: now[0])
+    state = state_of(repo)
+    registry.stop()
+    background.want(state)
+    assert background.wait(120)
+    down = background.sheet()
+    assert down is not None
+    dev = down.get("api", "dev")
+    assert dev is not None and dev.inventory is None
+    assert (
+        dev.error
+        == f"not rendered yet: registry {registry.host} is unreachable: [Errno 111] Connection refused"
+    )
+    assert background.renderer.unsure == 4
+
+    registry.start()
+    background.want(state)  # within a minute of the failure: not asked again yet
+    assert background.wait(10) and background.sheet() == down
+    now[0] += 61
+    background.want(state)  # the minute is over (the next job after it): asked again
+    background.want(state)
+    assert background.wait(120)
+    sheet = background.sheet()
+    assert sheet is not None and kinds(sheet, "api", "dev") == {"Service": 1, "Deployment": 1}
+    background.stop()
