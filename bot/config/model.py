@@ -32,7 +32,8 @@ class Config(Model):
     render: Render | None = Field(
         None,
         description="How apps without their own render: are rendered ({app} and {env} "
-        "expand); default: what promobot discovers (Argo CD, Flux, Fleet, kustomization.yaml).",
+        "expand); default: what promobot discovers (Argo CD, Flux, Fleet, kustomization.yaml, "
+        "Chart.yaml).",
     )
     notify: dict[str, dict[str, tuple[str, ...]]] = Field(
         {},
