@@ -30,6 +30,7 @@ from bot.intake import Intake, Relevance
 from bot.live import objects
 from bot.live.reader import LiveReader
 from bot.manifests.renderer import Background
+from bot.manifests.store import SharedSheets
 from bot.pacing import Pacer
 from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
@@ -138,7 +139,11 @@ class Service:
         # what each environment is made of, rendered in a thread of its own once started
         self.rendering: Background | None = None
         if settings.render:
-            self.rendering = Background(wiring.renderer(settings, self._forge_for), settings.repo)
+            self.rendering = Background(
+                wiring.renderer(settings, self._forge_for),
+                settings.repo,
+                sheets=SharedSheets(self.queue),  # web processes read what workers rendered
+            )
             self.runner.contents = self.rendering.sheet
         # what metrics call the repo: a local checkout by its folder's name, never its path
         self.label = (

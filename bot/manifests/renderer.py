@@ -35,7 +35,7 @@ from bot.manifests import inventory, recipe, trees, worker
 from bot.manifests.charts import ChartArchive, Charts
 from bot.manifests.model import Cell, ChartRef, Directory, Helm, Kustomize, Recipe, Sheet
 from bot.manifests.sandbox import Sandbox
-from bot.manifests.store import Kept, Store
+from bot.manifests.store import FileSheets, Kept, Sheets, Store
 
 log = logging.getLogger("promobot.render")
 
@@ -455,11 +455,18 @@ class Background:
     skipped: only the latest matters)."""
 
     def __init__(
-        self, renderer: Renderer, repo: str, clock: Callable[[], float] = time.monotonic
+        self,
+        renderer: Renderer,
+        repo: str,
+        clock: Callable[[], float] = time.monotonic,
+        sheets: Sheets | None = None,
     ) -> None:
+        """`sheets`: where the pages read the sheet (the service: the queue's store, which
+        every process shares); by default a file of the renderer's data dir."""
         self.renderer = renderer
         self.repo = repo
         self.clock = clock
+        self.sheets = sheets or FileSheets(renderer.store, repo)
         self._wanted: State | None = None
         self._done: str | None = None  # the commit of the last sheet kept, wholly rendered
         # a commit some of whose cells failed in a way that may pass, and when to try again
@@ -491,7 +498,7 @@ class Background:
                 self._thread.start()
 
     def sheet(self) -> Sheet | None:
-        return self.renderer.store.sheet(self.repo)
+        return self.sheets.get()
 
     def wait(self, timeout: float) -> bool:
         """Until nothing is left to render (tests, `make demo`); whether it got there."""
@@ -537,14 +544,12 @@ class Background:
 
     def _render(self, state: State) -> None:
         started = time.perf_counter()
-        previous = self.renderer.store.sheet(self.repo)
+        previous = self.sheets.get()
         if previous is not None and previous.commit != state.snapshot.commit:
             # the pages say "rendering…" for what is new, and keep showing the rest
-            self.renderer.store.put_sheet(
-                self.repo, Sheet(previous.commit, previous.cells, pending=len(previous.cells))
-            )
+            self.sheets.put(Sheet(previous.commit, previous.cells, pending=len(previous.cells)))
         sheet = self.renderer.sheet(state)
-        self.renderer.store.put_sheet(self.repo, sheet)
+        self.sheets.put(sheet)
         log.info(
             "rendered",
             extra={

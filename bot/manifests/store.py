@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot import atomic
 from bot.manifests.model import Cell, Highlight, Inventory, Object, Sheet
@@ -82,22 +82,17 @@ class Store:
         known = self._sheets.get(repo)
         if known is not None and known[0] == stamp:
             return known[1]
-        data = _read_json(path)
-        if data is None or data.get("format") != FORMAT:
+        try:
+            sheet = _sheet_from_text(path.read_bytes())
+        except OSError:
             return None
-        cells = {(c["app"], c["env"]): cell_from_json(c) for c in data["cells"]}
-        sheet = Sheet(commit=data["commit"], cells=cells, pending=int(data.get("pending", 0)))
+        if sheet is None:
+            return None
         self._sheets[repo] = (stamp, sheet)
         return sheet
 
     def put_sheet(self, repo: str, sheet: Sheet) -> None:
-        data = {
-            "format": FORMAT,
-            "commit": sheet.commit,
-            "pending": sheet.pending,
-            "cells": [cell.to_json() for cell in sheet.cells.values()],
-        }
-        atomic.write(self._sheet_path(repo), json.dumps(data, separators=(",", ":")).encode())
+        atomic.write(self._sheet_path(repo), _sheet_text(sheet).encode())
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / "renders" / key[:2] / f"{key}.{suffix}"
@@ -106,6 +101,89 @@ class Store:
         # by a hash of the repo's name: a name is never a path here
         name = hashlib.sha256(repo.encode()).hexdigest()[:24]
         return self.root / "sheets" / f"{name}.json"
+
+
+class Remembering(Protocol):
+    """A store every process of a deployment shares (the queue's: SQLite or Redis)."""
+
+    def remember(self, name: str, value: str) -> None: ...
+
+    def recall(self, name: str) -> str | None: ...
+
+
+class Sheets(Protocol):
+    """Where a repo's latest sheet is kept for the pages to read."""
+
+    def get(self) -> Sheet | None: ...
+
+    def put(self, sheet: Sheet) -> None: ...
+
+
+class FileSheets:
+    """A repo's sheet as a file of the data dir: one process, or a shared volume."""
+
+    def __init__(self, store: Store, repo: str) -> None:
+        self.store = store
+        self.repo = repo
+
+    def get(self) -> Sheet | None:
+        return self.store.sheet(self.repo)
+
+    def put(self, sheet: Sheet) -> None:
+        self.store.put_sheet(self.repo, sheet)
+
+
+class SharedSheets:
+    """A repo's sheet in the queue's store, so that every process of a deployment — the web
+    pods as well as the workers that render — reads the one rendered last. A small stamp is
+    written after the sheet and read first: a page view parses the sheet again only when it
+    changed."""
+
+    SHEET = "render.sheet"
+    STAMP = "render.sheet.stamp"
+
+    def __init__(self, shared: Remembering) -> None:
+        self.shared = shared
+        self._known: tuple[str, Sheet] | None = None
+
+    def get(self) -> Sheet | None:
+        stamp = self.shared.recall(self.STAMP)
+        if stamp is None:
+            return None
+        known = self._known
+        if known is not None and known[0] == stamp:
+            return known[1]
+        text = self.shared.recall(self.SHEET)
+        sheet = _sheet_from_text(text) if text is not None else None
+        if sheet is not None:
+            self._known = (stamp, sheet)
+        return sheet
+
+    def put(self, sheet: Sheet) -> None:
+        text = _sheet_text(sheet)
+        self.shared.remember(self.SHEET, text)
+        self.shared.remember(self.STAMP, hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def _sheet_text(sheet: Sheet) -> str:
+    data = {
+        "format": FORMAT,
+        "commit": sheet.commit,
+        "pending": sheet.pending,
+        "cells": [cell.to_json() for cell in sheet.cells.values()],
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _sheet_from_text(text: str | bytes) -> Sheet | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    cells = {(c["app"], c["env"]): cell_from_json(c) for c in data["cells"]}
+    return Sheet(commit=data["commit"], cells=cells, pending=int(data.get("pending", 0)))
 
 
 def inventory_to_json(inventory: Inventory) -> dict[str, Any]:

@@ -477,6 +477,48 @@ def test_the_status_reply_says_what_each_cluster_reports(tmp_path: Path) -> None
         assert reply.count("●") == 1  # prod has no live: and says nothing of its cluster
 
 
+MANIFESTS = {
+    f"manifests/{env}/api.yaml": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n"
+        "    spec:\n      containers: [{name: api, image: 'ghcr.io/acme/api:1.4.2'}]\n"
+        + (
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: api}\n"
+            "spec:\n  rules: [{host: api.example.com}]\n"
+            if env == "prod"
+            else ""
+        )
+    )
+    for env in ("staging", "prod")
+}
+
+
+def test_the_status_reply_says_what_each_environment_is_made_of(tmp_path: Path) -> None:
+    config = CONFIG + 'render: {directory: "manifests/{env}"}\n'
+    with running("github", tmp_path, config, MANIFESTS) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        rig.service.sync()
+        rendering = rig.service.rendering
+        assert rendering is not None
+        rendering.want(rig.service.engine.state())  # as the running service does after a job
+        assert rendering.wait(60)
+        number = rig.prod_pr().number
+        url = f"{rig.server.github_url}/repos/{REPO}/issues/{number}/comments"
+        made = httpx.post(
+            url, json={"body": "/status"}, headers={"Authorization": "token ada-token"}
+        )
+        event = events.CommentEvent(
+            repo=REPO, number=number, comment_id=int(made.json()["id"]), body="/status",
+            author="ada", author_is_bot=False, action="created", on_pull_request=True,
+            from_fork=False,
+        )  # fmt: skip
+        (reply,) = rig.service.runner.handle(event)
+        assert "**What each environment is made of**\n" in reply
+        assert "- **api** in **prod**: Deployment · Ingress api.example.com" in reply
+        assert "- **api** in **staging**: Deployment ⚠\n" in reply
+        # staging's values say 1.5.0 now, its manifests still 1.4.2: said, not hidden
+        assert "the composition asks for 1.5.0, but Deployment api runs 1.4.2" in reply
+
+
 def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
     """The gate reading Fleet's Bundles through the Kubernetes API (a kubeconfig)."""
     config = CONFIG.replace(

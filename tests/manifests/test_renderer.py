@@ -25,9 +25,11 @@ from bot.manifests.renderer import Background, Renderer
 from bot.manifests.sandbox import Sandbox
 from bot.manifests.store import Store
 from bot.manifests.worker import Rendered
+from bot.service import Service
+from bot.settings import Settings
 from bot.sources.helm import HelmRepository
 from bot.sources.oci import OciRegistry
-from tests import layouts
+from tests import layouts, redis_server
 from tests.conftest import commit_all, git
 from tests.e2e.service import Promobot, stop_all, wait_for
 from tests.manifests.charts import api_chart, push_chart
@@ -334,3 +336,24 @@ def test_a_registry_that_was_down_is_asked_again_and_nothing_of_it_is_kept(
     sheet = background.sheet()
     assert sheet is not None and kinds(sheet, "api", "dev") == {"Service": 1, "Deployment": 1}
     background.stop()
+
+
+def test_a_web_process_reads_the_sheet_a_worker_rendered_through_the_shared_queue(
+    tmp_path: Path, registry: Registry
+) -> None:
+    repo = helm_values(tmp_path, registry)
+    shared = {"repo": str(repo), "queue_url": redis_server.url(8), "workers": 0}
+    worker = Service(Settings(**shared, data_dir=tmp_path / "worker"))  # type: ignore[arg-type]
+    web = Service(Settings(**shared, data_dir=tmp_path / "web"))  # type: ignore[arg-type]
+    assert worker.rendering is not None and web.rendering is not None
+    worker.queue.queue.huey.storage.conn.flushdb()
+    assert web.rendering.sheet() is None  # nothing rendered yet: the API answers 503
+
+    worker.rendering.want(worker.engine.state())
+    assert worker.rendering.wait(120)
+    # another process, its own data dir: it reads what the worker rendered from the queue's
+    # store, and parses it again only when it changed
+    sheet = web.rendering.sheet()
+    assert sheet is not None and kinds(sheet, "api", "dev") == {"Service": 1, "Deployment": 1}
+    assert web.rendering.sheet() is sheet
+    worker.rendering.stop()
