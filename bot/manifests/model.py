@@ -167,3 +167,95 @@ class Sheet:
 
     def get(self, app: str, env: str) -> Cell | None:
         return self.cells.get((app, env))
+
+
+# --- what a promotion changes in the cluster -------------------------------------------------
+
+# Impact classes, in the order a PR lists them: what a reviewer weighs first comes first.
+Impact = Literal[
+    "crd", "rbac", "namespace", "data", "exposure", "secret", "scale", "config", "image", "other"
+]
+IMPACTS: tuple[Impact, ...] = (
+    "crd",  # a CustomResourceDefinition added, removed or changed
+    "rbac",  # cluster-wide RBAC (ClusterRole, ClusterRoleBinding)
+    "namespace",  # a Namespace removed (everything in it goes)
+    "data",  # StatefulSets' volume claims, PVCs, database operators' custom resources
+    "exposure",  # Ingress, Gateway API routes and listeners, a Service's type or ports
+    "secret",  # a Secret's keys or values (never the values themselves)
+    "scale",  # replicas, resources (requests and limits), autoscalers
+    "config",  # ConfigMaps, environment variables
+    "image",  # a container's image
+    "other",  # anything else that changed
+)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of one object, by path: `spec.template.spec.containers[api].image`."""
+
+    path: str
+    before: str | None  # the value as short text (a scalar, or compact YAML); None: absent
+    after: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """An object the merge adds, removes or changes."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    change: Literal["added", "removed", "changed"]
+    impact: tuple[Impact, ...]  # in IMPACTS order
+    fields: tuple[FieldChange, ...] = ()  # what changed (for a Secret: its keys, values hidden)
+    summary: str = (
+        ""  # what a person reads first: "host api.example.com", "ClusterIP → LoadBalancer"
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "change": self.change,
+            "impact": list(self.impact),
+            "summary": self.summary,
+            "fields": [f.to_json() for f in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class AppDiff:
+    """What merging a promotion changes in one app's rendering in one environment."""
+
+    app: str
+    env: str
+    changes: tuple[ObjectChange, ...] = ()
+    impact: tuple[Impact, ...] = ()  # every class of every change, in IMPACTS order
+    summary: tuple[str, ...] = ()  # the impact line's phrases: "adds Ingress api.example.com"
+    error: str | None = None  # not rendered (now or after the merge): why; impact unknown
+    # what soaked is what merges: how the rendering after the merge differs from what the
+    # upstream environment renders now, beyond what the environments' own files set apart
+    upstream: str | None = None  # the upstream environment compared with, if any
+    unsoaked: tuple[ObjectChange, ...] = ()  # differences the upstream never ran
+
+    @property
+    def known(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "error": self.error,
+            "impact": list(self.impact),
+            "summary": list(self.summary),
+            "changes": [c.to_json() for c in self.changes],
+            "upstream": self.upstream,
+            "unsoaked": [c.to_json() for c in self.unsoaked],
+        }
