@@ -41,12 +41,15 @@ from bot.errors import (
 from bot.forges.base import Account, Comment, Forge, Head, PullRequest
 from bot.gates import GateResult
 from bot.live.state import Running
+from bot.manifests.model import IMPACTS, AppDiff
 from bot.logs import redact_urls
 from bot.signing import Signer
 
 log = logging.getLogger("promobot.engine")
 
 LABEL = "promotion"
+# what a promotion's commit changes in the cluster: (state, the promotion made, its changes)
+Diffing = Callable[[State, planner.Promotion, Mapping[str, bytes | None]], Sequence[AppDiff] | None]
 Published = tuple[str, str, str | None]  # (source key, version, digest) of a new artifact
 CLOSED_LABEL = "promobot:closed"  # promobot closed it (a no-op); a human close has no such label
 
@@ -72,6 +75,21 @@ def read_state(
 def labels(promotion: planner.Promotion) -> tuple[str, ...]:
     what = "batch" if promotion.batched else f"app:{promotion.name}"
     return (LABEL, f"env:{promotion.env}", what)
+
+
+IMPACT_LABEL = "promobot/impact:"  # + a class: what a promotion changes in the cluster
+
+
+def impact_labels(diffs: Sequence[AppDiff] | None) -> tuple[str, ...]:
+    """`promobot/impact:crd`, … for every impact class in the diffs, in IMPACTS order;
+    `promobot/impact:unknown` where one could not be rendered."""
+    if diffs is None:
+        return ()
+    present = {each for d in diffs for each in d.impact}
+    found = [f"{IMPACT_LABEL}{each}" for each in IMPACTS if each in present]
+    if any(not d.known for d in diffs):
+        found.append(f"{IMPACT_LABEL}unknown")
+    return tuple(found)
 
 
 def copy_diffs(
@@ -116,6 +134,12 @@ class Prepared:
     title: str
     body: str
     diffs: Mapping[str, str] = field(default_factory=dict)  # of copied files, by copied path
+    impact: Sequence[AppDiff] | None = None  # what it changes in the cluster, when rendered
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """promobot's labels for it: its kind, its environment, and its impact classes."""
+        return labels(self.promotion) + impact_labels(self.impact)
 
 
 def made_by_promobot(
@@ -143,9 +167,12 @@ def prepare(
     *,
     over: str | None = None,
     vouched: Iterable[str | None] = (),
+    impact: Diffing | None = None,
 ) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit);
-    `gates`, what the environment runs and the changelogs, when known, go into the body.
+    `gates`, what the environment runs and the changelogs, when known, go into the body, and
+    what the commit changes in the cluster (`impact`, given the promotion made and its
+    changes) into the body and the labels.
 
     A branch that exists is replaced only over `over` (its head, known to be promobot's) or a
     head `made_by_promobot`; else Taken, and nothing is written."""
@@ -163,6 +190,7 @@ def prepare(
     )
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
+    rendered = impact(state, made, changes) if impact is not None else None
     body = render.body(
         made,
         state.config,
@@ -171,8 +199,9 @@ def prepare(
         diffs=diffs,
         running=running,
         changelogs=changelogs,
+        impact=rendered,
     )
-    return Prepared(made, commit, title, body, diffs)
+    return Prepared(made, commit, title, body, diffs, rendered)
 
 
 def written_paths(promotion: planner.Promotion) -> tuple[set[str], tuple[str, ...]]:
@@ -314,6 +343,8 @@ class Engine:
         # the changelogs of the versions a promotion skips, for its body (bot.changelog's
         # Finder: it answers within its time budget and never raises; None: no changelogs)
         self.changelogs: Callable[[Config, planner.Promotion], Sequence[Changelog]] | None = None
+        # what a promotion's commit changes in the cluster (bot.impacts; it never raises)
+        self.impact: Diffing | None = None
         # the versions whose verification failed in an environment (app → component →
         # version): automatic promotions do not bring them there again; /promote still can
         self.refused: Callable[[str], list[dict[str, dict[str, str]]]] | None = None
@@ -515,7 +546,7 @@ class Engine:
             prepared = self._prepare(state, promotion, older, over=meta.commit)
         except Taken:  # someone pushed since the PR was read
             return self._human_pushed(pr)
-        labels = _keep(pr, promotion)
+        labels = _keep(pr, prepared)
         self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body, labels=labels)
         now = replace(
             pr, title=prepared.title, body=prepared.body, labels=labels, head_sha=prepared.commit
@@ -548,7 +579,7 @@ class Engine:
             fields = {"branch": branch, "head": exc.sha, "maker": exc.maker}
             log.warning("branch not promobot's", extra=fields)
             return Action("taken", branch, None, str(exc))
-        pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, labels(promotion))
+        pr = self.forge.open_pr(promotion.branch, prepared.title, prepared.body, prepared.labels)
         if pr.body != prepared.body:  # an adopted PR (made by a run that died half-way)
             self.forge.update_pr(pr.number, title=prepared.title, body=prepared.body)
             pr = replace(pr, title=prepared.title, body=prepared.body)
@@ -591,6 +622,7 @@ class Engine:
             changelogs,
             over=over,
             vouched=vouched,
+            impact=self.impact,
         )
 
     def _changelogs(self, state: State, promotion: planner.Promotion) -> Sequence[Changelog]:
@@ -682,6 +714,8 @@ def _refused(promotion: planner.Promotion, refused: list[dict[str, dict[str, str
     )
 
 
-def _keep(pr: PullRequest, promotion: planner.Promotion) -> tuple[str, ...]:
-    """promobot's labels plus whatever people added (a hold, a team label)."""
-    return tuple(dict.fromkeys((*labels(promotion), *pr.labels)))
+def _keep(pr: PullRequest, prepared: Prepared) -> tuple[str, ...]:
+    """promobot's labels plus whatever people added (a hold, a team label); impact labels
+    are promobot's alone, so those of an earlier commit go."""
+    theirs = (label for label in pr.labels if not label.startswith(IMPACT_LABEL))
+    return tuple(dict.fromkeys((*prepared.labels, *theirs)))

@@ -8,7 +8,8 @@ large part of a `promobot status`. That holds in every module of this package:
 - `options`: the options the commands share; errors as one line and an exit code
 - `checkout`: the checkout at a ref, its configuration and versions, read once a run
 - `reading`: status, plan, history
-- `contents`: inventory, render (what each environment is made of)
+- `contents`: inventory, render, diff (what each environment is made of, and what a
+  promotion changes in it)
 - `writing`: promote, set, rollback
 - `configfile`: validate, init, schema (the `.promobot.yaml` itself)
 - `audit`: audit
@@ -58,6 +59,7 @@ def run() -> None:
         reading.history,
         contents.inventory,
         contents.render,
+        contents.diff,
         writing.promote,
         writing.set_,
         writing.rollback,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from bot import names
-from bot.cli.checkout import _check_names, _open, _status
-from bot.cli.options import _echo_json, _friendly, ref_option, repo_option
+from bot.cli.checkout import _check_names, _open, _state, _status
+from bot.cli.options import _csv, _echo_json, _friendly, ref_option, repo_option
 from bot.composition import State
 
 if TYPE_CHECKING:
@@ -93,3 +93,45 @@ def render(repo: Path, ref: str, app: str, env: str) -> None:
     finally:
         renderer.sandbox.close()
     click.echo(manifests, nl=False)
+
+
+@click.command()
+@repo_option
+@ref_option
+@click.argument("app")
+@click.option("--to", "env", required=True, help="The environment the promotion goes into.")
+@click.option("--only", help="Only these components, e.g. --only image or --only chart,config.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@_friendly
+def diff(repo: Path, ref: str, app: str, env: str, only: str | None, fmt: str) -> None:
+    """What the due promotion of APP (or a group) into an environment changes in the
+    cluster: the objects it adds, removes and changes, field by field, and their impact."""
+    from bot import planner
+    from bot.manifests import diff as diffing
+
+    forge, snapshot, cfg = _open(repo, ref)
+    _check_names(cfg, [], [env])
+    apps = planner.resolve_name(cfg, app)
+    state = _state(forge, snapshot, cfg, apps)
+    promotions = planner.plan(
+        state.config, state.status, env=env, apps=apps, only=_csv(only), explicit=True
+    )
+    if not promotions:
+        upstream = cfg.environments[env].upstream
+        click.echo(f"Nothing to promote: {app} in {env} already runs what {upstream} runs.")
+        return
+    promotion = promotions[0]
+    changes = planner.apply(state.config, promotion, state.snapshot)
+    renderer = renderer_for(forge)
+    try:
+        found = renderer.promotion(state, promotion, changes)
+    finally:
+        renderer.sandbox.close()
+    if fmt == "json":
+        _echo_json({"promotions": [d.to_json() for d in found]})
+    elif fmt == "markdown":
+        from bot.render.impact import impact_markdown
+
+        click.echo(impact_markdown(found))
+    else:
+        click.echo("\n\n".join(diffing.to_text(d) for d in found))
