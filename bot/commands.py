@@ -97,12 +97,27 @@ class History(_Command):
 
 
 @dataclass(frozen=True)
+class Diff(_Command):
+    app: str | None = None  # in a group's PR: only this app
+
+
+@dataclass(frozen=True)
 class Help(_Command):
     pass
 
 
 Command: TypeAlias = (
-    Promote | Rollback | Approve | Merge | Hold | Unhold | Refresh | Status | History | Help
+    Promote
+    | Rollback
+    | Approve
+    | Merge
+    | Hold
+    | Unhold
+    | Refresh
+    | Status
+    | History
+    | Diff
+    | Help
 )
 
 
@@ -294,6 +309,12 @@ def _history(rest: str, line: str) -> History:
     return History(app=_checked("app", positional[0]), env=_env(_one(values, "env")), line=line)
 
 
+def _diff(rest: str, line: str) -> Diff:
+    positional, _ = _arguments(rest)
+    _at_most(positional, 1)
+    return Diff(app=_checked("app", positional[0]) if positional else None, line=line)
+
+
 def _bare(kind: type[Approve | Merge | Unhold | Refresh]) -> Callable[[str, str], Command]:
     def parse(rest: str, line: str) -> Command:
         positional, _ = _arguments(rest)
@@ -313,6 +334,7 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "refresh": _bare(Refresh),
     "status": _status,
     "history": _history,
+    "diff": _diff,
     "help": lambda _rest, line: Help(line=line),  # `/help promote` still gets the table
 }
 COMMANDS = tuple(_PARSERS)
@@ -388,7 +410,8 @@ def parse(text: str) -> Parsed:
 # --- authorization -------------------------------------------------------------------------------
 
 Permission: TypeAlias = Literal["admin", "write", "read", "none"]
-_READ_LEVEL = frozenset({"status", "history", "help", "approve"})  # the rest need write access
+# what read access may run; the rest need write access
+_READ_LEVEL = frozenset({"status", "history", "diff", "help", "approve"})
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ loop can tell which commands were already handled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import audit, budget, commands, composition, planner, render
@@ -34,10 +34,12 @@ from bot.forges.base import Comment, PullRequest
 from bot.gatekeeper import Gatekeeper
 from bot.gates import HOLD_LABEL
 from bot.manifests import text
-from bot.manifests.model import Sheet
+from bot.manifests.model import AppDiff, Sheet
 from bot.planner import Promotion
+from bot.render.impact import impact_markdown
 from bot.render.markup import _text
 
+REPLY_LIMIT = 60_000  # characters of a /diff reply: under GitHub's 65,536 for a comment
 log = logging.getLogger("promobot.commands")
 Claim = Callable[[str], bool]  # True the first time a key is claimed, False ever after
 EDITED = (
@@ -88,6 +90,8 @@ class Runner:
         self.record: audit.Recorder | None = None  # every command run: who, allowed or not
         # what each environment is made of, as rendered last (the service's background)
         self.contents: Callable[[], Sheet | None] | None = None
+        # what a promotion changes in the cluster (bot.impacts), for /diff
+        self.diffs: Callable[[Promotion], Sequence[AppDiff] | None] | None = None
 
     def handle(self, event: CommentEvent) -> list[str]:
         """Carry out the commands in one new comment; the replies posted, in order."""
@@ -266,6 +270,8 @@ class Runner:
                 self.forge, state.config, command.app, env, state.snapshot.commit, limit=30
             )
             return render.history_markdown(command.app, env, entries)
+        if isinstance(command, commands.Diff):
+            return self._diff(command, context)
         if isinstance(command, commands.Promote):
             return self._promote(command, context, env)
         if isinstance(command, commands.Rollback):
@@ -290,6 +296,21 @@ class Runner:
         raise PromobotError(f"/{command.name} is not handled")  # unreachable: parse() knows all
 
     # --- the commands -------------------------------------------------------------------------
+
+    def _diff(self, command: commands.Diff, context: Context) -> str:
+        """What the PR's promotion changes in the cluster, computed by promobot from its signed
+        record (never from the PR's text)."""
+        promotion = context.promotion
+        if context.pr is None or promotion is None:
+            raise PromobotError("/diff works in a promotion PR's comments")
+        if command.app is not None and command.app not in [p.app for p in promotion.apps]:
+            apps = ", ".join(p.app for p in promotion.apps)
+            raise PromobotError(f"{command.app} is not promoted by this PR; it promotes {apps}")
+        found = self.diffs(promotion) if self.diffs is not None else None
+        if found is None:
+            return "promobot renders no manifests here, or could not yet; try again in a minute"
+        chosen = [d for d in found if command.app is None or d.app == command.app]
+        return impact_markdown(chosen, limit=REPLY_LIMIT)
 
     def _contents(self, status: composition.Status) -> str:
         """What each cell of the reply is made of, from the last rendering: nothing when the

@@ -26,6 +26,7 @@ from bot.errors import Paced, PromobotError, RateLimited
 from bot.forges.base import Forge, PullRequest
 from bot.forges.local import LocalForge
 from bot.gatekeeper import STATUS, Gatekeeper
+from bot.impacts import Impacts
 from bot.intake import Intake, Relevance
 from bot.live import objects
 from bot.live.reader import LiveReader
@@ -138,6 +139,7 @@ class Service:
         self.after_job: list[Callable[[], None]] = []  # e.g. the overview's cache
         # what each environment is made of, rendered in a thread of its own once started
         self.rendering: Background | None = None
+        self.impacts: Impacts | None = None
         if settings.render:
             self.rendering = Background(
                 wiring.renderer(settings, self._forge_for),
@@ -145,6 +147,11 @@ class Service:
                 sheets=SharedSheets(self.queue),  # web processes read what workers rendered
             )
             self.runner.contents = self.rendering.sheet
+            # what each promotion changes in the cluster: its body, its labels, its gates
+            self.impacts = Impacts(self.rendering.renderer, self.forge, self.engine.state)
+            self.engine.impact = self.impacts.of_changes
+            self.gatekeeper.impact = lambda _state, promotion: self.impacts.classes(promotion)
+            self.runner.diffs = self.impacts.of
         # what metrics call the repo: a local checkout by its folder's name, never its path
         self.label = (
             Path(settings.repo).resolve().name
