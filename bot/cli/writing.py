@@ -17,7 +17,13 @@ from bot.errors import PromobotError, Taken
 from bot.forges.local import LocalForge
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bot import planner
+    from bot.gates import GateResult
+    from bot.manifests.model import AppDiff
+    from bot.manifests.renderer import Renderer
+    from bot.signing import Signer
 
 write_option = click.option(
     "--write", is_flag=True, help="Edit the working tree instead of creating a branch."
@@ -62,16 +68,46 @@ def _emit(
         for g in Gatekeeper(engine.Engine(forge, signer)).preview(state, promotion)[0]
         if g.name != "hold"  # a branch on this machine carries no label
     ]
-    if write:
-        changes = planner.apply(state.config, promotion, state.snapshot, older)
-        forge.write_worktree(changes)
-        click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
-        click.echo()
-        click.echo(render.title(promotion))
-        click.echo()
-        diffs = engine.copy_diffs(promotion, state.snapshot, changes)
-        click.echo(terminal.promotion(promotion, state.config, gates, diffs=diffs))
-        return
+    from bot.cli.contents import renderer_for
+
+    renderer = renderer_for(forge)  # what the promotion changes in the cluster, shown below
+    try:
+        if write:
+            changes = planner.apply(state.config, promotion, state.snapshot, older)
+            forge.write_worktree(changes)
+            click.secho(f"Wrote {len(changes)} file(s): {', '.join(sorted(changes))}", fg="green")
+            click.echo()
+            click.echo(render.title(promotion))
+            click.echo()
+            diffs = engine.copy_diffs(promotion, state.snapshot, changes)
+            click.echo(terminal.promotion(promotion, state.config, gates, diffs=diffs))
+            _cluster(renderer.promotion(state, promotion, changes))
+            return
+        _branch(forge, state, promotion, older, gates, body, signer, renderer)
+    finally:
+        renderer.sandbox.close()
+
+
+def _cluster(found: Sequence[AppDiff]) -> None:
+    from bot.manifests import diff as diffing
+
+    click.echo()
+    click.secho("What changes in the cluster", bold=True)
+    click.echo("\n\n".join(diffing.to_text(d) for d in found))
+
+
+def _branch(
+    forge: LocalForge,
+    state: State,
+    promotion: planner.Promotion,
+    older: Mapping[str, Snapshot] | None,
+    gates: Sequence[GateResult],
+    body: bool,
+    signer: Signer,
+    renderer: Renderer,
+) -> None:
+    """Make the promotion's branch and show it (or, with `body`, the PR description)."""
+    from bot import engine, terminal
     from bot.changelog.finder import for_command
 
     finder = for_command(forge)  # only `changelog:` repos on this machine
@@ -84,7 +120,15 @@ def _emit(
     vouched = [m.commit for pr in prs if pr and (m := records.promotion_of(pr)) is not None]
     try:
         opened = engine.prepare(
-            forge, state, promotion, signer, older, gates, changelogs=notes, vouched=vouched
+            forge,
+            state,
+            promotion,
+            signer,
+            older,
+            gates,
+            changelogs=notes,
+            vouched=vouched,
+            impact=lambda st, made, changes: renderer.promotion(st, made, changes),
         )
     except Taken as exc:
         raise PromobotError(f"{exc} (git branch -D {promotion.branch})") from None
@@ -103,6 +147,8 @@ def _emit(
         opened.promotion, state.config, gates, diffs=opened.diffs, changelogs=notes
     )
     click.echo(shown)
+    if opened.impact is not None:
+        _cluster(opened.impact)
     click.echo()
     click.secho(
         f"The change: git show {promotion.branch}; the PR's description (markdown): --body",
