@@ -107,17 +107,7 @@ class Help(_Command):
 
 
 Command: TypeAlias = (
-    Promote
-    | Rollback
-    | Approve
-    | Merge
-    | Hold
-    | Unhold
-    | Refresh
-    | Status
-    | History
-    | Diff
-    | Help
+    Promote | Rollback | Approve | Merge | Hold | Unhold | Refresh | Status | History | Diff | Help
 )
 
 

@@ -59,7 +59,6 @@ class Snapshot:
             if path.startswith(prefix) and path not in self.trees
         }
 
-
     def with_changes(self, changes: Mapping[str, bytes | None]) -> Snapshot:
         """This snapshot as it would be after writing `changes` (path → content; None:
         deleted) on top of it: what a promotion's commit holds, before it is made. Its

@@ -44,9 +44,7 @@ class Impacts:
         try:
             found = tuple(self.renderer.promotion(state, promotion, changes))
         except Exception as exc:  # a diff never stops a promotion
-            log.warning(
-                "diff failed", extra={"branch": promotion.branch, "error": public(exc)}
-            )
+            log.warning("diff failed", extra={"branch": promotion.branch, "error": public(exc)})
             return None
         if promotion.commit is not None:
             self._keep(promotion.commit, found)

@@ -1,6 +1,7 @@
 """The JSON API: what the overview pages show, for scripts and dashboards.
 
     GET /api/v1/status               exactly `promobot status --format json` (`Status.to_json()`)
+    GET /api/v1/promotions           every open promotion: changes, gates, impact
     GET /api/v1/apps/{app}           one app in every environment, its open promotions, history
     GET /api/v1/apps/{app}/inventory what each environment of an app renders to; ?env= (repeatable)
     GET /api/v1/envs/{env}/history   what changed in one environment, commit by commit
@@ -65,6 +66,7 @@ class Api:
         prefix = self.prefix
         return [
             Route(f"{prefix}/status", self.guard(self.status)),
+            Route(f"{prefix}/promotions", self.guard(self.promotions)),
             Route(f"{prefix}/apps/{{app}}", self.guard(self.app)),
             Route(f"{prefix}/apps/{{app}}/inventory", self.guard(self.inventory)),
             Route(f"{prefix}/envs/{{env}}/history", self.guard(self.env_history)),
@@ -98,6 +100,16 @@ class Api:
                     live.setdefault(cell.app, {})[cell.env] = found
         watched = any(env.live is not None for env in state.config.environments.values())
         return JSONResponse({**data, "live": live} if watched else data)
+
+    def promotions(self, request: Request) -> Response:
+        state = self.overview.state()
+        matrix = self.overview.matrix(state)
+        return JSONResponse(
+            {
+                "ref": state.snapshot.commit,
+                "promotions": [p.to_json() for p in matrix.promotions],
+            }
+        )
 
     def app(self, request: Request) -> Response:
         state = self.overview.state()

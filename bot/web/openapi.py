@@ -91,6 +91,13 @@ OPENAPI: dict[str, Any] = {
                 "responses": _ok("Status", "the matrix at the default branch's head"),
             }
         },
+        f"{PREFIX}/promotions": {
+            "get": {
+                "operationId": "promotions",
+                "summary": "Every open promotion PR: what it changes, its gates, its impact",
+                "responses": _ok("Promotions", "the open promotions"),
+            }
+        },
         f"{PREFIX}/apps/{{app}}": {
             "get": {
                 "operationId": "app",
@@ -331,6 +338,21 @@ OPENAPI: dict[str, Any] = {
                             "after": {"type": ["string", "null"]},
                         }
                     ),
+                    "impact": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "what it changes in the cluster: impact classes (crd, "
+                        "rbac, namespace, data, exposure, secret, scale, config, image, other; "
+                        "unknown where it could not be rendered), as promobot labelled the PR",
+                    },
+                },
+            },
+            "Promotions": {
+                "type": "object",
+                "required": ["ref", "promotions"],
+                "properties": {
+                    "ref": {"type": "string"},
+                    "promotions": {"type": "array", "items": _ref("Promotion")},
                 },
             },
             "App": {

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot import audit, render
-from bot.engine import Engine
+from bot.engine import IMPACT_LABEL, Engine
 from bot.forges.base import PullRequest
 
 GateState = Literal["pass", "pending", "fail"]
@@ -40,6 +40,9 @@ class OpenPromotion:
     apps: tuple[str, ...]
     changes: tuple[Change, ...]
     gates: tuple[Gate, ...]
+    # what it changes in the cluster, as promobot labelled the PR (shown, never gated on: the
+    # gates compute it from the promotion itself); "unknown" where it could not be rendered
+    impact: tuple[str, ...] = ()
 
     @property
     def state(self) -> GateState:
@@ -64,6 +67,7 @@ class OpenPromotion:
             "name": self.name,
             "state": self.state,
             "gates": [{"state": g.state, "text": g.text} for g in self.gates],
+            "impact": list(self.impact),
             "changes": [
                 {"app": c.app, "component": c.component, "before": c.before, "after": c.after}
                 for c in self.changes
@@ -121,4 +125,9 @@ def open_promotion(pr: PullRequest, engine: Engine) -> OpenPromotion | None:
         apps=tuple(plan.app for plan in promotion.apps),
         changes=changes,
         gates=parse_gates(checklist) if checklist is not None else (_UNVERIFIED,),
+        impact=tuple(
+            label.removeprefix(IMPACT_LABEL)
+            for label in pr.labels
+            if label.startswith(IMPACT_LABEL)
+        ),
     )
