@@ -41,8 +41,8 @@ from bot.errors import (
 from bot.forges.base import Account, Comment, Forge, Head, PullRequest
 from bot.gates import GateResult
 from bot.live.state import Running
-from bot.manifests.model import IMPACTS, AppDiff
 from bot.logs import redact_urls
+from bot.manifests.model import IMPACTS, AppDiff
 from bot.signing import Signer
 
 log = logging.getLogger("promobot.engine")
