@@ -570,12 +570,12 @@ def unsoaked(
     return tuple(found)
 
 
+# an object compared across environments: its key, (as rendered, normalised), and normalised
+# with the environment's name as the placeholder
 _Across = tuple[Key, tuple[Mapping[str, Any], dict[str, Any]], Any]
 
 
-def _across(
-    docs: Sequence[Mapping[str, Any]], env: str
-) -> dict[tuple[str, str, str], tuple[Key, tuple[Mapping[str, Any], dict[str, Any]], Any]]:
+def _across(docs: Sequence[Mapping[str, Any]], env: str) -> dict[tuple[str, str, str], _Across]:
     """Each object by (group, kind, name with `env` as a placeholder): its own key, (as
     rendered, normalised), and normalised with `env` as the placeholder everywhere."""
     word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(env)}(?![A-Za-z0-9])") if env else None
