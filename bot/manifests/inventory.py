@@ -10,6 +10,7 @@ output is made from `redact`ed documents, or names only the Secret's keys.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
@@ -317,18 +318,22 @@ class _Budget:
 # --- redaction and comparison --------------------------------------------------------------
 
 
-def redact(doc: Mapping[str, Any]) -> dict[str, Any]:
+def redact(doc: Mapping[str, Any], key: bytes | None = None) -> dict[str, Any]:
     """A copy with a Secret's `data`/`stringData` values replaced by `<redacted>` (key names
     kept) and the last-applied-configuration annotation (which may hold them) dropped. Parts
-    that change are copied; the rest is shared with `doc`."""
+    that change are copied; the rest is shared with `doc`.
+
+    With a `key`, each value becomes `<redacted:` and 16 hex digits of its HMAC-SHA256 `>`:
+    equal values give equal tokens, so a diff can tell that a value changed, and a reader of
+    the kept manifests cannot test guesses of a weak password without the key."""
     out = dict(doc)
     if out.get("kind") == "Secret":
         for field in ("data", "stringData"):
             values = out.get(field)
             if isinstance(values, Mapping):
-                out[field] = {key: REDACTED for key in values}
+                out[field] = {name: _token(value, key) for name, value in values.items()}
             elif field in out:
-                out[field] = REDACTED
+                out[field] = _token(values, key)
     metadata = out.get("metadata")
     if isinstance(metadata, Mapping):
         annotations = metadata.get("annotations")
@@ -336,6 +341,14 @@ def redact(doc: Mapping[str, Any]) -> dict[str, Any]:
             kept = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
             out["metadata"] = {**metadata, "annotations": kept}
     return out
+
+
+def _token(value: Any, key: bytes | None) -> str:
+    if key is None:
+        return REDACTED
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    digest = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:16]
+    return f"<redacted:{digest}>"
 
 
 def _order(doc: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -407,7 +420,7 @@ def rendered_id(docs: Iterable[Mapping[str, Any]]) -> str:
 def read(docs: Sequence[Mapping[str, Any]], namespace: str | None) -> Inventory:
     """The inventory of a rendering: its objects (in a namespace: their own, else `namespace`
     for namespaced kinds), their images, and the highlights, by class, kind and name."""
-    scoped = _cluster_scoped(docs)
+    scoped = cluster_scoped(docs)
     objects: list[Object] = []
     highlights: list[Highlight] = []
     for doc in sorted(docs, key=_order):
@@ -433,7 +446,7 @@ def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
 
-def _cluster_scoped(docs: Iterable[Mapping[str, Any]]) -> set[GroupKind]:
+def cluster_scoped(docs: Iterable[Mapping[str, Any]]) -> set[GroupKind]:
     scoped = set(CLUSTER_SCOPED)
     for doc in docs:
         if doc.get("kind") != "CustomResourceDefinition":
