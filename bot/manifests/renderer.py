@@ -197,23 +197,15 @@ class Renderer:
         except RenderError as exc:
             return AppDiff(app, env, error=str(exc))
         namespace = _namespace(self._recipe(after, app, env))
-        found = diffing.diff(app, env, now, then, namespace)
-        if upstream is None or upstream not in before.status.apps.get(app, {}):
-            return found
-        try:
-            theirs = self.documents(before, app, upstream)
-        except RenderError:
-            return found  # the upstream cannot be compared: the diff stands on its own
-        return replace(
-            found,
-            upstream=upstream,
-            unsoaked=diffing.unsoaked(
-                now, then, theirs, self._upstream_before(before, app, upstream)
-            ),
-        )
-
-    def _upstream_before(self, state: State, app: str, upstream: str) -> list[dict[str, Any]]:
-        return self.documents(state, app, upstream)
+        theirs: list[dict[str, Any]] = []
+        if upstream is not None and upstream in before.status.apps.get(app, {}):
+            try:
+                theirs = self.documents(before, app, upstream)
+            except RenderError:
+                upstream = None  # not compared: an upstream never rendered would flag it all
+        else:
+            upstream = None
+        return diffing.diff(app, env, now, then, namespace, upstream=upstream, upstream_docs=theirs)
 
     # --- one cell ---------------------------------------------------------------------------
 
