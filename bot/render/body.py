@@ -13,13 +13,12 @@ from bot.changelog.notes import Changelog
 from bot.config import Config
 from bot.gates import GateResult
 from bot.live.state import Running
-from bot.manifests.model import AppDiff
 from bot.planner import AppPlan, Edit, Promotion, Row
 from bot.render.changelogs import _copy_log, _Log, _log
 from bot.render.checklist import gates_section
 from bot.render.facts import file_notes, is_group, short
 from bot.render.fit import _Body, _Section
-from bot.render.impact import PENDING, _Impact, _impact, _impact_line
+from bot.render.impact import PENDING, AppDiff, _Impact, _impact, _impact_line, _Unknown
 from bot.render.markup import _code, _html, _join, _oneline, _text, _version
 from bot.render.metadata import _meta
 from bot.render.table import _table
@@ -169,11 +168,7 @@ def _rendered(promotion: Promotion, impact: Impacts) -> dict[str, AppDiff] | Non
     if impact is UNSAID or impact is None:
         return None
     given = {d.app: d for d in impact}
-    missing = "promobot has no rendering of it for this promotion yet"
-    return {
-        p.app: given.get(p.app) or AppDiff(p.app, promotion.env, error=missing)
-        for p in promotion.apps
-    }
+    return {p.app: given.get(p.app) or _Unknown(p.app, promotion.env) for p in promotion.apps}
 
 
 def commit_message(

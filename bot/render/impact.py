@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import quote
 
-from bot.manifests.model import IMPACTS, AppDiff, FieldChange, ObjectChange
 from bot.render.changelogs import _CONTROL, _REFERENCE
 from bot.render.markup import _MENTION, _html, _oneline, _text, _url
 
@@ -26,16 +26,86 @@ COLLAPSED_FIELDS = 5  # in the collapsed tier
 VALUE_SHOWN = 120  # characters of one value (a field's before or after)
 PHRASE_SHOWN = 300  # characters of one phrase of the impact line, or of a name
 LINE_SHOWN = 1_500  # characters of the impact line's phrases (it always stays in the body)
+WHY_IN_LINE = 200  # … of why, in the impact line (the app's section has more)
 WHY_SHOWN = 1_000  # characters of why a cell could not be rendered
 KINDS_COUNTED = 30  # kinds named in the counts tier; more are summed
 _ELIDE_OVER = 40  # a value pair longer than this each loses its common prefix
 _SEPARATORS = "/:@.=, "
+# `bot.manifests.model.IMPACTS`, which this package cannot import (`bot.manifests.text` imports
+# `bot.render.markup`, and packages import one another one way only); a test keeps them equal.
+ORDER = ("crd", "rbac", "namespace", "data", "exposure", "secret", "scale", "config", "image",
+         "other")  # fmt: skip
 # Bare text the forge would turn into a link or a mail address (GFM's autolinks).
-_AUTOLINK = re.compile(r"(?i)(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_AUTOLINK = re.compile(r"(?i)(?:https?://|www\.)[^\s()<>\[\]]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _LIVE = re.compile(f"{_AUTOLINK.pattern}|{_MENTION.pattern}|{_REFERENCE.pattern}")
 _EMPHASIS = re.compile(r"([_#])")
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _CHANGES = ("added", "changed", "removed")
 _SECRET_KINDS = {"Secret", "SealedSecret", "ExternalSecret"}
+
+
+# --- the shapes read: `bot.manifests.model`'s AppDiff, ObjectDiff and FieldDiff ---------
+
+
+class FieldDiff(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def before(self) -> str | None: ...
+    @property
+    def after(self) -> str | None: ...
+
+
+class ObjectDiff(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def change(self) -> str: ...  # added, removed or changed
+    @property
+    def impact(self) -> Sequence[str]: ...
+    @property
+    def fields(self) -> Sequence[FieldDiff]: ...
+    @property
+    def summary(self) -> str: ...
+
+
+class AppDiff(Protocol):
+    """What merging a promotion changes in one app's rendering in one environment."""
+
+    @property
+    def app(self) -> str: ...
+    @property
+    def env(self) -> str: ...
+    @property
+    def changes(self) -> Sequence[ObjectDiff]: ...
+    @property
+    def impact(self) -> Sequence[str]: ...
+    @property
+    def summary(self) -> Sequence[str]: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def upstream(self) -> str | None: ...
+    @property
+    def unsoaked(self) -> Sequence[ObjectDiff]: ...
+
+
+@dataclass(frozen=True)
+class _Unknown:
+    """A promoted app the caller gave no diff for: its impact is unknown, not nothing."""
+
+    app: str
+    env: str
+    error: str = "promobot has no rendering of it for this promotion yet"
+    changes: tuple[ObjectDiff, ...] = ()
+    impact: tuple[str, ...] = ()
+    summary: tuple[str, ...] = ()
+    upstream: str | None = None
+    unsoaked: tuple[ObjectDiff, ...] = ()
 
 
 # --- untrusted text made inert ---------------------------------------------------------------
@@ -83,12 +153,13 @@ def _cut(text: str, cap: int) -> str:
 def _impact_line(diffs: Sequence[AppDiff], grouped: bool) -> str:
     """`**Impact:** `exposure` `image` — adds Ingress api.example.com; image api 1.4.2 → 1.5.0`,
     or why it is unknown, or that nothing rendered changes."""
-    failed = [d for d in diffs if not d.known]
-    known = [d for d in diffs if d.known]
+    failed = [d for d in diffs if d.error is not None]
+    known = [d for d in diffs if d.error is None]
     if not failed and not any(d.changes for d in known):
         return "**Impact:** no rendered change"
     phrases = [
-        f"{_plain(d.app)} in {_plain(d.env)} could not be rendered: {_plain(d.error or '')}"
+        f"{_plain(d.app)} in {_plain(d.env)} could not be rendered: "
+        f"{_plain(d.error or '', WHY_IN_LINE)}"
         for d in failed
     ]
     for diff in known:
@@ -97,7 +168,9 @@ def _impact_line(diffs: Sequence[AppDiff], grouped: bool) -> str:
             count = len(diff.changes)
             said = [f"{count} object{'' if count == 1 else 's'} changed" if count else ""]
             said = [s or "no rendered change" for s in said]
-        phrases.append((f"{_plain(diff.app)}: " if grouped else "") + "; ".join(said))
+        if grouped:
+            said[0] = f"{_plain(diff.app)}: {said[0]}"
+        phrases += said
     shown: list[str] = []
     for phrase in phrases:
         if shown and sum(len(p) + 2 for p in [*shown, phrase]) > LINE_SHOWN:
@@ -107,7 +180,7 @@ def _impact_line(diffs: Sequence[AppDiff], grouped: bool) -> str:
         shown.append(f"… and {len(phrases) - len(shown)} more below")
     if failed:
         return "**Impact:** unknown — " + "; ".join(shown)
-    classes = [c for c in IMPACTS if any(c in d.impact for d in known)]
+    classes = [c for c in ORDER if any(c in d.impact for d in known)]
     labels = "".join(f"`{c}` " for c in classes)
     return f"**Impact:** {labels}{'— ' if labels else ''}" + "; ".join(shown)
 
@@ -144,7 +217,7 @@ class _Impact:
 
 def _impact(diff: AppDiff, env: str, name: str, diff_link: str | None) -> _Impact:
     """The section of one app, in every tier."""
-    if not diff.known:
+    if diff.error is not None:
         why = _plain(diff.error or "", WHY_SHOWN)
         return _Impact(
             [
@@ -198,7 +271,7 @@ def _command_word(text: str) -> str:
     return _CONTROL.sub("", _oneline(text)).replace("`", "")
 
 
-def _changes(changes: Sequence[ObjectChange], fields: int, *, collapsed: bool) -> list[str]:
+def _changes(changes: Sequence[ObjectDiff], fields: int, *, collapsed: bool) -> list[str]:
     """The objects as a list, or as one collapsed block per kind; "nothing" when none."""
     if not changes:
         return ["Nothing: what is rendered after the merge is what is rendered now."]
@@ -209,25 +282,32 @@ def _changes(changes: Sequence[ObjectChange], fields: int, *, collapsed: bool) -
     for kind, mine in _by_kind(changes).items():
         objects = "\n".join(_object(c, fields, len(spaces) > 1) for c in mine)
         blocks.append(
-            f"<details><summary>{_html(_cut(_oneline(_CONTROL.sub('', kind)), PHRASE_SHOWN))} "
-            f"({_tally(mine)})</summary>\n\n{objects}\n\n</details>"
+            f"<details><summary>{_html_kind(kind)} ({_tally(mine)})</summary>\n\n{objects}\n\n"
+            "</details>"
         )
     return blocks
 
 
-def _by_kind(changes: Sequence[ObjectChange]) -> dict[str, list[ObjectChange]]:
-    kinds: dict[str, list[ObjectChange]] = {}
+def _html_kind(kind: str) -> str:
+    """A kind in HTML (a `<summary>`, where markdown is not read): the forge still turns
+    mentions and issue references in HTML text into links, but not inside `<code>`."""
+    kind = _cut(_CONTROL.sub("", _oneline(kind)), PHRASE_SHOWN)
+    return kind if _KIND.fullmatch(kind) else f"<code>{_html(kind)}</code>"
+
+
+def _by_kind(changes: Sequence[ObjectDiff]) -> dict[str, list[ObjectDiff]]:
+    kinds: dict[str, list[ObjectDiff]] = {}
     for change in changes:
         kinds.setdefault(change.kind, []).append(change)
     return kinds
 
 
-def _tally(changes: Sequence[ObjectChange]) -> str:
+def _tally(changes: Sequence[ObjectDiff]) -> str:
     counts = {word: sum(c.change == word for c in changes) for word in _CHANGES}
     return ", ".join(f"{n} {word}" for word, n in counts.items() if n)
 
 
-def _counts(changes: Sequence[ObjectChange]) -> str:
+def _counts(changes: Sequence[ObjectDiff]) -> str:
     """`Deployment: 2 changed; Ingress: 1 added`."""
     if not changes:
         return "nothing"
@@ -239,7 +319,7 @@ def _counts(changes: Sequence[ObjectChange]) -> str:
     return "; ".join(parts)
 
 
-def _object(change: ObjectChange, fields: int, namespaced: bool) -> str:
+def _object(change: ObjectDiff, fields: int, namespaced: bool) -> str:
     """`- Deployment `api`: changed — image api 1.4.2 → 1.5.0`, then its fields (changed
     objects only: an added or removed object is all fields, its summary says what it is)."""
     name = f"{change.namespace}/{change.name}" if namespaced and change.namespace else change.name
@@ -256,7 +336,7 @@ def _object(change: ObjectChange, fields: int, namespaced: bool) -> str:
     return "\n".join(lines)
 
 
-def _field(change: FieldChange, secret: bool) -> str:
+def _field(change: FieldDiff, secret: bool) -> str:
     """`- `spec.replicas`: `2` → `3``; a Secret's keys with their values never shown."""
     path = _literal(change.path, PHRASE_SHOWN)
     before, after = change.before, change.after
