@@ -163,11 +163,9 @@ def _impact_line(diffs: Sequence[AppDiff], grouped: bool) -> str:
         for d in failed
     ]
     for diff in known:
-        said = [_plain(p) for p in diff.summary]
-        if not said:  # no phrase for what changed: at least how much
-            count = len(diff.changes)
-            said = [f"{count} object{'' if count == 1 else 's'} changed" if count else ""]
-            said = [s or "no rendered change" for s in said]
+        count = len(diff.changes)  # no phrase for what changed: at least how much
+        how_much = f"{count} object{'' if count == 1 else 's'} changed" if count else ""
+        said = [_plain(p) for p in diff.summary] or [how_much or "no rendered change"]
         if grouped:
             said[0] = f"{_plain(diff.app)}: {said[0]}"
         phrases += said
@@ -218,7 +216,7 @@ class _Impact:
 def _impact(diff: AppDiff, env: str, name: str, diff_link: str | None) -> _Impact:
     """The section of one app, in every tier."""
     if diff.error is not None:
-        why = _plain(diff.error or "", WHY_SHOWN)
+        why = _plain(diff.error, WHY_SHOWN)
         return _Impact(
             [
                 f"{HEADING}: unknown — {_plain(diff.app)} in {_plain(diff.env)} could not be "
