@@ -7,10 +7,11 @@ can change them, and what does not verify is read as absent.
 
 `body` writes the title, the description and a commit's message; `table` an app's version-diff
 table; `changelogs` the notes under it; `checklist` the gates; `metadata` the signed plan;
-`fit` cuts the description to the forge's limit; `overview` answers `/status` and `/history`.
-`markup` is the package's markdown, and `facts` what it reads from a plan as the terminal
-(`bot.terminal`) does. Names with a leading underscore are the package's own: its modules share
-them, nothing outside uses them.
+`impact` what the promotion changes in the cluster (the impact line, and each app's section in
+the tiers `fit` walks down); `fit` cuts the description to the forge's limit; `overview`
+answers `/status` and `/history`. `markup` is the package's markdown, and `facts` what it reads
+from a plan as the terminal (`bot.terminal`) does. Names with a leading underscore are the
+package's own: its modules share them, nothing outside uses them.
 """
 
 from bot.render.body import (

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Literal
 
 from bot.changelog.notes import Changelog
 from bot.config import Config
@@ -16,6 +18,7 @@ from bot.render.changelogs import _copy_log, _Log, _log
 from bot.render.checklist import gates_section
 from bot.render.facts import file_notes, is_group, short
 from bot.render.fit import _Body, _Section
+from bot.render.impact import PENDING, AppDiff, _Impact, _impact, _impact_line, _Unknown
 from bot.render.markup import _code, _html, _join, _oneline, _text, _version
 from bot.render.metadata import _meta
 from bot.render.table import _table
@@ -74,6 +77,16 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class _Unsaid(Enum):
+    """`impact` not given: the body says nothing about the cluster (as before rendering)."""
+
+    UNSAID = "unsaid"
+
+
+UNSAID: Literal[_Unsaid.UNSAID] = _Unsaid.UNSAID
+Impacts = Sequence[AppDiff] | None | Literal[_Unsaid.UNSAID]
+
+
 def body(
     promotion: Promotion,
     config: Config,
@@ -84,9 +97,17 @@ def body(
     max_chars: int = MAX_BODY,
     running: Sequence[Running] = (),
     changelogs: Sequence[Changelog] = (),
+    impact: Impacts = UNSAID,
+    diff_link: str | None = None,
 ) -> str:
-    """The PR description; longer than `max_chars`, its middle is left out (see `_Body.fit`)."""
-    document = _build(promotion, config, gates, diffs, signer, running, changelogs)
+    """The PR description; longer than `max_chars`, its middle is left out (see `_Body.fit`).
+
+    `impact` is what merging changes in the cluster, an `AppDiff` per promoted app (None: not
+    rendered yet, the body says so in one line); `diff_link` the overview's base URL, for
+    the link to the full diff when the body has room only for counts."""
+    document = _build(
+        promotion, config, gates, diffs, signer, running, changelogs, impact, diff_link
+    )
     document.fit(max_chars)
     return document.text()
 
@@ -99,9 +120,12 @@ def _build(
     signer: Signer,
     running: Sequence[Running] = (),
     changelogs: Sequence[Changelog] = (),
+    impact: Impacts = UNSAID,
+    diff_link: str | None = None,
 ) -> _Body:
     """The body in full, in the parts `_Body.fit` may leave out."""
     grouped = is_group(promotion)
+    rendered = _rendered(promotion, impact)
     logs: dict[str, list[_Log]] = {}
     for changelog in changelogs:
         logs.setdefault(changelog.app, []).append(_log(changelog))
@@ -125,12 +149,26 @@ def _build(
                 if diffs[edit.file]:
                     found.append(_copy_log(edit, diffs[edit.file]))
         table = _table(promotion, plan, mine, links, diffs, config)
-        sections.append(_Section(prefix, table, blocks, logs=found))
+        section: _Impact | None = None
+        if rendered is not None:
+            section = _impact(rendered[plan.app], promotion.env, promotion.name, diff_link)
+        sections.append(_Section(prefix, table, blocks, logs=found, impact=section))
     files = _file_entries(promotion.edits)
     tail = _commands() + "\n" + _meta(promotion, signer)
     first = _first_line(promotion)
     checklist = gates_section(promotion, gates, signer, running)
-    return _Body(first, sections, checklist, files, tail, len(files))
+    line = "" if impact is UNSAID else PENDING
+    if rendered is not None:
+        line = _impact_line(list(rendered.values()), grouped)
+    return _Body(first, sections, checklist, files, tail, len(files), impact=line)
+
+
+def _rendered(promotion: Promotion, impact: Impacts) -> dict[str, AppDiff] | None:
+    """Each promoted app's diff, in the promotion's order; an app without one is unknown."""
+    if impact is UNSAID or impact is None:
+        return None
+    given = {d.app: d for d in impact}
+    return {p.app: given.get(p.app) or _Unknown(p.app, promotion.env) for p in promotion.apps}
 
 
 def commit_message(

@@ -1,6 +1,7 @@
 """A PR body as the parts it can shorten, and the order it shortens them in to fit the
-forge's limit (`_Body.fit`): changelogs, unchanged rows, diffs, file names, changed rows,
-whole apps of a group. The first line, the gates, the commands and the metadata stay."""
+forge's limit (`_Body.fit`): changelogs, what changes in the cluster, unchanged rows, diffs,
+file names, changed rows, whole apps of a group. The first line, the impact line, the gates,
+the commands and the metadata stay."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bot.render.changelogs import _Log
+from bot.render.impact import _Impact
 from bot.render.table import _Table
 
 _MIN_TABLE_ROWS = 5  # big tables shrink to this before whole apps are left out
@@ -17,13 +19,15 @@ _MIN_GAIN = 100  # characters a placeholder row must save to replace rows
 
 @dataclass
 class _Section:
-    """One app: an optional heading and summary (groups), its table, and its diffs."""
+    """One app: an optional heading and summary (groups), its table, what changes in the
+    cluster, its changelogs and its diffs."""
 
     prefix: str  # "### api\n\nComposition …\n\n" for a group; "" for a single app
     table: _Table
     diffs: list[str]
     hidden_diffs: set[int] = field(default_factory=set)
     logs: list[_Log] = field(default_factory=list)  # the changelogs, after the table
+    impact: _Impact | None = None  # what changes in the cluster, between the table and the logs
 
     def blocks(self) -> Iterator[str]:
         return (b for i, b in enumerate(self.diffs) if i not in self.hidden_diffs)
@@ -31,11 +35,15 @@ class _Section:
     @property
     def size(self) -> int:
         logs = sum(log.size + 2 for log in self.logs)
-        return len(self.prefix) + self.table.size + logs + sum(len(b) + 2 for b in self.blocks())
+        impact = self.impact.size + 2 if self.impact is not None else 0
+        blocks = sum(len(b) + 2 for b in self.blocks())
+        return len(self.prefix) + self.table.size + impact + logs + blocks
 
     def text(self) -> str:
+        impact = "\n\n" + self.impact.text() if self.impact is not None else ""
         logs = "".join("\n\n" + log.text() for log in self.logs)
-        return self.prefix + self.table.text() + logs + "".join("\n\n" + b for b in self.blocks())
+        blocks = "".join("\n\n" + b for b in self.blocks())
+        return self.prefix + self.table.text() + impact + logs + blocks
 
 
 @dataclass
@@ -50,6 +58,7 @@ class _Body:
     tail: str  # the commands and the metadata
     files_shown: int = 0
     hidden_apps: set[int] = field(default_factory=set)
+    impact: str = ""  # the impact line, right after the first line ("": not shown)
 
     def files_line(self, shown: int) -> str:
         if not self.files:
@@ -73,7 +82,7 @@ class _Body:
         return f"*… {count} more {apps} not shown; see the files changed*"
 
     def text(self) -> str:
-        blocks = [self.first]
+        blocks = [self.first, *([self.impact] if self.impact else [])]
         hole = sorted(self.hidden_apps)[len(self.hidden_apps) // 2] if self.hidden_apps else -1
         for i, section in enumerate(self.sections):
             if i == hole:
@@ -92,15 +101,17 @@ class _Body:
         """Leave out the middle until the text fits, least useful first.
 
         Changelogs first (the oldest version of the longest one at a time, each replaced by
-        a link to its page), then unchanged rows of the largest tables, then diffs, then file
-        names, then changed rows of big tables, then whole apps of a group (from the middle),
-        then any remaining row. The first line, the gates, the commands and the metadata
-        always stay.
+        a link to its page), then what changes in the cluster (the longest app's down a tier
+        at a time: collapsed per kind, then counts and a link), then unchanged rows of the
+        largest tables, then diffs, then file names, then changed rows of big tables, then
+        whole apps of a group (from the middle), then any remaining row. The first line, the
+        impact line, the gates, the commands and the metadata always stay.
         """
         total = len(self.text())
         if total <= limit:
             return
         total = self._shorten_logs(total, limit)
+        total = self._shorten_impact(total, limit)
         total = self._drop_rows(total, limit, changed=False, keep=0)
         shown = [(len(b), s, i) for s in self.sections for i, b in enumerate(s.diffs)]
         for size, section, i in sorted(shown, key=lambda d: -d[0]):  # the longest diffs first
@@ -128,6 +139,20 @@ class _Body:
             total += log.size - before
             if log.shown:
                 heapq.heappush(heap, (-log.size, i, log))
+        return total
+
+    def _shorten_impact(self, total: int, limit: int) -> int:
+        """Move the longest app's "What changes in the cluster" down a tier, until it fits or
+        every app's is at its last."""
+        impacts = [s.impact for s in self.sections if s.impact is not None]
+        heap = [(-impact.size, i, impact) for i, impact in enumerate(impacts)]
+        heapq.heapify(heap)
+        while total > limit and heap:
+            _, i, impact = heapq.heappop(heap)
+            before = impact.size
+            if impact.shrink():
+                total += impact.size - before
+                heapq.heappush(heap, (-impact.size, i, impact))
         return total
 
     def _drop_rows(self, total: int, limit: int, *, changed: bool, keep: int) -> int:
