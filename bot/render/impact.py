@@ -258,6 +258,30 @@ def _impact(diff: AppDiff, env: str, name: str, diff_link: str | None) -> _Impac
     return _Impact(tiers)
 
 
+def impact_markdown(diffs: Sequence[AppDiff], limit: int = 60_000) -> str:
+    """The impact line and every app's section, on their own (a `/diff` reply, `promobot diff
+    --format markdown`): each section in the richest tier that keeps the whole under `limit`
+    characters, the longest shrunk first."""
+    grouped = len(diffs) > 1
+    line = _impact_line(diffs, grouped)
+    sections = []
+    for diff in diffs:
+        section = _impact(diff, diff.env, diff.app, None)
+        heading = f"### {_plain(diff.app)} in {_plain(diff.env)}\n\n" if grouped else ""
+        sections.append((heading, section))
+
+    def size() -> int:
+        return len(line) + sum(len(h) + s.size + 2 for h, s in sections)
+
+    while size() > limit:
+        shrinkable = [s for _, s in sections if s.tier + 1 < len(s.tiers)]
+        if not shrinkable:
+            break
+        max(shrinkable, key=lambda s: s.size).shrink()
+    text = "\n\n".join([line, *(h + s.text() for h, s in sections)])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _link(base: str | None, env: str, name: str) -> str | None:
     if base is None:
         return None
