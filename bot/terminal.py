@@ -160,7 +160,7 @@ def _gates(promotion: Promotion, config: Config, gates: Sequence[GateResult]) ->
     wanted = spec.gates if spec is not None else None
     merges = (
         "promobot merges the PR when every gate passes (auto_merge)"
-        if spec is not None and spec.auto_merge
+        if spec is not None and spec.auto_merges
         else "a person merges the PR"
     )
     if wanted is None or not (
