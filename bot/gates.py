@@ -187,7 +187,13 @@ def _approvals(inputs: Inputs) -> GateResult:
 
 
 def _approval_result(
-    name: str, label: str, needed: int, approvers: Sequence[str], tally: _Tally, why: str = ""
+    name: str,
+    label: str,
+    needed: int,
+    approvers: Sequence[str],
+    tally: _Tally,
+    why: str = "",
+    noun: str = "",
 ) -> GateResult:
     """`approvals: 1 of 2 from @acme/sre (approved: @alice)`, or who requested changes."""
     approved, objected, not_counted = tally.approved, tally.objected, tally.not_counted
@@ -206,7 +212,7 @@ def _approval_result(
         notes.append(f"{_count(unbound, 'approval')} not tied to a commit")
     if not_counted:
         notes.append(f"not counted: {', '.join(not_counted)}")
-    reason = f"{label}: {min(len(approved), needed)} of {needed} from {who}"
+    reason = f"{label}: {min(len(approved), needed)} of {needed}{noun} from {who}"
     if notes:
         reason += f" ({'; '.join(notes)})"
     return GateResult(name, "pass" if len(approved) >= needed else "pending", reason)
@@ -258,16 +264,18 @@ def _impact(inputs: Inputs) -> list[GateResult]:
         eligible = inputs.impact_eligible.get(cls, frozenset())
         tally = _tally(replace(inputs, eligible=eligible))
         results.append(
-            _approval_result(f"impact:{cls}", cls, rule.approvals, rule.approvers, tally, why)
+            _approval_result(
+                f"impact:{cls}", cls, rule.approvals, rule.approvers, tally, why, " approvals"
+            )
         )
     merges, why = merges_itself(inputs.auto_merge, inputs.gates, inputs.impact, inputs.unknown)
     manual_said = not unknown and manual(inputs)
     if inputs.auto_merge is not False and not merges and not manual_said:
         results.append(
-            GateResult("auto-merge", "pass", f"auto-merge: a person merges this PR ({why})")
+            GateResult("auto-merge", "pass", f"auto-merge: a person merges this PR — {why}")
         )
     elif unknown and any(rule.manual for rule in rules.values()):
-        reason = f"impact: a person merges this PR ({why_unknown})"
+        reason = f"impact: a person merges this PR — {why_unknown}"
         results.append(GateResult("impact", "pass", reason))
     return results
 
