@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import IMPACT_CLASSES, Environment, Gates
+from bot import config
+from bot.config import IMPACT_CLASSES, AutoMerge, Environment, Gates
+from bot.errors import ConfigError
 from bot.gates import GateResult, Inputs, evaluate, impact_labels, manual, overall
 from bot.manifests.model import IMPACTS
 from bot.render.checklist import gates_section
@@ -235,3 +237,85 @@ def test_impact_labels() -> None:
 def test_gates_without_impact_rules_are_as_before() -> None:
     assert Gates().impact == {}
     assert lines(evaluate(inputs({}, True, impact=("crd",)))) == []
+
+
+# --- the configuration -----------------------------------------------------------------------
+
+CLASSES = (
+    "'crd', 'rbac', 'namespace', 'data', 'exposure', 'secret', 'scale', 'config', 'image' or "
+    "'other'"
+)
+PROD = "version: 1\nenvironments:\n  dev: {}\n  prod:\n    from: dev\n"
+
+
+def test_the_rules_load() -> None:
+    text = (
+        PROD + "    auto_merge: {only: [image]}\n"
+        "    gates:\n      impact:\n"
+        '        crd: {approvals: 2, approvers: ["@acme/sre"]}\n'
+        "        exposure: manual\n"
+    )
+    prod = config.load(text).environments["prod"]
+    assert prod.auto_merge == AutoMerge(only=("image",))
+    assert prod.gates.impact["crd"].approvals == 2
+    assert prod.gates.impact["exposure"].manual
+    assert prod.auto_merges and prod.impact_rules
+    assert not config.load(PROD).environments["prod"].auto_merges
+
+
+@pytest.mark.parametrize(
+    ("yaml", "error"),
+    [
+        (
+            "    gates:\n      impact:\n        crdd: manual\n",
+            f"8:9: environments.prod.gates.impact.crdd: Input should be {CLASSES}, got 'crdd'",
+        ),
+        (
+            "    auto_merge: {unless: [crd, date]}\n",
+            f"6:32: environments.prod.auto_merge.unless.1: Input should be {CLASSES}, got 'date'",
+        ),
+        (
+            "    auto_merge: {only: [pods]}\n",
+            f"6:25: environments.prod.auto_merge.only.0: Input should be {CLASSES}, got 'pods'",
+        ),
+        (
+            "    gates:\n      impact:\n        data: sometimes\n",
+            "8:15: environments.prod.gates.impact.data: an impact rule is manual or "
+            "{approvals: N, approvers: [...]}, got 'sometimes'",
+        ),
+        (
+            "    gates:\n      impact:\n        data: {approvals: 0}\n",
+            "8:9: environments.prod.gates.impact.data: an impact rule needs approvals: 1 or more "
+            "(or is manual: a person merges)",
+        ),
+        (
+            "    gates:\n      impact:\n        data: {approvals: 1, approver: [bob]}\n",
+            "8:30: unknown key 'approver'; did you mean 'approvers'? "
+            "allowed here: manual, approvals, approvers",
+        ),
+        (
+            "    auto_merge: sometimes\n",
+            "6:17: environments.prod.auto_merge: should be true, false, {unless: [classes]} or "
+            "{only: [classes]}",
+        ),
+        (
+            "    auto_merge: {unless: [crd], only: [image]}\n",
+            "6:5: environments.prod.auto_merge: takes one of unless: or only: (not both), e.g. "
+            "{only: [image]}; or true or false",
+        ),
+        (
+            "    auto_merge: {}\n",
+            "6:5: environments.prod.auto_merge: takes one of unless: or only: (not both)",
+        ),
+        (
+            "    auto_merge: {unles: [crd]}\n",
+            "6:18: unknown key 'unles'; did you mean 'unless'? allowed here: unless, only",
+        ),
+    ],
+)
+def test_every_configuration_error_says_where_and_what(yaml: str, error: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(PROD + yaml)
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f".promobot.yaml:{error}"), problems
