@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot import config
+from bot.audit import Record
 from bot.config import IMPACT_CLASSES, AutoMerge, Environment, Gates
 from bot.errors import ConfigError
 from bot.gates import GateResult, Inputs, evaluate, impact_labels, manual, overall
@@ -319,3 +320,17 @@ def test_every_configuration_error_says_where_and_what(yaml: str, error: str) ->
     problems = [str(p) for p in info.value.problems]
     assert len(problems) == 1, problems
     assert problems[0].startswith(f".promobot.yaml:{error}"), problems
+
+
+# --- the audit ---------------------------------------------------------------------------------
+
+
+def test_the_audit_keeps_the_impact_and_reads_records_without_it() -> None:
+    merged = Record(kind="merged", repo="acme/env-repo", at=NOW, impact=("crd", "image"))
+    assert merged.to_json()["impact"] == ["crd", "image"]
+    assert Record.parse(merged.line()).impact == ("crd", "image")
+    unknown = Record(kind="merged", repo="acme/env-repo", at=NOW)
+    assert unknown.to_json()["impact"] is None
+    older = unknown.to_json()
+    del older["impact"]  # written before promobot rendered
+    assert Record.from_json(older).impact is None
