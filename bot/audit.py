@@ -88,6 +88,9 @@ class Record:
     inputs: Mapping[str, Any] = field(default_factory=dict)  # what a verdict was made from
     delivery: str | None = None  # the webhook delivery that led to it
     job: str | None = None
+    # opened and merged: what the promotion changes in the cluster (impact classes); None:
+    # unknown (not rendered), or written before promobot rendered
+    impact: tuple[str, ...] | None = None
     v: int = VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -119,6 +122,7 @@ class Record:
             "inputs": dict(self.inputs),
             "delivery": self.delivery,
             "job": self.job,
+            "impact": None if self.impact is None else list(self.impact),
         }
 
     def line(self) -> str:
@@ -157,6 +161,7 @@ class Record:
             inputs=dict(data.get("inputs") or {}),
             delivery=data.get("delivery"),
             job=data.get("job"),
+            impact=None if data.get("impact") is None else tuple(data["impact"]),
         )
 
     @classmethod

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from bot import audit, gates, render
 from bot.composition import State
+from bot.config import ImpactClass as Impact  # bot.manifests.model.Impact, the same classes
 from bot.deployed import Deployed
 from bot.engine import Engine, history, isolated, outside, running_since
 from bot.errors import MergeRefused, SourceError
@@ -39,6 +40,8 @@ SINCE_KEPT = 20_000  # apps × environments whose soak start is remembered
 SETTLE_SECONDS = 3.0  # a PR changed this recently may have changed again in the same second
 SWEEP = 10  # PRs a reconcile re-evaluates although nothing says they changed (oldest first)
 Wake = Callable[[int, datetime], None]  # look at PR `number` again at that instant
+# what a promotion changes in the cluster, in IMPACTS order; None: it could not be rendered
+ImpactOf = Callable[[State, Promotion], tuple[Impact, ...] | None]
 
 
 @dataclass
@@ -105,6 +108,9 @@ class Gatekeeper:
         self._commit_times: OrderedDict[str, datetime] = OrderedDict()
         self.deployed = Deployed(self.forge)  # the versions at the commit a cluster runs
         self.sweep = SWEEP
+        # what a promotion changes in the cluster, for gates.impact and auto_merge: {unless,
+        # only}; None: rendering is not wired, so every promotion's impact is unknown
+        self.impact: ImpactOf | None = None
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -285,6 +291,7 @@ class Gatekeeper:
         on_head = [] if fresh else self.forge.checks(pr.head_sha)
         checks = [c for c in on_head if c.name != STATUS]
         inputs = self._inputs(state, promotion, pr, checks, fresh=fresh)
+        impact = inputs.impact
         now = inputs.now
         results = gates.evaluate(inputs)
         overall = gates.overall(results)
@@ -304,8 +311,10 @@ class Gatekeeper:
         settled = time.time() - changed >= SETTLE_SECONDS  # wall clocks: the forge's and ours
         self._looks[pr.number] = _Look(_fingerprint(pr), now, verdict.next_look, settled)
         self.publish(verdict, next((c for c in on_head if c.name == STATUS), None))
-        wants_merge = env.auto_merge if merge is None else merge
-        self._record_verdict(verdict, inputs, bool(wants_merge))
+        # a `manual` rule or auto_merge: {unless, only} keeps it for a person (the checklist
+        # says so: gates.evaluate adds the line)
+        wants_merge = env.merges_itself(impact, inputs.unknown)[0] if merge is None else merge
+        self._record_verdict(verdict, inputs, wants_merge)
         if wants_merge and overall.state == "pass":
             try:
                 self.check_what_merges(pr, promotion)
@@ -319,6 +328,7 @@ class Gatekeeper:
                         approvers=gates.approved_by(inputs),
                         outcome="merged" if merge else "auto-merged",
                         reason=overall.reason,
+                        impact=inputs.impact,
                     )
                 if self.on_merge is not None:
                     self.on_merge(pr.number, promotion)
@@ -365,8 +375,26 @@ class Gatekeeper:
                 "upstream_since": _instant(inputs.upstream_since),
                 "upstream_healthy_since": _instant(inputs.upstream_healthy_since),
                 "now": _instant(inputs.now),
+                **self._impact_field(inputs),
             },
         )
+
+    def _impact_field(self, inputs: gates.Inputs) -> dict[str, list[str] | None]:
+        """The audit's `impact`: the classes, or null (unknown) — only once rendering is wired,
+        so records stay as they were without it."""
+        if self.impact is None:
+            return {}
+        return {"impact": None if inputs.impact is None else list(inputs.impact)}
+
+    def impact_of(
+        self, state: State, promotion: Promotion
+    ) -> tuple[tuple[Impact, ...] | None, str]:
+        """What the promotion changes in the cluster, or None and why it is unknown."""
+        where = f"{', '.join(plan.app for plan in promotion.apps)} in {promotion.env}"
+        if self.impact is None:
+            return None, f"{where} is not rendered here"
+        impact = self.impact(state, promotion)
+        return impact, "" if impact is not None else f"{where} could not be rendered"
 
     def preview(
         self, state: State, promotion: Promotion
@@ -387,10 +415,22 @@ class Gatekeeper:
         checks: list[Check],
         fresh: bool = False,
     ) -> gates.Inputs:
-        configured = state.config.environments[promotion.env].gates
-        asks = pr is not None and configured.approvals and not fresh
+        env = state.config.environments[promotion.env]
+        configured = env.gates
+        impact, unknown = self.impact_of(state, promotion)
+        rules = {
+            cls: rule
+            for cls, rule in configured.impact.items()
+            if not rule.manual and (impact is None or cls in impact)
+        }
+        asks = pr is not None and (configured.approvals or rules) and not fresh
         reviews = self.reviews(pr) if pr is not None and asks else []
         reviewers = {r.user for r in reviews}
+        # the same membership answers (kept MEMBERSHIP_TTL) as the approvals gate's
+        impact_eligible = {
+            cls: self.eligible(rule.approvers, reviewers) if reviewers else frozenset[str]()
+            for cls, rule in rules.items()
+        }
         versions = ", ".join(
             f"{r.component} {r.after}" for plan in promotion.apps for r in plan.changed
         )
@@ -413,6 +453,10 @@ class Gatekeeper:
             versions=versions,
             checks=checks,
             labels=frozenset(pr.labels) if pr is not None else frozenset(),
+            impact=impact,
+            impact_eligible=impact_eligible,
+            unknown=unknown,
+            auto_merge=env.auto_merge,
         )
 
     def check_what_merges(self, pr: PullRequest, promotion: Promotion) -> None:

@@ -10,19 +10,22 @@ when to look again. Nothing here reads the network, the disk or the time.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot import config
-from bot.config import DAYS, FreezeWindow
+from bot.config import DAYS, IMPACT_CLASSES, AutoMerge, FreezeWindow, ImpactRule
+from bot.config import ImpactClass as Impact  # bot.manifests.model.Impact, the same classes
+from bot.config.environments import merges_itself
 from bot.forges.base import Check, Review
 
 State = Literal["pass", "pending", "fail"]
 
 HOLD_LABEL = "promobot:hold"
+IMPACT_LABEL = "promobot/impact:"  # + a class of IMPACT_CLASSES, or "unknown"
 STATUS_LIMIT = 140  # GitHub's limit on a commit status description
 _WEEK = timedelta(days=7)
 
@@ -60,15 +63,25 @@ class Inputs:
     checks: Sequence[Check] = ()  # on the head, without promobot's own status
     labels: frozenset[str] = frozenset()
     hold_reason: str | None = None
+    # what the promotion changes in the cluster (IMPACT_CLASSES order); None: not rendered, unknown
+    impact: tuple[Impact, ...] | None = None
+    # per class with an approvals rule: the reviewers found in that rule's approvers
+    impact_eligible: Mapping[Impact, frozenset[str]] = field(default_factory=dict)
+    # per class, what a person reads of it: "Ingress added" (else a phrase for the class)
+    impact_why: Mapping[Impact, str] = field(default_factory=dict)
+    unknown: str = ""  # why the impact is unknown: "api in prod could not be rendered"
+    auto_merge: bool | AutoMerge = False  # the environment's auto_merge:, for its unless/only
 
 
 def evaluate(inputs: Inputs) -> list[GateResult]:
-    """One result per configured gate, in order: approvals, soak, checks, freeze; then hold."""
+    """One result per configured gate, in order: approvals, the impact rules whose class is in
+    the diff (every rule when the impact is unknown), soak, checks, freeze; then hold."""
     inputs = _in_utc(inputs)
     gates = inputs.gates
     results = []
     if gates.approvals:
         results.append(_approvals(inputs))
+    results.extend(_impact(inputs))
     if gates.soak is not None:
         results.append(_soak(inputs))
     if gates.healthy is not None:
@@ -168,15 +181,28 @@ def _tally(inputs: Inputs) -> _Tally:
 
 
 def _approvals(inputs: Inputs) -> GateResult:
-    needed = inputs.gates.approvals
-    tally = _tally(inputs)
+    return _approval_result(
+        "approvals", "approvals", inputs.gates.approvals, inputs.gates.approvers, _tally(inputs)
+    )
+
+
+def _approval_result(
+    name: str,
+    label: str,
+    needed: int,
+    approvers: Sequence[str],
+    tally: _Tally,
+    why: str = "",
+    noun: str = "",
+) -> GateResult:
+    """`approvals: 1 of 2 from @acme/sre (approved: @alice)`, or who requested changes."""
     approved, objected, not_counted = tally.approved, tally.objected, tally.not_counted
     stale, unbound = tally.stale, tally.unbound
     if objected:
-        reason = f"approvals: {', '.join(objected)} requested changes"
-        return GateResult("approvals", "fail", reason)
-    who = ", ".join(inputs.gates.approvers) or "people with write access"
-    notes = []
+        reason = f"{label}: {', '.join(objected)} requested changes"
+        return GateResult(name, "fail", reason)
+    who = ", ".join(approvers) or "people with write access"
+    notes = [why] if why else []
     if approved:
         notes.append(f"approved: {', '.join(approved)}")
     if stale:
@@ -186,10 +212,10 @@ def _approvals(inputs: Inputs) -> GateResult:
         notes.append(f"{_count(unbound, 'approval')} not tied to a commit")
     if not_counted:
         notes.append(f"not counted: {', '.join(not_counted)}")
-    reason = f"approvals: {min(len(approved), needed)} of {needed} from {who}"
+    reason = f"{label}: {min(len(approved), needed)} of {needed}{noun} from {who}"
     if notes:
         reason += f" ({'; '.join(notes)})"
-    return GateResult("approvals", "pass" if len(approved) >= needed else "pending", reason)
+    return GateResult(name, "pass" if len(approved) >= needed else "pending", reason)
 
 
 def _key(user: str) -> str:
@@ -198,6 +224,83 @@ def _key(user: str) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# --- impact: what the promotion changes in the cluster ----------------------------------------
+
+# what a reviewer reads of a class when nothing more precise is known
+_IMPACT_PHRASES: Mapping[Impact, str] = {
+    "crd": "a CRD changes",
+    "rbac": "cluster-wide RBAC changes",
+    "namespace": "a Namespace is removed",
+    "data": "stored data changes",
+    "exposure": "what is exposed changes",
+    "secret": "a Secret changes",
+    "scale": "replicas or resources change",
+    "config": "configuration changes",
+    "image": "an image changes",
+    "other": "something else changes",
+}
+
+
+def _impact(inputs: Inputs) -> list[GateResult]:
+    """One result per rule whose class is in the diff: its approvals, or that a person merges;
+    with the impact unknown, every approvals rule (fail safe) and one line saying why no
+    auto-merge. Then, if `auto_merge: {unless|only}` keeps this PR from merging itself, why."""
+    rules = inputs.gates.impact
+    results = []
+    unknown = inputs.impact is None
+    why_unknown = f"impact unknown: {inputs.unknown or 'the promotion could not be rendered'}"
+    for cls, rule in _rules(rules):
+        if not unknown and cls not in (inputs.impact or ()):
+            continue
+        why = why_unknown if unknown else inputs.impact_why.get(cls) or _IMPACT_PHRASES[cls]
+        if rule.manual:
+            if not unknown:
+                results.append(
+                    GateResult(f"impact:{cls}", "pass", f"{cls}: a person merges this PR ({why})")
+                )
+            continue
+        eligible = inputs.impact_eligible.get(cls, frozenset())
+        tally = _tally(replace(inputs, eligible=eligible))
+        results.append(
+            _approval_result(
+                f"impact:{cls}", cls, rule.approvals, rule.approvers, tally, why, " approvals"
+            )
+        )
+    merges, why = merges_itself(inputs.auto_merge, inputs.gates, inputs.impact, inputs.unknown)
+    manual_said = not unknown and manual(inputs)
+    if inputs.auto_merge is not False and not merges and not manual_said:
+        results.append(
+            GateResult("auto-merge", "pass", f"auto-merge: a person merges this PR — {why}")
+        )
+    elif unknown and any(rule.manual for rule in rules.values()):
+        reason = f"impact: a person merges this PR — {why_unknown}"
+        results.append(GateResult("impact", "pass", reason))
+    return results
+
+
+def _rules(rules: Mapping[Impact, ImpactRule]) -> list[tuple[Impact, ImpactRule]]:
+    return [(cls, rules[cls]) for cls in IMPACT_CLASSES if cls in rules]
+
+
+def manual(inputs: Inputs) -> tuple[Impact, ...]:
+    """The classes whose rule says a person merges and that are in the diff (with the impact
+    unknown, every such class): while there is one, promobot does not auto-merge."""
+    present = inputs.impact
+    return tuple(
+        cls
+        for cls, rule in _rules(inputs.gates.impact)
+        if rule.manual and (present is None or cls in present)
+    )
+
+
+def impact_labels(impact: Sequence[Impact] | None) -> tuple[str, ...]:
+    """The PR labels of what it changes in the cluster: `promobot/impact:crd`, …, in IMPACT_CLASSES
+    order; `promobot/impact:unknown` when it could not be rendered."""
+    if impact is None:
+        return (f"{IMPACT_LABEL}unknown",)
+    return tuple(f"{IMPACT_LABEL}{cls}" for cls in IMPACT_CLASSES if cls in impact)
 
 
 # --- soak --------------------------------------------------------------------------------------

@@ -160,11 +160,16 @@ def _gates(promotion: Promotion, config: Config, gates: Sequence[GateResult]) ->
     wanted = spec.gates if spec is not None else None
     merges = (
         "promobot merges the PR when every gate passes (auto_merge)"
-        if spec is not None and spec.auto_merge
+        if spec is not None and spec.auto_merges
         else "a person merges the PR"
     )
     if wanted is None or not (
-        wanted.approvals or wanted.soak or wanted.healthy or wanted.checks or wanted.freeze
+        wanted.approvals
+        or wanted.soak
+        or wanted.healthy
+        or wanted.checks
+        or wanted.freeze
+        or wanted.impact
     ):
         return f"Gates of {env}: none; {merges.replace(' when every gate passes', '')}"
     lines = [f"Gates of {env}, as they stand now; {merges}"]

@@ -21,6 +21,8 @@ SECTIONS = [
     ("Config", "The file", "the top level of `.promobot.yaml`"),
     ("Environment", "`environments.<name>`", "one environment"),
     ("Gates", "`environments.<name>.gates`", "what must hold before a promotion merges"),
+    ("ImpactRule", "`…gates.impact.<class>`", "a rule on one class of change (or `manual`)"),
+    ("AutoMerge", "`environments.<name>.auto_merge`", "auto-merge depending on the impact"),
     ("LiveSource", "`environments.<name>.live`", "where to learn what the cluster runs"),
     ("ArgoCDLive", "`…live.argocd`", "an Argo CD Application per app"),
     ("FluxLive", "`…live.flux`", "the Flux object whose events speak for the app"),
@@ -45,8 +47,9 @@ def kind(prop: dict[str, Any]) -> str:
         return f"`{json.dumps(prop['const'])}`"
     if "enum" in prop:
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
-    if "anyOf" in prop:
-        return " or ".join(kind(p) for p in prop["anyOf"] if p.get("type") != "null")
+    if "anyOf" in prop or "oneOf" in prop:
+        forms = prop.get("anyOf") or prop["oneOf"]
+        return " or ".join(kind(p) for p in forms if p.get("type") != "null")
     t = prop.get("type", "any")
     if t == "array":
         return f"list of {kind(prop.get('items', {}))}"

@@ -21,8 +21,8 @@ def test_the_reference_is_in_step_with_the_model() -> None:
         "run: .venv/bin/python scripts/config_reference.py > config/README.md"
     )
     assert (
-        "| `auto_merge` | boolean | `false` | Merge promotion PRs as soon as every gate passes. |"
-        in generated
+        "| `auto_merge` | boolean or [AutoMerge](#automerge) | `false` | Merge promotion PRs as "
+        "soon as every gate passes: true, false, {unless: [crd, data]}" in generated
     )
 
 

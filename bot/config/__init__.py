@@ -23,7 +23,15 @@ from bot.config.checks import (
     NOTIFY_EVENTS,
     NOTIFY_TARGET,
 )
-from bot.config.environments import Environment, Gates, Verify
+from bot.config.environments import (
+    IMPACT_CLASSES,
+    AutoMerge,
+    Environment,
+    Gates,
+    ImpactClass,
+    ImpactRule,
+    Verify,
+)
 from bot.config.live import ArgoCDLive, FleetLive, FluxLive, LiveSource, RolloutLive, StatusLive
 from bot.config.loader import FILENAME, MAX_ALIAS_NODES, load, load_at, locate
 from bot.config.model import Config, ResolvedTarget, schema
@@ -44,6 +52,7 @@ __all__ = [
     "COMMANDS",
     "DAYS",
     "FILENAME",
+    "IMPACT_CLASSES",
     "KNOWN_MAX",
     "MAX_ALIAS_NODES",
     "MAX_BATCH",
@@ -54,6 +63,7 @@ __all__ = [
     "NOTIFY_TARGET",
     "App",
     "ArgoCDLive",
+    "AutoMerge",
     "Component",
     "Config",
     "Duration",
@@ -63,6 +73,8 @@ __all__ = [
     "Freeze",
     "FreezeWindow",
     "Gates",
+    "ImpactClass",
+    "ImpactRule",
     "LiveSource",
     "RepoPath",
     "ResolvedTarget",

@@ -60,7 +60,7 @@ def semantic_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 why = "needs an upstream (from:) whose cluster it watches"
             elif live is None:
                 why = f"needs live: on {env.upstream} to learn what its cluster runs"
-            elif env.auto_merge and not live.authenticated:
+            elif env.auto_merges and not live.authenticated:
                 why = (
                     f"with auto_merge: true would merge into {name} on a commit status that "
                     f"anyone who may post statuses can post; name who posts it in "

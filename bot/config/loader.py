@@ -55,8 +55,10 @@ def load(text: str, file: str = FILENAME) -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            path = tuple(error["loc"])
-            line, col = positions.locate(path, at_key=error["type"] == "extra_forbidden")
+            path = _steps(error["loc"])
+            # an unknown key, or a mapping's key that is not allowed, is shown at the key
+            on_key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
+            line, col = positions.locate(path, at_key=on_key)
             problems.append(Problem(file, line, col, _message(path, error)))
         raise ConfigError(problems) from None
     for path, msg in semantic_problems(config):
@@ -133,6 +135,14 @@ def _alias_bomb(text: str, file: str) -> Problem | None:
             if anchor:
                 sizes[anchor] = total - start
     return None
+
+
+def _steps(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A validation error's location as keys and indexes of the file: without the markers
+    pydantic adds for a mapping's key (`[key]`) and for which form of a union it tried."""
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and (p == "[key]" or p.startswith("tag-")))
+    )
 
 
 def _message(path: tuple[Any, ...], error: Any) -> str:

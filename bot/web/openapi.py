@@ -256,6 +256,12 @@ OPENAPI: dict[str, Any] = {
                     "inputs": {"type": "object"},
                     "delivery": {"type": ["string", "null"]},
                     "job": {"type": ["string", "null"]},
+                    "impact": {
+                        "type": ["array", "null"],
+                        "items": {"type": "string"},
+                        "description": "opened, merged: what the promotion changes in the "
+                        "cluster (crd, rbac, …, image, other); null: unknown",
+                    },
                 },
             },
             "Status": {

@@ -156,8 +156,8 @@ def rules(config: Config, env: str) -> tuple[str, ...]:
     settings = config.environments[env]
     gates = settings.gates
     out = []
-    if settings.auto_merge:
-        out.append("auto-merge")
+    if settings.auto_merges:
+        out.append("auto-merge" if settings.auto_merge is True else "auto-merge (by impact)")
     if settings.propose == "manual":
         out.append("manual (/promote)")
     if settings.propose == "commit":
