@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from bot import composition, config, planner, render
+from bot import composition, config, gates, planner, render
 from bot.changelog.notes import Changelog
 from bot.composition import Snapshot, State, Status
 from bot.config import Config
@@ -39,7 +39,7 @@ from bot.errors import (
     Unavailable,
 )
 from bot.forges.base import Account, Comment, Forge, Head, PullRequest
-from bot.gates import GateResult
+from bot.gates import IMPACT_LABEL, GateResult
 from bot.live.state import Running
 from bot.logs import redact_urls
 from bot.manifests.model import IMPACTS, AppDiff
@@ -77,19 +77,14 @@ def labels(promotion: planner.Promotion) -> tuple[str, ...]:
     return (LABEL, f"env:{promotion.env}", what)
 
 
-IMPACT_LABEL = "promobot/impact:"  # + a class: what a promotion changes in the cluster
-
-
 def impact_labels(diffs: Sequence[AppDiff] | None) -> tuple[str, ...]:
-    """`promobot/impact:crd`, … for every impact class in the diffs, in IMPACTS order;
-    `promobot/impact:unknown` where one could not be rendered."""
+    """The labels of what a promotion changes in the cluster (`gates.impact_labels`); none
+    when it was not rendered at all (promobot renders nothing here)."""
     if diffs is None:
         return ()
     present = {each for d in diffs for each in d.impact}
-    found = [f"{IMPACT_LABEL}{each}" for each in IMPACTS if each in present]
-    if any(not d.known for d in diffs):
-        found.append(f"{IMPACT_LABEL}unknown")
-    return tuple(found)
+    known = all(d.known for d in diffs)
+    return gates.impact_labels(tuple(c for c in IMPACTS if c in present) if known else None)
 
 
 def copy_diffs(

@@ -148,10 +148,11 @@ class Service:
             )
             self.runner.contents = self.rendering.sheet
             # what each promotion changes in the cluster: its body, its labels, its gates
-            self.impacts = Impacts(self.rendering.renderer, self.forge, self.engine.state)
-            self.engine.impact = self.impacts.of_changes
-            self.gatekeeper.impact = lambda _state, promotion: self.impacts.classes(promotion)
-            self.runner.diffs = self.impacts.of
+            impacts = Impacts(self.rendering.renderer, self.forge, self.engine.state)
+            self.impacts = impacts
+            self.engine.impact = impacts.of_changes
+            self.gatekeeper.impact = lambda _state, promotion: impacts.classes(promotion)
+            self.runner.diffs = impacts.of
         # what metrics call the repo: a local checkout by its folder's name, never its path
         self.label = (
             Path(settings.repo).resolve().name

@@ -39,6 +39,7 @@ COMMANDS_HELP = """\
 | `/refresh` | recompute the PR against the current base and sources |
 | `/status [env]` | reply with the versions matrix |
 | `/history app [--env env]` | reply with the app's compositions over time |
+| `/diff [app]` | reply with what this promotion changes in the cluster, object by object |
 | `/help` | reply with this table |"""  # noqa: E501
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot import audit, render
-from bot.engine import IMPACT_LABEL, Engine
+from bot.engine import Engine
 from bot.forges.base import PullRequest
+from bot.gates import IMPACT_LABEL
 
 GateState = Literal["pass", "pending", "fail"]
 
