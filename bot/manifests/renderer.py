@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 import tempfile
 import threading
 import time
@@ -50,6 +51,7 @@ from bot.planner import Promotion
 
 log = logging.getLogger("promobot.render")
 
+_TOKEN = re.compile(r"<redacted:[0-9a-f]{16}>")
 IN_FLIGHT = 4  # renderings handed to each worker at a time: bounds the trees on disk
 RETRY_SECONDS = 60.0  # a commit whose cells failed in a way that may pass is rendered again
 FOLDERS_KEPT = 64  # folder charts built from the repo, kept for the rendering after the key
@@ -158,7 +160,8 @@ class Renderer:
         manifests = self.store.manifests(self._key(state, self._recipe(state, app, env)))
         if manifests is None:  # rendered just now: the store has it unless the disk refused
             raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
-        return manifests
+        # the keyed tokens that tell a changed Secret value are for diffs, not for people
+        return _TOKEN.sub("<redacted>", manifests)
 
     def documents(self, state: State, app: str, env: str) -> list[dict[str, Any]]:
         """One cell's objects as rendered (Secrets redacted); RenderError if it was not."""
