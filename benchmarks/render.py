@@ -10,6 +10,9 @@ the real sandbox (worker processes, Helm's SDK). The figures:
                     restart): nothing rendered, every cell read from disk
   overview          `GET /` and `GET /apps/app000` of the service with the inventory shown,
                     from cache: p50 of --views page views
+  diff              what promoting one app (its image bumped upstream) changes in the
+                    cluster: the first time (the state after the merge rendered) and again
+                    (kept); and 20 apps' promotions, each rendered after the merge
 
     .venv/bin/python benchmarks/render.py [--apps 500] [--envs 5] [--workers 2] [--cells 20]
 
@@ -35,6 +38,7 @@ import helm_python  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 from status_plan import GIT_ENV, environments  # noqa: E402
 
+from bot import planner  # noqa: E402
 from bot.engine import read_state  # noqa: E402
 from bot.forges.local import LocalForge  # noqa: E402
 from bot.manifests.charts import Charts  # noqa: E402
@@ -105,6 +109,39 @@ def timed(call: object) -> float:
     return time.perf_counter() - started
 
 
+def diffs(root: Path, data: Path, envs: list[str], workers: int) -> dict[str, float]:
+    """Bump the image of 22 apps in the first environment; time the diffs of their
+    promotions into the second, as the engine computes them when it opens the PRs (the
+    service's workers already started: the first diff starts them, and is not counted)."""
+    for i in range(22):
+        values = root / "envs" / envs[0] / f"app{i:03d}" / "values.yaml"
+        values.write_text(values.read_text().replace('tag: "1.', 'tag: "2.'))
+    subprocess.run(["git", "-C", str(root), "commit", "-qam", "dev: images 2.x"], env=GIT_ENV)
+    state = read_state(LocalForge(root))
+    due = {p.name: p for p in planner.plan(state.config, state.status) if p.env == envs[1]}
+    with Sandbox(workers=workers) as sandbox:
+        kept = renderer(data, sandbox)
+        warm = due["app021"]
+        kept.promotion(state, warm, planner.apply(state.config, warm, state.snapshot))
+        one = due["app000"]
+        changes = planner.apply(state.config, one, state.snapshot)
+        first = timed(lambda: kept.promotion(state, one, changes))
+        again = timed(lambda: kept.promotion(state, one, changes))
+        found = kept.promotion(state, one, changes)
+        if not found or found[0].impact != ("image",):
+            sys.exit(f"the diff is not the image bump it should be: {found}")
+        batch = [due[f"app{i:03d}"] for i in range(1, 21)]
+        started = time.perf_counter()
+        for each in batch:
+            kept.promotion(state, each, planner.apply(state.config, each, state.snapshot))
+        twenty = time.perf_counter() - started
+    return {
+        "diff_one_first_ms": round(first * 1000, 1),
+        "diff_one_again_ms": round(again * 1000, 1),
+        "diff_twenty_s": round(twenty, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--apps", type=int, default=500)
@@ -165,6 +202,8 @@ def main() -> None:
                     sys.exit(f"{path} does not show the inventory")
                 figures[f"{name}_p50_ms"] = round(statistics.median(views) * 1000, 1)
         service.stop()
+
+        figures.update(diffs(root, data, envs, args.workers))
 
     for key, value in figures.items():
         print(f"{key:>22}: {value}")

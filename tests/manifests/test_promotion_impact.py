@@ -1,0 +1,86 @@
+"""What a promotion changes in the cluster, end to end on the local forge: the example repo's
+umbrella charts pulled from a real registry, the service opening the promotion PRs, their
+bodies, labels and gates — an image bump merges itself under `auto_merge: {only: [image]}`,
+a chart bump that adds an Ingress waits for a person — and `promobot diff`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.forges.local import LocalForge
+from bot.service import Service
+from bot.settings import Settings
+from tests.conftest import commit_all
+from tests.manifests.test_renderer import helm_values, registry  # noqa: F401 (a fixture)
+from tests.registry import Registry, needs_registry
+
+pytestmark = needs_registry
+
+STAGING = """\
+  staging:
+    from: dev
+    auto_merge: true
+    gates: {soak: 30m}
+"""
+ONLY_IMAGES = """\
+  staging:
+    from: dev
+    auto_merge: {only: [image]}
+"""
+
+
+def bump(repo: Path, path: str, old: str, new: str) -> None:
+    file = repo / path
+    file.write_text(file.read_text().replace(old, new))
+    commit_all(repo, f"{path}: {new}")
+
+
+def test_an_image_merges_itself_and_a_chart_that_adds_an_ingress_waits_for_a_person(
+    tmp_path: Path,
+    registry: Registry,  # noqa: F811 (the fixture)
+) -> None:
+    repo = helm_values(tmp_path, registry)
+    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
+    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    forge = LocalForge(repo)
+
+    bump(repo, "envs/dev/api/values.yaml", 'tag: "1.4.2"', 'tag: "1.5.0"')
+    service.sync()
+    merged = forge.find_pr("promobot/staging/api", state="closed")
+    assert merged is not None and merged.state == "merged"
+    assert 'tag: "1.5.0"' in forge.snapshot("HEAD").files["envs/staging/api/values.yaml"].decode()
+    assert "**Impact:** `image` — image api 1.3.0 → 1.5.0" in merged.body
+    assert "promobot/impact:image" in merged.labels
+
+    bump(repo, "envs/dev/api/Chart.yaml", "version: 2.3.0", "version: 2.5.0")
+    service.sync()
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None and pr.state == "open"
+    assert "**Impact:** `exposure` — adds Ingress api.example.com\n" in pr.body
+    assert "- Ingress `api`: added — host api.example.com" in pr.body
+    assert "What changes in the cluster" in pr.body
+    assert "Same as **dev** runs" in pr.body  # dev renders that Ingress already
+    assert "promobot/impact:exposure" in pr.labels
+    assert "promobot/impact:image" not in pr.labels
+    # the gates: every one passes, and still no merge, saying why
+    assert "auto-merge: a person merges this PR — exposure in the diff" in pr.body
+
+    shown = CliRunner().invoke(
+        main, ["diff", "api", "--to", "prod-eu", "--repo", str(repo), "--format", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    (prod,) = json.loads(shown.output)["promotions"]
+    assert prod["env"] == "prod-eu" and "exposure" not in prod["impact"]
+    # prod-eu takes what staging runs: the image 1.5.0 (staging merged it) and chart 2.3.0
+    images = [f for c in prod["changes"] for f in c["fields"] if f["path"].endswith(".image")]
+    assert images == [
+        {
+            "path": "spec.template.spec.containers[api].image",
+            "before": "ghcr.io/acme/api:1.3.0",
+            "after": "ghcr.io/acme/api:1.5.0",
+        }
+    ]
