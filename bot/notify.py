@@ -130,6 +130,9 @@ def message(record: Record) -> Message | None:
         )
     elif event == "opened" and record.requested_by:
         lines.append(f"Asked for by {', '.join('@' + r for r in record.requested_by)}.")
+    if event in ("opened", "waiting", "merged") and record.impact is not None:
+        # what it changes in the cluster, as classes: what a chat reader weighs first
+        lines.append(f"Impact: {', '.join(record.impact) or 'no rendered change'}.")
     if record.pr is not None:
         lines.append(f"{record.repo} #{record.pr}: {record.url or ''}".rstrip(": "))
     return Message(event, key, title, "\n".join(lines))

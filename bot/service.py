@@ -415,7 +415,12 @@ class Service:
         else:
             return
         reason = "it would change nothing" if kind == "closed" else ""
-        self.record(kind, **audit.about(promotion, pr), outcome=action.outcome, reason=reason)
+        fields: dict[str, Any] = {}
+        if self.impacts is not None and kind != "closed":  # what its commit changes, if known
+            fields["impact"] = self.impacts.classes(promotion)
+        self.record(
+            kind, **audit.about(promotion, pr), outcome=action.outcome, reason=reason, **fields
+        )
 
     def _config(self) -> Config | None:
         """The configuration promobot last read, if any (never a read of its own)."""
