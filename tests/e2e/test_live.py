@@ -519,6 +519,53 @@ def test_the_status_reply_says_what_each_environment_is_made_of(tmp_path: Path) 
         assert "the composition asks for 1.5.0, but Deployment api runs 1.4.2" in reply
 
 
+RENDERED = """\
+version: 1
+environments:
+  staging: {}
+  prod: {from: staging}
+render: {directory: "envs/{env}"}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target:
+          file: "envs/{env}/api.yaml"
+          field: "spec.template.spec.containers[name=api].image"
+          template: "ghcr.io/acme/api:{version}"
+"""
+
+
+def deployment(tag: str) -> str:
+    return (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: api\n"
+        f"          image: ghcr.io/acme/api:{tag}\n"
+    )
+
+
+def test_diff_replies_with_what_the_promotion_changes_in_the_cluster(tmp_path: Path) -> None:
+    files = {f"envs/{env}/api.yaml": deployment("1.4.2") for env in ("staging", "prod")}
+    with running("github", tmp_path, RENDERED, files) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": deployment("1.5.0")}, "1.5.0")
+        rig.service.sync()
+        pr = rig.prod_pr()
+        assert "**Impact:** `image` — image api 1.4.2 → 1.5.0" in pr.body
+        assert "promobot/impact:image" in pr.labels
+        url = f"{rig.server.github_url}/repos/{REPO}/issues/{pr.number}/comments"
+        made = httpx.post(url, json={"body": "/diff"}, headers={"Authorization": "token ada-token"})
+        event = events.CommentEvent(
+            repo=REPO, number=pr.number, comment_id=int(made.json()["id"]), body="/diff",
+            author="ada", author_is_bot=False, action="created", on_pull_request=True,
+            from_fork=False,
+        )  # fmt: skip
+        (reply,) = rig.service.runner.handle(event)
+        assert "**Impact:** `image` — image api 1.4.2 → 1.5.0" in reply
+        assert "`spec.template.spec.containers[api].image`" in reply
+        assert "Same as **staging** runs" in reply
+
+
 def test_prod_waits_for_fleet_to_report_staging_ready(tmp_path: Path) -> None:
     """The gate reading Fleet's Bundles through the Kubernetes API (a kubeconfig)."""
     config = CONFIG.replace(

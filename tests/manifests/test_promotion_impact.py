@@ -84,3 +84,32 @@ def test_an_image_merges_itself_and_a_chart_that_adds_an_ingress_waits_for_a_per
             "after": "ghcr.io/acme/api:1.5.0",
         }
     ]
+
+
+def test_editing_the_impact_line_or_removing_its_label_changes_no_gate(
+    tmp_path: Path,
+    registry: Registry,  # noqa: F811 (the fixture)
+) -> None:
+    repo = helm_values(tmp_path, registry)
+    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
+    bump(repo, "envs/dev/api/Chart.yaml", "version: 2.3.0", "version: 2.5.0")
+    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    service.sync()
+    forge = LocalForge(repo)
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None and "promobot/impact:exposure" in pr.labels
+    # someone makes the chart bump look like an image bump: the line, the section, the labels
+    edited = pr.body.replace(
+        "**Impact:** `exposure` — adds Ingress api.example.com", "**Impact:** `image`"
+    )
+    edited = edited.replace("- Ingress `api`: added — host api.example.com\n", "")
+    labels = tuple(label for label in pr.labels if not label.startswith("promobot/impact:"))
+    forge.update_pr(pr.number, body=edited, labels=(*labels, "promobot/impact:image"))
+    # a fresh service (nothing kept in memory): the impact is computed from the signed record
+    again = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    verdict = again.gatekeeper.evaluate(forge.get_pr(pr.number))
+    assert verdict is not None and not verdict.merged
+    assert forge.get_pr(pr.number).state == "open"
+    assert (
+        "auto-merge: a person merges this PR — exposure in the diff" in forge.get_pr(pr.number).body
+    )
