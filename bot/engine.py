@@ -185,7 +185,7 @@ def prepare(
     )
     made = promotion.model_copy(update={"commit": commit, "base": state.snapshot.commit})
     diffs = copy_diffs(promotion, state.snapshot, changes)
-    rendered = impact(state, made, changes) if impact is not None else None
+    rendered = impact(state, made, changes) if impact is not None else ()
     body = render.body(
         made,
         state.config,
@@ -194,9 +194,10 @@ def prepare(
         diffs=diffs,
         running=running,
         changelogs=changelogs,
-        impact=rendered,
+        # (): nothing renders here, so nothing is said; None: not ready yet, and said so
+        impact=render.UNSAID if rendered == () else rendered,
     )
-    return Prepared(made, commit, title, body, diffs, rendered)
+    return Prepared(made, commit, title, body, diffs, rendered or None)
 
 
 def written_paths(promotion: planner.Promotion) -> tuple[set[str], tuple[str, ...]]:
@@ -338,8 +339,10 @@ class Engine:
         # the changelogs of the versions a promotion skips, for its body (bot.changelog's
         # Finder: it answers within its time budget and never raises; None: no changelogs)
         self.changelogs: Callable[[Config, planner.Promotion], Sequence[Changelog]] | None = None
-        # what a promotion's commit changes in the cluster (bot.impacts; it never raises)
+        # what a promotion's commit changes in the cluster (bot.impacts; it never raises),
+        # and what it found for a commit since, computing nothing
         self.impact: Diffing | None = None
+        self.impact_known: Callable[[planner.Promotion], Sequence[AppDiff] | None] | None = None
         # the versions whose verification failed in an environment (app → component →
         # version): automatic promotions do not bring them there again; /promote still can
         self.refused: Callable[[str], list[dict[str, dict[str, str]]]] | None = None
@@ -536,7 +539,9 @@ class Engine:
             return self._human_pushed(pr)
         promotion = promotion.asked_by(*meta.requested_by)  # a requester never becomes approver
         if not rebuild and meta.same_change(promotion):
-            return Action("unchanged", promotion.branch, pr.number)
+            return self._late_impact(state, pr, meta) or Action(
+                "unchanged", promotion.branch, pr.number
+            )
         try:  # over the commit the PR's record names (its head, checked just above)
             prepared = self._prepare(state, promotion, older, over=meta.commit)
         except Taken:  # someone pushed since the PR was read
@@ -547,6 +552,37 @@ class Engine:
             pr, title=prepared.title, body=prepared.body, labels=labels, head_sha=prepared.commit
         )
         return self._did(Action("superseded", promotion.branch, pr.number, prepared.title, now))
+
+    def _late_impact(
+        self, state: State, pr: PullRequest, meta: planner.Promotion
+    ) -> Action | None:
+        """A PR that opened before its diff was ready (or with an app that could not be
+        rendered) gets it written in once it is: the body and the labels, nothing else."""
+        if self.impact_known is None or any(
+            label.startswith(IMPACT_LABEL) and label != f"{IMPACT_LABEL}unknown"
+            for label in pr.labels
+        ):
+            return None
+        found = self.impact_known(meta)
+        if not found or any(not d.known for d in found):
+            return None
+        changes = planner.apply(state.config, meta, state.snapshot)
+        gates, running = self.preview(state, meta) if self.preview is not None else ((), ())
+        body = render.body(
+            meta,
+            state.config,
+            gates,
+            signer=self.signer,
+            diffs=copy_diffs(meta, state.snapshot, changes),
+            running=running,
+            changelogs=self._changelogs(state, meta),
+            impact=found,
+        )
+        prepared = Prepared(meta, pr.head_sha, pr.title, body, impact=found)
+        labels = _keep(pr, prepared)
+        self.forge.update_pr(pr.number, body=body, labels=labels)
+        now = replace(pr, body=body, labels=labels)
+        return Action("unchanged", meta.branch, pr.number, pr.title, now)
 
     def _open(
         self,

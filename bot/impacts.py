@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 from bot.composition import State
-from bot.engine import public
+from bot.engine import public, read_state
 from bot.forges.base import Forge
 from bot.manifests.model import IMPACTS, AppDiff, Impact
 from bot.manifests.renderer import Renderer
@@ -24,64 +27,105 @@ from bot.planner import Promotion
 log = logging.getLogger("promobot.impact")
 
 KEPT = 512  # promotions whose diff is kept in memory, by commit
+RETRY_SECONDS = 60.0  # a diff with an app that could not be rendered is computed again after
+BUDGET_SECONDS = 10.0  # what a PR waits for its diff; later, the next sync writes it in
 
 
 class Impacts:
-    def __init__(self, renderer: Renderer, forge: Forge, state: Callable[[str], State]) -> None:
-        """`state(sha)`: the environment repo at a commit (the engine's, which keeps the
-        newest)."""
+    def __init__(
+        self,
+        renderer: Renderer,
+        forge: Forge,
+        latest: Callable[[], State | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`latest()`: the environment repo as the engine read it last (none read here)."""
         self.renderer = renderer
         self.forge = forge
-        self.state = state
-        self._known: OrderedDict[str, tuple[AppDiff, ...]] = OrderedDict()
+        self.latest = latest
+        self.clock = clock
+        self.budget = BUDGET_SECONDS
+        self._known: OrderedDict[str, tuple[tuple[AppDiff, ...], float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="impact")
 
     def of_changes(
         self, state: State, promotion: Promotion, changes: Mapping[str, bytes | None]
     ) -> tuple[AppDiff, ...] | None:
-        """The diffs of a promotion whose commit writes `changes` on `state`; None when the
-        renderer itself failed (a bug: logged; the PR goes on without the section)."""
+        """The diffs of a promotion whose commit writes `changes` on `state`, if they are
+        ready within the budget (a PR never waits longer: it opens, and the computation goes
+        on, kept by the commit for the next sync to write in); None when not, or when the
+        renderer itself failed (a bug: logged)."""
+        future = self._pool.submit(self._compute, state, promotion, changes)
         try:
-            found = tuple(self.renderer.promotion(state, promotion, changes))
-        except Exception as exc:  # a diff never stops a promotion
-            log.warning("diff failed", extra={"branch": promotion.branch, "error": public(exc)})
+            return future.result(timeout=self.budget)
+        except FuturesTimeout:
+            log.info("diff later", extra={"branch": promotion.branch})
             return None
-        if promotion.commit is not None:
-            self._keep(promotion.commit, found)
-        return found
+
+    def known(self, promotion: Promotion) -> tuple[AppDiff, ...] | None:
+        """The diffs kept for the promotion's commit, computing nothing."""
+        if promotion.commit is None:
+            return None
+        with self._lock:
+            found = self._known.get(promotion.commit)
+        if found is None:
+            return None
+        diffs, kept_at = found
+        if any(not d.known for d in diffs) and self.clock() - kept_at > RETRY_SECONDS:
+            return None  # a registry that was down may answer now
+        return diffs
 
     def of(self, promotion: Promotion) -> tuple[AppDiff, ...] | None:
         """The diffs of a promotion promobot made (its record names its commit and base)."""
         if promotion.commit is None or promotion.base is None:
             return None
-        with self._lock:
-            known = self._known.get(promotion.commit)
+        known = self.known(promotion)
         if known is not None:
             return known
         try:
-            before = self.state(promotion.base)
-            after_snapshot = self.forge.snapshot(promotion.commit)
+            latest = self.latest()
+            if latest is not None and latest.snapshot.commit == promotion.base:
+                before = latest
+            else:  # read here, never through the engine, whose newest state it would replace
+                before = read_state(self.forge, promotion.base)
+            after = self.forge.snapshot(promotion.commit)
         except Exception as exc:
             log.warning("diff unknown", extra={"branch": promotion.branch, "error": public(exc)})
             return None
-        changes = _changes(before, after_snapshot.files, after_snapshot.objects)
-        return self.of_changes(before, promotion, changes)
+        return self._compute(before, promotion, _changes(before, after.files, after.objects))
+
+    def _compute(
+        self, state: State, promotion: Promotion, changes: Mapping[str, bytes | None]
+    ) -> tuple[AppDiff, ...] | None:
+        """The diffs; `()` when none of the promotion's apps is rendered here at all (no
+        `render:` and nothing found that deploys them, or `render: none`): then the PR says
+        nothing of the cluster, rather than "unknown" for a repo that renders nothing."""
+        try:
+            apps = [plan.app for plan in promotion.apps]
+            if not any(self.renderer.renders(state, app, promotion.env) for app in apps):
+                found: tuple[AppDiff, ...] = ()
+            else:
+                found = tuple(self.renderer.promotion(state, promotion, changes))
+        except Exception as exc:  # a diff never stops a promotion
+            log.warning("diff failed", extra={"branch": promotion.branch, "error": public(exc)})
+            return None
+        if promotion.commit is not None:
+            with self._lock:
+                self._known[promotion.commit] = (found, self.clock())
+                self._known.move_to_end(promotion.commit)
+                while len(self._known) > KEPT:
+                    self._known.popitem(last=False)
+        return found
 
     def classes(self, promotion: Promotion) -> tuple[Impact, ...] | None:
         """Every impact class of the promotion, in IMPACTS order; None when any of its apps'
         diff is unknown (then no gate may take it as harmless)."""
         diffs = self.of(promotion)
-        if diffs is None or any(not d.known for d in diffs):
+        if diffs is None or not diffs or any(not d.known for d in diffs):
             return None
         present = {each for d in diffs for each in d.impact}
         return tuple(each for each in IMPACTS if each in present)
-
-    def _keep(self, commit: str, diffs: tuple[AppDiff, ...]) -> None:
-        with self._lock:
-            self._known[commit] = diffs
-            self._known.move_to_end(commit)
-            while len(self._known) > KEPT:
-                self._known.popitem(last=False)
 
 
 def _changes(

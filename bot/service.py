@@ -148,9 +148,10 @@ class Service:
             )
             self.runner.contents = self.rendering.sheet
             # what each promotion changes in the cluster: its body, its labels, its gates
-            impacts = Impacts(self.rendering.renderer, self.forge, self.engine.state)
+            impacts = Impacts(self.rendering.renderer, self.forge, lambda: self.engine.latest)
             self.impacts = impacts
             self.engine.impact = impacts.of_changes
+            self.engine.impact_known = impacts.known
             self.gatekeeper.impact = lambda _state, promotion: impacts.classes(promotion)
             self.runner.diffs = impacts.of
         # what metrics call the repo: a local checkout by its folder's name, never its path

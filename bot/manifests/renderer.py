@@ -114,6 +114,7 @@ class Renderer:
         self.sandbox = sandbox
         self.options = options or Options()
         self.remote = remote
+        self._lock = threading.Lock()  # over the two caches below
         # parsed renderings lately read, by key: a promotion's diff reads the same ones often
         self._documents: dict[str, list[dict[str, Any]]] = {}
         # cells of the last sheet whose failure may pass (a registry down, a time limit)
@@ -163,6 +164,14 @@ class Renderer:
         # the keyed tokens that tell a changed Secret value are for diffs, not for people
         return _TOKEN.sub("<redacted>", manifests)
 
+    def renders(self, state: State, app: str, env: str) -> bool:
+        """Whether the cell is meant to be rendered: `render:` says how (not `none`), or
+        promobot found what deploys it. A cell that is but fails is still rendered here."""
+        try:
+            return self._recipe(state, app, env).how is not None
+        except PromobotError:
+            return True  # a broken recipe is an error to show, not a cell to leave out
+
     def documents(self, state: State, app: str, env: str) -> list[dict[str, Any]]:
         """One cell's objects as rendered (Secrets redacted); RenderError if it was not."""
         cell = self.cell(state, app, env)
@@ -175,9 +184,10 @@ class Renderer:
             if text is None:  # rendered just now: the store has it unless the disk refused
                 raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
             known = inventory.documents(text)
-            self._documents[key] = known
-            if len(self._documents) > DOCUMENTS_KEPT:
-                del self._documents[next(iter(self._documents))]
+            with self._lock:  # the background's thread and the PRs' share these
+                self._documents[key] = known
+                if len(self._documents) > DOCUMENTS_KEPT:
+                    del self._documents[next(iter(self._documents))]
         return known
 
     def promotion(
@@ -343,9 +353,10 @@ class Renderer:
         archive = self.charts.from_files(
             {f"{folder}/{name}": data for name, data in files.items()}, folder
         )
-        self._folders[(snapshot.commit, folder)] = archive
-        if len(self._folders) > FOLDERS_KEPT:
-            del self._folders[next(iter(self._folders))]  # the oldest
+        with self._lock:
+            self._folders[(snapshot.commit, folder)] = archive
+            if len(self._folders) > FOLDERS_KEPT:
+                del self._folders[next(iter(self._folders))]  # the oldest
         return archive
 
     def _remote(self, remote: trees.Remote) -> Snapshot:

@@ -14,8 +14,11 @@ from bot.cli import main
 from bot.forges.local import LocalForge
 from bot.service import Service
 from bot.settings import Settings
-from tests.conftest import commit_all
-from tests.manifests.test_renderer import helm_values, registry  # noqa: F401 (a fixture)
+from tests.conftest import commit_all, git
+from tests.manifests.test_renderer import (  # noqa: F401 (a fixture)
+    helm_values,
+    registry,
+)
 from tests.registry import Registry, needs_registry
 
 pytestmark = needs_registry
@@ -113,3 +116,65 @@ def test_editing_the_impact_line_or_removing_its_label_changes_no_gate(
     assert (
         "auto-merge: a person merges this PR — exposure in the diff" in forge.get_pr(pr.number).body
     )
+
+
+def test_a_pr_opens_before_its_diff_is_ready_and_gets_it_at_the_next_sync(
+    tmp_path: Path,
+    registry: Registry,  # noqa: F811 (the fixture)
+) -> None:
+    repo = helm_values(tmp_path, registry)
+    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
+    bump(repo, "envs/dev/api/Chart.yaml", "version: 2.3.0", "version: 2.5.0")
+    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    assert service.impacts is not None
+    service.impacts.budget = 0.0  # rendering slower than a PR may wait
+    service.sync()
+    forge = LocalForge(repo)
+    pr = forge.find_pr("promobot/staging/api")
+    assert pr is not None and pr.state == "open"
+    assert "_What changes in the cluster: being rendered" in pr.body
+    assert not [label for label in pr.labels if label.startswith("promobot/impact:")]
+    # unknown impact under auto_merge: {only: [image]}: a person merges, the checklist says so
+    assert "auto-merge: a person merges this PR" in pr.body
+
+    service.impacts.budget = 60.0
+    service.impacts._pool.shutdown(wait=True)  # the computation that went on has finished
+    service.sync()
+    later = forge.get_pr(pr.number)
+    assert (
+        "**Impact:** `exposure` `image` — adds Ingress api.example.com; image api 1.3.0 → 1.4.2"
+        in later.body
+    )
+    assert "being rendered" not in later.body
+    assert "promobot/impact:exposure" in later.labels
+
+
+def test_a_repo_that_renders_nothing_says_nothing_of_the_cluster(tmp_path: Path) -> None:
+    repo = tmp_path / "env-repo"
+    (repo / "envs" / "dev").mkdir(parents=True)
+    (repo / "envs" / "staging").mkdir(parents=True)
+    (repo / ".promobot.yaml").write_text(PLAIN)
+    (repo / "envs" / "dev" / "api.yaml").write_text("image:\n  tag: 1.5.0\n")
+    (repo / "envs" / "staging" / "api.yaml").write_text("image:\n  tag: 1.4.2\n")
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "environments")
+    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    service.sync()
+    pr = LocalForge(repo).find_pr("promobot/staging/api")
+    assert pr is not None  # values alone, nothing that renders them: no word of the cluster
+    assert "**Impact:**" not in pr.body and "What changes in the cluster" not in pr.body
+    assert not [label for label in pr.labels if label.startswith("promobot/impact:")]
+
+
+PLAIN = """\
+version: 1
+environments:
+  dev: {}
+  staging: {from: dev}
+apps:
+  api:
+    components:
+      image:
+        source: {image: ghcr.io/acme/api}
+        target: {file: "envs/{env}/api.yaml", field: image.tag}
+"""
