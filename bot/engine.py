@@ -163,6 +163,7 @@ def prepare(
     over: str | None = None,
     vouched: Iterable[str | None] = (),
     impact: Diffing | None = None,
+    diff_link: str | None = None,
 ) -> Prepared:
     """Write the promotion's commit on its branch (exactly one commit on the state's commit);
     `gates`, what the environment runs and the changelogs, when known, go into the body, and
@@ -196,6 +197,7 @@ def prepare(
         changelogs=changelogs,
         # (): nothing renders here, so nothing is said; None: not ready yet, and said so
         impact=render.UNSAID if rendered == () else rendered,
+        diff_link=diff_link,
     )
     return Prepared(made, commit, title, body, diffs, rendered or None)
 
@@ -343,6 +345,7 @@ class Engine:
         # and what it found for a commit since, computing nothing
         self.impact: Diffing | None = None
         self.impact_known: Callable[[planner.Promotion], Sequence[AppDiff] | None] | None = None
+        self.diff_link: str | None = None  # the overview's address, where full diffs are
         # the versions whose verification failed in an environment (app → component →
         # version): automatic promotions do not bring them there again; /promote still can
         self.refused: Callable[[str], list[dict[str, dict[str, str]]]] | None = None
@@ -553,9 +556,7 @@ class Engine:
         )
         return self._did(Action("superseded", promotion.branch, pr.number, prepared.title, now))
 
-    def _late_impact(
-        self, state: State, pr: PullRequest, meta: planner.Promotion
-    ) -> Action | None:
+    def _late_impact(self, state: State, pr: PullRequest, meta: planner.Promotion) -> Action | None:
         """A PR that opened before its diff was ready (or with an app that could not be
         rendered) gets it written in once it is: the body and the labels, nothing else."""
         if self.impact_known is None or any(
@@ -577,6 +578,7 @@ class Engine:
             running=running,
             changelogs=self._changelogs(state, meta),
             impact=found,
+            diff_link=self.diff_link,
         )
         prepared = Prepared(meta, pr.head_sha, pr.title, body, impact=found)
         labels = _keep(pr, prepared)
@@ -654,6 +656,7 @@ class Engine:
             over=over,
             vouched=vouched,
             impact=self.impact,
+            diff_link=self.diff_link,
         )
 
     def _changelogs(self, state: State, promotion: planner.Promotion) -> Sequence[Changelog]:

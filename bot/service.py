@@ -152,6 +152,8 @@ class Service:
             self.impacts = impacts
             self.engine.impact = impacts.of_changes
             self.engine.impact_known = impacts.known
+            if settings.overview_url and not among_others:  # one repo: its pages at the root
+                self.engine.diff_link = settings.overview_url.rstrip("/")
             self.gatekeeper.impact = lambda _state, promotion: impacts.classes(promotion)
             self.runner.diffs = impacts.of
         # what metrics call the repo: a local checkout by its folder's name, never its path

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # Rendering (what each environment is made of): charts nobody reviewed run in worker
     # processes that are killed past the time limit and cannot grow past the memory limit
     render: bool = Field(True, description="render every app × environment in the background")
+    # the overview's address as people reach it (https://promobot.example.com): a promotion
+    # PR whose diff does not fit its body links the full diff there
+    overview_url: str | None = None
     render_timeout: float = Field(10.0, gt=0, description="seconds one rendering may take")
     render_memory_mb: int = Field(
         2048, ge=1024, description="address space of a rendering worker, MiB (Go needs ~1 GiB)"

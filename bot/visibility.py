@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from markupsafe import Markup
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 # GitHub's maximum; GitLab takes a million characters, whose Markdown would take seconds to parse
@@ -134,3 +135,12 @@ def _straight_in_body(text: LexborNode) -> bool:
         return False
     html = parent.parent
     return html is not None and html.tag == "html" and not html.attributes
+
+
+_HTML_OFF = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def markdown_html(text: str) -> Markup:
+    """promobot's own markdown (a promotion's diff) as HTML for a page, raw HTML in it left as
+    text: whatever a rendering put in it stays inert, as the forge would show it."""
+    return Markup(_HTML_OFF.render(text))

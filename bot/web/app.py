@@ -90,7 +90,8 @@ def create_app(service: Service | Fleet) -> Starlette:
             repo=label(settings),
             inventory=service.rendering.sheet if service.rendering else None,
         )
-        pages = Pages(seen, Site.of(settings), read)
+        diffs = service.impacts.of if service.impacts is not None else None
+        pages = Pages(seen, Site.of(settings), read, diffs)
         key = service.budget_key
         gauges = DeliveryGauges(lambda: [(seen, key)])
         views = [*pages.routes(), *Api(seen, read, audit=service.queue).routes()]

@@ -107,7 +107,8 @@ class RepoApps:
         with self._lock:
             if key not in self._apps:
                 site = Site.of(context.settings, context.budget_key)
-                pages = Pages(seen, site, self.read)
+                diffs = context.impacts.of if context.impacts is not None else None
+                pages = Pages(seen, site, self.read, diffs)
                 routes = (
                     pages.routes()
                     if kind == "pages"

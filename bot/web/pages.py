@@ -30,7 +30,11 @@ from starlette.staticfiles import StaticFiles
 from bot import budget, delivery, names
 from bot.errors import PromobotError
 from bot.manifests import text
+from bot.manifests.model import AppDiff
+from bot.planner import Promotion
+from bot.render.impact import impact_markdown
 from bot.settings import Settings
+from bot.visibility import markdown_html
 from bot.web import access
 from bot.web.access import ReadAccess
 from bot.web.overview import forge_links
@@ -260,12 +264,24 @@ class Renderer:
         return Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")
 
 
+FULL_DIFF = 2_000_000  # characters of a promotion's diff page: everything, up to a point
+
+
 class Pages(Renderer):
     """One environment repo's pages: the matrix, an app, an environment, a comparison."""
 
-    def __init__(self, overview: Overview, site: Site, read: ReadAccess) -> None:
+    def __init__(
+        self,
+        overview: Overview,
+        site: Site,
+        read: ReadAccess,
+        diffs: Callable[[Promotion], Sequence[AppDiff] | None] | None = None,
+    ) -> None:
+        """`diffs`: what a promotion changes in the cluster (the service's impacts), for
+        each open promotion's page of its full diff."""
         super().__init__(site, read)
         self.overview = overview
+        self.diffs = diffs
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -274,6 +290,7 @@ class Pages(Renderer):
             Route("/envs/{env}", self.guard(self.env)),
             Route("/compare", self.guard(self.compare)),
             Route("/delivery", self.guard(self.delivery)),
+            Route("/promotions/{env}/{name}/diff", self.guard(self.diff)),
             self.static(),
         ]
 
@@ -365,6 +382,37 @@ class Pages(Renderer):
         rows = compare(state.config, state.status, left, right, state.snapshot)
         return self.render(
             request, "compare.html", **{**context, "left": left, "right": right, "rows": rows}
+        )
+
+    def diff(self, request: Request) -> Response:
+        """An open promotion's full diff: what its PR's body had no room for."""
+        query(request, ())
+        env, name = request.path_params["env"], request.path_params["name"]
+        state = self.overview.state()
+        branch = f"promobot/{env}/{name}"
+        known = [(p.env, p.name) for p in self.overview.promotions()[0]]
+        if (env, name) not in known:  # asked of the forge only for a promotion it lists
+            raise Unknown(f"no open promotion into {env} named {name}", [])
+        pr = self.overview.forge.find_pr(branch)
+        promotion = self.overview.engine.promotion_of(pr) if pr is not None else None
+        if pr is None or promotion is None:
+            raise Unknown(f"no open promotion into {env} named {name}", [])
+        found = self.diffs(promotion) if self.diffs is not None else None
+        said = (
+            impact_markdown(found, limit=FULL_DIFF)
+            if found
+            else "promobot renders no manifests here, or could not yet; try again in a minute"
+        )
+        return self.render(
+            request,
+            "diff.html",
+            ref=state.snapshot.commit,
+            pr=pr,
+            env=env,
+            promotion_name=name,
+            # promobot's own markdown, in which every text from a rendering is inert: raw HTML
+            # off, so nothing in it becomes markup
+            diff=markdown_html(said),
         )
 
     def delivery(self, request: Request) -> Response:

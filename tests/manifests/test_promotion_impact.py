@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from bot.cli import main
 from bot.forges.local import LocalForge
 from bot.service import Service
 from bot.settings import Settings
+from bot.web.app import create_app
 from tests.conftest import commit_all, git
 from tests.manifests.test_renderer import (  # noqa: F401 (a fixture)
     helm_values,
@@ -71,6 +73,14 @@ def test_an_image_merges_itself_and_a_chart_that_adds_an_ingress_waits_for_a_per
     assert "promobot/impact:image" not in pr.labels
     # the gates: every one passes, and still no merge, saying why
     assert "auto-merge: a person merges this PR — exposure in the diff" in pr.body
+
+    # the overview's page of the full diff
+    with TestClient(create_app(service)) as client:
+        page = client.get("/promotions/staging/api/diff")
+        assert page.status_code == 200, page.text
+        assert "What api → staging changes in the cluster" in page.text
+        assert "<code>api</code>: added — host api.example.com" in page.text
+        assert client.get("/promotions/staging/nope/diff").status_code == 404
 
     shown = CliRunner().invoke(
         main, ["diff", "api", "--to", "prod-eu", "--repo", str(repo), "--format", "json"]
