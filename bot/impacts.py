@@ -83,8 +83,11 @@ class Impacts:
         known = self.known(promotion)
         if known is not None:
             return known
+        latest = self.latest()
+        if latest is not None and not self._renders(latest, promotion):
+            self._keep(promotion.commit, ())  # nothing renders here: no forge call to find out
+            return ()
         try:
-            latest = self.latest()
             if latest is not None and latest.snapshot.commit == promotion.base:
                 before = latest
             else:  # read here, never through the engine, whose newest state it would replace
@@ -102,8 +105,7 @@ class Impacts:
         `render:` and nothing found that deploys them, or `render: none`): then the PR says
         nothing of the cluster, rather than "unknown" for a repo that renders nothing."""
         try:
-            apps = [plan.app for plan in promotion.apps]
-            if not any(self.renderer.renders(state, app, promotion.env) for app in apps):
+            if not self._renders(state, promotion):
                 found: tuple[AppDiff, ...] = ()
             else:
                 found = tuple(self.renderer.promotion(state, promotion, changes))
@@ -111,12 +113,19 @@ class Impacts:
             log.warning("diff failed", extra={"branch": promotion.branch, "error": public(exc)})
             return None
         if promotion.commit is not None:
-            with self._lock:
-                self._known[promotion.commit] = (found, self.clock())
-                self._known.move_to_end(promotion.commit)
-                while len(self._known) > KEPT:
-                    self._known.popitem(last=False)
+            self._keep(promotion.commit, found)
         return found
+
+    def _renders(self, state: State, promotion: Promotion) -> bool:
+        env = promotion.env
+        return any(self.renderer.renders(state, plan.app, env) for plan in promotion.apps)
+
+    def _keep(self, commit: str, found: tuple[AppDiff, ...]) -> None:
+        with self._lock:
+            self._known[commit] = (found, self.clock())
+            self._known.move_to_end(commit)
+            while len(self._known) > KEPT:
+                self._known.popitem(last=False)
 
     def classes(self, promotion: Promotion) -> tuple[Impact, ...] | None:
         """Every impact class of the promotion, in IMPACTS order; None when any of its apps'

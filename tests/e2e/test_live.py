@@ -632,3 +632,23 @@ def test_the_healthy_time_never_starts_before_the_commit_was_made(tmp_path: Path
         reason = rig.reason()
         assert "synced and healthy since" in reason and "needs 30m, until" in reason
         assert long_ago[11:16] not in reason.split("since")[1]  # counted from the commit
+
+
+def test_a_repo_that_renders_nothing_asks_the_forge_nothing_more_for_impact(
+    tmp_path: Path,
+) -> None:
+    """After a restart promobot no longer remembers what a promotion changes in the cluster;
+    where nothing renders, finding that out costs no forge call: a PR is evaluated with as many
+    calls as with rendering off."""
+    with running("github", tmp_path, CONFIG) as rig:
+        rig.world.push(REPO, "main", {"envs/staging/api.yaml": "image:\n  tag: 1.5.0\n"}, "1.5.0")
+        rig.service.sync()
+        pr = rig.prod_pr()
+        costs = {}
+        for render in (False, True):
+            fresh = bot_service("github", rig.server, tmp_path / f"again-{render}", render=render)
+            fresh.engine.state()  # the head, as every job reads it first
+            rig.world.reset_calls()
+            fresh.gatekeeper.evaluate(fresh.forge.get_pr(pr.number))
+            costs[render] = sum(rig.world.calls.values())
+        assert costs[True] == costs[False]
