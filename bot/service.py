@@ -30,7 +30,7 @@ from bot.impacts import Impacts
 from bot.intake import Intake, Relevance
 from bot.live import objects
 from bot.live.reader import LiveReader
-from bot.manifests.renderer import Background
+from bot.manifests.background import Background
 from bot.manifests.store import SharedSheets
 from bot.pacing import Pacer
 from bot.planner import Promotion

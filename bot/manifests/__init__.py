@@ -10,5 +10,8 @@ Kustomize's own code, and its inventory.
 - `sandbox` and `worker`: the separate processes that run Helm and Kustomize, with time and
   memory limits.
 - `store`: renderings kept by the hash of everything they depend on.
-- `renderer`: puts them together for a repo at a commit.
+- `renderer`: puts them together for a repo at a commit, and for what a promotion changes.
+- `background`: the service's thread that renders each new state and keeps the sheet.
+- `diff`: what a promotion changes in the cluster, object by object, and its impact.
+- `text`: what people read of a cell (a line, highlights, a table).
 """

@@ -19,9 +19,10 @@ from bot import composition, config
 from bot.cli import main
 from bot.composition import State
 from bot.forges.local import LocalForge
+from bot.manifests.background import Background
 from bot.manifests.charts import Charts
 from bot.manifests.model import Sheet
-from bot.manifests.renderer import Background, Renderer
+from bot.manifests.renderer import Renderer
 from bot.manifests.sandbox import Sandbox
 from bot.manifests.store import Store
 from bot.manifests.worker import Rendered
