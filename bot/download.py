@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -33,19 +34,23 @@ def fetch(
     params: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
     limit: int = MAX_BYTES,
+    timeout: float | None = None,
 ) -> httpx.Response:
     """One request, its body read whole but never past `limit` bytes, decompressed.
 
     httpx's own errors (timeouts, broken connections) pass through for the caller to translate.
     The answer is a complete `httpx.Response` (status, headers, links, `.json()`) whose body is
-    already decoded, so it carries no Content-Encoding.
+    already decoded, so it carries no Content-Encoding. `timeout` (seconds) replaces the
+    client's own for this request, for callers that share one client with different patience.
     """
     sent = {**headers, "Accept-Encoding": ACCEPT_ENCODING}
-    stream = (
-        client.stream(method, url, headers=sent, params=params)
-        if auth is None  # the client's own default, as `client.request` would use
-        else client.stream(method, url, headers=sent, params=params, auth=auth)
-    )
+    # the client's own defaults unless given: httpx reads a passed None as "no timeout"
+    options: dict[str, Any] = {}
+    if auth is not None:
+        options["auth"] = auth
+    if timeout is not None:
+        options["timeout"] = timeout
+    stream = client.stream(method, url, headers=sent, params=params, **options)
     with stream as response:
         body = _read(response, limit)
     kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED]

@@ -97,7 +97,12 @@ class Service:
         self.engine.window = lambda key, seconds: self.queue.window(
             key, seconds, self.clock().timestamp()
         )
-        self.engine.changelogs = online.for_service(settings, self.forge, self.queue, wiring.forge)
+        # one registry client for the pollers, the changelogs and the charts: tokens and what
+        # cannot change are asked once for all three
+        self.registry = wiring.registry()
+        self.engine.changelogs = online.for_service(
+            settings, self.forge, self.queue, wiring.forge, self.registry
+        )
         self.live.store = self.queue
         self.live.on_change = self._watched_change
         # the audit log: the data dir's file, the queue's store, and the notifications it drives
@@ -142,7 +147,7 @@ class Service:
         self.impacts: Impacts | None = None
         if settings.render:
             self.rendering = Background(
-                wiring.renderer(settings, self._forge_for),
+                wiring.renderer(settings, self._forge_for, shared=self.registry),
                 settings.repo,
                 sheets=SharedSheets(self.queue),  # web processes read what workers rendered
             )
@@ -495,7 +500,7 @@ class Service:
         outside the repo's lock; the sync that follows is queued as a job of its own."""
         state = self.engine.state()
         if self._sources is None:
-            self._sources = wiring.sources(self.forge, self._forge_for)
+            self._sources = wiring.sources(self.forge, self._forge_for, self.registry)
         found = self._sources.poll_sources(state.config)  # failures are logged, others go on
         return [(s.key, v, None) for s, v in found.items() if v is not None]
 

@@ -89,29 +89,49 @@ def signer(settings: Settings, forge: Forge, *, among_others: bool = False) -> S
     return Signer(load_key(configured, None), scope=settings.repo)
 
 
-def sources(forge: Forge, forge_for: Callable[[str], Forge]) -> Sources:
-    """The readers a reconcile polls with: registries and chart repositories with light
-    retries (one unreachable is polled again at the next interval), `forge` for git sources
-    in the env repo and `forge_for` for those in other repos."""
-    policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
-    registry = OciRegistry(retry=policy, timeout=10.0)
+# Registries and chart repositories are read with two attempts and at most 2 s between them:
+# a poll that fails is polled again at the next interval, so retrying harder only delays the
+# other sources; a registry's rate limit is waited out only when it asks for 10 s or less.
+LIGHT = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
+POLL_TIMEOUT = 10.0  # seconds: a tag list or a manifest head is small
+RENDER_TIMEOUT = 30.0  # seconds: a chart archive may be 20 MiB (`manifests.charts`)
+
+
+def registry() -> OciRegistry:
+    """A service's one registry client: its pollers, changelog finder and chart fetcher each
+    read through a `sharing()` view of it with their own retries and timeout, so a token or
+    a manifest one of them got is not asked for again by the others. One per service, not per
+    process: a repo's settings (and one day its registry credentials) are its own."""
+    return OciRegistry(retry=LIGHT, timeout=RENDER_TIMEOUT)
+
+
+def sources(
+    forge: Forge, forge_for: Callable[[str], Forge], shared: OciRegistry | None = None
+) -> Sources:
+    """The readers a reconcile polls with: registries (through `shared`, the service's
+    client, if given) and chart repositories with light retries, `forge` for git sources in
+    the env repo and `forge_for` for those in other repos."""
+    oci = (shared or registry()).sharing(retry=LIGHT, timeout=POLL_TIMEOUT)
     return Sources(
-        registry,
-        HelmRepository(registry, retry=policy, timeout=10.0),
+        oci,
+        HelmRepository(oci, retry=LIGHT, timeout=POLL_TIMEOUT),
         forge=forge,
         forge_for=forge_for,
     )
 
 
 def renderer(
-    settings: Settings, forge_for: Callable[[str], Forge], sandbox: Sandbox | None = None
+    settings: Settings,
+    forge_for: Callable[[str], Forge],
+    sandbox: Sandbox | None = None,
+    shared: OciRegistry | None = None,
 ) -> Renderer:
     """The renderer of what each environment is made of: kept renderings and charts in the
-    data dir, worker processes with the settings' limits (by default the process's one pool,
-    which every repo served shares), remote Kustomize bases read through the forge
-    (`forge_for`: the forge of another repo, same credentials)."""
-    policy = Policy(attempts=2, backoff_max=2.0, rate_limit_max_wait=10.0)
-    registry = OciRegistry(retry=policy, timeout=30.0)
+    data dir, charts read through `shared` (the service's registry client) if given, worker
+    processes with the settings' limits (by default the process's one pool, which every repo
+    served shares), remote Kustomize bases read through the forge (`forge_for`: the forge of
+    another repo, same credentials)."""
+    oci = (shared or registry()).sharing(retry=LIGHT, timeout=RENDER_TIMEOUT)
     root = settings.data_dir / "render"
     options = Options(
         kube_version=settings.render_kube_version,
@@ -141,7 +161,7 @@ def renderer(
 
     return Renderer(
         Store(root),
-        Charts(root, registry, HelmRepository(registry, retry=policy, timeout=30.0)),
+        Charts(root, oci, HelmRepository(oci, retry=LIGHT, timeout=RENDER_TIMEOUT)),
         sandbox,
         options,
         remote,

@@ -31,12 +31,21 @@ LIGHT = Policy(attempts=2, backoff_base=0.2, backoff_max=1.0, rate_limit_max_wai
 
 
 def for_service(
-    settings: Settings, forge: Forge, store: Store, forge_for: Callable[[Settings], Forge]
+    settings: Settings,
+    forge: Forge,
+    store: Store,
+    forge_for: Callable[[Settings], Forge],
+    shared: OciRegistry | None = None,
 ) -> Finder:
     """The finder a service's engine uses: its forge (others of its repositories built by
-    `forge_for`) and github.com/gitlab.com, registries and chart repositories read with light
-    retries, answers kept in the queue's store."""
-    registry = OciRegistry(retry=LIGHT, timeout=BUDGET)
+    `forge_for`) and github.com/gitlab.com, registries (through `shared`, the service's
+    client, if given) and chart repositories read with light retries, answers kept in the
+    queue's store."""
+    registry = (
+        OciRegistry(retry=LIGHT, timeout=BUDGET)
+        if shared is None
+        else shared.sharing(retry=LIGHT, timeout=BUDGET)
+    )
     charts = HelmRepository(registry, retry=LIGHT, timeout=BUDGET)
     return Finder(hosts_for(settings, forge, forge_for), store, registry=registry, charts=charts)
 

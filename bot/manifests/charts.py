@@ -7,7 +7,9 @@ every member is a plain file or folder under one top folder, with no absolute pa
 no link and no device. A chart version's archive is kept at
 `cache_dir/charts/sha256/<hex>.tgz` and the (repo, name, version) → digest index beside it, both
 written under a temporary name and renamed, so a version is downloaded once, across restarts
-too, and a crash never leaves half a file.
+too, and a crash never leaves half a file. An OCI chart's manifest is read by its tag, its
+archive by the digest the manifest names; renderings of one version at once (the background's
+and a promotion's impact) wait for one download rather than each making its own.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Charts:
         self.limits = limits
         self._lock = threading.Lock()
         self._index = _read_index(self._dir / "index.json")
+        self._fetching: dict[str, threading.Lock] = {}  # chart version → its one download
 
     def get(self, ref: ChartRef) -> ChartArchive:
         """The archive of a chart version, from the disk when it was fetched before."""
@@ -74,17 +77,20 @@ class Charts:
             )
         key = _key(ref.repo, ref.name, ref.version)
         with self._lock:
-            digest = self._index.get(key)
-        if digest is not None and (kept := self._kept(digest)) is not None:
-            return kept
-        try:
-            data = self._download(ref)
-        except SourceError as exc:
-            raise RenderError(f"chart {ref.label} could not be fetched: {exc}") from None
-        archive = ChartArchive(_digest(data), data)
-        check_archive(data, ref.label, self.limits)
-        self._keep(key, archive)
-        return archive
+            gate = self._fetching.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                digest = self._index.get(key)
+            if digest is not None and (kept := self._kept(digest)) is not None:
+                return kept
+            try:
+                data = self._download(ref)
+            except SourceError as exc:
+                raise RenderError(f"chart {ref.label} could not be fetched: {exc}") from None
+            archive = ChartArchive(_digest(data), data)
+            check_archive(data, ref.label, self.limits)
+            self._keep(key, archive)
+            return archive
 
     def resolve(self, ref: ChartRef) -> ChartRef:
         """A version range (a Flux HelmRelease's `version: ">=1.0.0"`) as the newest version

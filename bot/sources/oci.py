@@ -20,23 +20,36 @@ none sends them on tag lists: Distribution 2.8 (Debian's `docker-registry`, test
 tests/sources/test_oci.py), Harbor and Quay (their tag-list handlers, read) — for GHCR and
 Docker Hub it is unknown. So today this saves bodies only where a registry (or a caching proxy
 in front of it) adds validators; it never costs a request.
+
+What cannot change is asked once: a manifest named by its digest, a config blob (at most
+`KEPT_MAX` bytes each) and the labels of an image, kept by (repository, digest) in bounded LRUs.
+`labels(image, tag)` asked again resolves the tag with a HEAD (which Docker Hub does not count
+as a pull) and reads nothing more while the digest has not moved; within `FRESH` seconds of
+learning the tag's digest (from `digest()`, `pin()` or a manifest read by tag) it asks nothing
+at all, a tag being allowed to move only that much behind. A service shares one registry
+between its pollers, its changelog finder and its chart fetcher (`sharing()`: one set of
+connections, tokens and caches, each with its own retries and timeout), so what one learns the
+others do not ask again. Every map is behind one lock: those parts run in threads of their own.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import ipaddress
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
@@ -70,11 +83,53 @@ SCOPES_PER_TOKEN = 50
 # batches are tried again (a server restart that voids tokens looks the same from here).
 ONE_SCOPE_FOR = 3600.0
 MAX_LISTINGS = 10_000  # remembered tag lists, whatever `expect()` was told
+# Seconds a tag's digest, once learnt, is trusted without asking: a poll and the changelog of
+# what it found are seconds apart, and a tag moved meanwhile is seen at the next look.
+FRESH = 60.0
+KEPT_MAX = 1024 * 1024  # bytes: a manifest or config blob larger than this is not kept
+MANIFESTS_KEPT = 16 * 1024 * 1024  # bytes of manifests kept, least recently used out first
+BLOBS_KEPT = 16 * 1024 * 1024  # bytes of config blobs kept
+LABELS_KEPT = 8 * 1024 * 1024  # bytes (roughly) of images' labels kept
+TAGS_KEPT = 20_000  # tag → digest answers kept, for FRESH seconds of use each
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]*))')
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A map that forgets its least recently used entries past `capacity` (in the weights
+    given to `put`); safe across threads."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            self._data.move_to_end(key)
+            return found[0]
+
+    def put(self, key: K, value: V, weight: int = 1) -> None:
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._weight -= old[1]
+            if weight > self._capacity:
+                return
+            self._data[key] = (value, weight)
+            self._weight += weight
+            while self._weight > self._capacity:
+                self._weight -= self._data.popitem(last=False)[1][1]
 
 
 def registry_host(host: str) -> str:
@@ -126,6 +181,7 @@ class _Challenge:
 
 
 _TokenKey = tuple[str, str, str, str | None]  # realm, service, scope, user
+_Held = tuple[str, str, str]  # host, repository, a digest or tag
 
 
 @dataclass(frozen=True)
@@ -170,6 +226,21 @@ class OciRegistry:
         self._alone: set[tuple[str, str, str]] = set()  # (realm, service, scope) not batched
         self._expected: dict[str, tuple[str, ...]] = {}  # host → repositories the poll reads
         self._listings: dict[ImageRef, dict[str, _Page]] = {}  # tag list pages by URL
+        # The maps above change in place only (never rebound): `sharing()` copies share them.
+        self._lock = threading.RLock()
+        self._timeout: float | None = None  # the client's own, unless `sharing()` says
+        self._manifests: _Lru[_Held, bytes] = _Lru(MANIFESTS_KEPT)  # by digest
+        self._blobs: _Lru[_Held, bytes] = _Lru(BLOBS_KEPT)  # by digest
+        self._labels: _Lru[_Held, dict[str, str]] = _Lru(LABELS_KEPT)  # by manifest digest
+        self._tag_digests: _Lru[_Held, tuple[str, float]] = _Lru(TAGS_KEPT)  # by tag: when
+
+    def sharing(self, *, retry: Policy, timeout: float) -> OciRegistry:
+        """This registry for another part of the service: the same connections, tokens and
+        caches, its own retries and timeout (a poll can wait longer than a PR body). Closing
+        it closes nothing: the registry it came from owns the client."""
+        view = copy.copy(self)
+        view._retry, view._timeout, view._owns_client = retry, timeout, False
+        return view
 
     # --- the Poller interface ----------------------------------------------------------------
 
@@ -190,12 +261,14 @@ class OciRegistry:
         by_host: dict[str, dict[str, None]] = {}
         for ref in images:
             by_host.setdefault(ref.host, {})[ref.name] = None
-        self._expected = {host: tuple(names) for host, names in by_host.items()}
         named = {_pull_scope(ImageRef(h, n)) for h, names in by_host.items() for n in names}
-        self._alone = {entry for entry in self._alone if entry[2] in named}
-        for ref in list(self._listings):
-            if ref.name not in by_host.get(ref.host, {}):
-                del self._listings[ref]
+        with self._lock:
+            self._expected.clear()
+            self._expected.update((host, tuple(names)) for host, names in by_host.items())
+            self._alone.intersection_update(e for e in self._alone if e[2] in named)
+            for ref in list(self._listings):
+                if ref.name not in by_host.get(ref.host, {}):
+                    del self._listings[ref]
 
     def tags(self, image: str | ImageRef) -> list[str]:
         """Every tag of the repository, in the registry's order, across all pages."""
@@ -240,36 +313,83 @@ class OciRegistry:
         _expect_ok(response, f"reading the manifest of {ref}:{tag}")
         if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
             raise SourceError(f"{ref.host} sent no usable digest for {ref}:{tag}")
+        self._tag_digests.put((ref.host, ref.name, tag), (digest, self._clock()))
         return digest
 
     def manifest(self, image: str | ImageRef, reference: str) -> dict[str, Any]:
-        """The manifest (or index) a tag or digest names, as JSON."""
+        """The manifest (or index) a tag or digest names, as JSON; by a digest (or a tag whose
+        digest was learnt within FRESH seconds) read once."""
         ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
-        url = f"{self.base_url(ref.host)}/v2/{ref.name}/manifests/{quote(reference, safe=':')}"
+        return self._manifest(ref, reference)[1]
+
+    def _manifest(self, ref: ImageRef, reference: str) -> tuple[str, dict[str, Any]]:
+        """The manifest `reference` names and its digest (for a tag, the registry's word)."""
+        by_digest = ":" in reference  # a tag never holds one
+        asked = reference if by_digest else self._fresh(ref, reference) or reference
+        kept = self._manifests.get((ref.host, ref.name, asked))
+        if kept is not None:
+            return asked, _parsed(kept)
+        url = f"{self.base_url(ref.host)}/v2/{ref.name}/manifests/{quote(asked, safe=':')}"
         response = self._request(ref, "GET", url, {"Accept": ", ".join(MANIFEST_TYPES)})
         if response.status_code == 404:
             raise SourceError(f"no manifest {reference!r} in {ref} on {ref.host}")
         _expect_ok(response, f"reading the manifest of {ref}:{reference}")
-        return _json(response, f"{ref.host}'s manifest of {ref}:{reference}")
+        manifest = _json(response, f"{ref.host}'s manifest of {ref}:{reference}")
+        body = response.content
+        computed = f"sha256:{hashlib.sha256(body).hexdigest()}"
+        digest = asked
+        if ":" not in asked:
+            sent = response.headers.get("Docker-Content-Digest")
+            digest = sent if isinstance(sent, str) and _DIGEST.fullmatch(sent) else computed
+            self._tag_digests.put((ref.host, ref.name, asked), (digest, self._clock()))
+        if digest == computed and len(body) <= KEPT_MAX:  # only what matches its digest
+            self._manifests.put((ref.host, ref.name, digest), body, len(body))
+        return digest, manifest
+
+    def _fresh(self, ref: ImageRef, tag: str) -> str | None:
+        """The digest `tag` was seen pointing at less than FRESH seconds ago, if it was."""
+        seen = self._tag_digests.get((ref.host, ref.name, tag))
+        return seen[0] if seen is not None and self._clock() - seen[1] < FRESH else None
 
     def blob(self, image: str | ImageRef, digest: str) -> bytes:
         """A blob (a config) by digest, checked against it; at most `MAX_BYTES`."""
         ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
         if not _DIGEST.fullmatch(digest) or not digest.startswith("sha256:"):
             raise SourceError(f"{ref} names a blob by an unusable digest")
+        kept = self._blobs.get((ref.host, ref.name, digest))
+        if kept is not None:
+            return kept
         url = f"{self.base_url(ref.host)}/v2/{ref.name}/blobs/{digest}"
         response = self._request(ref, "GET", url, {})
         _expect_ok(response, f"reading a blob of {ref}")
         if f"sha256:{hashlib.sha256(response.content).hexdigest()}" != digest:
             raise SourceError(f"{ref.host} sent a blob of {ref} that does not match its digest")
+        if len(response.content) <= KEPT_MAX:  # a config; a chart's archive is kept on disk
+            self._blobs.put((ref.host, ref.name, digest), response.content, len(response.content))
         return response.content
 
     def labels(self, image: str | ImageRef, tag: str) -> dict[str, str]:
         """What an image says about itself: the annotations of its index and manifest, then
         its config's labels (`docker build --label`, where docker/metadata-action puts
         org.opencontainers.image.source); the first found of each name wins. Two or three
-        requests (an index adds one), for changelogs: never for choosing versions."""
+        requests (an index adds one) the first time, for changelogs: never for choosing
+        versions. Kept by the image's digest: asked again, a HEAD for the tag's digest (none
+        within FRESH seconds of learning it), and nothing more while that has not moved."""
         ref = image if isinstance(image, ImageRef) else ImageRef.parse(image)
+        seen = self._tag_digests.get((ref.host, ref.name, tag))
+        digest = None
+        if seen is not None:  # read before: a HEAD tells whether it moved, a GET would not
+            digest = self._fresh(ref, tag) or self.digest(ref, tag)
+            kept = self._labels.get((ref.host, ref.name, digest))
+            if kept is not None:
+                return dict(kept)
+        digest, manifest = self._manifest(ref, digest or tag)
+        found = self._read_labels(ref, manifest)
+        weight = 64 + sum(len(k) + len(v) for k, v in found.items())
+        self._labels.put((ref.host, ref.name, digest), dict(found), weight)
+        return found
+
+    def _read_labels(self, ref: ImageRef, manifest: dict[str, Any]) -> dict[str, str]:
         found: dict[str, str] = {}
 
         def add(values: object) -> None:
@@ -278,7 +398,6 @@ class OciRegistry:
                     if isinstance(key, str) and isinstance(value, str):
                         found.setdefault(key, value)
 
-        manifest = self.manifest(ref, tag)
         add(manifest.get("annotations"))
         listed = manifest.get("manifests")
         if isinstance(listed, list):  # an index: the linux/amd64 image, else the first
@@ -311,12 +430,13 @@ class OciRegistry:
 
     def _remember(self, ref: ImageRef, pages: dict[str, _Page]) -> None:
         """Keep a tag list for next time only if the registry sent a way to ask if it changed."""
-        self._listings.pop(ref, None)
-        if not any(p.etag or p.modified for p in pages.values()):
-            return  # nothing to send If-None-Match with: keeping it would cost memory for naught
-        if len(self._listings) >= MAX_LISTINGS:
-            del self._listings[next(iter(self._listings))]  # the least recently listed
-        self._listings[ref] = pages
+        with self._lock:
+            self._listings.pop(ref, None)
+            if not any(p.etag or p.modified for p in pages.values()):
+                return  # nothing to send If-None-Match with: keeping it would cost for naught
+            if len(self._listings) >= MAX_LISTINGS:
+                del self._listings[next(iter(self._listings))]  # the least recently listed
+            self._listings[ref] = pages
 
     def base_url(self, host: str) -> str:
         plain = host in self._insecure or _is_loopback(host)
@@ -378,17 +498,19 @@ class OciRegistry:
         return {"Authorization": f"Bearer {self._token(ref, challenge, key)}"}, key
 
     def _token(self, ref: ImageRef, challenge: _Challenge, key: _TokenKey) -> str:
-        cached = self._tokens.get(key)
-        if cached is not None and cached.expires > self._clock():
-            return cached.value
-        scopes = self._batch(ref, challenge, key)
+        with self._lock:  # not held while the token service is asked
+            cached = self._tokens.get(key)
+            if cached is not None and cached.expires > self._clock():
+                return cached.value
+            scopes = self._batch(ref, challenge, key)
         token, lifetime = self._fetch_token(ref, challenge, scopes)
         granted = _granted(token, scopes)
         refused = [scope for scope in scopes if scope not in granted]
         if len(scopes) > 1 and refused:
             # The spec lets a token service grant a subset (no access to a private repository,
             # or a server that reads one scope): those scopes are asked alone from now on.
-            self._alone.update((challenge.realm, challenge.service, s) for s in refused)
+            with self._lock:
+                self._alone.update((challenge.realm, challenge.service, s) for s in refused)
             log.info(
                 "registry token service granted fewer scopes than asked",
                 extra={"host": ref.host, "asked": len(scopes), "granted": len(granted)},
@@ -399,12 +521,13 @@ class OciRegistry:
                 granted = scopes
         now = self._clock()
         expires = now + max(lifetime - TOKEN_MARGIN, 1)
-        for stale in [k for k, t in self._tokens.items() if t.expires <= now]:
-            del self._tokens[stale]  # what is kept: the tokens still alive
-        # An opaque token (or claims not read) is trusted with every scope asked and shown
-        # wrong by a 401 (`_forget`); its own scope is always kept: the registry decides.
-        for scope in {challenge.scope, *granted}:
-            self._tokens[(*key[:2], scope, key[3])] = _Token(token, expires, len(scopes))
+        with self._lock:
+            for stale in [k for k, t in self._tokens.items() if t.expires <= now]:
+                del self._tokens[stale]  # what is kept: the tokens still alive
+            # An opaque token (or claims not read) is trusted with every scope asked and shown
+            # wrong by a 401 (`_forget`); its own scope is always kept: the registry decides.
+            for scope in {challenge.scope, *granted}:
+                self._tokens[(*key[:2], scope, key[3])] = _Token(token, expires, len(scopes))
         log.debug(
             "registry token fetched",
             extra={"host": ref.host, "scope": challenge.scope, "scopes": len(scopes)},
@@ -440,12 +563,13 @@ class OciRegistry:
         """Drop a token the registry refused. An opaque batch token does not say what it
         granted, so a refusal cannot be pinned on one scope: it is dropped for all its scopes
         and its realm is asked one scope per token for a while."""
-        refused = self._tokens.pop(key, None)
-        if refused is None or refused.scopes == 1:
-            return
-        for other in [k for k, t in self._tokens.items() if t.value == refused.value]:
-            del self._tokens[other]
-        self._one_scope[key[:2]] = self._clock() + ONE_SCOPE_FOR
+        with self._lock:
+            refused = self._tokens.pop(key, None)
+            if refused is None or refused.scopes == 1:
+                return
+            for other in [k for k, t in self._tokens.items() if t.value == refused.value]:
+                del self._tokens[other]
+            self._one_scope[key[:2]] = self._clock() + ONE_SCOPE_FOR
         log.info(
             "registry refused a multi-scope token; asking one scope per token",
             extra={"host": ref.host, "scopes": refused.scopes},
@@ -499,7 +623,7 @@ class OciRegistry:
         headers: Mapping[str, str],
     ) -> httpx.Response:
         try:  # tag lists, manifests and token answers alike: at most MAX_BYTES
-            return fetch(self._client, method, url, headers=headers)
+            return fetch(self._client, method, url, headers=headers, timeout=self._timeout)
         except httpx.TimeoutException as exc:
             raise Unavailable(f"registry {host} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -538,6 +662,13 @@ def _granted(token: str, asked: list[str]) -> list[str]:
     except (ValueError, KeyError, TypeError, AttributeError):
         return asked  # not a JWT we can read: the 401 fallback still holds
     return [scope for scope in asked if scope in pullable]
+
+
+def _parsed(kept: bytes) -> dict[str, Any]:
+    """A kept manifest as JSON: it was an object when it was kept, and a fresh copy each time
+    so no caller changes what the next one reads."""
+    body: dict[str, Any] = json.loads(kept)
+    return body
 
 
 def _conditional(page: _Page | None) -> dict[str, str]:

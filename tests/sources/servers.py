@@ -7,7 +7,8 @@ grants every `scope=` asked in one token, as Docker Hub's, Harbor's, Quay's and 
 token servers do (or at most `max_scopes` of them), as a JWT whose `access` claims list what it
 grants (or, with `opaque`, a token that says nothing). Tag lists carry an `ETag` or
 `Last-Modified` only when `validator` asks for one: Distribution 2.8, Harbor and Quay send
-neither, so by default neither does the stand-in.
+neither, so by default neither does the stand-in. Manifests and blobs put in `manifests` and
+`blobs` are served as they are (with their digest), other tags as empty manifests.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class TokenRegistry:
     page_size: int = 2  # caps `n`, as Docker Hub and GHCR do
     credentials: tuple[str, str] | None = None  # required by the token service when set
     url: str = ""
-    # "token", "401", "tags", "tags unchanged" (answered 304), "manifest"
+    # "token", "401", "tags", "tags unchanged" (answered 304), "manifest" (a GET),
+    # "manifest HEAD", "blob"
     hits: Counter[str] = field(default_factory=Counter)
     token_auth: list[str | None] = field(default_factory=list)  # Authorization seen by /token
     token_scopes: list[list[str]] = field(default_factory=list)  # scopes asked, per request
@@ -79,6 +81,8 @@ class TokenRegistry:
     private: set[str] = field(default_factory=set)  # repositories no token grants pull on
     validator: Literal["etag", "last-modified"] | None = None  # sent with tag lists
     _stamps: dict[str, str] = field(default_factory=dict)  # tag page → its Last-Modified
+    manifests: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (name, tag) → body
+    blobs: dict[str, bytes] = field(default_factory=dict)  # digest → content, in every repo
 
     def app(self) -> Starlette:
         return Starlette(
@@ -86,6 +90,7 @@ class TokenRegistry:
                 Route("/token", self.token),
                 Route("/v2/{name:path}/tags/list", self.tags),
                 Route("/v2/{name:path}/manifests/{ref}", self.manifest, methods=["GET", "HEAD"]),
+                Route("/v2/{name:path}/blobs/{digest}", self.blob),
             ]
         )
 
@@ -178,10 +183,30 @@ class TokenRegistry:
         denied = self._denied(request, name)
         if denied is not None:
             return denied
-        self.hits["manifest"] += 1
+        self.hits["manifest HEAD" if request.method == "HEAD" else "manifest"] += 1
+        served = {
+            (n, f"sha256:{hashlib.sha256(body).hexdigest()}"): body
+            for (n, _), body in self.manifests.items()
+        }
+        body = self.manifests.get((name, ref)) or served.get((name, ref))
+        if body is not None:
+            digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
+            media = json.loads(body).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+            headers = {"Docker-Content-Digest": digest, "Content-Type": media}
+            return Response(b"" if request.method == "HEAD" else body, headers=headers)
         if ref not in self.repos.get(name, []):
             return JSONResponse({"errors": [{"code": "MANIFEST_UNKNOWN"}]}, 404)
         return Response(b"", headers={"Docker-Content-Digest": self.digest_of(name, ref)})
+
+    async def blob(self, request: Request) -> Response:
+        name, digest = request.path_params["name"], request.path_params["digest"]
+        denied = self._denied(request, name)
+        if denied is not None:
+            return denied
+        self.hits["blob"] += 1
+        if digest not in self.blobs:
+            return JSONResponse({"errors": [{"code": "BLOB_UNKNOWN"}]}, 404)
+        return Response(self.blobs[digest], media_type="application/octet-stream")
 
 
 def _parse_scope(scope: str) -> tuple[str, str, str]:

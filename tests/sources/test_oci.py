@@ -242,7 +242,7 @@ def test_a_token_is_fetched_once_and_reused_across_calls_and_pages() -> None:
             assert oci.tags(f"{host}/acme/api") == ["1.0.0", "1.1.0", "1.2.0", "2.0.0", "latest"]
             assert oci.tags(f"{host}/acme/api") == ["1.0.0", "1.1.0", "1.2.0", "2.0.0", "latest"]
             assert oci.digest(f"{host}/acme/api", "1.2.0") == reg.digest_of("acme/api", "1.2.0")
-    assert reg.hits == {"token": 1, "401": 1, "tags": 6, "manifest": 1}  # 3 pages, twice
+    assert reg.hits == {"token": 1, "401": 1, "tags": 6, "manifest HEAD": 1}  # 3 pages, twice
     assert reg.token_auth == [None]  # anonymous: no credentials configured
 
 

@@ -115,7 +115,7 @@ def test_poll_asks_each_source_once_and_selects_per_rules(
             f"chart:{helm.url}/charts/web ": "0.9.0",
             "git:acme/api-config ": "v1.2.0",
         }
-        assert reg.hits == {"401": 1, "token": 1, "tags": 1, "manifest": 1}
+        assert reg.hits == {"401": 1, "token": 1, "tags": 1, "manifest HEAD": 1}
         assert helm.full == 1  # the second chart's request was answered 304
         assert list(errors) == [f"image:{dead}/acme/api"]
         assert isinstance(errors[f"image:{dead}/acme/api"], Unavailable)
