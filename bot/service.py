@@ -20,7 +20,7 @@ from typing import Any
 
 from bot import audit, budget, events, intake, metrics, notify, wiring
 from bot.changelog import online
-from bot.config import Config
+from bot.config import Config, parse_duration
 from bot.engine import LABEL, Action, Engine, Published, isolated
 from bot.errors import Paced, PromobotError, RateLimited
 from bot.forges.base import Forge, PullRequest
@@ -37,12 +37,14 @@ from bot.planner import Promotion
 from bot.queue import PRIORITY, Queue, RepoQueue
 from bot.runner import Runner
 from bot.settings import Settings
-from bot.sources import Sources
+from bot.sources import Sources, distinct_sources
+from bot.sources.spread import Spread
 from bot.verify import Verifier
 
 log = logging.getLogger("promobot.service")
 
 
+HEARD = "heard."  # + a source key: when a notification last brought its version (Unix time)
 BUDGET = "promobot:budget:"  # + a budget key: the freshest word on it, in the queue's store
 SPENDS = {
     "event": "gates",
@@ -138,6 +140,8 @@ class Service:
         )
         self.runner.record = self.record
         self._sources: Sources | None = None  # built on the first reconcile
+        every = settings.interval.total_seconds()
+        self.spread = Spread(every, parse_duration(settings.poll_slowest).total_seconds())
         self._other_forges: dict[str, Forge] = {}
         self._timer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -184,6 +188,8 @@ class Service:
                 promotion = self.engine.promotion_of(pr)
                 if promotion is not None:
                     self.verifier.watch_merge(event.number, promotion)
+        if isinstance(event, events.Artifact):  # its version is here: no poll needed for it
+            self.queue.remember(f"{HEARD}{event.source_key}", str(time.time()))
         if _wants_sync(event):
             self.submit_sync(
                 [(event.source_key, event.version, event.digest)]
@@ -501,8 +507,21 @@ class Service:
         state = self.engine.state()
         if self._sources is None:
             self._sources = wiring.sources(self.forge, self._forge_for, self.registry)
-        found = self._sources.poll_sources(state.config)  # failures are logged, others go on
+        self.spread.forget({s.key for s in distinct_sources(state.config)})
+        found = self._sources.poll_sources(  # failures are logged, others go on
+            state.config, due=lambda source: self.spread.due(source.key, self._heard(source.key))
+        )
+        for source, version in found.items():
+            self.spread.polled(source.key, version)
         return [(s.key, v, None) for s, v in found.items() if v is not None]
+
+    def _heard(self, key: str) -> float | None:
+        """Seconds since a notification named the source, in any process of the deployment."""
+        at = self.queue.recall(f"{HEARD}{key}")
+        try:
+            return time.time() - float(at) if at is not None else None
+        except ValueError:
+            return None
 
     def reconcile(self) -> list[Action]:
         """Poll every source, recompute, and bring the forge in step — the safety net."""

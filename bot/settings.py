@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     queue_url: str | None = None  # default: sqlite in data_dir; redis://… for several processes
     listen: str = "127.0.0.1:8080"
     reconcile_interval: str = "5m"
+    # the longest a source found unchanged goes unpolled (doubling from the interval); at most
+    # the interval: every source at every reconcile
+    poll_slowest: str = "1h"
     workers: int = Field(
         2, ge=0, description="in-process worker threads; 0 = only `promobot worker`"
     )
@@ -147,7 +150,14 @@ class Settings(BaseSettings):
         notify = _NotifyTargets(settings_cls, dotenv_settings)
         return init_settings, env_settings, dotenv_settings, notify, file_secret_settings
 
-    @field_validator("reconcile_interval", "lock_ttl", "body_timeout", "coalesce", "notify_timeout")
+    @field_validator(
+        "reconcile_interval",
+        "lock_ttl",
+        "body_timeout",
+        "coalesce",
+        "notify_timeout",
+        "poll_slowest",
+    )
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)

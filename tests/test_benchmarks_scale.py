@@ -40,13 +40,17 @@ def test_the_quick_scale_benchmark_reports_every_scenario_and_the_projection() -
     # a push is promoted through dev and qa by promobot: at least a tree, a commit, a ref and
     # a PR for each of dev, qa and staging, and two merges
     assert result["scenarios"]["push"]["writes"] >= 3 * 4 + 2
-    # the tick polls every image and chart source: at least one request per app
-    assert result["scenarios"]["tick"]["registry"] >= result["apps"]
+    # an hour of ticks polls every image and chart source at least once (at least one
+    # request per app), and the mean tick far fewer than all of them: unchanged sources are
+    # polled less and less often (a third of every-tick polling, or less)
+    assert result["tick_hour"]["registry"] >= result["apps"]
+    assert result["scenarios"]["tick"]["registry"] < result["apps"]
+    assert result["tick_hour"]["registry"] * 3 <= 12 * result["apps"]
     # the head is asked with a conditional request, answered 304 while it has not moved
     assert result["scenarios"]["tick"]["free"] >= 1
 
     projection = result["projection"]
-    for key in ("calls_per_hour", "writes_per_hour"):
+    for key in ("calls_per_hour", "writes_per_hour", "registry_per_hour"):
         assert isinstance(projection[key], int) and projection[key] > 0
     # the projection is at least its ticks: 120 an hour, each as dear as the measured one
     tick = result["scenarios"]["tick"]["charged"] / result["repos"]

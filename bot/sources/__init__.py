@@ -87,16 +87,20 @@ class Sources:
         return found
 
     def poll_sources(
-        self, config: Config, errors: dict[str, PromobotError] | None = None
+        self,
+        config: Config,
+        errors: dict[str, PromobotError] | None = None,
+        due: Callable[[Source], bool] | None = None,
     ) -> dict[Source, str | None]:
-        """The selected version of every distinct source in `config` (None: nothing selected).
+        """The selected version of every distinct source in `config` (None: nothing selected),
+        or of those `due` picks (`spread.Spread`: the others need no poll this time).
 
         Each registry repository, chart index and git repo is asked once. A source that fails
         is logged and left out, and its error put in `errors` under its key.
         """
         once = _Once(self)
         found: dict[Source, str | None] = {}
-        sources = distinct_sources(config)
+        sources = [s for s in distinct_sources(config) if due is None or due(s)]
         # Told up front, the registry asks one token for many repositories and keeps tag
         # lists only for what this configuration names.
         self.registry.expect(registry_repositories(sources))
