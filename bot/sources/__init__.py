@@ -2,7 +2,8 @@
 
 `POLLERS` names the implementation of `bot.sources.base.Poller` for each kind of source (a test
 fails if a module is missing from it). `Sources` picks the poller for a `Source` and polls every
-source of a configuration, asking each registry, chart repository and git repo once per call.
+source of a configuration, asking each registry, chart repository and git repo once per call
+(or those `spread.Spread` says are due: unchanged sources are polled less and less often).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from tests.conftest import MakeRepo, git
 from tests.sources.servers import free_port, helm_server, token_registry
 
 FAST = Policy(attempts=2, backoff_base=0.01, backoff_max=0.02)
-NOT_POLLERS = {"__init__", "base"}
+NOT_POLLERS = {"__init__", "base", "spread"}  # spread: which sources a poll asks
 INDEX = """\
 entries:
   api: [{version: 2.3.0}, {version: 2.4.0}]
