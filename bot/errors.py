@@ -67,6 +67,11 @@ class RenderError(PromobotError):
     """An app × environment could not be rendered: the message says why and what would fix it."""
 
 
+class RenderTimeout(RenderError):
+    """A rendering outran its time limit: on a busy machine it may not next time, so it is
+    never kept as the cell's answer."""
+
+
 class SourceError(PromobotError):
     """A registry, chart repository or git repo cannot give the versions a source asks for."""
 

