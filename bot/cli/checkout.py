@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from bot.composition import Snapshot, State, Status
 from bot.errors import PromobotError
 from bot.forges.local import LocalForge
 from bot.versioncache import VersionCache
+
+if TYPE_CHECKING:
+    from bot.planner import Promotion
 
 
 def _open(repo: Path, ref: str) -> tuple[LocalForge, Snapshot, config.Config]:
@@ -66,6 +70,27 @@ def _status(
 
 def _state(forge: LocalForge, snapshot: Snapshot, cfg: config.Config, apps: Iterable[str]) -> State:
     return State(cfg, snapshot, _status(forge, snapshot, cfg, apps))
+
+
+def _due(
+    forge: LocalForge,
+    snapshot: Snapshot,
+    cfg: config.Config,
+    app: str,
+    env: str,
+    only: list[str] | None,
+    shared: bool = False,
+) -> tuple[State, list[str], list[Promotion]]:
+    """What a person asks for with APP (or a group) and ENV: the repo's state for those apps,
+    the apps, and the promotions due into ENV (`promote` makes them, `diff` shows them)."""
+    from bot import planner
+
+    apps = planner.resolve_name(cfg, app)
+    state = _state(forge, snapshot, cfg, apps)
+    promotions = planner.plan(
+        state.config, state.status, env=env, apps=apps, only=only, explicit=True, shared=shared
+    )
+    return state, apps, promotions
 
 
 def _check_names(cfg: config.Config, apps: Iterable[str], envs: Iterable[str]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot import names
-from bot.cli.checkout import _check_names, _open, _state, _status
+from bot.cli.checkout import _check_names, _due, _open, _status
 from bot.cli.options import _csv, _echo_json, _friendly, ref_option, repo_option
 from bot.composition import State
 
@@ -111,11 +111,7 @@ def diff(repo: Path, ref: str, app: str, env: str, only: str | None, fmt: str) -
 
     forge, snapshot, cfg = _open(repo, ref)
     _check_names(cfg, [], [env])
-    apps = planner.resolve_name(cfg, app)
-    state = _state(forge, snapshot, cfg, apps)
-    promotions = planner.plan(
-        state.config, state.status, env=env, apps=apps, only=_csv(only), explicit=True
-    )
+    state, _, promotions = _due(forge, snapshot, cfg, app, env, _csv(only))
     if not promotions:
         upstream = cfg.environments[env].upstream
         click.echo(f"Nothing to promote: {app} in {env} already runs what {upstream} runs.")

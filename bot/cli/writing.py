@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
-from bot.cli.checkout import _check_names, _open, _state
+from bot.cli.checkout import _check_names, _due, _open, _state
 from bot.cli.options import F, _csv, _friendly, ref_option, repo_option
 from bot.composition import Snapshot, State
 from bot.errors import PromobotError, Taken
@@ -175,17 +175,7 @@ def promote(
     from bot import planner
 
     forge, snapshot, cfg = _open(repo, ref)
-    apps = planner.resolve_name(cfg, app)
-    state = _state(forge, snapshot, cfg, apps)
-    promotions = planner.plan(
-        state.config,
-        state.status,
-        env=env,
-        apps=apps,
-        only=_csv(only),
-        explicit=True,
-        shared=shared,
-    )
+    state, apps, promotions = _due(forge, snapshot, cfg, app, env, _csv(only), shared)
     if not promotions:
         held = planner.held_back(state.config, state.status, env=env, apps=apps)
         if held:
