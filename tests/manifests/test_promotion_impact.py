@@ -38,6 +38,17 @@ ONLY_IMAGES = """\
 """
 
 
+def only_images(tmp_path: Path, charts: Registry) -> Path:
+    """The helm-values example whose staging merges by itself only what changes images."""
+    repo = helm_values(tmp_path, charts)
+    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
+    return repo
+
+
+def serving(repo: Path, data: Path) -> Service:
+    return Service(Settings(forge="local", repo=str(repo), data_dir=data))
+
+
 def bump(repo: Path, path: str, old: str, new: str) -> None:
     file = repo / path
     file.write_text(file.read_text().replace(old, new))
@@ -48,9 +59,8 @@ def test_an_image_merges_itself_and_a_chart_that_adds_an_ingress_waits_for_a_per
     tmp_path: Path,
     registry: Registry,  # noqa: F811 (the fixture)
 ) -> None:
-    repo = helm_values(tmp_path, registry)
-    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
-    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    repo = only_images(tmp_path, registry)
+    service = serving(repo, tmp_path / "data")
     forge = LocalForge(repo)
 
     bump(repo, "envs/dev/api/values.yaml", 'tag: "1.4.2"', 'tag: "1.5.0"')
@@ -103,10 +113,9 @@ def test_editing_the_impact_line_or_removing_its_label_changes_no_gate(
     tmp_path: Path,
     registry: Registry,  # noqa: F811 (the fixture)
 ) -> None:
-    repo = helm_values(tmp_path, registry)
-    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
+    repo = only_images(tmp_path, registry)
     bump(repo, "envs/dev/api/Chart.yaml", "version: 2.3.0", "version: 2.5.0")
-    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    service = serving(repo, tmp_path / "data")
     service.sync()
     forge = LocalForge(repo)
     pr = forge.find_pr("promobot/staging/api")
@@ -119,7 +128,7 @@ def test_editing_the_impact_line_or_removing_its_label_changes_no_gate(
     labels = tuple(label for label in pr.labels if not label.startswith("promobot/impact:"))
     forge.update_pr(pr.number, body=edited, labels=(*labels, "promobot/impact:image"))
     # a fresh service (nothing kept in memory): the impact is computed from the signed record
-    again = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    again = serving(repo, tmp_path / "data")
     verdict = again.gatekeeper.evaluate(forge.get_pr(pr.number))
     assert verdict is not None and not verdict.merged
     assert forge.get_pr(pr.number).state == "open"
@@ -132,10 +141,9 @@ def test_a_pr_opens_before_its_diff_is_ready_and_gets_it_at_the_next_sync(
     tmp_path: Path,
     registry: Registry,  # noqa: F811 (the fixture)
 ) -> None:
-    repo = helm_values(tmp_path, registry)
-    bump(repo, ".promobot.yaml", STAGING, ONLY_IMAGES)
+    repo = only_images(tmp_path, registry)
     bump(repo, "envs/dev/api/Chart.yaml", "version: 2.3.0", "version: 2.5.0")
-    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    service = serving(repo, tmp_path / "data")
     assert service.impacts is not None
     service.impacts.budget = 0.0  # rendering slower than a PR may wait
     service.sync()
@@ -168,7 +176,7 @@ def test_a_repo_that_renders_nothing_says_nothing_of_the_cluster(tmp_path: Path)
     (repo / "envs" / "staging" / "api.yaml").write_text("image:\n  tag: 1.4.2\n")
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "environments")
-    service = Service(Settings(forge="local", repo=str(repo), data_dir=tmp_path / "data"))
+    service = serving(repo, tmp_path / "data")
     service.sync()
     pr = LocalForge(repo).find_pr("promobot/staging/api")
     assert pr is not None  # values alone, nothing that renders them: no word of the cluster
