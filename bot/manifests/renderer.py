@@ -337,14 +337,9 @@ class Renderer:
         cached = self._folders.get((snapshot.commit, folder))
         if cached is not None:
             return cached
-        link = snapshot.link_on(folder)
-        if link is not None:
-            raise RenderError(f"{link} is a symbolic link; promobot does not follow links")
-        blobs = snapshot.blobs_under(folder)
-        if "Chart.yaml" not in blobs:
+        files = _folder(snapshot, folder)
+        if "Chart.yaml" not in files:
             raise RenderError(f"{folder} has no Chart.yaml: it is not a Helm chart")
-        snapshot.prefetch(f"{folder}/{name}" for name in blobs)
-        files = {name: snapshot.files[f"{folder}/{name}"] for name in blobs}
         for dependency in _dependencies(folder, files):
             name = f"charts/{dependency.name}-{dependency.version}.tgz"
             if not any(n.startswith(f"charts/{dependency.name}") for n in files):
@@ -504,16 +499,22 @@ def _values_file(snapshot: Snapshot, path: str) -> str:
     return content.decode("utf-8", errors="replace")
 
 
-def _write_folder(snapshot: Snapshot, folder: str, root: Path) -> None:
+def _folder(snapshot: Snapshot, folder: str) -> dict[str, bytes]:
+    """The files below a folder of the repo, by path relative to it; a symbolic link on the
+    way is refused (it may point anywhere on this machine)."""
+    folder = folder.rstrip("/")
     link = snapshot.link_on(folder)
     if link is not None:
         raise RenderError(f"{link} is a symbolic link; promobot does not follow links")
-    files = snapshot.blobs_under(folder)
-    if not files:
+    names = snapshot.blobs_under(folder)
+    if not names:
         raise RenderError(f"{folder} is not a folder of the repository")
-    snapshot.prefetch(f"{folder.rstrip('/')}/{name}" for name in files)
-    for name in files:
-        path = f"{folder.rstrip('/')}/{name}"
-        target = root / path
+    snapshot.prefetch(f"{folder}/{name}" for name in names)
+    return {name: snapshot.files[f"{folder}/{name}"] for name in names}
+
+
+def _write_folder(snapshot: Snapshot, folder: str, root: Path) -> None:
+    for name, content in _folder(snapshot, folder).items():
+        target = root / folder.rstrip("/") / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(snapshot.files[path])
+        target.write_bytes(content)
