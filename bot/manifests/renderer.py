@@ -135,7 +135,7 @@ class Renderer:
         running: list[_Job] = []
         limit = max(1, self.sandbox.workers) * IN_FLIGHT
         for app, env in _cells(state, apps, envs):
-            prepared = self._prepare(state, app, env)
+            prepared, _ = self._prepare(state, app, env)
             if isinstance(prepared, Cell):
                 cells[(app, env)] = prepared
                 continue
@@ -149,15 +149,21 @@ class Renderer:
         return Sheet(commit=state.snapshot.commit, cells=ordered)
 
     def cell(self, state: State, app: str, env: str) -> Cell:
-        prepared = self._prepare(state, app, env)
+        prepared, _ = self._prepare(state, app, env)
         return prepared if isinstance(prepared, Cell) else self._finish(state, prepared)
+
+    def _key_of_rendered(self, state: State, app: str, env: str) -> str:
+        """The key one cell's rendering is kept under, rendering it if need be; RenderError
+        (why) if it could not be rendered."""
+        prepared, key = self._prepare(state, app, env)
+        cell = prepared if isinstance(prepared, Cell) else self._finish(state, prepared)
+        if cell.error is not None or key is None:
+            raise RenderError(f"{app} in {env}: {cell.error}")
+        return key
 
     def manifests(self, state: State, app: str, env: str) -> str:
         """The redacted manifests of one cell (`promobot render`); RenderError if none."""
-        cell = self.cell(state, app, env)
-        if cell.error is not None:
-            raise RenderError(f"{app} in {env}: {cell.error}")
-        manifests = self.store.manifests(self._key(state, self._recipe(state, app, env)))
+        manifests = self.store.manifests(self._key_of_rendered(state, app, env))
         if manifests is None:  # rendered just now: the store has it unless the disk refused
             raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
         # the keyed tokens that tell a changed Secret value are for diffs, not for people
@@ -173,10 +179,7 @@ class Renderer:
 
     def documents(self, state: State, app: str, env: str) -> list[dict[str, Any]]:
         """One cell's objects as rendered (Secrets redacted); RenderError if it was not."""
-        cell = self.cell(state, app, env)
-        if cell.error is not None:
-            raise RenderError(f"{app} in {env}: {cell.error}")
-        key = self._key(state, self._recipe(state, app, env))
+        key = self._key_of_rendered(state, app, env)
         known = self._documents.get(key)
         if known is None:
             text = self.store.manifests(key)
@@ -258,27 +261,29 @@ class Renderer:
         encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
-    def _prepare(self, state: State, app: str, env: str) -> Cell | _Job:
+    def _prepare(self, state: State, app: str, env: str) -> tuple[Cell | _Job, str | None]:
+        """The cell if it is known without rendering (kept, or not renderable), else its
+        rendering under way; and the key it is kept under, once that is known."""
         try:
             chosen = self._recipe(state, app, env)
         except PromobotError as exc:
-            return Cell(app, env, origin="", error=str(exc))
-        if chosen.how is None:
-            return Cell(app, env, origin=chosen.origin, error=chosen.problem or "not rendered")
-        if chosen.problem is not None:
-            return Cell(app, env, origin=chosen.origin, error=chosen.problem)
+            return Cell(app, env, origin="", error=str(exc)), None
+        if chosen.how is None or chosen.problem is not None:
+            why = chosen.problem or "not rendered"
+            return Cell(app, env, origin=chosen.origin, error=why), None
+        key = None
         try:
             key = self._key(state, chosen)
             kept = self.store.get(key)
             if kept is not None:
-                return self._cell(state, chosen, kept)
+                return self._cell(state, chosen, kept), key
             future, folder = self._start(state, chosen)
         except PromobotError as exc:  # a chart that cannot be fetched, a tree that escapes
             # what failed on the way to a worker (a registry, a forge) may answer next time
             self.unsure += 1
             why = str(exc) if isinstance(exc, RenderError) else f"not rendered yet: {exc}"
-            return Cell(app, env, origin=chosen.origin, error=why)
-        return _Job(chosen, key, future, folder)
+            return Cell(app, env, origin=chosen.origin, error=why), key
+        return _Job(chosen, key, future, folder), key
 
     def _start(
         self, state: State, chosen: Recipe
