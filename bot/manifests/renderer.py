@@ -154,16 +154,20 @@ class Renderer:
 
     def _key_of_rendered(self, state: State, app: str, env: str) -> str:
         """The key one cell's rendering is kept under, rendering it if need be; RenderError
-        (why) if it could not be rendered."""
+        (the cell's own why) if it could not be rendered."""
         prepared, key = self._prepare(state, app, env)
         cell = prepared if isinstance(prepared, Cell) else self._finish(state, prepared)
         if cell.error is not None or key is None:
-            raise RenderError(f"{app} in {env}: {cell.error}")
+            raise RenderError(cell.error or "not rendered")
         return key
 
     def manifests(self, state: State, app: str, env: str) -> str:
         """The redacted manifests of one cell (`promobot render`); RenderError if none."""
-        manifests = self.store.manifests(self._key_of_rendered(state, app, env))
+        try:
+            key = self._key_of_rendered(state, app, env)
+        except RenderError as exc:
+            raise RenderError(f"{app} in {env}: {exc}") from None
+        manifests = self.store.manifests(key)
         if manifests is None:  # rendered just now: the store has it unless the disk refused
             raise RenderError(f"{app} in {env}: the rendering could not be kept on disk")
         # the keyed tokens that tell a changed Secret value are for diffs, not for people
